@@ -1,0 +1,220 @@
+"""The data contract: every table's columns, types and meaning, in one place.
+
+Both the writer (``pipeline``) and the reader (the Dash app, through DuckDB) import this
+module, so a column renamed here is renamed everywhere.
+
+Conventions (apply to every table):
+
+* times are UTC, ``timestamp[us, tz=UTC]``; dates (daily injection) are calendar dates;
+* angles are degrees: strike 0-360 clockwise from north, dip 0-90, rake -180..180
+  (Aki & Richards); trends 0-360 clockwise from north, plunges 0-90 downward;
+* depths are km, positive down; elevations m, positive up;
+* ``x_km`` (east) / ``y_km`` (north) are local tangent-plane coordinates from the origin
+  stored in ``frame`` (see :mod:`pipeline.geo`);
+* event ids are strings, the origin time written ``YYYYMMDDhhmmss.fff``;
+* polarities are in the *true ground motion* convention (+1 up / compression,
+  -1 down / dilatation, 0 undetermined), station reversal already applied.
+
+A table may carry extra columns beyond the required ones (e.g. the demo scenario's
+``truth_*`` columns); they are kept as written.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+TIME = pa.timestamp("us", tz="UTC")
+F64 = pa.float64()
+F32 = pa.float32()
+I64 = pa.int64()
+I32 = pa.int32()
+STR = pa.string()
+BOOL = pa.bool_()
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: pa.DataType
+    doc: str
+    nullable: bool = True
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    doc: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...] = ()
+
+    @property
+    def arrow_schema(self) -> pa.Schema:
+        return pa.schema([pa.field(c.name, c.type, nullable=c.nullable) for c in self.columns])
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+def _c(name, typ, doc, nullable=True):
+    return Column(name, typ, doc, nullable)
+
+
+EVENTS = Table(
+    "events",
+    "The earthquake catalogue (one row per located event).",
+    (
+        _c("event_id", STR, "origin time YYYYMMDDhhmmss.fff (UTC)", False),
+        _c("time", TIME, "origin time, UTC", False),
+        _c("lat", F64, "latitude, deg (catalogue location)", False),
+        _c("lon", F64, "longitude, deg, east positive", False),
+        _c("depth_km", F64, "depth, km, positive down"),
+        _c("magnitude", F64, "local magnitude ML"),
+        _c("x_km", F64, "east of the frame origin, km", False),
+        _c("y_km", F64, "north of the frame origin, km", False),
+        _c("cluster", STR, "named region (pipeline.regions), null if none"),
+        _c("source_row", I64, "row of the event in its input file (1-based, header = row 1)"),
+    ),
+    key=("event_id",),
+)
+
+STATIONS = Table(
+    "stations",
+    "Seismic stations.",
+    (
+        _c("network", STR, "FDSN network code", False),
+        _c("station", STR, "station code (always a string, even when all digits)", False),
+        _c("lat", F64, "latitude, deg", False),
+        _c("lon", F64, "longitude, deg", False),
+        _c("elevation_m", F64, "elevation, m, positive up"),
+        _c("x_km", F64, "east, km", False),
+        _c("y_km", F64, "north, km", False),
+        _c("reversed", BOOL, "recorded vertical polarity is inverted (true up = recorded down)", False),
+    ),
+    key=("network", "station"),
+)
+
+WELLS = Table(
+    "wells",
+    "Map-view well paths, one row per vertex, ordered along the path as given (toe first for ToC2ME).",
+    (
+        _c("well", STR, "well name (A-D for ToC2ME)", False),
+        _c("vertex", I32, "0-based vertex index along the path", False),
+        _c("lat", F64, "latitude, deg", False),
+        _c("lon", F64, "longitude, deg", False),
+        _c("x_km", F64, "east, km", False),
+        _c("y_km", F64, "north, km", False),
+    ),
+    key=("well", "vertex"),
+)
+
+STAGES = Table(
+    "stages",
+    "Hydraulic-fracturing stages.",
+    (
+        _c("well", STR, "well name", False),
+        _c("stage_no", I32, "1-based stage number within the well, in time order", False),
+        _c("time", TIME, "stage start, UTC as given (ToC2ME: hour resolution, zone not stated)", False),
+        _c("lat", F64, "stage position latitude, deg", False),
+        _c("lon", F64, "stage position longitude, deg", False),
+        _c("x_km", F64, "east, km", False),
+        _c("y_km", F64, "north, km", False),
+        _c("day_index", F64, "treatment-programme day number (1 = first day)"),
+    ),
+    key=("well", "stage_no"),
+)
+
+INJECTION = Table(
+    "injection",
+    "Daily injection rates. A row describes the whole calendar day `date` (UTC).",
+    (
+        _c("date", pa.date32(), "calendar day the rate describes", False),
+        _c("rate_m3_min", F64, "average injection rate, m3/min", False),
+        _c("volume_m3", F64, "injected volume, m3"),
+        _c("well", STR, "well, null where the source does not say (ToC2ME)"),
+        _c("source_row", I64, "row in the input file (1-based, header = row 1)"),
+    ),
+)
+
+MECHANISMS = Table(
+    "mechanisms",
+    "Focal mechanisms, published or computed. Plane 1 is the plane the source reports.",
+    (
+        _c("event_id", STR, "event id (matches events.event_id)", False),
+        _c("source", STR, "'published' or 'computed'", False),
+        _c("time", TIME, "origin time of the matched catalogue event", False),
+        _c("lat", F64, "catalogue latitude, deg (location solution B for ToC2ME)", False),
+        _c("lon", F64, "catalogue longitude, deg", False),
+        _c("depth_km", F64, "catalogue depth, km"),
+        _c("x_km", F64, "east, km (catalogue location)", False),
+        _c("y_km", F64, "north, km (catalogue location)", False),
+        _c("lat_skhash", F64, "latitude used by SKHASH, deg (solution A), null if unknown"),
+        _c("lon_skhash", F64, "longitude used by SKHASH, deg"),
+        _c("depth_km_skhash", F64, "depth used by SKHASH, km"),
+        _c("magnitude", F64, "ML of the matched catalogue event"),
+        _c("strike", F64, "plane 1 strike, deg", False),
+        _c("dip", F64, "plane 1 dip, deg", False),
+        _c("rake", F64, "plane 1 rake, deg", False),
+        _c("strike2", F64, "auxiliary plane strike, deg", False),
+        _c("dip2", F64, "auxiliary plane dip, deg", False),
+        _c("rake2", F64, "auxiliary plane rake, deg", False),
+        _c("p_trend", F64, "P axis trend, deg"),
+        _c("p_plunge", F64, "P axis plunge, deg"),
+        _c("b_trend", F64, "B (null) axis trend, deg"),
+        _c("b_plunge", F64, "B axis plunge, deg"),
+        _c("t_trend", F64, "T axis trend, deg"),
+        _c("t_plunge", F64, "T axis plunge, deg"),
+        _c("quality", STR, "SKHASH quality A-D, null if unknown"),
+        _c("group", STR, "strike/dip family by the group rule (pipeline.groups): g1..g4, other", False),
+        _c("faulting_style", STR, "rake rule: strike-slip, reverse, normal", False),
+        _c("zoback_class", STR, "Zoback (1992) regime from P/B/T plunges: NF NS SS TS TF U", False),
+        _c("cluster", STR, "named region (pipeline.regions), null if none"),
+        _c("n_polarities", I32, "number of polarities used, null if unknown"),
+        _c("polarity_misfit", F64, "SKHASH polarity misfit, percent"),
+        _c("fault_plane_uncertainty", F64, "SKHASH fault-plane uncertainty, deg"),
+        _c("prob_mech", F64, "SKHASH mechanism probability, percent"),
+        _c("sta_distribution_ratio", F64, "SKHASH station distribution ratio, percent"),
+        _c("published_set", STR, "which published file(s) list it, null for computed"),
+    ),
+    key=("event_id", "source"),
+)
+
+FRAME = Table(
+    "frame",
+    "The local coordinate frame: one row with the origin of x_km/y_km.",
+    (
+        _c("origin_lat", F64, "origin latitude, deg", False),
+        _c("origin_lon", F64, "origin longitude, deg", False),
+        _c("method", STR, "projection used", False),
+        _c("dataset", STR, "dataset name (demo, toc2me, ...)", False),
+    ),
+)
+
+REJECTS = Table(
+    "rejects",
+    "Every input row (or file) that did not make it into a table, with the reason.",
+    (
+        _c("file", STR, "input file, relative to the input folder", False),
+        _c("line", I64, "1-based line/row in that file, null for a whole file"),
+        _c("reason", STR, "why it was not used", False),
+        _c("content", STR, "the raw row, truncated to 300 characters"),
+        _c("stage", STR, "pipeline step that rejected it (ingest, join, ...)", False),
+    ),
+)
+
+TABLES: dict[str, Table] = {
+    t.name: t for t in (EVENTS, STATIONS, WELLS, STAGES, INJECTION, MECHANISMS, FRAME, REJECTS)
+}
+
+#: tables every build must write (others are optional, e.g. truth_* for the demo)
+REQUIRED_TABLES = ("events", "stations", "wells", "stages", "injection", "mechanisms", "frame", "rejects")
+
+
+def table(name: str) -> Table:
+    try:
+        return TABLES[name]
+    except KeyError:
+        raise KeyError(f"unknown table {name!r}; known: {sorted(TABLES)}") from None
