@@ -1,0 +1,58 @@
+# Two commands do all the set-up on a fresh machine:
+#   make run    install, build the demo tables if data/ has none, serve http://127.0.0.1:8050
+#   make test   install (with test tools and headless Chromium) and run the whole suite
+# Real data: make run SOURCE=toc2me [INPUT=DIR]  (without INPUT the public files are fetched)
+
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+DATA_DIR ?= data
+SOURCE ?= demo
+INPUT ?=
+HOST ?= 127.0.0.1
+PORT ?= 8050
+
+.PHONY: install test-deps run build test bench clean-data fortran
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q -U pip
+
+# Stamp files make re-runs instant; they are redone when a requirements file changes.
+$(VENV)/.installed: requirements.txt | $(VENV)/bin/python
+	$(PY) -m pip install -q -r requirements.txt
+	bash scripts/build_skhash_fortran.sh $(PY) || echo "SKHASH Fortran grid search not built: pure Python will run"
+	touch $@
+
+$(VENV)/.test-installed: requirements-test.txt $(VENV)/.installed
+	$(PY) -m pip install -q -r requirements-test.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+# Headless browser for the dash_duo page tests (Debian packages; nothing downloaded at test time).
+test-deps: $(VENV)/.test-installed
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		echo "installing Debian chromium + chromium-driver"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	fi
+
+build: install
+	$(PY) -m pipeline build --source $(SOURCE) $(if $(INPUT),--input $(INPUT)) --data-dir $(DATA_DIR)
+
+run: install
+	$(PY) -m pipeline ensure --source $(SOURCE) $(if $(INPUT),--input $(INPUT)) --data-dir $(DATA_DIR)
+	FM_DATA_DIR=$(DATA_DIR) $(PY) app.py --host $(HOST) --port $(PORT)
+
+test: test-deps
+	$(VENV)/bin/pytest
+
+bench: install
+	$(PY) bench/run_all.py
+
+fortran: install
+	bash scripts/build_skhash_fortran.sh $(PY)
+
+clean-data:
+	rm -f $(DATA_DIR)/*.parquet $(DATA_DIR)/build_info.json
