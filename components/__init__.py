@@ -1,0 +1,1 @@
+"""Figure builders: pure functions that take DataFrames and return Plotly figures/traces."""
