@@ -47,7 +47,11 @@ if [[ ! -f "${so[0]}" ]]; then
   echo "error: no gridsearch*.so produced" >&2
   exit 1
 fi
-cp "${so[@]}" "$pkgdir/"
+for f in "${so[@]}"; do
+  # copy then rename: never rewrite in place a .so that a running SKHASH may have mapped
+  cp "$f" "$pkgdir/.$(basename "$f").tmp"
+  mv -f "$pkgdir/.$(basename "$f").tmp" "$pkgdir/$(basename "$f")"
+done
 echo "Installed $(basename "${so[0]}") into $pkgdir"
 
 # Check that SKHASH's own import path finds it.
