@@ -178,8 +178,95 @@ MECHANISMS = Table(
         _c("prob_mech", F64, "SKHASH mechanism probability, percent"),
         _c("sta_distribution_ratio", F64, "SKHASH station distribution ratio, percent"),
         _c("published_set", STR, "which published file(s) list it, null for computed"),
+        _c("aux_plane_uncertainty", F64, "SKHASH auxiliary-plane uncertainty, deg"),
+        _c("picks", STR, "polarity method(s) the computed mechanism used (e.g. cnn, manual, published)"),
+        _c("engine", STR, "SKHASH grid search that ran: fortran or python"),
+        _c("kagan_to_published", F64, "Kagan angle to the published mechanism of the event, deg"),
     ),
     key=("event_id", "source"),
+)
+
+POLARITIES = Table(
+    "polarities",
+    "P first-motion polarities per event and station, one row per picking method.",
+    (
+        _c("event_id", STR, "event id", False),
+        _c("network", STR, "network code", False),
+        _c("station", STR, "station code", False),
+        _c("channel", STR, "channel picked (vertical)"),
+        _c("method", STR, "cnn, cct, onset, manual, published, ...", False),
+        _c("polarity", pa.int8(), "true ground motion: +1 up, -1 down, 0 undetermined (reversal applied)", False),
+        _c("prob_down_recorded", F64, "picker probability that the RECORDED first motion is down"),
+        _c("snr", F64, "std(Z, P-0.5..P+0.5 s) / std(Z, start..P-0.5 s); 0 for dead traces"),
+        _c("p_source", STR, "where the P time came from: picked (t1), predicted (t3), table"),
+    ),
+    key=("event_id", "network", "station", "method"),
+)
+
+WAVEFORMS = Table(
+    "waveforms",
+    "Short P-aligned snippets for display (the dashboard never reads SAC files).",
+    (
+        _c("event_id", STR, "event id", False),
+        _c("network", STR, "network code", False),
+        _c("station", STR, "station code", False),
+        _c("channel", STR, "channel code", False),
+        _c("sampling_rate", F64, "samples per second", False),
+        _c("t0_s", F64, "time of the first sample relative to the P pick, s (negative)", False),
+        _c("samples", pa.list_(F32), "recorded samples (no reversal applied), float32", False),
+    ),
+    key=("event_id", "network", "station", "channel"),
+)
+
+MECHANISM_STATIONS = Table(
+    "mechanism_stations",
+    "Per computed mechanism and station: the ray SKHASH used and whether the polarity fits.",
+    (
+        _c("event_id", STR, "event id", False),
+        _c("network", STR, "network code", False),
+        _c("station", STR, "station code", False),
+        _c("takeoff_deg", F64, "SKHASH takeoff angle, deg from the UPWARD vertical (< 90 = up-going)", False),
+        _c("azimuth_deg", F64, "source-to-station azimuth, deg clockwise from north", False),
+        _c("distance_km", F64, "epicentral distance, km"),
+        _c("polarity", pa.int8(), "true-motion polarity used (+1/-1)", False),
+        _c("pol_agreement", BOOL, "polarity consistent with the preferred mechanism"),
+    ),
+    key=("event_id", "network", "station"),
+)
+
+ACCEPTABLE_PLANES = Table(
+    "acceptable_planes",
+    "SKHASH's set of acceptable planes per computed mechanism (for uncertainty display).",
+    (
+        _c("event_id", STR, "event id", False),
+        _c("strike", F64, "deg", False),
+        _c("dip", F64, "deg", False),
+        _c("rake", F64, "deg", False),
+    ),
+)
+
+UNSOLVED = Table(
+    "unsolved",
+    "Events for which no mechanism was computed, with the reason.",
+    (
+        _c("event_id", STR, "event id", False),
+        _c("reason", STR, "why (too few polarities, azimuthal gap, SKHASH error, ...)", False),
+        _c("picks", STR, "polarity method(s) used"),
+    ),
+)
+
+MODEL_EVAL = Table(
+    "model_eval",
+    "Polarity-picker evaluation in long form: scalar metrics and curve points.",
+    (
+        _c("model", STR, "picker (cnn, cct, onset, reference, ...)", False),
+        _c("dataset", STR, "evaluation set (manual50, reference_confident, demo_truth, ...)", False),
+        _c("kind", STR, "metric, roc, pr, calibration, confusion, training", False),
+        _c("name", STR, "metric name or curve/series name", False),
+        _c("x", F64, "curve abscissa (threshold, FPR, recall, predicted prob, epoch)"),
+        _c("y", F64, "curve ordinate"),
+        _c("value", F64, "scalar value"),
+    ),
 )
 
 FRAME = Table(
@@ -206,7 +293,8 @@ REJECTS = Table(
 )
 
 TABLES: dict[str, Table] = {
-    t.name: t for t in (EVENTS, STATIONS, WELLS, STAGES, INJECTION, MECHANISMS, FRAME, REJECTS)
+    t.name: t for t in (EVENTS, STATIONS, WELLS, STAGES, INJECTION, MECHANISMS, FRAME, REJECTS,
+                        POLARITIES, WAVEFORMS, MECHANISM_STATIONS, ACCEPTABLE_PLANES, UNSOLVED, MODEL_EVAL)
 }
 
 #: tables every build must write (others are optional, e.g. truth_* for the demo)

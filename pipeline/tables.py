@@ -31,16 +31,22 @@ def table_path(data_dir: str | os.PathLike, name: str) -> Path:
 def to_arrow(name: str, df: pd.DataFrame) -> pa.Table:
     """Check ``df`` against the schema of table ``name`` and convert it to Arrow.
 
-    Required columns come first in schema order, cast to their declared types; extra
-    columns follow as pandas/Arrow infers them. Raises :class:`SchemaError` naming the
-    table and column on a missing column, a failed cast or a null in a non-null column.
+    Contract columns come first in schema order, cast to their declared types; a nullable
+    column the source does not provide is stored as all-null (e.g. SKHASH metrics of
+    published mechanisms). Extra columns follow as pandas/Arrow infers them. Raises
+    :class:`SchemaError` naming the table and column on a missing non-null column, a
+    failed cast or a null in a non-null column.
     """
     spec = schema.table(name)
-    missing = [c.name for c in spec.columns if c.name not in df.columns]
+    missing = [c.name for c in spec.columns if c.name not in df.columns and not c.nullable]
     if missing:
         raise SchemaError(f"table {name!r}: missing columns {missing}")
     arrays, fields = [], []
     for col in spec.columns:
+        if col.name not in df.columns:
+            arrays.append(pa.nulls(len(df), type=col.type))
+            fields.append(pa.field(col.name, col.type, nullable=True))
+            continue
         series = df[col.name]
         try:
             if pa.types.is_timestamp(col.type):

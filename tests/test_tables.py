@@ -22,7 +22,7 @@ def test_all_digit_station_codes_stay_strings(tmp_path):
     assert t.column("station").to_pylist()[0] == "1100"
 
 
-def test_missing_column_is_named():
+def test_missing_required_column_is_named():
     with pytest.raises(tables.SchemaError, match="stations.*reversed"):
         tables.to_arrow("stations", _stations().drop(columns="reversed"))
 
@@ -71,3 +71,8 @@ def test_timestamps_are_utc(tmp_path):
     t = tables.to_arrow("stages", df)
     assert str(t.schema.field("time").type) == "timestamp[us, tz=UTC]"
     assert t.column("time")[0].as_py().isoformat() == "2016-11-17T21:00:00+00:00"
+
+
+def test_absent_nullable_column_is_stored_as_null():
+    t = tables.to_arrow("stations", _stations().drop(columns="elevation_m"))
+    assert t.column("elevation_m").null_count == 3
