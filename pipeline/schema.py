@@ -255,6 +255,15 @@ UNSOLVED = Table(
     ),
 )
 
+VELOCITY_MODEL = Table(
+    "velocity_model",
+    "1-D P-velocity model used for takeoff angles (SKHASH), one row per depth node.",
+    (
+        _c("depth_km", F64, "depth of the node, km", False),
+        _c("vp_km_s", F64, "P velocity, km/s", False),
+    ),
+)
+
 MODEL_EVAL = Table(
     "model_eval",
     "Polarity-picker evaluation in long form: scalar metrics and curve points.",
@@ -294,7 +303,8 @@ REJECTS = Table(
 
 TABLES: dict[str, Table] = {
     t.name: t for t in (EVENTS, STATIONS, WELLS, STAGES, INJECTION, MECHANISMS, FRAME, REJECTS,
-                        POLARITIES, WAVEFORMS, MECHANISM_STATIONS, ACCEPTABLE_PLANES, UNSOLVED, MODEL_EVAL)
+                        POLARITIES, WAVEFORMS, MECHANISM_STATIONS, ACCEPTABLE_PLANES, UNSOLVED, VELOCITY_MODEL,
+                        MODEL_EVAL)
 }
 
 #: tables every build must write (others are optional, e.g. truth_* for the demo)
