@@ -132,3 +132,24 @@ def demo_data_dir(tmp_path_factory) -> Path:
     generated = demo.generate(seed=20161104) if demo is not None else synthetic_tables()
     tables.write_tables(data_dir, generated)
     return data_dir
+
+
+@pytest.fixture(autouse=True)
+def _reset_dash_registry():
+    """Dash keeps pages and ``dash.callback`` registrations in module globals; clear them
+    around every test (vizro style) so apps built by different tests do not mix. Does
+    nothing unless Dash is already imported."""
+    import sys
+
+    def clear():
+        pages, callbacks = sys.modules.get("dash._pages"), sys.modules.get("dash._callback")
+        if pages is not None:
+            pages.PAGE_REGISTRY.clear()
+        if callbacks is not None:
+            callbacks.GLOBAL_CALLBACK_LIST.clear()
+            callbacks.GLOBAL_CALLBACK_MAP.clear()
+            callbacks.GLOBAL_INLINE_SCRIPTS.clear()
+
+    clear()
+    yield
+    clear()

@@ -1,0 +1,123 @@
+"""The dashboard: ``create_app(data_dir)``, a WSGI ``server``, and ``python app.py``.
+
+* ``create_app(data_dir)`` builds a multipage Dash app (pages in ``pages/``) reading the
+  Parquet tables of ``data_dir`` through :class:`components.data.DataProvider`.
+* ``server`` (module attribute, created on first access) is the Flask app of
+  ``create_app($FM_DATA_DIR or ./data)`` for WSGI servers: ``waitress-serve app:server``.
+* ``python app.py [--data-dir DIR] [--host H] [--port P]`` serves on 127.0.0.1:8050 with
+  waitress if installed, else Dash's development server.
+
+The app never imports TensorFlow, ObsPy or SKHASH, opens no DuckDB connection at import
+(one per process, lazily), and loads Bootstrap from ``assets/`` (no CDN).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+DEFAULT_DATA_DIR = "data"
+
+
+def data_dir_from_env() -> Path:
+    return Path(os.environ.get("FM_DATA_DIR") or DEFAULT_DATA_DIR)
+
+
+def _register_download(app) -> None:
+    """``GET <prefix>download/<table>.csv?<filters query>``: the filtered rows as CSV,
+    streamed from DuckDB (same SQL as the page's table and counts)."""
+    from flask import Response, abort, request, stream_with_context
+
+    from components.data import get_provider
+    from components.filters import TABLES, Filters
+
+    prefix = app.config.routes_pathname_prefix
+
+    @app.server.route(f"{prefix}download/<table>.csv", endpoint="fm_download_csv")
+    def download_csv(table: str):
+        if table not in TABLES:
+            abort(404)
+        provider = get_provider()
+        missing = provider.missing_tables(("events", "mechanisms"))
+        if missing:
+            return Response(f"missing tables: {', '.join(missing)} (run `python -m pipeline build`)\n",
+                            status=404, mimetype="text/plain")
+        f = Filters.from_query(request.query_string.decode("utf-8", "replace")).replace(table=table)
+        body = stream_with_context(provider.iter_csv(table, f))
+        return Response(body, mimetype="text/csv", headers={
+            "Content-Disposition": f'attachment; filename="toc2me_{table}_filtered.csv"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        })
+
+
+def create_app(data_dir: str | os.PathLike | None = None, **dash_kwargs):
+    """The Dash app on the tables of ``data_dir`` (default ``$FM_DATA_DIR`` or ``./data``).
+
+    The folder may be empty: pages then tell the user to build the data. Extra keyword
+    arguments go to :class:`dash.Dash` (e.g. ``url_base_pathname``).
+    """
+    import dash
+
+    from components import filter_bar, layout
+    from components.data import DataProvider, set_provider
+
+    data_dir = Path(data_dir) if data_dir is not None else data_dir_from_env()
+    kwargs = dict(
+        use_pages=True,
+        pages_folder=str(ROOT / "pages"),
+        assets_folder=str(ROOT / "assets"),
+        external_stylesheets=[],  # Bootstrap is served from assets/ (no CDN)
+        suppress_callback_exceptions=True,  # page layouts are dynamic (no-data message)
+        title=layout.BRAND,
+        update_title=None,
+        serve_locally=True,
+    )
+    kwargs.update(dash_kwargs)
+    app = dash.Dash(__name__, **kwargs)
+    set_provider(DataProvider(data_dir), app.server)
+    app.layout = layout.shell
+    layout.register_callbacks(app)
+    filter_bar.register_callbacks(app)
+    _register_download(app)
+    return app
+
+
+_app = None
+
+
+def __getattr__(name: str):
+    """``app`` and ``server`` are created on first access (not at import), so importing this
+    module (e.g. for ``create_app`` in tests) builds nothing."""
+    global _app
+    if name in ("app", "server"):
+        if _app is None:
+            _app = create_app()
+        return _app if name == "app" else _app.server
+    raise AttributeError(name)
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(description="Serve the ToC2ME focal-mechanism dashboard.")
+    p.add_argument("--data-dir", default=None, help="tables folder (default $FM_DATA_DIR or ./data)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=int(os.environ.get("FM_PORT", 8050)))
+    p.add_argument("--threads", type=int, default=4, help="waitress worker threads")
+    args = p.parse_args(argv)
+    dash_app = create_app(args.data_dir)
+    url = f"http://{args.host}:{args.port}/"
+    try:
+        import waitress
+    except ImportError:
+        print(f"waitress not installed; Dash development server on {url}")
+        dash_app.run(host=args.host, port=args.port, debug=False)
+        return 0
+    print(f"serving {url} (waitress, data: {Path(args.data_dir or data_dir_from_env()).resolve()})")
+    waitress.serve(dash_app.server, host=args.host, port=args.port, threads=args.threads)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,508 @@
+"""Read access to the Parquet tables for the dashboard, through DuckDB.
+
+One :class:`DataProvider` per app (``create_app`` makes it; callbacks get it with
+:func:`get_provider`). It owns one in-process DuckDB connection, created lazily on first
+use in each process (never at import, so a pre-forking WSGI server is safe) and never
+shared between threads: every query runs on its own ``cursor()``.
+
+The connection is read-only in practice: it is in-memory, may only read files under the
+data directory (``allowed_directories`` + ``enable_external_access=false``, configuration
+locked), runs with ``threads`` / ``memory_limit`` set and ``TimeZone='UTC'``. Every query
+is parameterised: Parquet paths and filter values are bound with ``?``.
+
+Filtered rows
+-------------
+:meth:`DataProvider.filtered_sql` is the single definition of "the rows a
+:class:`~components.filters.Filters` selects" from ``events`` or ``mechanisms``; the map,
+the table, the counts and the CSV export all wrap it, so they can never disagree.
+
+* ``events`` rows are the catalogue plus three columns taken from the event's mechanism:
+  ``group`` (``'none'`` when the event has no mechanism), ``quality`` and
+  ``mechanism_source`` (null then). When an event has several mechanisms (published and
+  computed), the published one is used, among those the filter's ``source`` list allows.
+* ``mechanisms`` rows are the mechanisms table as stored.
+
+Missing tables raise :class:`MissingDataError`; :meth:`DataProvider.missing_tables` says
+which (the page shows "run ``make run`` / ``python -m pipeline build``").
+"""
+from __future__ import annotations
+
+import io
+import math
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline import schema
+from pipeline.tables import table_path
+
+from .filters import NONE, Filters, where_clause
+
+#: default draw caps of the map
+EVENT_CAP = 50_000
+MECHANISM_CAP = 4_000
+
+#: tables the map page needs
+MAP_TABLES = ("events", "mechanisms", "stations", "wells", "stages", "frame")
+
+#: mechanism-table columns the table on the map page may sort by (whitelist)
+SORTABLE = ("event_id", "time", "magnitude", "depth_km", "strike", "dip", "rake", "quality",
+            "group", "faulting_style", "source", "cluster", "n_polarities")
+#: mechanism columns the map draws (``DataProvider.mechanisms(columns=MAP_MECHANISM_COLUMNS)``)
+MAP_MECHANISM_COLUMNS = ("event_id", "source", "time", "x_km", "y_km", "lon", "lat", "magnitude", "strike", "dip",
+                         "rake", "group", "quality")
+#: columns returned by :meth:`DataProvider.mechanisms_page`
+PAGE_COLUMNS = ("event_id", "source", "time", "magnitude", "depth_km", "strike", "dip", "rake",
+                "quality", "group", "faulting_style", "cluster", "n_polarities")
+
+
+class MissingDataError(FileNotFoundError):
+    """A table the dashboard needs is not in the data directory."""
+
+
+def _quote(name: str) -> str:
+    """Quote an identifier from our own whitelists (never user input)."""
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"bad identifier {name!r}")
+    return f'"{name}"'
+
+
+class DataProvider:
+    """DuckDB-backed, read-only access to ``<data_dir>/<table>.parquet``.
+
+    Every method returning rows returns a new :class:`pandas.DataFrame` (the caller may
+    modify it); times are timezone-aware UTC (``datetime64[us, Etc/UTC]``). Methods that depend on filters take a
+    :class:`~components.filters.Filters`.
+
+    Parameters
+    ----------
+    data_dir : folder holding the tables (need not exist yet).
+    threads : DuckDB worker threads (default: 2, or ``FM_DUCKDB_THREADS``).
+    memory_limit : DuckDB memory limit (default ``'1GB'``, or ``FM_DUCKDB_MEMORY``).
+    """
+
+    def __init__(self, data_dir: str | os.PathLike, *, threads: int | None = None,
+                 memory_limit: str | None = None):
+        self.data_dir = Path(data_dir).resolve()
+        self.threads = int(threads or os.environ.get("FM_DUCKDB_THREADS", 2))
+        self.memory_limit = str(memory_limit or os.environ.get("FM_DUCKDB_MEMORY", "1GB"))
+        self._conn = None
+        self._pid: int | None = None
+        self._lock = threading.Lock()
+        self._cache: dict = {}
+
+    # -- connection -----------------------------------------------------------------------
+    def _connection(self):
+        """The process's connection, created on first use (and again after a fork)."""
+        pid = os.getpid()
+        if self._conn is None or self._pid != pid:
+            with self._lock:
+                if self._conn is None or self._pid != pid:
+                    import duckdb  # imported lazily: nothing touches DuckDB at import
+
+                    conn = duckdb.connect(":memory:", config={
+                        "threads": self.threads, "memory_limit": self.memory_limit})
+                    conn.execute("SET TimeZone = 'UTC'")
+                    allowed = str(self.data_dir).replace("'", "''")  # our own path, quoted
+                    conn.execute(f"SET allowed_directories = ['{allowed}']")
+                    conn.execute("SET enable_external_access = false")
+                    conn.execute("SET lock_configuration = true")
+                    self._conn, self._pid = conn, pid
+        return self._conn
+
+    @contextmanager
+    def cursor(self):
+        """A fresh cursor of the process's connection, closed afterwards. Use one per
+        request/thread; a cursor must not be shared between threads."""
+        cur = self._connection().cursor()
+        try:
+            yield cur
+        finally:
+            cur.close()
+
+    def query(self, sql: str, params: list | tuple = ()) -> pd.DataFrame:
+        """Run one parameterised query on a new cursor; the result as a DataFrame."""
+        with self.cursor() as cur:
+            return cur.execute(sql, list(params)).df()
+
+    def close(self) -> None:
+        """Close the connection (a later query opens a new one)."""
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+            self._cache.clear()
+
+    # -- files ----------------------------------------------------------------------------
+    def path(self, table: str) -> Path:
+        return table_path(self.data_dir, table)
+
+    def has_table(self, table: str) -> bool:
+        return self.path(table).exists()
+
+    def missing_tables(self, tables=MAP_TABLES) -> list[str]:
+        """Names of ``tables`` that are not in the data directory."""
+        return [t for t in tables if not self.has_table(t)]
+
+    @property
+    def available(self) -> bool:
+        """True when every table the map needs exists."""
+        return not self.missing_tables()
+
+    def _src(self, table: str) -> str:
+        p = self.path(table)
+        if not p.exists():
+            raise MissingDataError(f"table {table!r} not found in {self.data_dir} "
+                                   "(run `make run` or `python -m pipeline build`)")
+        return str(p)
+
+    def _version(self, *tables: str):
+        out = []
+        for t in tables:
+            try:
+                st = self.path(t).stat()
+                out.append((t, st.st_mtime_ns, st.st_size))
+            except FileNotFoundError:
+                out.append((t, None, None))
+        return tuple(out)
+
+    def _cached(self, key: str, tables: tuple[str, ...], build):
+        version = self._version(*tables)
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] == version:
+            return hit[1]
+        value = build()
+        self._cache[key] = (version, value)
+        return value
+
+    # -- the filtered relations --------------------------------------------------------
+    def relation_sql(self, table: str, filters: Filters, *, row_numbers: bool = False,
+                     mechanism_columns: bool = True) -> tuple[str, list]:
+        """``SELECT`` of all rows of ``table`` before the row filters (but with the
+        mechanism-source choice applied to the events' mechanism columns).
+
+        ``row_numbers=True`` adds ``_row``, the row's position in its Parquet file (a cheap
+        stable key). ``mechanism_columns=False`` (events only) leaves out the join with the
+        mechanisms; only valid when the filters do not use ``group``/``quality``."""
+        rn = ", file_row_number=true" if row_numbers else ""
+        row_col = ", file_row_number AS _row" if row_numbers else ""
+        if table == "events":
+            if not mechanism_columns:
+                if filters.groups or filters.qualities:
+                    raise ValueError("group/quality filters need the mechanism columns")
+                star = "* EXCLUDE (file_row_number)" if row_numbers else "*"
+                return f"SELECT {star}{row_col} FROM read_parquet(?{rn})", [self._src("events")]
+            src_sql, src_params = where_clause(filters, "mechanism_source")
+            star = "e.* EXCLUDE (file_row_number)" if row_numbers else "e.*"
+            # each event's mechanism: published first; the ranking is skipped when event ids
+            # are unique in the mechanisms table (the result is the same, much cheaper)
+            pick = "" if self._mechanisms_unique() else (
+                " QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY (source = 'published') DESC, source) = 1")
+            sql = (
+                f"SELECT {star}{row_col.replace('file_row_number', 'e.file_row_number')}, "
+                "COALESCE(m.\"group\", 'none') AS \"group\", m.quality AS quality, m.source AS mechanism_source "
+                f"FROM read_parquet(?{rn}) AS e LEFT JOIN ("
+                " SELECT event_id, \"group\", quality, source FROM read_parquet(?)"
+                f" WHERE {src_sql}{pick}"
+                ") AS m ON e.event_id = m.event_id"
+            )
+            return sql, [self._src("events"), self._src("mechanisms"), *src_params]
+        if table == "mechanisms":
+            star = "* EXCLUDE (file_row_number)" if row_numbers else "*"
+            return f"SELECT {star}{row_col} FROM read_parquet(?{rn})", [self._src("mechanisms")]
+        raise ValueError(f"unknown table {table!r}")
+
+    def _mechanisms_unique(self) -> bool:
+        """True when no event has two mechanisms (cached per version of the file)."""
+        def build():
+            return bool(self.query("SELECT count(*) = count(DISTINCT event_id) FROM read_parquet(?)",
+                                   [self._src("mechanisms")]).iloc[0, 0])
+        return self._cached("mechanisms_unique", ("mechanisms",), build)
+
+    def filtered_sql(self, table: str, filters: Filters, columns: str = "*", **relation) -> tuple[str, list]:
+        """THE definition of the filtered rows: ``SELECT <columns> FROM (relation) WHERE
+        <where_clause(filters, table)>`` with its parameters. ``columns`` is SQL written
+        by us (never user input); ``relation`` goes to :meth:`relation_sql`."""
+        rel, rel_params = self.relation_sql(table, filters, **relation)
+        where, where_params = where_clause(filters, table)
+        return f"SELECT {columns} FROM ({rel}) AS r WHERE {where}", [*rel_params, *where_params]
+
+    # -- counts ---------------------------------------------------------------------------
+    def counts(self, filters: Filters) -> pd.DataFrame:
+        """One row: ``events``, ``mechanisms`` = number of filtered rows (int)."""
+        ev_sql, ev_p = self.filtered_sql("events", filters, "count(*)")
+        me_sql, me_p = self.filtered_sql("mechanisms", filters, "count(*)")
+        return self.query(f"SELECT ({ev_sql}) AS events, ({me_sql}) AS mechanisms", [*ev_p, *me_p])
+
+    # -- map ------------------------------------------------------------------------------
+    def events_for_map(self, filters: Filters, cap: int = EVENT_CAP) -> pd.DataFrame:
+        """Filtered events to draw, at most ``cap`` rows.
+
+        Columns: ``event_id, time, x_km, y_km, lon, lat, depth_km, magnitude, group``
+        (``group`` is ``'none'`` for events without a mechanism), ordered by time (ties by
+        row of the events file). When more than ``cap`` rows match, a deterministic
+        pseudo-random sample of exactly ``cap`` of them is kept: the rows with the
+        ``cap`` smallest ``hash(row of the events file)`` (uniform in time and space; the
+        same filters always draw the same rows). ``df.attrs``: ``matched`` (rows matching
+        the filters), ``drawn`` (rows returned), ``step`` (matched / drawn, rounded up;
+        1 = all drawn), ``sampled`` (bool).
+
+        Same rows as :meth:`filtered_sql`. For speed, the count and the sample threshold
+        read only the columns the filters need (the events alone without a group/quality
+        filter); the drawn rows are then read with a filter the Parquet scan applies.
+        """
+        cap = max(1, int(cap))
+        cols = 'event_id, "time", x_km, y_km, lon, lat, depth_km, magnitude, "group"'
+        lean = not (filters.groups or filters.qualities)
+        key_sql, key_params = self.filtered_sql("events", filters, "hash(_row) AS h", row_numbers=True,
+                                                mechanism_columns=not lean)
+        full_sql, full_params = self.filtered_sql("events", filters, f"{cols}, _row", row_numbers=True)
+        with self.cursor() as cur:
+            matched, threshold = cur.execute(
+                f"WITH k AS MATERIALIZED ({key_sql}) SELECT (SELECT count(*) FROM k),"
+                " (SELECT max(h) FROM (SELECT h FROM k ORDER BY h LIMIT ?))", [*key_params, cap]).fetchone()
+            matched = int(matched)
+            if matched > cap:
+                df = cur.execute(f"SELECT * FROM ({full_sql}) WHERE hash(_row) <= ? ORDER BY \"time\", _row",
+                                 [*full_params, threshold]).df()
+            else:
+                df = cur.execute(f"SELECT * FROM ({full_sql}) ORDER BY \"time\", _row", full_params).df()
+        df = df.drop(columns="_row")
+        df.attrs.update(matched=matched, drawn=len(df), step=max(1, math.ceil(matched / max(len(df), 1))),
+                        sampled=matched > len(df))
+        return df
+
+    def mechanisms(self, filters: Filters, cap: int | None = MECHANISM_CAP,
+                   columns: tuple[str, ...] | None = None) -> pd.DataFrame:
+        """Filtered mechanisms: ``columns`` of the table (default all; names must be
+        columns of the contract). With ``cap``, only the ``cap`` largest magnitudes (ties by
+        event id, source). Ordered by magnitude, largest first. ``df.attrs``: ``matched``,
+        ``drawn``."""
+        if columns is None:
+            cols = "*"
+        else:
+            known = set(table_columns("mechanisms"))
+            bad = [c for c in columns if c not in known]
+            if bad:
+                raise ValueError(f"unknown mechanism columns {bad}")
+            cols = ", ".join(_quote(c) for c in columns)
+        sql, params = self.filtered_sql("mechanisms", filters, f"{cols}, count(*) OVER () AS _n")
+        order = "ORDER BY magnitude DESC NULLS LAST, event_id, source"
+        with self.cursor() as cur:
+            if cap is None:
+                df = cur.execute(f"{sql} {order}", params).df()
+            else:
+                df = cur.execute(f"{sql} {order} LIMIT ?", [*params, max(0, int(cap))]).df()
+            if len(df) or cap != 0:
+                matched = int(df["_n"].iloc[0]) if len(df) else 0
+            else:
+                matched = int(cur.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0])
+        df = df.drop(columns="_n")
+        df.attrs.update(matched=matched, drawn=len(df))
+        return df
+
+    # -- the mechanisms table -------------------------------------------------------------
+    @staticmethod
+    def _order_by(sort_by) -> str:
+        """ORDER BY from DataTable ``sort_by`` ([{column_id, direction}]); columns outside
+        :data:`SORTABLE` are ignored. Always ends with a unique tie-break."""
+        parts = []
+        for s in (sort_by or [])[:3]:
+            if not isinstance(s, dict):
+                continue
+            col = s.get("column_id")
+            if col in SORTABLE:
+                direction = "DESC" if s.get("direction") == "desc" else "ASC"
+                parts.append(f"{_quote(col)} {direction} NULLS LAST")
+        parts += ['"time" ASC', "event_id ASC", "source ASC"]
+        return "ORDER BY " + ", ".join(parts)
+
+    def mechanisms_page(self, filters: Filters, page: int = 0, page_size: int = 15,
+                        sort_by=None) -> pd.DataFrame:
+        """One page of the filtered mechanisms for the table: :data:`PAGE_COLUMNS` plus
+        ``x_km, y_km, lon, lat``; sorted by ``sort_by`` (DataTable format, whitelisted)
+        then time, event id, source. ``df.attrs``: ``matched``, ``page``, ``page_count``."""
+        page_size = min(max(1, int(page_size)), 1000)
+        cols = ", ".join(_quote(c) for c in PAGE_COLUMNS) + ", x_km, y_km, lon, lat"
+        sql, params = self.filtered_sql("mechanisms", filters, cols)
+        with self.cursor() as cur:
+            matched = cur.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0]
+            page_count = max(1, math.ceil(matched / page_size))
+            page = min(max(0, int(page or 0)), page_count - 1)
+            df = cur.execute(f"{sql} {self._order_by(sort_by)} LIMIT ? OFFSET ?",
+                             [*params, page_size, page * page_size]).df()
+        df.attrs.update(matched=int(matched), page=page, page_count=page_count)
+        return df
+
+    def mechanism_position(self, filters: Filters, event_id: str, sort_by=None) -> int | None:
+        """0-based position of the first mechanism of ``event_id`` among the filtered
+        mechanisms in the table's order, or None if it is filtered out."""
+        sql, params = self.filtered_sql("mechanisms", filters, "event_id, source, " + ", ".join(
+            _quote(c) for c in SORTABLE if c not in ("event_id", "source")))
+        order = self._order_by(sort_by)[len("ORDER BY "):]
+        df = self.query(
+            f"SELECT min(_rn) FROM (SELECT event_id, row_number() OVER (ORDER BY {order}) - 1 AS _rn"
+            f" FROM ({sql})) WHERE event_id = ?", [*params, str(event_id)])
+        v = df.iloc[0, 0]
+        return None if pd.isna(v) else int(v)
+
+    def mechanism_rows(self, event_id: str) -> pd.DataFrame:
+        """Every mechanism of ``event_id`` (all columns, no filters), published first;
+        empty when unknown."""
+        return self.query("SELECT * FROM read_parquet(?) WHERE event_id = ?"
+                          " ORDER BY (source = 'published') DESC, source",
+                          [self._src("mechanisms"), str(event_id)])
+
+    def mechanism_location(self, event_id: str) -> pd.DataFrame:
+        """``event_id, x_km, y_km, lon, lat, magnitude`` of the event's mechanism(s)
+        (no filters), published first; empty when unknown."""
+        return self.mechanism_rows(event_id)[["event_id", "x_km", "y_km", "lon", "lat", "magnitude"]]
+
+    # -- small tables ---------------------------------------------------------------------
+    def _small(self, table: str, order: str) -> pd.DataFrame:
+        def build():
+            return self.query(f"SELECT * FROM read_parquet(?) ORDER BY {order}", [self._src(table)])
+        return self._cached(table, (table,), build).copy()
+
+    def stations(self) -> pd.DataFrame:
+        """All stations (schema ``stations``), ordered by network, station."""
+        return self._small("stations", "network, station")
+
+    def wells(self) -> pd.DataFrame:
+        """Well paths (schema ``wells``), one row per vertex, ordered by well, vertex."""
+        return self._small("wells", "well, vertex")
+
+    def stages(self) -> pd.DataFrame:
+        """Stages (schema ``stages``), ordered by well, stage number."""
+        return self._small("stages", "well, stage_no")
+
+    def frame(self) -> pd.DataFrame:
+        """The one-row local frame (``origin_lat, origin_lon, method, dataset``)."""
+        return self._small("frame", "origin_lat")
+
+    def origin(self) -> tuple[float, float]:
+        """(lat, lon) origin of ``x_km``/``y_km``."""
+        f = self.frame()
+        return float(f["origin_lat"].iloc[0]), float(f["origin_lon"].iloc[0])
+
+    def filter_options(self) -> dict:
+        """Choices and ranges for the filter controls (cached until the tables change):
+
+        ``clusters``, ``groups``, ``qualities``, ``sources`` (sorted lists of strings;
+        :data:`~components.filters.NONE` is included where nulls occur / events without a
+        mechanism exist), ``time_min``, ``time_max`` (UTC Timestamps or None),
+        ``mag_min``, ``mag_max`` (floats or None) over the events, ``n_events``,
+        ``n_mechanisms``.
+        """
+        def build():
+            with self.cursor() as cur:
+                ev, me = self._src("events"), self._src("mechanisms")
+                row = cur.execute(
+                    "SELECT min(\"time\"), max(\"time\"), min(magnitude), max(magnitude), count(*),"
+                    " count(*) FILTER (WHERE cluster IS NULL) FROM read_parquet(?)", [ev]).fetchone()
+                clusters = [r[0] for r in cur.execute(
+                    "SELECT DISTINCT cluster FROM read_parquet(?) WHERE cluster IS NOT NULL ORDER BY 1",
+                    [ev]).fetchall()]
+                mrow = cur.execute(
+                    "SELECT count(*), count(DISTINCT event_id), count(*) FILTER (WHERE quality IS NULL)"
+                    " FROM read_parquet(?)", [me]).fetchone()
+                groups = [r[0] for r in cur.execute(
+                    "SELECT DISTINCT \"group\" FROM read_parquet(?) ORDER BY 1", [me]).fetchall()]
+                qualities = [r[0] for r in cur.execute(
+                    "SELECT DISTINCT quality FROM read_parquet(?) WHERE quality IS NOT NULL ORDER BY 1",
+                    [me]).fetchall()]
+                sources = [r[0] for r in cur.execute(
+                    "SELECT DISTINCT source FROM read_parquet(?) ORDER BY 1", [me]).fetchall()]
+            t0, t1, m0, m1, n_events, n_null_cluster = row
+            if n_null_cluster:
+                clusters.append(NONE)
+            if n_events > mrow[1]:
+                groups.append(NONE)
+            if mrow[2] or n_events > mrow[1]:
+                qualities.append(NONE)
+            return {
+                "clusters": clusters, "groups": groups, "qualities": qualities, "sources": sources,
+                "time_min": pd.Timestamp(t0) if t0 is not None else None,
+                "time_max": pd.Timestamp(t1) if t1 is not None else None,
+                "mag_min": float(m0) if m0 is not None else None,
+                "mag_max": float(m1) if m1 is not None else None,
+                "n_events": int(n_events), "n_mechanisms": int(mrow[0]),
+            }
+        return dict(self._cached("filter_options", ("events", "mechanisms"), build))
+
+    # -- export ---------------------------------------------------------------------------
+    def export_sql(self, table: str, filters: Filters) -> tuple[str, list]:
+        """The CSV export query of ``table`` (``events`` or ``mechanisms``): every column of
+        the filtered rows, ordered by time, event id (and source)."""
+        sql, params = self.filtered_sql(table, filters)
+        order = '"time", event_id' + (", source" if table == "mechanisms" else "")
+        return f"{sql} ORDER BY {order}", params
+
+    def export_frame(self, table: str, filters: Filters) -> pd.DataFrame:
+        """The rows :meth:`iter_csv` writes, as a DataFrame."""
+        return self.query(*self.export_sql(table, filters))
+
+    def iter_csv(self, table: str, filters: Filters, batch_rows: int = 50_000) -> Iterator[bytes]:
+        """Stream the export as CSV (UTF-8, header first, times ISO 8601 UTC
+        ``YYYY-MM-DDThh:mm:ss.ffffffZ``), batch by
+        batch from DuckDB; memory stays bounded by ``batch_rows``. The cursor is opened
+        when iteration starts, in the iterating thread."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.csv as pacsv
+
+        def iso(batch):
+            cols = [pc.strftime(c, format="%Y-%m-%dT%H:%M:%SZ") if pa.types.is_timestamp(c.type) else c
+                    for c in batch.columns]
+            return pa.RecordBatch.from_arrays(cols, names=batch.schema.names)
+
+        sql, params = self.export_sql(table, filters)
+        with self.cursor() as cur:
+            reader = cur.sql(sql, params=params).to_arrow_reader(batch_rows)
+            header = True
+            for batch in reader:
+                buf = io.BytesIO()
+                pacsv.write_csv(iso(batch), buf, pacsv.WriteOptions(include_header=header))
+                header = False
+                yield buf.getvalue()
+            if header:  # no rows: still write the header
+                buf = io.BytesIO()
+                pacsv.write_csv(reader.schema.empty_table(), buf)
+                yield buf.getvalue()
+
+
+# -- the app's provider ---------------------------------------------------------------------
+_default: DataProvider | None = None
+
+
+def set_provider(provider: DataProvider, server=None) -> DataProvider:
+    """Make ``provider`` the one :func:`get_provider` returns (for ``server``'s requests,
+    and as the process default)."""
+    global _default
+    _default = provider
+    if server is not None:
+        server.extensions["fm_provider"] = provider
+    return provider
+
+
+def get_provider() -> DataProvider:
+    """The provider of the app serving the current request (else the process default)."""
+    try:
+        from flask import current_app, has_app_context
+
+        if has_app_context() and "fm_provider" in current_app.extensions:
+            return current_app.extensions["fm_provider"]
+    except ImportError:  # pragma: no cover
+        pass
+    if _default is None:
+        raise RuntimeError("no data provider: call create_app(data_dir) first")
+    return _default
+
+
+def table_columns(table: str) -> list[str]:
+    """Contract columns of ``table`` (from :mod:`pipeline.schema`)."""
+    return schema.table(table).column_names

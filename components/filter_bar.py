@@ -1,0 +1,269 @@
+"""The filter bar shared by all pages, kept in sync with the URL query string.
+
+Usage in a page module::
+
+    from components import filter_bar
+    from components.filters import Filters
+
+    IDS = filter_bar.ids("magnitudes")          # ids of this page's bar
+
+    def layout(**query):
+        f = Filters.from_query(query)          # Dash passes the query string as kwargs
+        return html.Div([filter_bar.filter_bar("magnitudes", f, get_provider().filter_options()),
+                         ...])
+
+    @dash.callback(Output(...), Input(IDS.filters, "data"))
+    def update(query):
+        f = Filters.from_query(query)         # the canonical query string of the bar
+        ...
+
+and optionally ``Output(IDS.drawn, "data")`` with :func:`drawn_data` so the bar's counts
+say how many rows the page drew.
+
+How it works: the bar holds its own ``dcc.Location`` (``refresh=False``: it pushes the
+query string into the address bar without re-rendering the page; a reload or a shared
+link renders the page with the query, which initialises the controls). One callback
+(:func:`register_callbacks`, made once per app by ``create_app``) synchronises controls
+→ URL + ``filters`` store, and URL (browser back/forward) → controls. All ids are
+pattern-matching dicts ``{"type": "fm-<name>", "page": <page>}``, so every page has its
+own bar and the callbacks are written once (``MATCH`` on ``page``).
+"""
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+from urllib.parse import quote
+
+import dash_bootstrap_components as dbc
+from dash import MATCH, Input, Output, State, dcc, html, no_update
+from dash.exceptions import PreventUpdate
+
+from .map_figure import GROUP_COLORS
+from .filters import COLOR_BY, NONE, Filters, format_time, parse_time
+
+_NAMES = ("url", "filters", "drawn", "counts", "download", "cluster", "time_start", "time_end", "mag",
+          "group", "quality", "source", "color", "view", "table")
+#: control ids in the order of the sync callback's inputs/outputs
+_CONTROLS = ("cluster", "time_start", "time_end", "mag", "group", "quality", "source", "color", "view",
+             "table")
+
+GROUP_SWATCH = {**GROUP_COLORS, NONE: "rgb(170,170,170)"}
+
+
+def ids(page: str) -> SimpleNamespace:
+    """The component ids of ``page``'s bar: ``.url .filters .drawn .counts .download``
+    and the controls ``.cluster .time_start .time_end .mag .group .quality .source .color
+    .view .table``. ``.filters`` holds the canonical query string (the pages' input);
+    ``.drawn`` takes what the page drew (:func:`drawn_data`)."""
+    return SimpleNamespace(**{n: {"type": f"fm-{n}", "page": page} for n in _NAMES})
+
+
+def download_href(f: Filters, prefix: str = "/") -> str:
+    """URL of the CSV export of ``f`` (table ``f.table``), relative to the app prefix."""
+    q = f.data_query()
+    return f"{prefix}download/{quote(f.table)}.csv" + (f"?{q}" if q else "")
+
+
+def drawn_data(f: Filters, events: dict | None = None, mechanisms: dict | None = None) -> dict:
+    """The ``.drawn`` store value a page writes: ``events``/``mechanisms`` are dicts with
+    ``matched``, ``drawn`` and optionally ``cap`` and ``note`` (shown when not all matched
+    rows are drawn, e.g. "random sample" or "largest ML")."""
+    return {"query": f.data_query(), "events": events, "mechanisms": mechanisms}
+
+
+# -- layout ---------------------------------------------------------------------------------
+def _mag_bounds(options: dict) -> tuple[float, float]:
+    lo, hi = options.get("mag_min"), options.get("mag_max")
+    lo = math.floor(lo * 10) / 10 if lo is not None else -3.0
+    hi = math.ceil(hi * 10) / 10 if hi is not None else 4.0
+    if hi <= lo:
+        hi = lo + 0.1
+    return round(lo, 1), round(hi, 1)
+
+
+def _mag_value(f: Filters, bounds) -> list[float]:
+    lo, hi = bounds
+    a = lo if f.mag_min is None else min(max(f.mag_min, lo), hi)
+    b = hi if f.mag_max is None else min(max(f.mag_max, lo), hi)
+    return [a, b]
+
+
+def _label(text: str, html_for=None):
+    return dbc.Label(text, className="fm-label", html_for=html_for)
+
+
+def _options(values, swatch: dict | None = None):
+    out = []
+    for v in values:
+        label = "(none)" if v == NONE else str(v)
+        if swatch is not None:
+            label = html.Span([html.Span(className="fm-swatch", style={"background": swatch.get(v, "#ccc")}),
+                               label])
+        out.append({"label": label, "value": v})
+    return out
+
+
+def _with_selected(known, selected):
+    """Options: the known values, then selected values the data does not have (kept so
+    the control shows what the URL asks for)."""
+    return list(known) + [v for v in selected if v not in known]
+
+
+def filter_bar(page: str, f: Filters, options: dict, *, display: bool = True,
+               table: bool = True) -> html.Div:
+    """The bar for ``page`` initialised from ``f`` (choices from
+    :meth:`components.data.DataProvider.filter_options`). ``display=False`` hides the
+    colour-by / view controls, ``table=False`` the CSV download (they stay in the URL)."""
+    i = ids(page)
+    bounds = _mag_bounds(options)
+    t_min, t_max = options.get("time_min"), options.get("time_max")
+    ph_start = f"from {t_min:%Y-%m-%d}" if t_min is not None else "YYYY-MM-DD hh:mm"
+    ph_end = f"to {t_max:%Y-%m-%d}" if t_max is not None else "YYYY-MM-DD hh:mm"
+    clusters = options.get("clusters", [])
+    groups = options.get("groups", [])
+    qualities = options.get("qualities", [])
+    sources = options.get("sources", [])
+    marks = {v: {"label": f"{v:g}"} for v in range(math.ceil(bounds[0]), math.floor(bounds[1]) + 1)}
+
+    def dd(name, known, value, placeholder, swatch=None):
+        return dcc.Dropdown(id=getattr(i, name), options=_options(_with_selected(known, value), swatch),
+                            value=list(value), multi=True,
+                            placeholder=placeholder, className=f"fm-dropdown fm-{name}", clearable=True)
+
+    row1 = dbc.Row([
+        dbc.Col([_label("Cluster"), dd("cluster", clusters, f.clusters, "All clusters")], xs=12, md=6, xl=2),
+        dbc.Col([_label("Time window (UTC)"), dbc.InputGroup([
+            dbc.Input(id=i.time_start, value=format_time(f.time_start), placeholder=ph_start, debounce=True,
+                      size="sm", className="fm-time fm-time-start", type="text"),
+            dbc.InputGroupText("→"),
+            dbc.Input(id=i.time_end, value=format_time(f.time_end, end=True), placeholder=ph_end,
+                      debounce=True, size="sm", className="fm-time fm-time-end", type="text"),
+        ], size="sm")], xs=12, md=6, xl=3),
+        dbc.Col([_label("Magnitude (ML)"), html.Div(dcc.RangeSlider(
+            id=i.mag, min=bounds[0], max=bounds[1], step=0.1, value=_mag_value(f, bounds), marks=marks,
+            allowCross=False, updatemode="mouseup", tooltip={"placement": "bottom", "always_visible": False},
+            allow_direct_input=False, className="fm-mag"), className="fm-slider")], xs=12, md=6, xl=3),
+        dbc.Col([_label("Group"), dd("group", groups, f.groups, "All groups", GROUP_SWATCH)], xs=12, md=6, xl=2),
+        dbc.Col([_label("Quality"), dd("quality", qualities, f.qualities, "All")], xs=6, md=3, xl=1),
+        dbc.Col([_label("Source"), dd("source", sources, f.sources, "All")], xs=6, md=3, xl=1),
+    ], className="g-2 align-items-end")
+
+    hidden = {"display": "none"}
+    row2 = html.Div([
+        html.Div(id=i.counts, className="fm-counts"),
+        html.Div([
+            html.Div([
+                html.Span("Colour by", className="fm-inline-label"),
+                dbc.Select(id=i.color, options=[{"label": c, "value": c} for c in COLOR_BY], value=f.color_by,
+                           size="sm", className="fm-select"),
+            ], className="fm-inline", style=None if display else hidden),
+            html.Div([
+                html.Span("View", className="fm-inline-label"),
+                dbc.RadioItems(id=i.view, options=[{"label": "km", "value": "km"},
+                                                   {"label": "lon/lat", "value": "geo"}],
+                               value=f.view, inline=True, className="btn-group fm-view",
+                               inputClassName="btn-check", labelClassName="btn btn-outline-secondary btn-sm",
+                               labelCheckedClassName="active"),
+            ], className="fm-inline", style=None if display else hidden),
+            html.Div([
+                dbc.Select(id=i.table, options=[{"label": "events", "value": "events"},
+                                                {"label": "mechanisms", "value": "mechanisms"}],
+                           value=f.table, size="sm", className="fm-select"),
+                html.A([html.Span("⤓ ", className="me-1"), "Download CSV"], id=i.download,
+                       href=download_href(f), className="btn btn-primary btn-sm fm-download", role="button"),
+            ], className="fm-inline", style=None if table else hidden),
+        ], className="fm-actions"),
+    ], className="fm-bar-row2")
+
+    return html.Div([
+        dcc.Location(id=i.url, refresh=False),
+        dcc.Store(id=i.filters, data=f.to_query()),
+        dcc.Store(id=i.drawn),
+        row1,
+        row2,
+    ], className="fm-filter-bar card card-body")
+
+
+# -- callbacks ------------------------------------------------------------------------------
+def _from_controls(cluster, t0, t1, mag, group, quality, source, color, view, table, mag_min, mag_max):
+    lo = hi = None
+    if isinstance(mag, (list, tuple)) and len(mag) == 2:
+        eps = 1e-9
+        if mag[0] is not None and mag_min is not None and mag[0] > mag_min + eps:
+            lo = mag[0]
+        if mag[1] is not None and mag_max is not None and mag[1] < mag_max - eps:
+            hi = mag[1]
+    return Filters.from_values(clusters=cluster, time_start=t0 or None, time_end=t1 or None, mag_min=lo,
+                               mag_max=hi, groups=group, qualities=quality, sources=source, table=table,
+                               color_by=color, view=view)
+
+
+def _counts_children(d: dict | None, kind: str):
+    if not d:
+        return None
+    matched, drawn = d.get("matched"), d.get("drawn")
+    parts = [html.Span(f"{matched:,}", className="fm-num"), " matched"]
+    title = None
+    if drawn is not None:
+        parts += [" / ", html.Span(f"{drawn:,}", className="fm-num"), " drawn"]
+        if drawn < matched:
+            title = d.get("note") or f"cap {d.get('cap', drawn):,}"
+            parts.append(html.Span("*", className="fm-note-mark"))
+    return html.Span([html.Span(kind, className="fm-kind"), *parts], className=f"fm-count fm-count-{kind}",
+                     title=f"not all drawn: {title}" if title else None)
+
+
+def register_callbacks(app) -> None:
+    """Register the bar's callbacks on ``app`` (once per app; ``create_app`` does it)."""
+    i = ids(MATCH)
+
+    @app.callback(
+        Output(i.url, "search"), Output(i.filters, "data"), Output(i.download, "href"),
+        *[Output(getattr(i, c), "value") for c in _CONTROLS],
+        Output(i.time_start, "invalid"), Output(i.time_end, "invalid"),
+        Input(i.url, "search"), *[Input(getattr(i, c), "value") for c in _CONTROLS],
+        State(i.filters, "data"), State(i.mag, "min"), State(i.mag, "max"),
+        prevent_initial_call=True,
+    )
+    def sync(search, cluster, t0, t1, mag, group, quality, source, color, view, table, current, mag_min,
+             mag_max):
+        from dash import ctx, get_relative_path
+
+        prefix = get_relative_path("/")
+        n = len(_CONTROLS)
+        trig = ctx.triggered_id
+        from_url = isinstance(trig, dict) and trig.get("type") == "fm-url"
+        if from_url:
+            f = Filters.from_query(search or "")
+            q = f.to_query()
+            if q == current:
+                raise PreventUpdate
+            values = [list(f.clusters), format_time(f.time_start), format_time(f.time_end, end=True),
+                      _mag_value(f, (mag_min, mag_max)), list(f.groups), list(f.qualities), list(f.sources),
+                      f.color_by, f.view, f.table]
+            return (no_update, q, download_href(f, prefix), *values, False, False)
+        f = _from_controls(cluster, t0, t1, mag, group, quality, source, color, view, table, mag_min, mag_max)
+        bad0 = bool(t0) and parse_time(t0) is None
+        bad1 = bool(t1) and parse_time(t1, end=True) is None
+        q = f.to_query()
+        if q == current:
+            return (no_update, no_update, no_update, *([no_update] * n), bad0, bad1)
+        return (f.to_search(), q, download_href(f, prefix), *([no_update] * n), bad0, bad1)
+
+    @app.callback(
+        Output(i.counts, "children"),
+        Input(i.filters, "data"), Input(i.drawn, "data"),
+    )
+    def counts(query, drawn):
+        from .data import MissingDataError, get_provider
+
+        f = Filters.from_query(query or "")
+        if drawn and drawn.get("query") == f.data_query():
+            ev, me = drawn.get("events"), drawn.get("mechanisms")
+        else:
+            try:
+                c = get_provider().counts(f).iloc[0]
+            except MissingDataError:
+                return html.Span("no data", className="text-danger")
+            ev, me = {"matched": int(c["events"])}, {"matched": int(c["mechanisms"])}
+        return [_counts_children(ev, "events"), _counts_children(me, "mechanisms")]

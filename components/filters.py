@@ -1,0 +1,401 @@
+"""The dashboard's filters: one dataclass, its URL query string and its SQL WHERE clause.
+
+A :class:`Filters` value is what every page filters on. It round-trips through the URL
+query string (so a reload or a shared link restores the view) and turns into SQL
+predicates with ``?`` placeholders.
+
+Security contract
+-----------------
+* Parsing (:meth:`Filters.from_query`) never raises: unknown keys are ignored, malformed
+  values are dropped, out-of-range numbers and times are clamped, NaN/inf are dropped,
+  lists are de-duplicated and capped (:data:`MAX_LIST` items of at most
+  :data:`MAX_STR` printable characters).
+* SQL (:func:`where_clause`) never contains a user value: every value is a bound
+  parameter, and column names come from the fixed whitelist :data:`COLUMNS`.
+
+URL keys
+--------
+``cluster``, ``group``, ``quality``, ``source`` (repeatable, one value each),
+``start``, ``end`` (UTC, ``YYYY-MM-DD`` or ``YYYY-MM-DDThh:mm[:ss[.ffffff]]``, optional
+``Z``/``+00:00``), ``mmin``, ``mmax`` (ML), ``table`` (CSV export: ``events`` or
+``mechanisms``), ``color`` (events coloured by ``time``, ``group``, ``depth``,
+``magnitude``), ``view`` (``km`` local east/north frame or ``geo`` longitude/latitude).
+Defaults are omitted from the canonical query string.
+
+Semantics
+---------
+All predicates are ANDed; an empty list means "no filter". Times are inclusive at both
+ends. ``group`` and ``quality`` apply to an event through its mechanism (see
+:mod:`components.data`); the value :data:`NONE` matches a null (an event without a
+mechanism, a mechanism without a quality, an event outside any cluster). ``source`` picks
+which mechanisms count (``published``, ``computed``).
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta, timezone
+from urllib.parse import parse_qs, urlencode
+
+#: label that stands for SQL NULL in list filters (no cluster / no mechanism / no quality)
+NONE = "none"
+
+TABLES = ("events", "mechanisms")
+COLOR_BY = ("time", "group", "depth", "magnitude")
+VIEWS = ("km", "geo")
+QUALITIES = ("A", "B", "C", "D", NONE)
+
+#: magnitudes are clamped into this range
+MAG_LIMITS = (-10.0, 10.0)
+#: times are clamped into this range (UTC)
+TIME_LIMITS = (datetime(1900, 1, 1, tzinfo=timezone.utc), datetime(2200, 1, 1, tzinfo=timezone.utc))
+MAX_LIST = 64
+MAX_STR = 64
+_MAX_QUERY = 8192  # characters of query string considered at all
+
+#: whitelist: filter field -> SQL column expression (the only identifiers ever emitted)
+COLUMNS = {
+    "time": '"time"',
+    "magnitude": '"magnitude"',
+    "cluster": '"cluster"',
+    "group": '"group"',
+    "quality": '"quality"',
+    "source": '"source"',
+}
+
+_TIME_RE = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})"
+    r"(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?)?"
+    r"(?:Z|[+-]00:?00)?$"
+)
+_NUM_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _utc(t: datetime) -> datetime:
+    return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
+
+
+def parse_time(value, end: bool = False) -> datetime | None:
+    """A UTC datetime from ``value`` (string, datetime or pandas Timestamp), or None.
+
+    Accepts ``YYYY-MM-DD`` and ``YYYY-MM-DD[T ]hh:mm[:ss[.ffffff]]`` with an optional
+    ``Z``/``+00:00``; anything else (other offsets included) gives None. Out-of-range
+    years are clamped to :data:`TIME_LIMITS`. With ``end=True`` a date without a time
+    means the end of that day (last microsecond), so an end date is inclusive.
+    """
+    if value is None:
+        return None
+    if isinstance(value, datetime):  # includes pandas.Timestamp
+        if value != value:  # NaT
+            return None
+        t = _utc(value)
+        t = datetime(t.year, t.month, t.day, t.hour, t.minute, t.second, t.microsecond, tzinfo=timezone.utc)
+    else:
+        if not isinstance(value, str) or len(value) > 40:
+            return None
+        m = _TIME_RE.match(value.strip())
+        if not m:
+            return None
+        y, mo, d, hh, mm, ss, frac = m.groups()
+        year = int(y)
+        if year < TIME_LIMITS[0].year:
+            return TIME_LIMITS[0]
+        if year >= TIME_LIMITS[1].year:
+            return TIME_LIMITS[1]
+        try:
+            t = datetime(year, int(mo), int(d), int(hh or 0), int(mm or 0), int(ss or 0),
+                         int((frac or "0").ljust(6, "0")), tzinfo=timezone.utc)
+        except ValueError:  # month 13, Feb 30, hour 25 ...
+            return None
+        if end and hh is None:
+            t = end_of_day(t)
+    return min(max(t, TIME_LIMITS[0]), TIME_LIMITS[1])
+
+
+def format_time(t: datetime | None, end: bool = False) -> str:
+    """Canonical text of a UTC time: ``YYYY-MM-DDThh:mm`` (seconds, microseconds if set);
+    just ``YYYY-MM-DD`` for midnight (or, with ``end=True``, the day's last microsecond),
+    the inverse of :func:`parse_time`."""
+    if t is None:
+        return ""
+    t = _utc(t)
+    if not end and (t.hour, t.minute, t.second, t.microsecond) == (0, 0, 0, 0):
+        return t.strftime("%Y-%m-%d")
+    if end and (t.hour, t.minute, t.second, t.microsecond) == (23, 59, 59, 999999):
+        return t.strftime("%Y-%m-%d")
+    if t.microsecond:
+        return t.strftime("%Y-%m-%dT%H:%M:%S.%f")
+    if t.second:
+        return t.strftime("%Y-%m-%dT%H:%M:%S")
+    return t.strftime("%Y-%m-%dT%H:%M")
+
+
+def parse_magnitude(value) -> float | None:
+    """A finite float clamped to :data:`MAG_LIMITS`, or None."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        x = float(value)
+    elif isinstance(value, str):
+        s = value.strip()
+        if len(s) > 32 or not _NUM_RE.match(s):
+            return None
+        x = float(s)
+    else:
+        return None
+    if not math.isfinite(x):
+        return None
+    return round(min(max(x, MAG_LIMITS[0]), MAG_LIMITS[1]), 6)
+
+
+def _clean_str(value) -> str | None:
+    if not isinstance(value, str):
+        return None
+    s = value.strip()
+    if not s or len(s) > MAX_STR or not s.isprintable():
+        return None
+    return s
+
+
+def _clean_list(values, allowed: Iterable[str] | None = None, upper: bool = False) -> tuple[str, ...]:
+    if values is None:
+        return ()
+    if isinstance(values, str):
+        values = [values]
+    allowed_set = set(allowed) if allowed is not None else None
+    out: list[str] = []
+    for v in values:
+        s = _clean_str(v)
+        if s is None:
+            continue
+        if upper and s.lower() != NONE:
+            s = s.upper()
+        if upper and s.lower() == NONE:
+            s = NONE
+        if allowed_set is not None and s not in allowed_set:
+            continue
+        if s not in out:
+            out.append(s)
+        if len(out) >= MAX_LIST:
+            break
+    return tuple(sorted(out))
+
+
+def _choice(value, choices: tuple[str, ...], default: str) -> str:
+    if isinstance(value, (list, tuple)):
+        value = next((v for v in value if v in choices), None)
+    return value if value in choices else default
+
+
+def _first(values, parse):
+    """First value of ``values`` (a scalar or a list) that ``parse`` accepts."""
+    if not isinstance(values, (list, tuple)):
+        values = [values]
+    for v in values:
+        x = parse(v)
+        if x is not None:
+            return x
+    return None
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The view state shared by all pages. Immutable; build with :meth:`from_query`
+    (URL), :meth:`from_values` (controls) or directly (values are cleaned the same way),
+    change with :meth:`replace`.
+
+    ``time_start``/``time_end`` are timezone-aware UTC datetimes (inclusive) or None;
+    ``mag_min``/``mag_max`` are ML or None (None = unbounded, which also keeps rows with
+    a null magnitude); the list fields are sorted tuples of distinct strings (empty = no
+    filter).
+    """
+
+    clusters: tuple[str, ...] = ()
+    time_start: datetime | None = None
+    time_end: datetime | None = None
+    mag_min: float | None = None
+    mag_max: float | None = None
+    groups: tuple[str, ...] = ()
+    qualities: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    table: str = "events"
+    color_by: str = "time"
+    view: str = "km"
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def from_query(cls, query: str | Mapping | None) -> "Filters":
+        """Parse a URL query string (with or without ``?``) or a mapping (values: a string
+        or a list of strings, as ``parse_qs`` or Dash's page kwargs give). Never raises."""
+        try:
+            params = _as_params(query)
+        except Exception:  # noqa: BLE001 - hostile input must never raise
+            params = {}
+        return cls.from_values(
+            clusters=params.get("cluster"),
+            time_start=_first(params.get("start"), parse_time),
+            time_end=_first(params.get("end"), lambda v: parse_time(v, end=True)),
+            mag_min=_first(params.get("mmin"), parse_magnitude),
+            mag_max=_first(params.get("mmax"), parse_magnitude),
+            groups=params.get("group"),
+            qualities=params.get("quality"),
+            sources=params.get("source"),
+            table=params.get("table"),
+            color_by=params.get("color"),
+            view=params.get("view"),
+        )
+
+    @classmethod
+    def from_values(cls, clusters=None, time_start=None, time_end=None, mag_min=None, mag_max=None,
+                    groups=None, qualities=None, sources=None, table=None, color_by=None,
+                    view=None) -> "Filters":
+        """Build from control values of any type; cleans, clamps and drops like
+        :meth:`from_query`. Never raises."""
+        return cls(clusters=clusters, time_start=time_start, time_end=time_end, mag_min=mag_min,
+                   mag_max=mag_max, groups=groups, qualities=qualities, sources=sources, table=table,
+                   color_by=color_by, view=view)
+
+    def __post_init__(self):
+        # direct construction (``Filters(groups=["g1"], time_end="2016-11-05")``) is
+        # normalised like :meth:`from_values`, so every instance is canonical
+        t0, t1 = parse_time(self.time_start), parse_time(self.time_end, end=True)
+        if t0 is not None and t1 is not None and t0 > t1:
+            t0, t1 = t1, t0
+        m0, m1 = parse_magnitude(self.mag_min), parse_magnitude(self.mag_max)
+        if m0 is not None and m1 is not None and m0 > m1:
+            m0, m1 = m1, m0
+        values = dict(
+            clusters=_clean_list(self.clusters), time_start=t0, time_end=t1, mag_min=m0, mag_max=m1,
+            groups=_clean_list(self.groups), qualities=_clean_list(self.qualities, QUALITIES, upper=True),
+            sources=_clean_list(self.sources), table=_choice(self.table, TABLES, "events"),
+            color_by=_choice(self.color_by, COLOR_BY, "time"), view=_choice(self.view, VIEWS, "km"))
+        for k, v in values.items():
+            object.__setattr__(self, k, v)
+
+    def replace(self, **changes) -> "Filters":
+        """A copy with ``changes`` applied, re-validated."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(changes)
+        return Filters.from_values(**values)
+
+    # -- URL ------------------------------------------------------------------------------
+    def to_params(self) -> list[tuple[str, str]]:
+        """Canonical (key, value) pairs; defaults omitted."""
+        out: list[tuple[str, str]] = []
+        out += [("cluster", v) for v in self.clusters]
+        if self.time_start is not None:
+            out.append(("start", format_time(self.time_start)))
+        if self.time_end is not None:
+            out.append(("end", format_time(self.time_end, end=True)))
+        if self.mag_min is not None:
+            out.append(("mmin", format(self.mag_min, "g")))
+        if self.mag_max is not None:
+            out.append(("mmax", format(self.mag_max, "g")))
+        out += [("group", v) for v in self.groups]
+        out += [("quality", v) for v in self.qualities]
+        out += [("source", v) for v in self.sources]
+        if self.table != "events":
+            out.append(("table", self.table))
+        if self.color_by != "time":
+            out.append(("color", self.color_by))
+        if self.view != "km":
+            out.append(("view", self.view))
+        return out
+
+    def to_query(self) -> str:
+        """Canonical query string without the leading ``?`` ('' for the defaults)."""
+        return urlencode(self.to_params())
+
+    def to_search(self) -> str:
+        """``?query`` for ``dcc.Location.search`` ('' for the defaults)."""
+        q = self.to_query()
+        return f"?{q}" if q else ""
+
+    def data_query(self) -> str:
+        """Query string of the row filters only (no table/colour/view): the cache key of
+        a set of filtered rows."""
+        return urlencode([(k, v) for k, v in self.to_params() if k not in ("table", "color", "view")])
+
+    # -- SQL ------------------------------------------------------------------------------
+    def where(self, table: str) -> tuple[str, list]:
+        """Shortcut for :func:`where_clause`."""
+        return where_clause(self, table)
+
+
+def _as_params(query) -> dict[str, list]:
+    if query is None:
+        return {}
+    if isinstance(query, Mapping):
+        out = {}
+        for k, v in query.items():
+            if not isinstance(k, str):
+                continue
+            if isinstance(v, (list, tuple)):
+                out[k] = [x for x in v if isinstance(x, str)][:MAX_LIST * 4]
+            elif isinstance(v, str):
+                out[k] = [v]
+        return out
+    if not isinstance(query, str):
+        return {}
+    q = query[:_MAX_QUERY]
+    if q.startswith("?"):
+        q = q[1:]
+    return parse_qs(q, keep_blank_values=False, max_num_fields=MAX_LIST * 16)
+
+
+def _in_list(column: str, values: tuple[str, ...]) -> tuple[str, list]:
+    """``COALESCE(col, 'none') IN (?, ...)``: the literal ``'none'`` is ours, not input."""
+    placeholders = ", ".join("?" for _ in values)
+    return f"COALESCE({column}, '{NONE}') IN ({placeholders})", list(values)
+
+
+def where_clause(f: Filters, table: str, *, alias: str = "") -> tuple[str, list]:
+    """The WHERE predicates of ``f`` for ``table`` (``events`` or ``mechanisms``) as
+    ``(sql, params)``: ``sql`` is ``'TRUE'`` or ANDed predicates with ``?`` placeholders
+    only, to be bound with ``params`` in order.
+
+    The ``events`` relation must expose ``time, magnitude, cluster, group, quality`` (group
+    and quality from the event's mechanism); ``mechanisms`` additionally ``source``. For
+    ``table='mechanism_source'`` only the source predicate is returned (used where the
+    events relation picks each event's mechanism). ``alias`` prefixes the columns
+    (``'m.'``); it is ours, never user input.
+    """
+    if table not in ("events", "mechanisms", "mechanism_source"):
+        raise ValueError(f"unknown table {table!r}")
+    if alias and not re.fullmatch(r"[a-z_]+\.", alias):
+        raise ValueError("bad alias")
+    col = {k: alias + v for k, v in COLUMNS.items()}
+    preds: list[str] = []
+    params: list = []
+
+    def add(sql: str, vals: list):
+        preds.append(sql)
+        params.extend(vals)
+
+    if table in ("mechanisms", "mechanism_source") and f.sources:
+        add(*_in_list(col["source"], f.sources))
+    if table == "mechanism_source":
+        return (" AND ".join(preds) if preds else "TRUE"), params
+    if f.time_start is not None:
+        add(f"{col['time']} >= ?", [f.time_start])
+    if f.time_end is not None:
+        add(f"{col['time']} <= ?", [f.time_end])
+    if f.mag_min is not None:
+        add(f"{col['magnitude']} >= ?", [f.mag_min])
+    if f.mag_max is not None:
+        add(f"{col['magnitude']} <= ?", [f.mag_max])
+    if f.clusters:
+        add(*_in_list(col["cluster"], f.clusters))
+    if f.groups:
+        add(*_in_list(col["group"], f.groups))
+    if f.qualities:
+        add(*_in_list(col["quality"], f.qualities))
+    return (" AND ".join(preds) if preds else "TRUE"), params
+
+
+def end_of_day(t: datetime) -> datetime:
+    """Last microsecond of ``t``'s UTC day (for date-only end inputs)."""
+    t = _utc(t)
+    return datetime(t.year, t.month, t.day, tzinfo=timezone.utc) + timedelta(days=1, microseconds=-1)

@@ -1,0 +1,85 @@
+"""The app shell: navbar, page container, and the "no data yet" message."""
+from __future__ import annotations
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import ALL, Input, Output, html
+
+BRAND = "ToC2ME focal mechanisms"
+
+#: navbar order of the pages (each page passes ``order=`` to ``dash.register_page``): Map 0,
+#: Magnitudes 1, Classification 2, Strike–time 3, Diffusion 4, Wells 5, Polarity model 6.
+#: Only registered pages are shown; templated paths (``/event/<event_id>``) are not.
+
+
+def _pages() -> list[dict]:
+    pages = [p for p in dash.page_registry.values() if not p.get("path", "").startswith("/_")]
+    pages = [p for p in pages if "<" not in (p.get("path_template") or "")]  # skip e.g. /event/<event_id>
+    return sorted(pages, key=lambda p: (p.get("order") if p.get("order") is not None else 1e9, p["name"]))
+
+
+def navlink_id(path: str) -> dict:
+    return {"type": "fm-navlink", "path": path}
+
+
+def navbar() -> dbc.Navbar:
+    """Brand + one link per registered page (hrefs keep the current filters)."""
+    links = [dbc.NavItem(dbc.NavLink(p["name"], href=p["relative_path"], active=False,
+                                     id=navlink_id(p["relative_path"])))
+             for p in _pages()]
+    return dbc.Navbar(
+        dbc.Container([
+            dbc.NavbarBrand([html.Span("◐", className="fm-logo me-2"), BRAND], href=dash.get_relative_path("/"),
+                            className="fw-semibold"),
+            dbc.NavbarToggler(id="fm-navbar-toggler"),
+            dbc.Collapse(dbc.Nav(links, navbar=True, className="ms-auto"), id="fm-navbar-collapse",
+                         navbar=True),
+        ], fluid=True),
+        color="dark", dark=True, className="fm-navbar py-1", expand="lg",
+    )
+
+
+def shell() -> html.Div:
+    """The app layout (a function, so the navbar reflects the page registry)."""
+    return html.Div([
+        navbar(),
+        html.Main(dash.page_container, className="container-fluid fm-main"),
+    ])
+
+
+def register_callbacks(app) -> None:
+    """Navbar links carry the current page's filter query string, and the current page's
+    link is marked active (clientside; ``active='exact'`` would compare the query too)."""
+    app.clientside_callback(
+        """
+        function(queries, pathname) {
+            const q = (queries && queries.length && queries[0]) ? ('?' + queries[0]) : '';
+            const outs = (dash_clientside.callback_context.outputs_list || [[], []])[0] || [];
+            const here = window.location.pathname;
+            return [outs.map(o => o.id.path + q), outs.map(o => o.id.path === here)];
+        }
+        """,
+        Output(navlink_id(ALL), "href"),
+        Output(navlink_id(ALL), "active"),
+        Input({"type": "fm-filters", "page": ALL}, "data"),
+        Input("_pages_location", "pathname"),
+    )
+    app.clientside_callback(
+        "function(n, open) { return n ? !open : open; }",
+        Output("fm-navbar-collapse", "is_open"),
+        Input("fm-navbar-toggler", "n_clicks"),
+        dash.State("fm-navbar-collapse", "is_open"),
+        prevent_initial_call=True,
+    )
+
+
+def no_data(data_dir, missing: list[str]) -> dbc.Alert:
+    """The message shown instead of a page when tables are missing."""
+    return dbc.Alert([
+        html.H4("No data yet", className="alert-heading"),
+        html.P(["The data folder ", html.Code(str(data_dir)), " does not hold the tables this page needs",
+                f" (missing: {', '.join(missing)})." if missing else "."]),
+        html.P(["Build them, then reload this page: run ", html.Code("make run"), " (builds the demo data and "
+                "starts the app), or ", html.Code(f"python -m pipeline build --source demo --data-dir {data_dir}"),
+                " (or ", html.Code("--source toc2me --input DIR"), " for the real data)."], className="mb-0"),
+    ], color="warning", className="fm-no-data mt-4")

@@ -1,0 +1,421 @@
+"""The map of the map page, as a pure function of DataFrames (no Dash, no DuckDB).
+
+Two views:
+
+* ``km`` (default): local east/north km (``x_km``/``y_km``) with true aspect
+  (``scaleanchor``), the frame of analyses.md section 5 (no east-west stretch);
+* ``geo``: longitude/latitude degrees on plain Cartesian axes with the aspect ratio
+  1/cos(lat0), so shapes are not stretched either; works offline (no map tiles).
+
+Layers, bottom to top: well paths (lines, labels at the toes) and stage markers (SVG),
+catalogue events (``scattergl``), beachballs (``scattergl`` too, so they draw above the
+WebGL events: Plotly always draws WebGL traces above SVG ones), stations (triangles) and
+last the highlight ring of the selected mechanism.
+
+The figure is a plain ``dict`` (``{"data": [...], "layout": {...}}``; ``go.Figure(fig)``
+turns it into a graph object) whose numeric arrays are already Plotly typed-array specs
+(``{"dtype": "f4", "bdata": <base64>}``): building and serialising a 20,000-point,
+3,000-ball map this way takes tens of ms instead of hundreds (graph-object validation,
+deep copies and list conversion dominate otherwise). ``layout.meta`` records the trace
+indices the page needs: ``highlight`` (the ring), ``balls`` (the invisible marker trace at
+the ball centres whose ``customdata[i][0]`` is the event id), and ``view``.
+
+Beachball geometry comes from :func:`components.beachball.beachball_xy` (exact
+compressional patches); the unit-ball patches of each (strike, dip, rake) are memoised, so
+a filter change only scales and translates them.
+"""
+from __future__ import annotations
+
+import base64
+import math
+import threading
+
+import numpy as np
+import pandas as pd
+
+from .beachball import beachball_xy, magnitude_radius
+
+#: group colours of the original study (analyses.md 1.1)
+GROUP_COLORS = {
+    "g1": "rgb(255,0,0)",
+    "g2": "rgb(0,204,255)",
+    "g3": "rgb(0,204,0)",
+    "g4": "rgb(255,179,0)",
+    "other": "rgb(255,214,0)",
+}
+#: events without a mechanism / balls of an unknown group
+NONE_COLOR = "rgb(140,140,140)"
+UNKNOWN_GROUP_COLOR = "#ffd700"
+WELL_COLOR = "#3b3b3b"
+STATION_COLOR = "#111111"
+HIGHLIGHT_COLOR = "#d6008f"
+
+#: points per compressional patch: fewer for many balls (each ball is a few pixels wide)
+BALL_POINTS_FEW, BALL_POINTS_MANY, MANY_BALLS = 40, 24, 800
+
+#: a minimal template (a named template costs tens of ms to validate per figure)
+_TEMPLATE = {"layout": {
+    "paper_bgcolor": "white", "plot_bgcolor": "white",
+    "font": {"family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", "size": 12,
+             "color": "#212529"},
+    "hoverlabel": {"font": {"size": 12}},
+}}
+
+_COLORSCALES = {
+    "time": ("Viridis", "Time (UTC)"),
+    "depth": ("Cividis", "Depth (km)"),
+    "magnitude": ("Plasma", "ML"),
+}
+
+
+def group_color(group: str) -> str:
+    return GROUP_COLORS.get(group, NONE_COLOR)
+
+
+def typed(a, dtype="f4") -> dict:
+    """A Plotly typed-array spec (base64) of ``a`` as ``dtype`` (``f4``, ``f8``, ``i4``)."""
+    arr = np.ascontiguousarray(a, dtype=np.dtype(dtype).newbyteorder("<"))
+    return {"dtype": dtype, "bdata": base64.b64encode(arr.tobytes()).decode("ascii")}
+
+
+def _xy(df: pd.DataFrame, view: str):
+    if view == "geo":
+        return df["lon"].to_numpy(dtype=float), df["lat"].to_numpy(dtype=float)
+    return df["x_km"].to_numpy(dtype=float), df["y_km"].to_numpy(dtype=float)
+
+
+def _coord_dtype(view: str) -> str:
+    return "f8" if view == "geo" else "f4"  # degrees need float64 (f4 ~ 0.5 m at 117 deg)
+
+
+def _km_to_geo(x, y, origin):
+    from pipeline.geo import to_geographic
+
+    lat, lon = to_geographic(np.asarray(x, dtype=float), np.asarray(y, dtype=float), origin)
+    return lon, lat
+
+
+def _time_ticks(t: np.ndarray, n: int = 5):
+    """Colour-bar ticks for epoch seconds ``t``: (tickvals, ticktext)."""
+    lo, hi = float(np.nanmin(t)), float(np.nanmax(t))
+    if not math.isfinite(lo) or hi <= lo:
+        return [lo], [pd.Timestamp(lo, unit="s").strftime("%Y-%m-%d %H:%M")]
+    vals = np.linspace(lo, hi, n)
+    fmt = "%b %d" if hi - lo > 3 * 86400 else "%b %d %H:%M"
+    return vals.tolist(), [pd.Timestamp(v, unit="s").strftime(fmt) for v in vals]
+
+
+# -- events ------------------------------------------------------------------------------------
+def event_traces(events: pd.DataFrame, color_by: str = "time", view: str = "km",
+                 marker_size: float = 4.0) -> list[dict]:
+    """``scattergl`` trace(s) of the catalogue events (one per group when
+    ``color_by='group'``). ``events`` needs ``event_id, time, x_km, y_km`` (``lon, lat``
+    for ``geo``), ``magnitude``, and ``depth_km`` / ``group`` to colour by them."""
+    if events is None or len(events) == 0:
+        return [{"type": "scattergl", "x": [], "y": [], "mode": "markers", "name": "events", "showlegend": False}]
+    x, y = _xy(events, view)
+    cd = _coord_dtype(view)
+    ids = events["event_id"].astype(str).to_numpy(dtype=object)
+    mag = events["magnitude"].to_numpy(dtype=float)
+    common = {"type": "scattergl", "mode": "markers",
+              "hovertemplate": "%{text}<br>ML %{customdata:.2f}<extra>event</extra>"}
+    if color_by == "group":
+        groups = events["group"].fillna("none").astype(str).to_numpy(dtype=object)
+        present = set(groups.tolist())
+        order = ["none"] + list(GROUP_COLORS) + sorted(present - set(GROUP_COLORS) - {"none"})
+        traces = []
+        for g in order:
+            if g not in present:
+                continue
+            sel = groups == g
+            none = g == "none"
+            traces.append({
+                **common, "x": typed(x[sel], cd), "y": typed(y[sel], cd), "text": ids[sel].tolist(),
+                "customdata": typed(mag[sel]), "name": "events (no mechanism)" if none else f"events ({g})",
+                # one legend entry per group: the balls' entry toggles the group's events too
+                "legendgroup": f"group-{g}", "showlegend": none,
+                "marker": {"size": marker_size - (0.5 if none else 0), "color": group_color(g),
+                           "opacity": 0.35 if none else 0.75}})
+        return traces
+    if color_by == "time":
+        c = events["time"].to_numpy(dtype="datetime64[us]").astype(np.int64) / 1e6
+        tickvals, ticktext = _time_ticks(c)
+        colorbar = {"tickvals": tickvals, "ticktext": ticktext}
+        scale, title = _COLORSCALES["time"]
+    else:
+        color_by = color_by if color_by in _COLORSCALES else "magnitude"
+        c = events["depth_km" if color_by == "depth" else "magnitude"].to_numpy(dtype=float)
+        colorbar = {}
+        scale, title = _COLORSCALES[color_by]
+    colorbar.update(title={"text": title, "side": "right"}, thickness=12, len=0.75)
+    return [{
+        **common, "x": typed(x, cd), "y": typed(y, cd), "text": ids.tolist(), "customdata": typed(mag),
+        "name": "events",
+        "marker": {"size": marker_size, "color": typed(c, "f8"), "colorscale": scale, "opacity": 0.6,
+                   "reversescale": color_by == "depth", "colorbar": colorbar, "showscale": True}}]
+
+
+# -- beachballs --------------------------------------------------------------------------------
+class _UnitBalls:
+    """Memo of unit-radius, origin-centred compressional patches per (strike, dip, rake)."""
+
+    def __init__(self, max_entries: int = 400_000):
+        self.max_entries = max_entries
+        self._store: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        self._outline: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._lock = threading.Lock()
+
+    def outline(self, n_points: int):
+        """Unit outline polygon (closed, no NaN) as drawn by :func:`beachball_xy`."""
+        if n_points not in self._outline:
+            o = beachball_xy(0.0, 90.0, 0.0, 0.0, 0.0, 1.0, n_points=n_points, nodal=False)
+            self._outline[n_points] = (o["outline_x"][:-1].copy(), o["outline_y"][:-1].copy())
+        return self._outline[n_points]
+
+    def patches(self, strike, dip, rake, n_points: int):
+        """(px, py, ball): patch rows (P, n_points) of unit balls and each row's ball index."""
+        s, d, r = (np.asarray(v, dtype=float) for v in (strike, dip, rake))
+        keys = list(zip(s.tolist(), d.tolist(), r.tolist(), [n_points] * len(s)))
+        with self._lock:
+            store = self._store
+            missing = sorted({i for i, k in enumerate(keys) if k not in store})
+        if missing:
+            idx = np.asarray(missing)
+            out = beachball_xy(s[idx], d[idx], r[idx], 0.0, 0.0, 1.0, n_points=n_points, nodal=False)
+            fx = out["fill_x"].reshape(-1, n_points + 1)[:, :-1].astype(np.float32)
+            fy = out["fill_y"].reshape(-1, n_points + 1)[:, :-1].astype(np.float32)
+            owner = np.asarray(out["fill_ball"])
+            new = {}
+            bounds = np.searchsorted(owner, np.arange(len(idx) + 1))
+            for j, i in enumerate(missing):
+                a, b = bounds[j], bounds[j + 1]
+                new[keys[i]] = (fx[a:b], fy[a:b])
+            with self._lock:
+                if len(self._store) + len(new) > self.max_entries:
+                    self._store = {}
+                self._store.update(new)
+                store = self._store
+        with self._lock:
+            parts = [store.get(k) for k in keys]
+        if any(p is None for p in parts):  # evicted concurrently: recompute without the memo
+            out = beachball_xy(s, d, r, 0.0, 0.0, 1.0, n_points=n_points, nodal=False)
+            return (out["fill_x"].reshape(-1, n_points + 1)[:, :-1], out["fill_y"].reshape(-1, n_points + 1)[:, :-1],
+                    np.asarray(out["fill_ball"]))
+        counts = np.fromiter((len(p[0]) for p in parts), dtype=np.int64, count=len(parts))
+        if counts.sum() == 0:
+            empty = np.zeros((0, n_points), dtype=np.float32)
+            return empty, empty, np.zeros(0, dtype=np.int64)
+        px = np.concatenate([p[0] for p in parts])
+        py = np.concatenate([p[1] for p in parts])
+        return px, py, np.repeat(np.arange(len(parts)), counts)
+
+
+_UNIT_BALLS = _UnitBalls()
+
+
+def _polys(px, py, cx, cy, rad, view, origin):
+    """Scale/translate unit polygons (rows) and flatten them NaN-separated."""
+    x = cx[:, None] + rad[:, None] * px
+    y = cy[:, None] + rad[:, None] * py
+    if view == "geo":
+        x, y = _km_to_geo(x, y, origin)
+    pad = np.full((x.shape[0], 1), np.nan)
+    return np.hstack([x, pad]).ravel(), np.hstack([y, pad]).ravel()
+
+
+def ball_traces(mechanisms: pd.DataFrame, view: str = "km", origin=None, n_points: int | None = None) -> list[dict]:
+    """Beachball traces of ``mechanisms`` (needs ``event_id, x_km, y_km, strike, dip,
+    rake, magnitude, group``), radius :func:`~components.beachball.magnitude_radius`
+    (km), coloured by group (:data:`GROUP_COLORS`). Trace order as
+    :func:`components.beachball.beachball_traces`: white discs with their outline, one
+    filled trace of compressional patches per group, and last the invisible marker trace
+    at the ball centres (hover, click target; ``customdata[i] = [event_id, strike, dip,
+    rake, ML, group]``). Large balls are drawn first. In the ``geo`` view balls are built
+    in km and converted with ``origin`` (lat, lon), so they stay round."""
+    if mechanisms is None or len(mechanisms) == 0:
+        return []
+    if view == "geo" and origin is None:
+        raise ValueError("the geo view needs the frame origin")
+    df = mechanisms.sort_values("magnitude", ascending=False, na_position="first", kind="stable")
+    ok = np.isfinite(df[["strike", "dip", "rake", "x_km", "y_km"]].to_numpy(dtype=float)).all(axis=1)
+    df = df[ok]
+    if len(df) == 0:
+        return []
+    n_points = n_points or (BALL_POINTS_FEW if len(df) <= MANY_BALLS else BALL_POINTS_MANY)
+    cx, cy = df["x_km"].to_numpy(dtype=float), df["y_km"].to_numpy(dtype=float)
+    mag = df["magnitude"].to_numpy(dtype=float)
+    rad = np.asarray(magnitude_radius(mag), dtype=float)
+    groups = df["group"].fillna("").astype(str).to_numpy(dtype=object)
+    cd = _coord_dtype(view)
+
+    ox, oy = _UNIT_BALLS.outline(n_points)
+    ox_all, oy_all = _polys(np.broadcast_to(ox, (len(df), len(ox))), np.broadcast_to(oy, (len(df), len(oy))),
+                            cx, cy, rad, view, origin)
+    traces = [{"type": "scattergl", "x": typed(ox_all, cd), "y": typed(oy_all, cd), "mode": "lines",
+               "fill": "toself", "fillcolor": "white", "line": {"color": "black", "width": 0.5},
+               "hoverinfo": "skip", "showlegend": False, "name": "beachball outline"}]
+
+    px, py, owner = _UNIT_BALLS.patches(df["strike"].to_numpy(), df["dip"].to_numpy(), df["rake"].to_numpy(),
+                                        n_points)
+    patch_group = groups[owner]
+    present = set(groups.tolist())
+    for g in list(GROUP_COLORS) + sorted(present - set(GROUP_COLORS)):
+        sel = patch_group == g
+        if not sel.any():
+            continue
+        o = owner[sel]
+        fx, fy = _polys(px[sel], py[sel], cx[o], cy[o], rad[o], view, origin)
+        color = GROUP_COLORS.get(g, UNKNOWN_GROUP_COLOR)
+        traces.append({"type": "scattergl", "x": typed(fx, cd), "y": typed(fy, cd), "mode": "lines",
+                       "fill": "toself", "fillcolor": color, "line": {"color": color, "width": 0},
+                       "hoverinfo": "skip", "name": g or "mechanisms", "showlegend": True,
+                       "legendgroup": f"group-{g}"})
+
+    hx, hy = (cx, cy) if view != "geo" else _km_to_geo(cx, cy, origin)
+    custom = np.empty((len(df), 6), dtype=object)
+    custom[:, 0] = df["event_id"].astype(str).to_numpy(dtype=object)
+    for j, col in enumerate(("strike", "dip", "rake"), start=1):
+        custom[:, j] = np.round(df[col].to_numpy(dtype=float), 1)
+    custom[:, 4] = np.where(np.isfinite(mag), np.round(mag, 2), None)
+    custom[:, 5] = groups
+    traces.append({
+        "type": "scattergl", "x": typed(hx, cd), "y": typed(hy, cd), "mode": "markers",
+        "marker": {"size": 10, "color": "rgba(0,0,0,0)"}, "customdata": custom.tolist(),
+        "hovertemplate": "<b>%{customdata[0]}</b><br>strike/dip/rake %{customdata[1]}/%{customdata[2]}/"
+                         "%{customdata[3]}<br>ML %{customdata[4]} · %{customdata[5]}<extra>mechanism</extra>",
+        "showlegend": False, "name": "beachball hover"})
+    return traces
+
+
+# -- context layers ----------------------------------------------------------------------------
+def _well_traces(wells: pd.DataFrame, stages: pd.DataFrame, view: str):
+    traces, annotations = [], []
+    if wells is not None and len(wells):
+        xs, ys = [], []
+        for name, w in wells.sort_values(["well", "vertex"]).groupby("well", sort=True):
+            x, y = _xy(w, view)
+            xs += [*x.tolist(), None]
+            ys += [*y.tolist(), None]
+            i = int(np.argmax(y))  # label at the toe: the northernmost vertex
+            annotations.append({"x": float(x[i]), "y": float(y[i]), "text": f"<b>{name}</b>", "showarrow": False,
+                                "yshift": 10, "font": {"size": 13, "color": WELL_COLOR}})
+        traces.append({"type": "scatter", "x": xs, "y": ys, "mode": "lines", "name": "wells",
+                       "line": {"color": WELL_COLOR, "width": 2}, "hoverinfo": "skip"})
+    if stages is not None and len(stages):
+        x, y = _xy(stages, view)
+        when = pd.to_datetime(stages["time"]).dt.strftime("%Y-%m-%d %H:%M")
+        text = ("well " + stages["well"].astype(str) + " stage " + stages["stage_no"].astype(str) + "<br>" + when)
+        traces.append({"type": "scatter", "x": x.tolist(), "y": y.tolist(), "mode": "markers", "name": "stages",
+                       "marker": {"symbol": "line-ew", "size": 7, "color": WELL_COLOR,
+                                  "line": {"color": WELL_COLOR, "width": 1.5}},
+                       "hovertext": text.tolist(), "hoverinfo": "text"})
+    return traces, annotations
+
+
+def _station_traces(stations: pd.DataFrame, view: str) -> list[dict]:
+    if stations is None or len(stations) == 0:
+        return []
+    x, y = _xy(stations, view)
+    text = (stations["network"].astype(str) + "." + stations["station"].astype(str)).tolist()
+    return [{"type": "scattergl", "x": x.tolist(), "y": y.tolist(), "mode": "markers", "name": "stations",
+             "text": text, "hovertemplate": "station %{text}<extra></extra>",
+             "marker": {"symbol": "triangle-up", "size": 9, "color": STATION_COLOR,
+                        "line": {"color": "white", "width": 0.5}}}]
+
+
+def highlight_trace(selected: pd.DataFrame | None = None, view: str = "km") -> dict:
+    """The ring marking the selected mechanism(s) (``x_km, y_km`` or ``lon, lat``); empty
+    when ``selected`` is None or empty. Plain lists, so a ``Patch`` can replace x/y."""
+    if selected is None or len(selected) == 0:
+        x = y = []
+    else:
+        xa, ya = _xy(selected, view)
+        x, y = xa.tolist(), ya.tolist()
+    return {"type": "scattergl", "x": x, "y": y, "mode": "markers", "name": "selected", "showlegend": False,
+            "hoverinfo": "skip", "marker": {"symbol": "circle-open", "size": 26, "color": HIGHLIGHT_COLOR,
+                                            "line": {"width": 3, "color": HIGHLIGHT_COLOR}}}
+
+
+def _extent(frames: list[pd.DataFrame], view: str, origin, pad: float = 0.12, min_span_km: float = 1.0):
+    """Initial axis ranges around the bulk (0.5-99.5 percentiles) of the points in
+    ``frames``, padded; at least ``min_span_km`` wide. None without points."""
+    xs = np.concatenate([_xy(d, view)[0] for d in frames]) if frames else np.array([])
+    ys = np.concatenate([_xy(d, view)[1] for d in frames]) if frames else np.array([])
+    ok = np.isfinite(xs) & np.isfinite(ys)
+    if not ok.any():
+        return None
+    x0, x1 = np.percentile(xs[ok], [0.5, 99.5])
+    y0, y1 = np.percentile(ys[ok], [0.5, 99.5])
+    if view == "geo":
+        lat0 = origin[0] if origin is not None else float(np.mean(ys[ok]))
+        min_x = min_span_km / (111.32 * max(math.cos(math.radians(lat0)), 1e-6))
+        min_y = min_span_km / 110.57
+    else:
+        min_x = min_y = min_span_km
+    def grow(a, b, minimum):
+        span = max(b - a, minimum)
+        mid = (a + b) / 2
+        half = span * (0.5 + pad)
+        return [float(mid - half), float(mid + half)]
+    return grow(x0, x1, min_x), grow(y0, y1, min_y)
+
+
+# -- the figure --------------------------------------------------------------------------------
+def map_figure(events: pd.DataFrame, mechanisms: pd.DataFrame, stations: pd.DataFrame,
+               wells: pd.DataFrame, stages: pd.DataFrame, *, color_by: str = "time",
+               view: str = "km", origin: tuple[float, float] | None = None,
+               selected: pd.DataFrame | None = None, height: int | None = None) -> dict:
+    """The map figure (a dict, see the module doc). ``origin`` (lat, lon) of the km frame
+    is needed for ``view='geo'``. ``layout.meta``: ``{'highlight': i, 'balls': j or None,
+    'view': view}``."""
+    view = view if view in ("km", "geo") else "km"
+    traces, annotations = _well_traces(wells, stages, view)
+    traces += event_traces(events, color_by, view)
+    balls = ball_traces(mechanisms, view, origin)
+    traces += balls
+    balls_index = len(traces) - 1 if balls else None
+    traces += _station_traces(stations, view)
+    traces.append(highlight_trace(selected, view))
+    meta = {"highlight": len(traces) - 1, "balls": balls_index, "view": view}
+    extent = _extent([d for d in (events, mechanisms) if d is not None and len(d)], view, origin)
+    if view == "geo":
+        if origin is not None:
+            lat0 = origin[0]
+        else:
+            lat0 = float(np.nanmean(stations["lat"])) if stations is not None and len(stations) else 0.0
+        xaxis = {"title": {"text": "Longitude (°E)"}, "tickformat": ".3f"}
+        yaxis = {"title": {"text": "Latitude (°N)"}, "tickformat": ".3f", "scaleanchor": "x",
+                 "scaleratio": 1.0 / math.cos(math.radians(lat0))}
+    else:
+        xaxis = {"title": {"text": "East (km)"}}
+        yaxis = {"title": {"text": "North (km)"}, "scaleanchor": "x", "scaleratio": 1.0}
+    axis_style = {"showline": True, "mirror": True, "linecolor": "#adb5bd", "ticks": "outside",
+                  "tickcolor": "#adb5bd", "showgrid": True, "gridcolor": "#eceff1", "zeroline": False}
+    if extent is not None:  # start on the seismicity (the stations spread much wider)
+        xaxis["range"], yaxis["range"] = extent
+    layout = {
+        "template": _TEMPLATE,
+        "xaxis": {**axis_style, **xaxis},
+        "yaxis": {**axis_style, **yaxis},
+        "margin": {"l": 64, "r": 10, "t": 40, "b": 50},
+        "legend": {"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom", "font": {"size": 11},
+                   "traceorder": "normal",
+                   "itemsizing": "constant", "bgcolor": "rgba(255,255,255,0)"},
+        "annotations": annotations,
+        "hovermode": "closest",
+        "dragmode": "pan",
+        "uirevision": f"map-{view}",
+        "meta": meta,
+    }
+    if height:
+        layout["height"] = height
+    return {"data": traces, "layout": layout}
+
+
+def empty_figure(message: str) -> dict:
+    """A blank figure showing ``message`` (no data / loading)."""
+    return {"data": [], "layout": {
+        "template": _TEMPLATE, "xaxis": {"visible": False}, "yaxis": {"visible": False},
+        "annotations": [{"text": message, "showarrow": False, "font": {"size": 15, "color": "#666"},
+                         "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5}],
+        "margin": {"l": 10, "r": 10, "t": 10, "b": 10}}}

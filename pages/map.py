@@ -1,0 +1,293 @@
+"""Map page (``/``): stations, wells and stages, catalogue events, beachballs by group, and
+the table of the filtered mechanisms, linked both ways with the map.
+
+Thin wiring only: queries live in :mod:`components.data`, the figure in
+:mod:`components.map_figure`, the filters in :mod:`components.filter_bar`.
+"""
+from __future__ import annotations
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Input, Output, Patch, State, dash_table, dcc, html, no_update
+from dash.dash_table.Format import Format, Scheme
+from dash.exceptions import PreventUpdate
+
+from components import filter_bar
+from components.data import EVENT_CAP, MAP_MECHANISM_COLUMNS, MECHANISM_CAP, get_provider
+from components.filters import Filters
+from components.layout import no_data
+from components.map_figure import GROUP_COLORS, empty_figure, map_figure
+
+dash.register_page(__name__, path="/", name="Map", title="Map · ToC2ME focal mechanisms", order=0)
+
+PAGE = "map"
+IDS = filter_bar.ids(PAGE)
+GRAPH = "map-graph"
+TABLE = "map-table"
+SELECTED = "map-selected"
+META = "map-meta"
+DETAILS = "map-details"
+PAGE_SIZE = 12
+
+_fixed = lambda n: Format(precision=n, scheme=Scheme.fixed)  # noqa: E731
+COLUMNS = [
+    {"id": "event", "name": "Event", "presentation": "markdown"},
+    {"id": "time", "name": "Time (UTC)"},
+    {"id": "magnitude", "name": "ML", "type": "numeric", "format": _fixed(2)},
+    {"id": "depth_km", "name": "Depth km", "type": "numeric", "format": _fixed(3)},
+    {"id": "strike", "name": "Strike", "type": "numeric", "format": _fixed(1)},
+    {"id": "dip", "name": "Dip", "type": "numeric", "format": _fixed(1)},
+    {"id": "rake", "name": "Rake", "type": "numeric", "format": _fixed(1)},
+    {"id": "quality", "name": "Q"},
+    {"id": "group", "name": "Group"},
+    {"id": "faulting_style", "name": "Style"},
+    {"id": "source", "name": "Source"},
+    {"id": "cluster", "name": "Cluster"},
+    {"id": "n_polarities", "name": "N pol", "type": "numeric"},
+]
+#: table column -> sortable data column
+_SORT_COLUMN = {"event": "event_id"}
+
+_GROUP_STYLES = [
+    {"if": {"filter_query": f'{{group}} = "{g}"', "column_id": "group"},
+     "boxShadow": f"inset 4px 0 0 {c}", "fontWeight": 600}
+    for g, c in GROUP_COLORS.items()
+]
+
+
+def _about(provider):
+    try:
+        frame = provider.frame().iloc[0]
+        origin = f"{abs(frame['origin_lat']):.4f}°{'N' if frame['origin_lat'] >= 0 else 'S'}, " \
+                 f"{abs(frame['origin_lon']):.4f}°{'E' if frame['origin_lon'] >= 0 else 'W'}"
+        dataset = str(frame["dataset"])
+    except Exception:  # noqa: BLE001 - informative only
+        origin, dataset = "?", "?"
+    return [
+        html.P(["Dataset ", html.B(dataset), ". The km view is a local east/north frame (origin ", origin,
+                ") with true aspect; the lon/lat view keeps the aspect with 1/cos(latitude)."]),
+        html.P(["Beachballs: lower hemisphere, equal area; compressional quadrants in the group colour, "
+                "size grows with ML. Small dots: catalogue events. ▲ stations; lines: well paths "
+                "(labels at the toes), ticks: stages."]),
+        html.P([f"At most {EVENT_CAP:,} events are drawn (beyond that a fixed pseudo-random sample, the same "
+                f"for the same filters) and the {MECHANISM_CAP:,} mechanisms of largest ML; the counts, the table "
+                "and the CSV always cover every matched row."], className="mb-0"),
+    ]
+
+
+def _fmt(v, spec=".1f", unit=""):
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return "–" if v is None else str(v)
+    return "–" if f != f else f"{f:{spec}}{unit}"
+
+
+def _details(row):
+    if row is None:
+        return html.P("Click a beachball on the map or a row of the table.", className="text-muted mb-0")
+    eid = row["event_id"]
+    g = row.get("group")
+    items = [
+        ("Time (UTC)", f"{row['time']:%Y-%m-%d %H:%M:%S}"),
+        ("ML", _fmt(row.get("magnitude"), ".2f")),
+        ("Depth", _fmt(row.get("depth_km"), ".3f", " km")),
+        ("Plane 1", f"{_fmt(row.get('strike'))} / {_fmt(row.get('dip'))} / {_fmt(row.get('rake'))}"),
+        ("Plane 2", f"{_fmt(row.get('strike2'))} / {_fmt(row.get('dip2'))} / {_fmt(row.get('rake2'))}"),
+        ("P axis", f"{_fmt(row.get('p_trend'), '.0f')} / {_fmt(row.get('p_plunge'), '.0f')}"),
+        ("T axis", f"{_fmt(row.get('t_trend'), '.0f')} / {_fmt(row.get('t_plunge'), '.0f')}"),
+        ("Group", html.Span([html.Span(className="fm-swatch", style={"background": GROUP_COLORS.get(g, "#aaa")}),
+                             str(g)])),
+        ("Quality", row.get("quality") or "–"),
+        ("Style", f"{row.get('faulting_style') or '–'} ({row.get('zoback_class') or '–'})"),
+        ("Source", row.get("source")),
+        ("Polarities", _fmt(row.get("n_polarities"), ".0f")),
+    ]
+    return [
+        html.A(eid, href=f"/event/{eid}", className="fm-details-id"),
+        html.Dl([x for k, v in items for x in (html.Dt(k), html.Dd(v))], className="fm-dl mb-0"),
+    ]
+
+
+def layout(**query):
+    provider = get_provider()
+    missing = provider.missing_tables()
+    if missing:
+        return no_data(provider.data_dir, missing)
+    f = Filters.from_query(query)
+    options = provider.filter_options()
+    return html.Div([
+        filter_bar.filter_bar(PAGE, f, options),
+        dcc.Store(id=SELECTED),
+        dcc.Store(id=META),
+        dbc.Row([
+            dbc.Col(dbc.Card(dcc.Loading(dcc.Graph(
+                id=GRAPH, className="fm-map-graph", figure=empty_figure("loading…"),
+                style={"height": "calc(100vh - 230px)", "minHeight": "480px"},
+                config={"scrollZoom": True, "displaylogo": False, "responsive": True,
+                        "modeBarButtonsToRemove": ["select2d", "lasso2d"],
+                        "toImageButtonOptions": {"filename": "toc2me_map", "scale": 2}}),
+                type="circle", delay_show=400, overlay_style={"visibility": "visible", "opacity": 0.6}),
+                className="fm-map-card"), lg=9),
+            dbc.Col([
+                dbc.Card([dbc.CardHeader("Selected mechanism", className="fm-card-header fw-semibold"),
+                          dbc.CardBody(_details(None), id=DETAILS, className="fm-details")],
+                         className="fm-side-card mb-3"),
+                dbc.Card([dbc.CardHeader("About this map", className="fm-card-header fw-semibold"),
+                          dbc.CardBody(_about(provider), className="fm-about")], className="fm-side-card"),
+            ], lg=3, className="fm-side"),
+        ], className="g-3 mb-3"),
+        dbc.Card([
+            dbc.CardHeader(html.Div([
+                html.Span("Mechanisms", className="fw-semibold"),
+                html.Span(id="map-table-caption", className="fm-note ms-2"),
+            ]), className="fm-card-header"),
+            dash_table.DataTable(
+                id=TABLE, columns=COLUMNS, data=[], page_action="custom", page_current=0, page_size=PAGE_SIZE,
+                page_count=1, sort_action="custom", sort_mode="single", sort_by=[],
+                markdown_options={"link_target": "_self"}, cell_selectable=True,
+                style_as_list_view=True, style_table={"overflowX": "auto"},
+                style_header={"fontWeight": 600, "backgroundColor": "#f8f9fa", "borderBottom": "1px solid #dee2e6"},
+                style_cell={"fontFamily": "inherit", "fontSize": "13px", "padding": "4px 8px",
+                            "textAlign": "right", "border": "none", "borderBottom": "1px solid #eef0f2"},
+                style_cell_conditional=[{"if": {"column_id": c}, "textAlign": "left"} for c in
+                                        ("event", "time", "quality", "group", "faulting_style", "source", "cluster")],
+                style_data_conditional=_GROUP_STYLES,
+                css=[{"selector": ".dash-cell-value p", "rule": "margin: 0;"},
+                     {"selector": "td.cell--selected, td.focused",
+                      "rule": "background-color: transparent !important;"}],
+            ),
+        ], className="fm-table-card"),
+    ], className="fm-page fm-page-map")
+
+
+def _figure_parts(f: Filters, selected_id: str | None):
+    p = get_provider()
+    events = p.events_for_map(f, cap=EVENT_CAP)
+    mechs = p.mechanisms(f, cap=MECHANISM_CAP, columns=MAP_MECHANISM_COLUMNS)
+    sel = mechs[mechs["event_id"] == selected_id] if selected_id else None
+    fig = map_figure(events, mechs, p.stations(), p.wells(), p.stages(), color_by=f.color_by, view=f.view,
+                     origin=p.origin(), selected=sel)
+    drawn = filter_bar.drawn_data(
+        f,
+        {"matched": events.attrs["matched"], "drawn": events.attrs["drawn"], "cap": EVENT_CAP,
+         "note": f"fixed random sample, cap {EVENT_CAP:,}"},
+        {"matched": mechs.attrs["matched"], "drawn": mechs.attrs["drawn"], "cap": MECHANISM_CAP,
+         "note": f"the {MECHANISM_CAP:,} largest ML"},
+    )
+    return fig, drawn
+
+
+def build_figure(query: str, selected_id: str | None = None):
+    """Server-side path of the map (what the benchmark times): the figure and the counts."""
+    return _figure_parts(Filters.from_query(query or ""), selected_id)
+
+
+@dash.callback(
+    Output(GRAPH, "figure"), Output(IDS.drawn, "data"), Output(META, "data"),
+    Input(IDS.filters, "data"),
+    State(SELECTED, "data"),
+)
+def update_map(query, selected):
+    fig, drawn = build_figure(query, (selected or {}).get("event_id"))
+    if drawn["events"]["matched"] == 0 and drawn["mechanisms"]["matched"] == 0:
+        fig["layout"]["annotations"].append({
+            "text": "No event matches the filters", "showarrow": False, "xref": "paper", "yref": "paper",
+            "x": 0.5, "y": 0.5, "font": {"size": 15, "color": "#666"}})
+    return fig, drawn, fig["layout"]["meta"]
+
+
+@dash.callback(
+    Output(SELECTED, "data"),
+    Input(TABLE, "active_cell"), Input(GRAPH, "clickData"),
+    State(META, "data"),
+    prevent_initial_call=True,
+)
+def select(active_cell, click, meta):
+    """A table row click or a beachball click selects that event."""
+    trig = dash.ctx.triggered_id
+    if trig == TABLE:
+        row_id = (active_cell or {}).get("row_id")
+        if not row_id:
+            raise PreventUpdate
+        return {"event_id": str(row_id).split("|", 1)[0], "from": "table"}
+    point = ((click or {}).get("points") or [None])[0]
+    if not point or meta is None or point.get("curveNumber") != meta.get("balls"):
+        raise PreventUpdate
+    cd = point.get("customdata")
+    eid = cd[0] if isinstance(cd, (list, tuple)) and cd else cd
+    if not isinstance(eid, str):
+        raise PreventUpdate
+    return {"event_id": eid, "from": "map"}
+
+
+@dash.callback(
+    Output(GRAPH, "figure", allow_duplicate=True),
+    Input(SELECTED, "data"),
+    State(META, "data"),
+    prevent_initial_call=True,
+)
+def highlight(selected, meta):
+    """Move the highlight ring onto the selected event's mechanism (a Patch, not a redraw)."""
+    if not meta or meta.get("highlight") is None:
+        raise PreventUpdate
+    loc = get_provider().mechanism_location((selected or {}).get("event_id", ""))
+    x, y = ("lon", "lat") if meta.get("view") == "geo" else ("x_km", "y_km")
+    patch = Patch()
+    patch["data"][meta["highlight"]]["x"] = loc[x].head(1).tolist()
+    patch["data"][meta["highlight"]]["y"] = loc[y].head(1).tolist()
+    return patch
+
+
+@dash.callback(Output(DETAILS, "children"), Input(SELECTED, "data"), prevent_initial_call=True)
+def details(selected):
+    rows = get_provider().mechanism_rows((selected or {}).get("event_id", ""))
+    return _details(rows.iloc[0].to_dict() if len(rows) else None)
+
+
+def _rows(df):
+    out = []
+    times = df["time"].dt.strftime("%Y-%m-%d %H:%M:%S").tolist()
+    df = df.drop(columns=["time"]).astype(object)
+    df = df.where(df.notna(), None)  # NaN / NA -> null
+    for rec, t in zip(df.to_dict("records"), times):
+        eid = rec["event_id"]
+        rec.update(id=f"{eid}|{rec['source']}", event=f"[{eid}](/event/{eid})", time=t)
+        for k in ("x_km", "y_km", "lon", "lat"):
+            rec.pop(k, None)
+        out.append(rec)
+    return out
+
+
+@dash.callback(
+    Output(TABLE, "data"), Output(TABLE, "page_count"), Output(TABLE, "page_current"),
+    Output(TABLE, "style_data_conditional"), Output("map-table-caption", "children"),
+    Input(IDS.filters, "data"), Input(TABLE, "page_current"), Input(TABLE, "sort_by"), Input(SELECTED, "data"),
+)
+def update_table(query, page, sort_by, selected):
+    """Server-side paging and sorting of the filtered mechanisms; a selection made on the map
+    jumps to its page; the selected row is highlighted."""
+    f = Filters.from_query(query or "")
+    p = get_provider()
+    sort = [{**s, "column_id": _SORT_COLUMN.get(s.get("column_id"), s.get("column_id"))} for s in (sort_by or [])
+            if isinstance(s, dict)]
+    trig = dash.ctx.triggered_id
+    if trig == IDS.filters:
+        page = 0
+    eid = (selected or {}).get("event_id")
+    if trig == SELECTED and eid and (selected or {}).get("from") == "map":
+        pos = p.mechanism_position(f, eid, sort)
+        if pos is not None:
+            page = pos // PAGE_SIZE
+    df = p.mechanisms_page(f, page or 0, PAGE_SIZE, sort)
+    styles = list(_GROUP_STYLES)
+    if eid:
+        for i, e in enumerate(df["event_id"]):
+            if e == eid:
+                styles.append({"if": {"row_index": i}, "backgroundColor": "rgba(214,0,143,0.10)",
+                               "boxShadow": "inset 3px 0 0 #d6008f"})
+    m = df.attrs["matched"]
+    caption = f"{m:,} matched · page {df.attrs['page'] + 1} of {df.attrs['page_count']:,} · click a row to " \
+              "find it on the map, a ball to find it here"
+    new_page = df.attrs["page"] if df.attrs["page"] != page else no_update
+    return _rows(df), df.attrs["page_count"], new_page, styles, caption

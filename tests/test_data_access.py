@@ -1,0 +1,217 @@
+"""The DuckDB data provider on the fixture tables: counts, caps, paging, CSV export, the
+connection's life cycle (lazy, per process, cursor per thread) and its read-only sandbox."""
+from __future__ import annotations
+
+import io
+import math
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from components import data as data_mod
+from components.data import DataProvider, MissingDataError
+from components.filters import NONE, Filters
+from pipeline.tables import read_table
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def provider(demo_data_dir):
+    p = DataProvider(demo_data_dir)
+    yield p
+    p.close()
+
+
+@pytest.fixture(scope="module")
+def tables(demo_data_dir):
+    return {t: read_table(demo_data_dir, t) for t in ("events", "mechanisms", "stations", "wells", "stages")}
+
+
+def test_counts_equal_the_filtered_rows(provider, tables):
+    f = Filters()
+    c = provider.counts(f).iloc[0]
+    assert c["events"] == len(tables["events"])
+    assert c["mechanisms"] == len(tables["mechanisms"])
+    g = Filters.from_values(mag_min=0.0, groups=[tables["mechanisms"]["group"].iloc[0], NONE])
+    c = provider.counts(g).iloc[0]
+    assert c["events"] == len(provider.export_frame("events", g))
+    assert c["mechanisms"] == len(provider.export_frame("mechanisms", g))
+    assert list(provider.counts(g).columns) == ["events", "mechanisms"]
+
+
+def test_events_for_map_columns_and_no_cap(provider, tables):
+    df = provider.events_for_map(Filters())
+    assert list(df.columns) == ["event_id", "time", "x_km", "y_km", "lon", "lat", "depth_km", "magnitude", "group"]
+    assert df.attrs == {"matched": len(tables["events"]), "drawn": len(tables["events"]), "step": 1,
+                        "sampled": False}
+    assert df["time"].is_monotonic_increasing
+    assert str(df["time"].dt.tz) in ("UTC", "Etc/UTC")
+    # group: the event's mechanism group, 'none' otherwise
+    me = tables["mechanisms"].sort_values("source", key=lambda s: s != "published").drop_duplicates("event_id")
+    want = df[["event_id"]].merge(me[["event_id", "group"]], on="event_id", how="left")["group"].fillna(NONE)
+    assert (df["group"].to_numpy() == want.to_numpy()).all()
+
+
+@pytest.mark.parametrize("cap", [1, 7, 100, 999])
+def test_event_cap_draws_a_fixed_hash_sample(provider, tables, demo_data_dir, cap):
+    df = provider.events_for_map(Filters(), cap=cap)
+    n = len(tables["events"])
+    assert df.attrs["matched"] == n and df.attrs["sampled"]
+    assert df.attrs["drawn"] == len(df) == cap
+    assert df["time"].is_monotonic_increasing
+    # independently: the cap rows of the file with the smallest hash of their row number
+    import duckdb
+    want = duckdb.connect().execute(
+        "SELECT event_id FROM read_parquet(?, file_row_number=true) ORDER BY hash(file_row_number) LIMIT ?",
+        [str(demo_data_dir / "events.parquet"), cap]).df()["event_id"]
+    assert sorted(df["event_id"]) == sorted(want)
+    # deterministic
+    assert provider.events_for_map(Filters(), cap=cap)["event_id"].tolist() == df["event_id"].tolist()
+
+
+def test_event_cap_with_group_filter_samples_the_filtered_rows(provider):
+    g = Filters.from_values(groups=[NONE], mag_max=0.5)
+    every = provider.export_frame("events", g)
+    df = provider.events_for_map(g, cap=50)
+    assert df.attrs["matched"] == len(every) > 50 and len(df) == 50
+    assert set(df["event_id"]) <= set(every["event_id"])
+    assert (df["group"] == NONE).all()
+    small = provider.events_for_map(g, cap=10**6)
+    assert sorted(small["event_id"]) == sorted(every["event_id"]) and not small.attrs["sampled"]
+
+
+def test_mechanism_cap_keeps_the_largest(provider, tables):
+    me = tables["mechanisms"]
+    df = provider.mechanisms(Filters(), cap=25)
+    assert df.attrs == {"matched": len(me), "drawn": 25}
+    largest = me.sort_values(["magnitude", "event_id"], ascending=[False, True]).head(25)
+    assert df["magnitude"].tolist() == largest["magnitude"].tolist()
+    assert len(provider.mechanisms(Filters(), cap=None)) == len(me)
+    assert set(df.columns) >= {"event_id", "strike", "dip", "rake", "group", "x_km", "y_km"}
+
+
+def test_mechanisms_page_sort_and_position(provider, tables):
+    f = Filters()
+    sort = [{"column_id": "magnitude", "direction": "desc"}]
+    p0 = provider.mechanisms_page(f, 0, 10, sort)
+    assert p0.attrs["page_count"] == math.ceil(len(tables["mechanisms"]) / 10)
+    assert p0["magnitude"].is_monotonic_decreasing
+    p3 = provider.mechanisms_page(f, 3, 10, sort)
+    eid = p3["event_id"].iloc[4]
+    assert provider.mechanism_position(f, eid, sort) == 34
+    assert provider.mechanism_position(f, "no such event", sort) is None
+    # pages beyond the end are clamped; unknown / hostile sort columns are ignored
+    last = provider.mechanisms_page(f, 10**9, 10, [{"column_id": "x; DROP TABLE y", "direction": "asc"}])
+    assert last.attrs["page"] == last.attrs["page_count"] - 1
+    unsorted = provider.mechanisms_page(f, 0, 10, [{"column_id": "nope"}])
+    default = provider.mechanisms_page(f, 0, 10, None)
+    assert unsorted["event_id"].tolist() == default["event_id"].tolist()
+
+
+def test_csv_stream_equals_the_query(provider):
+    for table, f in (("events", Filters.from_values(mag_min=-0.5)), ("mechanisms", Filters.from_values(qualities=["A"])),
+                     ("events", Filters.from_values(mag_min=9.0))):
+        body = b"".join(provider.iter_csv(table, f, batch_rows=97))  # several batches
+        got = pd.read_csv(io.BytesIO(body), dtype={"event_id": str}, keep_default_na=True)
+        want = provider.export_frame(table, f)
+        assert list(got.columns) == list(want.columns)
+        assert len(got) == len(want)
+        assert got["event_id"].tolist() == want["event_id"].tolist()
+        if len(want):
+            t = pd.to_datetime(got["time"], utc=True, format="ISO8601")
+            assert (t.to_numpy() == want["time"].to_numpy()).all()
+            pd.testing.assert_series_equal(got["magnitude"], want["magnitude"], check_names=False)
+
+
+def test_filter_options(provider, tables):
+    o = provider.filter_options()
+    ev, me = tables["events"], tables["mechanisms"]
+    assert o["n_events"] == len(ev) and o["n_mechanisms"] == len(me)
+    without_mechanism = not ev["event_id"].isin(me["event_id"]).all()
+    assert set(o["groups"]) == set(me["group"]) | ({NONE} if without_mechanism else set())
+    assert o["mag_min"] == pytest.approx(ev["magnitude"].min()) and o["mag_max"] == pytest.approx(ev["magnitude"].max())
+    assert o["time_min"] == ev["time"].min() and o["time_max"] == ev["time"].max()
+    assert o["sources"] == sorted(me["source"].unique())
+
+
+def test_small_tables(provider, tables):
+    assert len(provider.stations()) == len(tables["stations"])
+    assert provider.wells()[["well", "vertex"]].equals(
+        tables["wells"].sort_values(["well", "vertex"])[["well", "vertex"]].reset_index(drop=True))
+    assert len(provider.stages()) == len(tables["stages"])
+    lat0, lon0 = provider.origin()
+    assert -90 <= lat0 <= 90 and -180 <= lon0 <= 180
+    s = provider.stations()
+    s.loc[:, "x_km"] = 0  # a copy: the cache is not affected
+    assert not (provider.stations()["x_km"] == 0).all()
+
+
+# -- connection life cycle ---------------------------------------------------------------------
+def test_no_connection_at_import_or_construction(demo_data_dir):
+    code = (
+        "import sys; import components.data as d, components.filters, components.filter_bar, "
+        "components.map_figure\n"
+        "assert 'duckdb' not in sys.modules, 'duckdb imported at import time'\n"
+        f"p = d.DataProvider({str(demo_data_dir)!r})\n"
+        "assert p._conn is None and 'duckdb' not in sys.modules\n"
+        "from components.filters import Filters; p.counts(Filters())\n"
+        "assert p._conn is not None\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+    import duckdb
+    for name, value in vars(data_mod).items():
+        assert not isinstance(value, duckdb.DuckDBPyConnection), name
+
+
+def test_connection_is_per_process(demo_data_dir, monkeypatch):
+    p = DataProvider(demo_data_dir)
+    p.query("SELECT 1")
+    first = p._conn
+    assert p._connection() is first
+    monkeypatch.setattr(data_mod.os, "getpid", lambda: -12345)  # as after a fork
+    assert p._connection() is not first
+    p.close()
+
+
+def test_cursor_per_thread(provider):
+    f = Filters.from_values(mag_min=-1.0)
+    want = provider.counts(f).iloc[0].tolist()
+    want_page = provider.mechanisms_page(f, 1, 20)["event_id"].tolist()
+    barrier = threading.Barrier(8)
+
+    def work(i):
+        barrier.wait()
+        out = []
+        for _ in range(5):
+            out.append(provider.counts(f).iloc[0].tolist() == want)
+            out.append(provider.mechanisms_page(f, 1, 20)["event_id"].tolist() == want_page)
+            out.append(len(provider.events_for_map(f, cap=500)) <= 500)
+            out.append(len(b"".join(provider.iter_csv("mechanisms", f))) > 0)
+        return all(out)
+
+    with ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(work, range(8)))
+
+
+def test_settings_and_sandbox(provider):
+    threads, mem = provider.query(
+        "SELECT current_setting('threads'), current_setting('memory_limit')").iloc[0].tolist()
+    assert int(threads) == provider.threads
+    with pytest.raises(Exception, match="(?i)permission|disabled|not allowed"):
+        provider.query("SELECT * FROM read_csv(?)", ["/etc/passwd"])
+    with pytest.raises(Exception):
+        provider.query("SET enable_external_access = true")
+
+
+def test_missing_tables(tmp_path):
+    p = DataProvider(tmp_path / "empty")
+    assert not p.available
+    assert set(p.missing_tables()) >= {"events", "mechanisms"}
+    with pytest.raises(MissingDataError, match="pipeline build"):
+        p.counts(Filters())

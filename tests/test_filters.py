@@ -1,0 +1,257 @@
+"""Filters <-> URL query string <-> SQL: round trips, clamping, hostile input, and
+DuckDB results equal to an independent pandas computation."""
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime, timezone
+from urllib.parse import urlencode
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from components.data import DataProvider
+from components.filters import (MAG_LIMITS, MAX_LIST, MAX_STR, NONE, TIME_LIMITS, Filters, format_time,
+                                parse_time, where_clause)
+from pipeline.tables import read_table
+
+UTC = timezone.utc
+
+HOSTILE = [
+    "'; DROP TABLE events; --",
+    "\" OR 1=1 --",
+    "g1') OR ('1'='1",
+    "Robert'); DELETE FROM mechanisms;--",
+    "Ωmega 🌋 région",
+    "read_parquet('/etc/passwd')",
+    "$1", "?", "%s", "{0}", "\\", "--", "/*", "*/",
+    "x" * (MAX_STR + 1),
+    "tab\tnewline\n",
+    "nul\x00byte",
+]
+
+
+def full_filters() -> Filters:
+    return Filters.from_values(
+        clusters=["west", "Ωmega"], time_start="2016-11-03T06:30", time_end="2016-11-20T12:00:05.25",
+        mag_min=-0.5, mag_max=2.25, groups=["g1", "none"], qualities=["A", "b"], sources=["published"],
+        table="mechanisms", color_by="group", view="geo")
+
+
+# -- URL ------------------------------------------------------------------------------------
+def test_defaults_give_empty_query():
+    assert Filters().to_query() == ""
+    assert Filters().to_search() == ""
+    assert Filters.from_query("") == Filters()
+    assert Filters.from_query(None) == Filters()
+    assert Filters.from_query("?") == Filters()
+
+
+def test_url_round_trip():
+    f = full_filters()
+    q = f.to_query()
+    assert Filters.from_query(q) == f
+    assert Filters.from_query("?" + q) == f
+    assert Filters.from_query(q).to_query() == q  # canonical
+    assert f.qualities == ("A", "B")
+    assert f.time_end == datetime(2016, 11, 20, 12, 0, 5, 250000, tzinfo=UTC)
+
+
+def test_mapping_input_like_dash_page_kwargs():
+    # Dash passes single values as str and repeated keys as lists
+    f = Filters.from_query({"group": ["g1", "g2"], "mmin": "1", "view": "geo", 3: "x", "bad": object()})
+    assert f.groups == ("g1", "g2") and f.mag_min == 1.0 and f.view == "geo"
+
+
+def test_date_only_end_is_inclusive_and_round_trips():
+    f = Filters.from_query("start=2016-11-03&end=2016-11-04")
+    assert f.time_start == datetime(2016, 11, 3, tzinfo=UTC)
+    assert f.time_end == datetime(2016, 11, 4, 23, 59, 59, 999999, tzinfo=UTC)
+    assert f.to_query() == "start=2016-11-03&end=2016-11-04"
+    assert format_time(parse_time("2016-11-04T10:00Z")) == "2016-11-04T10:00"
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("2016-11-03", datetime(2016, 11, 3, tzinfo=UTC)),
+    ("2016-11-03 06:07", datetime(2016, 11, 3, 6, 7, tzinfo=UTC)),
+    ("2016-11-03T06:07:08Z", datetime(2016, 11, 3, 6, 7, 8, tzinfo=UTC)),
+    ("2016-11-03T06:07:08.5+00:00", datetime(2016, 11, 3, 6, 7, 8, 500000, tzinfo=UTC)),
+    ("2016-13-03", None), ("2016-02-30", None), ("2016-11-03T25:00", None),
+    ("2016-11-03T06:07+02:00", None), ("yesterday", None), ("", None), ("1" * 100, None),
+    ("0001-01-01", TIME_LIMITS[0]), ("9999-12-31", TIME_LIMITS[1]),
+])
+def test_parse_time(text, expected):
+    assert parse_time(text) == expected
+
+
+def test_clamping_and_ordering():
+    f = Filters.from_query("mmin=-99&mmax=1e300&start=0001-01-01&end=9999-01-01")
+    assert (f.mag_min, f.mag_max) == MAG_LIMITS
+    assert f.time_start == TIME_LIMITS[0] and f.time_end == TIME_LIMITS[1]
+    g = Filters.from_query("mmin=3&mmax=1&start=2016-11-20&end=2016-11-01T00:00")
+    assert g.mag_min == 1 and g.mag_max == 3
+    assert g.time_start < g.time_end
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "1e999", "-1e999", "0x10", "1,5", "", " ",
+                                   "1" * 40, "--1", "1e", "ML2"])
+def test_bad_magnitudes_are_dropped(value):
+    f = Filters.from_query(urlencode([("mmin", value), ("mmax", value)]))
+    assert f.mag_min is None and f.mag_max is None
+
+
+def test_repeated_keys():
+    f = Filters.from_query("mmin=abc&mmin=1.5&mmin=2&view=evil&view=geo&group=g1&group=g1&group=g2")
+    assert f.mag_min == 1.5  # first valid value
+    assert f.view == "geo"
+    assert f.groups == ("g1", "g2")  # de-duplicated
+
+
+def test_unknown_choices_fall_back_to_defaults():
+    f = Filters.from_query("table=../../etc/passwd&color=';DROP&view=mercator&quality=Z&quality=a&zzz=1")
+    assert (f.table, f.color_by, f.view) == ("events", "time", "km")
+    assert f.qualities == ("A",)
+
+
+def test_lists_are_capped_and_cleaned():
+    q = urlencode([("cluster", f"c{i}") for i in range(MAX_LIST * 3)])
+    assert len(Filters.from_query(q).clusters) == MAX_LIST
+    f = Filters.from_query(urlencode([("cluster", v) for v in HOSTILE]))
+    assert "x" * (MAX_STR + 1) not in f.clusters
+    assert not any("\x00" in c or "\n" in c for c in f.clusters)
+    assert "'; DROP TABLE events; --" in f.clusters  # kept as a value: it is a parameter, never SQL
+    assert "Ωmega 🌋 région" in f.clusters
+
+
+@pytest.mark.parametrize("query", [
+    "%", "%%%", "&&&", "=", "==", "a=b=c", "%ZZ", "%00", "cluster=%00", "\x00", "?" * 10000,
+    "mmin=" + "9" * 5000, "start=" + "2" * 5000, "group=%F0%9F%8C%8B", "group=%ff%fe",
+    "&".join(["group=g1"] * 100000),
+])
+def test_never_raises(query):
+    f = Filters.from_query(query)
+    assert isinstance(f, Filters)
+    assert Filters.from_query(f.to_query()) == f
+
+
+# -- SQL ------------------------------------------------------------------------------------
+_LITERAL = re.compile(r"'[^']*'")
+
+
+def _assert_safe_sql(sql: str, params: list, values: list[str]):
+    assert sql.count("?") == len(params)
+    # the only literal is our own 'none'; no user value in the text
+    assert set(_LITERAL.findall(sql)) <= {f"'{NONE}'"}
+    for v in values:
+        if v and v not in ("none", "?"):
+            assert v not in sql
+    stripped = _LITERAL.sub("", sql)
+    stripped = re.sub(r'"(time|magnitude|cluster|group|quality|source)"', "", stripped)
+    assert re.fullmatch(r"[A-Za-z_ ()<>=?,.]*", stripped), stripped
+
+
+@pytest.mark.parametrize("table", ["events", "mechanisms", "mechanism_source"])
+def test_sql_has_only_placeholders(table):
+    params_in = [("cluster", v) for v in HOSTILE] + [("group", v) for v in HOSTILE] + \
+                [("source", v) for v in HOSTILE] + [("quality", "A"), ("quality", "none"),
+                                                    ("mmin", "-1"), ("mmax", "2"), ("start", "2016-11-01"),
+                                                    ("end", "2016-11-05T10:00")]
+    f = Filters.from_query(urlencode(params_in))
+    sql, params = where_clause(f, table)
+    _assert_safe_sql(sql, params, HOSTILE)
+    assert where_clause(Filters(), table) == ("TRUE", [])
+
+
+def test_where_rejects_unknown_table_and_alias():
+    with pytest.raises(ValueError):
+        where_clause(Filters(), "events; DROP TABLE x")
+    with pytest.raises(ValueError):
+        where_clause(Filters(), "events", alias="x; --.")
+
+
+# -- results equal pandas ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def frames(demo_data_dir):
+    ev, me = read_table(demo_data_dir, "events"), read_table(demo_data_dir, "mechanisms")
+    return ev, me
+
+
+def _pandas_events(ev: pd.DataFrame, me: pd.DataFrame, f: Filters) -> pd.DataFrame:
+    """Independent reference: the events relation with its mechanism columns, filtered."""
+    m = me if not f.sources else me[me["source"].isin(f.sources)]
+    m = m.assign(_pub=(m["source"] != "published")).sort_values(["event_id", "_pub", "source"])
+    m = m.drop_duplicates("event_id")[["event_id", "group", "quality", "source"]]
+    out = ev.merge(m, on="event_id", how="left")
+    out["group"] = out["group"].fillna(NONE)
+    return _pandas_filter(out, f, events=True)
+
+
+def _pandas_filter(df: pd.DataFrame, f: Filters, events: bool) -> pd.DataFrame:
+    keep = np.ones(len(df), dtype=bool)
+    if f.time_start is not None:
+        keep &= (df["time"] >= pd.Timestamp(f.time_start)).to_numpy()
+    if f.time_end is not None:
+        keep &= (df["time"] <= pd.Timestamp(f.time_end)).to_numpy()
+    mag = df["magnitude"].to_numpy(dtype=float)
+    if f.mag_min is not None:
+        keep &= np.nan_to_num(mag, nan=-np.inf) >= f.mag_min
+    if f.mag_max is not None:
+        keep &= np.nan_to_num(mag, nan=np.inf) <= f.mag_max
+    for col, vals in (("cluster", f.clusters), ("group", f.groups), ("quality", f.qualities)):
+        if vals:
+            keep &= df[col].astype(object).where(df[col].notna(), NONE).isin(vals).to_numpy()
+    if not events and f.sources:
+        keep &= df["source"].isin(f.sources).to_numpy()
+    return df[keep]
+
+
+def _filter_cases(ev, me):
+    t = ev["time"].sort_values()
+    t1, t2 = t.iloc[len(t) // 4], t.iloc[3 * len(t) // 4]
+    clusters = [c for c in ev["cluster"].dropna().unique()[:2]]
+    groups = sorted(me["group"].unique())
+    return [
+        Filters(),
+        Filters.from_values(time_start=t1, time_end=t2),
+        Filters.from_values(mag_min=0.0),
+        Filters.from_values(mag_min=-1.0, mag_max=0.5),
+        Filters.from_values(groups=[groups[0]]),
+        Filters.from_values(groups=[NONE]),
+        Filters.from_values(groups=[groups[-1], NONE], mag_max=1.0),
+        Filters.from_values(qualities=["A", "B"]),
+        Filters.from_values(qualities=[NONE]),
+        Filters.from_values(clusters=clusters + [NONE]),
+        Filters.from_values(clusters=clusters[:1] or [NONE], qualities=["A"], time_start=t1),
+        Filters.from_values(sources=["published"]),
+        Filters.from_values(sources=["computed"], groups=[groups[0]]),
+        Filters.from_values(clusters=["'; DROP TABLE events; --"]),
+        Filters.from_values(groups=HOSTILE, qualities=["A"]),
+    ]
+
+
+def test_duckdb_equals_pandas(demo_data_dir, frames):
+    ev, me = frames
+    provider = DataProvider(demo_data_dir)
+    n_cases = 0
+    for f in _filter_cases(ev, me):
+        got_ev = provider.export_frame("events", f)
+        want_ev = _pandas_events(ev, me, f)
+        assert sorted(got_ev["event_id"]) == sorted(want_ev["event_id"]), f
+        got_me = provider.export_frame("mechanisms", f)
+        want_me = _pandas_filter(me, f, events=False)
+        assert sorted(zip(got_me["event_id"], got_me["source"])) == \
+            sorted(zip(want_me["event_id"], want_me["source"])), f
+        c = provider.counts(f).iloc[0]
+        assert (c["events"], c["mechanisms"]) == (len(want_ev), len(want_me))
+        n_cases += 1
+    assert n_cases >= 10
+    # the tables themselves survived the hostile filters
+    assert provider.counts(Filters()).iloc[0]["events"] == len(ev)
+
+
+def test_hostile_filters_run_and_match_nothing(demo_data_dir):
+    provider = DataProvider(demo_data_dir)
+    f = Filters.from_query(urlencode([("cluster", v) for v in HOSTILE]))
+    assert provider.counts(f).iloc[0].tolist() == [0, 0]
+    assert math.isfinite(provider.events_for_map(f).attrs["matched"])
