@@ -54,6 +54,15 @@ def select_polarities(polarities: pd.DataFrame, picks: str = "auto", snr_min: fl
     return chosen.sort_values(key).reset_index(drop=True)
 
 
+def skhash_locations(published: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Locations SKHASH used for the published mechanisms (``*_skhash`` columns), if known."""
+    if published is None or "lat_skhash" not in published:
+        return None
+    known = published.dropna(subset=["lat_skhash", "lon_skhash", "depth_km_skhash"]).drop_duplicates("event_id")
+    return known[["event_id", "lat_skhash", "lon_skhash", "depth_km_skhash"]].set_axis(
+        ["event_id", "lat", "lon", "depth_km"], axis=1)
+
+
 def _locations(events: pd.DataFrame, locations: pd.DataFrame | None) -> pd.DataFrame:
     ev = events[["event_id", "time", "lat", "lon", "depth_km"]].copy()
     if locations is not None and len(locations):
@@ -71,10 +80,13 @@ def invert(events: pd.DataFrame, polarities: pd.DataFrame, stations: pd.DataFram
     ``mechanisms`` (computed rows), ``mechanism_stations``, ``acceptable_planes``, ``unsolved``.
 
     ``published``: published mechanisms, for the Kagan angle of each computed mechanism to
-    the published one of the same event. Deterministic for any ``workers``.
+    the published one of the same event, and - when ``locations`` is not given - for the
+    location SKHASH used for them. Deterministic for any ``workers``.
     """
     from . import skhash_runner
 
+    if locations is None:
+        locations = skhash_locations(published)
     chosen = select_polarities(polarities, picks, snr_min)
     ev = _locations(events[events["event_id"].isin(chosen["event_id"])], locations)
     methods = chosen.groupby("event_id")["method"].agg(lambda m: ";".join(sorted(set(m))))

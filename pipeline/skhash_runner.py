@@ -136,11 +136,13 @@ RESERVED_SETTINGS = frozenset({
     "flip_takeoff", "merge_on", "write_lookup_table", "recompute_lookup_table",
 })
 
-#: A simple, made-up 1-D P model (gradient 4.0 -> 7.5 km/s) for the synthetic demo data.
+#: A simple, made-up 1-D P model (gradient 4.0 -> 8.0 km/s) for the synthetic demo data.
 #: Not the ToC2ME model: for ToC2ME pass ``<toc2me>/skhash_demo/vz.north``.
+#: The 60 km node matters: SKHASH tabulates takeoffs out to delmax (120 km) and fails
+#: ("argmin of an empty sequence") when no ray of the model reaches that distance.
 DEMO_VELOCITY_MODEL = pd.DataFrame({
-    "depth_km": [0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 10.0, 20.0, 30.0, 45.0],
-    "vp_km_s": [4.0, 4.4, 4.8, 5.2, 5.5, 5.9, 6.2, 6.5, 6.9, 7.5],
+    "depth_km": [0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 10.0, 20.0, 30.0, 45.0, 60.0],
+    "vp_km_s": [4.0, 4.4, 4.8, 5.2, 5.5, 5.9, 6.2, 6.5, 6.9, 7.5, 8.0],
 })
 
 MECHANISM_COLUMNS = [

@@ -17,6 +17,9 @@ if [[ -z "$PY" ]]; then
   if [[ -x "$here/.venv/bin/python" ]]; then PY="$here/.venv/bin/python"; else PY=python3; fi
 fi
 
+# absolute path (the build runs in a temp folder); not realpath: that would leave the venv
+if [[ "$PY" == */* ]]; then PY="$(cd "$(dirname "$PY")" && pwd)/$(basename "$PY")"; fi
+
 if ! command -v gfortran >/dev/null 2>&1; then
   echo "gfortran not found: skipping the SKHASH Fortran build (pure-Python grid search will be used)."
   exit 0

@@ -63,3 +63,52 @@ def test_toc2me_build_replaces_demo_tables(toc2me_dir, tmp_path):
     assert not list(d.glob("truth_*.parquet")), "stale demo truth tables must go"
     events = tables.read_table(d, "events")
     assert events.event_id.is_unique
+
+
+def test_demo_build_computes_mechanisms_close_to_the_truth(demo_dir):
+    mech = tables.read_table(demo_dir, "mechanisms")
+    computed = mech[mech.source == "computed"]
+    assert len(computed) >= 20
+    assert computed.engine.isin(["fortran", "python"]).all()
+    # synthetic polarities from the true radiation pattern: SKHASH lands near the truth
+    good = computed[computed.quality.isin(["A", "B"])]
+    assert (good.truth_kagan < 20).mean() >= 0.9
+    unsolved = tables.read_table(demo_dir, "unsolved")
+    assert unsolved.reason.str.len().gt(0).all()
+    assert set(unsolved.event_id).isdisjoint(computed.event_id)
+
+
+@pytest.fixture(scope="module")
+def toc2me_build(toc2me_dir, tmp_path_factory):
+    d = tmp_path_factory.mktemp("toc2me")
+    r = _cli("build", "--source", "toc2me", "--input", str(toc2me_dir), "--data-dir", str(d))
+    assert r.returncode == 0, r.stderr
+    return d
+
+
+def test_toc2me_end_to_end_from_sac_matches_published_mechanisms(toc2me_build):
+    """Our picker on the shared SAC files, our SNR selection, SKHASH: within 15 deg Kagan."""
+    mech = tables.read_table(toc2me_build, "mechanisms")
+    computed = mech[mech.source == "computed"].set_index("event_id")
+    assert set(computed.index) == {"20161104064824.680", "20161125051408.940"}
+    assert (computed.kagan_to_published < 15).all()
+    assert computed.loc["20161104064824.680", "picks"] == "cnn;manual"  # manual overrides
+    pol = tables.read_table(toc2me_build, "polarities")
+    assert {"cnn", "onset", "manual", "published", "reference"} <= set(pol.method)
+    waves = tables.read_table(toc2me_build, "waveforms")
+    assert waves.event_id.nunique() == 2 and len(waves) == 2 * 68 * 3  # dead station rejected
+    rejects = tables.read_table(toc2me_build, "rejects")
+    assert rejects.reason.str.contains("dead trace").sum() == 2 * 3 + 2  # 3 components + the reference's nan
+
+
+def test_invert_command_reproduces_published_mechanisms_from_published_picks(toc2me_build, tmp_path):
+    import shutil
+    d = tmp_path / "copy"
+    shutil.copytree(toc2me_build, d)
+    r = _cli("invert", "--data-dir", str(d), "--picks", "published")
+    assert r.returncode == 0, r.stderr
+    mech = tables.read_table(d, "mechanisms")
+    computed = mech[mech.source == "computed"]
+    assert len(computed) == 2 and (computed.picks == "published").all()
+    assert computed.kagan_to_published.max() < 0.5
+    assert (mech.source == "published").sum() == 3119  # published rows untouched
