@@ -61,10 +61,17 @@ _TEMPLATE = {"layout": {
     "hoverlabel": {"font": {"size": 12}},
 }}
 
+def _explicit(name: str) -> list:
+    """A named scale as explicit [[fraction, colour], ...]: plotly.js knows fewer names than
+    plotly.py (no 'Plasma'), and an unknown name silently falls back to the default."""
+    from plotly.colors import get_colorscale
+    return [list(x) for x in get_colorscale(name)]
+
+
 _COLORSCALES = {
-    "time": ("Viridis", "Time (UTC)"),
-    "depth": ("Cividis", "Depth (km)"),
-    "magnitude": ("Plasma", "ML"),
+    "time": (_explicit("Viridis"), "Time (UTC)"),
+    "depth": (_explicit("Cividis"), "Depth (km)"),
+    "magnitude": (_explicit("Plasma"), "ML"),
 }
 
 
