@@ -380,6 +380,11 @@ class DataProvider:
         """Stages (schema ``stages``), ordered by well, stage number."""
         return self._small("stages", "well, stage_no")
 
+    def injection(self) -> pd.DataFrame:
+        """Daily injection rows (schema ``injection``: ``date, rate_m3_min, volume_m3, well``
+        ...), ordered by date, then as stored (``source_row``)."""
+        return self._small("injection", "date, source_row NULLS LAST")
+
     def frame(self) -> pd.DataFrame:
         """The one-row local frame (``origin_lat, origin_lon, method, dataset``)."""
         return self._small("frame", "origin_lat")
@@ -473,6 +478,169 @@ class DataProvider:
                 buf = io.BytesIO()
                 pacsv.write_csv(reader.schema.empty_table(), buf)
                 yield buf.getvalue()
+
+    # -- magnitudes page ------------------------------------------------------------------
+    def event_magnitudes(self, filters: Filters) -> pd.DataFrame:
+        """Two columns of every filtered event, nothing else (histograms and b-values of
+        any selection size): ``magnitude`` (float, NaN where unknown) and ``resolved``
+        (bool: the event has a mechanism among the filter's ``source`` list). Unordered;
+        same rows as :meth:`filtered_sql` on ``events``."""
+        sql, params = self.filtered_sql("events", filters,
+                                        "magnitude::DOUBLE AS magnitude, mechanism_source IS NOT NULL AS resolved")
+        df = self.query(sql, params)
+        df["magnitude"] = df["magnitude"].astype(float)
+        df["resolved"] = df["resolved"].astype(bool)
+        return df
+
+    # -- strike-time and diffusion pages -----------------------------------------------
+    def mechanisms_per_event(self, filters: Filters, cluster: str | None = None) -> pd.DataFrame:
+        """Filtered mechanisms, **one per event** (the published one first, among the
+        sources the filters allow; as the ``events`` relation picks), optionally only those
+        whose ``cluster`` is ``cluster``; all columns, ordered by time, event id.
+        ``df.attrs['matched']``: the filtered mechanism rows before both restrictions."""
+        sql, params = self.filtered_sql("mechanisms", filters, "*, count(*) OVER () AS _n")
+        where, extra = ("WHERE cluster = ?", [str(cluster)]) if cluster is not None else ("", [])
+        df = self.query(
+            f"SELECT * FROM ({sql}) {where} QUALIFY row_number() OVER (PARTITION BY event_id"
+            " ORDER BY (source = 'published') DESC, source) = 1 ORDER BY \"time\", event_id",
+            [*params, *extra])
+        matched = int(df["_n"].iloc[0]) if len(df) else int(
+            self.query(f"SELECT count(*) FROM ({sql})", params).iloc[0, 0])
+        df = df.drop(columns="_n")
+        df.attrs["matched"] = matched
+        return df
+
+    def cluster_events(self, filters: Filters, cluster: str) -> pd.DataFrame:
+        """Filtered events of ``cluster``: ``event_id, time, lat, lon, depth_km, x_km, y_km,
+        magnitude, cluster, group`` (``group`` of the event's mechanism, ``'none'``
+        without), ordered by time, event id. Same rows as :meth:`filtered_sql` on
+        ``events`` with ``cluster = ?`` added."""
+        cols = 'event_id, "time", lat, lon, depth_km, x_km, y_km, magnitude, cluster, "group"'
+        sql, params = self.filtered_sql("events", filters, cols)
+        return self.query(f'SELECT * FROM ({sql}) WHERE cluster = ? ORDER BY "time", event_id',
+                          [*params, str(cluster)])
+
+    def event_by_id(self, event_id: str) -> pd.DataFrame:
+        """The catalogue row(s) of ``event_id`` (no filters): ``event_id, time, lat, lon,
+        depth_km, x_km, y_km, magnitude, cluster``; empty when unknown."""
+        return self.query('SELECT event_id, "time", lat, lon, depth_km, x_km, y_km, magnitude, cluster'
+                          " FROM read_parquet(?) WHERE event_id = ? LIMIT 1", [self._src("events"), str(event_id)])
+
+    # -- event page (pages/event.py) --------------------------------------------------------
+    #: event-keyed tables :meth:`event_rows` may read (whitelist)
+    EVENT_TABLES = ("polarities", "waveforms", "mechanism_stations", "acceptable_planes", "unsolved")
+
+    def event_rows(self, table: str, event_id: str, channel: str | None = None) -> pd.DataFrame:
+        """Every row of the event-keyed ``table`` (one of :data:`EVENT_TABLES`) for
+        ``event_id``, optionally only ``channel`` (waveforms), all columns; an empty frame
+        with the contract columns when the table is not in the data folder (these tables
+        are optional: only events with waveforms/computed mechanisms have rows)."""
+        if table not in self.EVENT_TABLES:
+            raise ValueError(f"unknown event table {table!r}")
+        if not self.has_table(table):
+            return pd.DataFrame({c: pd.Series(dtype=object) for c in table_columns(table)})
+        sql, params = "SELECT * FROM read_parquet(?) WHERE event_id = ?", [self._src(table), str(event_id)]
+        if channel is not None:
+            sql, params = sql + " AND channel = ?", [*params, str(channel)]
+        return self.query(sql, params)
+
+    def velocity_model(self) -> pd.DataFrame:
+        """The 1-D P model (``depth_km, vp_km_s``, by depth); empty when the table is absent."""
+        if not self.has_table("velocity_model"):
+            return pd.DataFrame({"depth_km": pd.Series(dtype=float), "vp_km_s": pd.Series(dtype=float)})
+        return self._small("velocity_model", "depth_km")
+
+    # -- polarity model page (pages/model.py) -------------------------------------------
+    def model_eval(self, *, model=None, dataset=None, kind=None) -> pd.DataFrame:
+        """Rows of ``model_eval`` (schema ``model_eval``: model, dataset, kind, name, x, y,
+        value; see :mod:`pipeline.evaluate`), optionally only the given model(s),
+        dataset(s) and kind(s) (a string or a list of strings, bound as parameters).
+        Ordered by model, dataset, kind, name, x. Raises :class:`MissingDataError` when
+        the table is absent (``python -m pipeline evaluate`` writes it)."""
+        where, params = [], [self._src("model_eval")]
+        for col, val in (("model", model), ("dataset", dataset), ("kind", kind)):
+            if val is None:
+                continue
+            vals = [str(v) for v in ([val] if isinstance(val, str) else list(val))][:64]
+            if not vals:
+                where.append("FALSE")
+                continue
+            where.append(f"{_quote(col)} IN ({', '.join('?' for _ in vals)})")
+            params += vals
+        sql = ("SELECT model, dataset, kind, name, x::DOUBLE AS x, y::DOUBLE AS y, value::DOUBLE AS value"
+               " FROM read_parquet(?)" + (" WHERE " + " AND ".join(where) if where else "")
+               + " ORDER BY model, dataset, kind, name, x NULLS FIRST")
+        return self.query(sql, params)
+
+    #: columns of :meth:`polarity_agreement`
+    AGREEMENT_COLUMNS = ("event_id", "time", "magnitude", "n_picker", "picker_decided",
+                         "ref_both", "ref_agree", "ref_disagree", "ref_only_picker", "ref_only_other",
+                         "manual_both", "manual_agree", "manual_disagree", "manual_only_other",
+                         "truth_both", "truth_agree", "truth_disagree", "truth_only_other")
+
+    def polarity_agreement(self, filters: Filters, picker: str = "cnn") -> pd.DataFrame:
+        """Per filtered event with polarities: the ``picker``'s decided share and its
+        station-by-station agreement (true-motion polarities) with the reference model and
+        the manual picks. Columns :data:`AGREEMENT_COLUMNS` (``time``, ``magnitude`` from the
+        catalogue); the counts are defined as in :func:`pipeline.evaluate.per_event_agreement`
+        (the same computation in pandas). Only events of the filtered ``events`` relation
+        where the picker, the reference or a manual pick has a row; ordered by time, event
+        id. ``truth_*`` compare with the demo's ``truth_polarities`` (dead traces
+        excluded) and are null without that table. Empty (same columns) when the
+        ``polarities`` table is absent."""
+        if not self.has_table("polarities"):
+            return pd.DataFrame({c: pd.Series(dtype=object) for c in self.AGREEMENT_COLUMNS})
+        ev_sql, ev_params = self.filtered_sql("events", filters, 'event_id, "time", magnitude')
+        dec = "IN (1, -1)"
+        sql = (
+            f"WITH ev AS MATERIALIZED ({ev_sql}), "
+            "w AS (SELECT event_id, network, station,"
+            " max(polarity) FILTER (WHERE method = ?) AS p,"
+            " max(polarity) FILTER (WHERE method = 'reference') AS r,"
+            " max(polarity) FILTER (WHERE method = 'manual') AS m"
+            " FROM read_parquet(?) WHERE method IN (?, 'reference', 'manual')"
+            " AND event_id IN (SELECT event_id FROM ev) GROUP BY event_id, network, station), "
+            "c AS (SELECT *, coalesce(p " + dec + ", false) AS pd, coalesce(r " + dec + ", false) AS rd,"
+            " coalesce(m " + dec + ", false) AS md FROM w) "
+            'SELECT c.event_id, any_value(ev."time") AS "time", any_value(ev.magnitude) AS magnitude,'
+            " count(p) AS n_picker, count(*) FILTER (WHERE pd) AS picker_decided,"
+            " count(*) FILTER (WHERE pd AND rd) AS ref_both,"
+            " count(*) FILTER (WHERE pd AND rd AND p = r) AS ref_agree,"
+            " count(*) FILTER (WHERE pd AND rd AND p <> r) AS ref_disagree,"
+            " count(*) FILTER (WHERE pd AND NOT rd) AS ref_only_picker,"
+            " count(*) FILTER (WHERE rd AND NOT pd) AS ref_only_other,"
+            " count(*) FILTER (WHERE pd AND md) AS manual_both,"
+            " count(*) FILTER (WHERE pd AND md AND p = m) AS manual_agree,"
+            " count(*) FILTER (WHERE pd AND md AND p <> m) AS manual_disagree,"
+            " count(*) FILTER (WHERE md AND NOT pd) AS manual_only_other"
+            ' FROM c JOIN ev ON c.event_id = ev.event_id GROUP BY c.event_id'
+        )
+        params = [*ev_params, str(picker), self._src("polarities"), str(picker)]
+        if self.has_table("truth_polarities"):
+            # demo ground truth, per (event, station) of the picker's rows
+            sql = (
+                f"WITH a AS ({sql}), t AS (SELECT event_id, count(*) FILTER (WHERE pd AND td) AS truth_both,"
+                " count(*) FILTER (WHERE pd AND td AND p = tp) AS truth_agree,"
+                " count(*) FILTER (WHERE pd AND td AND p <> tp) AS truth_disagree,"
+                " count(*) FILTER (WHERE td AND NOT pd) AS truth_only_other"
+                " FROM (SELECT event_id, p, tp, coalesce(pd, false) AS pd, coalesce(td, false) AS td"
+                " FROM (SELECT event_id, network, station, max(polarity) AS p,"
+                f" coalesce(max(polarity) {dec}, false) AS pd FROM read_parquet(?) WHERE method = ?"
+                " AND event_id IN (SELECT event_id FROM a) GROUP BY ALL) AS w"
+                " FULL JOIN (SELECT event_id, network, station, max(true_polarity) AS tp, true AS td"
+                f" FROM read_parquet(?) WHERE NOT dead AND true_polarity {dec}"
+                " AND event_id IN (SELECT event_id FROM a) GROUP BY ALL) AS tr"
+                " USING (event_id, network, station)) GROUP BY event_id)"
+                " SELECT a.*, t.* EXCLUDE (event_id) FROM a LEFT JOIN t ON a.event_id = t.event_id"
+            )
+            params += [self._src("polarities"), str(picker), self._src("truth_polarities")]
+        else:
+            sql = ("SELECT *, NULL::BIGINT AS truth_both, NULL::BIGINT AS truth_agree, NULL::BIGINT AS truth_disagree,"
+                   f" NULL::BIGINT AS truth_only_other FROM ({sql})")
+        df = self.query(f'SELECT * FROM ({sql}) ORDER BY "time", event_id', params)
+        for c in self.AGREEMENT_COLUMNS[3:]:
+            df[c] = df[c].astype("int64" if not c.startswith("truth_") else "Int64")
+        return df[list(self.AGREEMENT_COLUMNS)]
 
 
 # -- the app's provider ---------------------------------------------------------------------
