@@ -174,6 +174,11 @@ def parser() -> argparse.ArgumentParser:
     TrainConfig.add_arguments(tr)
     tr.set_defaults(func=_cmd_train)
 
+    ev = sub.add_parser("evaluate", help="evaluate the polarity pickers into the model_eval table")
+    from . import evaluate
+    evaluate.add_arguments(ev)
+    ev.set_defaults(func=evaluate.run)
+
     i = sub.add_parser("info", help="describe the build in a data folder")
     data_args(i)
     i.set_defaults(func=_cmd_info)

@@ -157,6 +157,9 @@ def build(source: str = "demo", input_dir: str | Path | None = None, data_dir: s
         data["velocity_model"] = vmodel
         if opts.invert:
             _invert(data, vmodel, locations, opts)
+    if "polarities" in data:
+        from . import evaluate
+        data["model_eval"] = evaluate.evaluate(data, input_dir if source == "toc2me" else None)
     if len(rejects):
         data["rejects"] = pd.concat([data["rejects"], rejects.to_frame()], ignore_index=True)
     missing = [t for t in schema.REQUIRED_TABLES if t not in data]

@@ -1,0 +1,555 @@
+"""Figures and tables of the polarity-model page, as pure functions (no Dash, no DuckDB).
+
+Every function takes rows of the ``model_eval`` table (long form: model, dataset, kind,
+name, x, y, value; see :mod:`pipeline.evaluate` for what each kind means) and returns a
+Plotly figure, a DataFrame or plain dicts:
+
+* :func:`headline_cards`: the numbers of the cards at the top (held-out vs in-sample);
+* :func:`metrics_table`: one row per picker on one evaluation set (the CSV the page offers);
+* :func:`curves_figure`: ROC, precision-recall and coverage-vs-accuracy side by side;
+* :func:`confusion_figure`: one heatmap per picker (true-motion convention);
+* :func:`calibration_figure`: reliability points with the undetermined band shaded;
+* :func:`training_figure`: our CNN's training losses beside the reference's log;
+* :func:`reported_numbers`: what the reference's authors report (different data).
+
+Conventions shown on the page: ``prob_down_recorded`` = probability that the **recorded**
+first motion is down (ROC/PR/calibration use it, positive class = recorded down);
+polarities and confusion matrices are **true ground motion** (after the 5B reversal).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .map_figure import _TEMPLATE, empty_figure
+
+#: display order, labels and colours of the pickers
+MODEL_LABELS = {
+    "cnn": "CNN (ours)",
+    "cnn_synthetic_only": "CNN, synthetic only",
+    "onset": "Onset baseline",
+    "cct": "CCT (user weights)",
+    "reference": "Reference (Micro-EQpolarity)",
+    "eqpolarity_texas": "EQpolarity, Texas transfer",
+    "eqpolarity_scsn": "EQpolarity, SCSN (no transfer)",
+}
+MODEL_COLORS = {
+    "cnn": "#d6008f",
+    "cnn_synthetic_only": "#f29ad0",
+    "onset": "#0d6efd",
+    "cct": "#fd7e14",
+    "reference": "#198754",
+    "eqpolarity_texas": "#6c757d",
+    "eqpolarity_scsn": "#adb5bd",
+}
+#: evaluation sets the page offers (in this order), with labels and a one-line description
+DATASETS = {
+    "loeo_heldout": ("Held-out events (LOEO)",
+                     "the CNN's leave-one-event-out predictions from its training record: each event predicted "
+                     "by a model that never saw its labels (the honest CNN numbers); the onset baseline on the "
+                     "same labelled traces"),
+    "manual50": ("Manual picks",
+                 "the analyst's manual picks (ToC2ME: the 50 picks of event 20161104064824.680)"),
+    "reference_confident": ("Reference's confident outputs",
+                            "stations where the published model is confident (p ≤ 0.05 or ≥ 0.95): an agreement "
+                            "measure, not ground truth"),
+    "demo_truth": ("Demo ground truth",
+                   "the synthetic scenario's true first motions (dead traces excluded)"),
+    "demo_truth_clear": ("Demo truth: away from nodal planes", "|P radiation| ≥ 0.1"),
+    "demo_truth_near_nodal": ("Demo truth: near nodal planes", "|P radiation| < 0.1"),
+    "demo_truth_snr_lt3": ("Demo truth: SNR < 3", "true SNR below 3"),
+    "demo_truth_snr_3_10": ("Demo truth: SNR 3–10", "true SNR from 3 to 10"),
+    "demo_truth_snr_ge10": ("Demo truth: SNR ≥ 10", "true SNR of 10 or more"),
+}
+#: sets the selector offers (the others appear in the demo subset table)
+MAIN_DATASETS = ("loeo_heldout", "manual50", "reference_confident", "demo_truth")
+DEMO_SUBSETS = ("demo_truth_clear", "demo_truth_near_nodal", "demo_truth_snr_lt3", "demo_truth_snr_3_10",
+                "demo_truth_snr_ge10")
+
+#: metrics-table columns: id -> (header, kind) with kind "int", "pct", "num" or "text"
+TABLE_COLUMNS = {
+    "picker": ("Picker", "text"),
+    "n_labelled": ("Labelled", "int"),
+    "n_decided": ("Decided", "int"),
+    "coverage": ("Coverage", "pct"),
+    "n_correct": ("Correct", "int"),
+    "n_wrong": ("Wrong", "int"),
+    "accuracy": ("Accuracy", "pct"),
+    "abstention": ("Abstained", "pct"),
+    "precision_up": ("Prec. up", "pct"),
+    "recall_up": ("Rec. up", "pct"),
+    "f1_up": ("F1 up", "pct"),
+    "precision_down": ("Prec. down", "pct"),
+    "recall_down": ("Rec. down", "pct"),
+    "f1_down": ("F1 down", "pct"),
+    "roc_auc": ("ROC AUC", "num"),
+    "average_precision": ("Avg. prec.", "num"),
+    "band": ("Band", "text"),
+    "note": ("Note", "text"),
+}
+
+_AXIS = {"showline": True, "mirror": True, "linecolor": "#adb5bd", "ticks": "outside", "tickcolor": "#adb5bd",
+         "showgrid": True, "gridcolor": "#eceff1", "zeroline": False}
+_BAND_FILL = "rgba(255,193,7,0.16)"
+
+
+def model_label(model: str) -> str:
+    return MODEL_LABELS.get(model, model)
+
+
+def model_color(model: str) -> str:
+    return MODEL_COLORS.get(model, "#495057")
+
+
+def dataset_label(dataset: str) -> str:
+    return DATASETS.get(dataset, (dataset, ""))[0]
+
+
+def _ordered_models(models) -> list[str]:
+    known = list(MODEL_LABELS)
+    return sorted(set(models), key=lambda m: (known.index(m) if m in known else len(known), m))
+
+
+def _sel(rows: pd.DataFrame, **eq) -> pd.DataFrame:
+    if rows is None or rows.empty:
+        return pd.DataFrame(columns=["model", "dataset", "kind", "name", "x", "y", "value"])
+    m = np.ones(len(rows), dtype=bool)
+    for k, v in eq.items():
+        m &= (rows[k].isin(v) if isinstance(v, (list, tuple, set)) else rows[k] == v).to_numpy()
+    return rows[m]
+
+
+def metric(rows: pd.DataFrame, model: str, dataset: str, name: str) -> float | None:
+    """One scalar of ``rows`` (None when absent or NaN)."""
+    r = _sel(rows, model=model, dataset=dataset, kind="metric", name=name)
+    if r.empty:
+        return None
+    v = float(r["value"].iloc[0])
+    return v if math.isfinite(v) else None
+
+
+def available_datasets(rows: pd.DataFrame) -> list[str]:
+    """The :data:`MAIN_DATASETS` that have labelled metrics in ``rows``, in display order."""
+    have = set(_sel(rows, kind="metric", name="n_labelled")["dataset"])
+    return [d for d in MAIN_DATASETS if d in have]
+
+
+def fmt_pct(v, digits: int = 1) -> str:
+    return "–" if v is None or not math.isfinite(float(v)) else f"{100 * float(v):.{digits}f} %"
+
+
+def fmt_count(a, b) -> str:
+    if a is None or b is None:
+        return "–"
+    return f"{int(round(a)):,}/{int(round(b)):,}"
+
+
+# -- headline numbers ---------------------------------------------------------------------------
+def headline_cards(rows: pd.DataFrame) -> list[dict]:
+    """The cards at the top of the page, as dicts ``{"key", "title", "value", "caption",
+    "lines": [(label, text, tag)]}`` (``tag``: ``"held-out"``, ``"in-sample"`` (optimistic),
+    ``"baseline"``, ``"reference"`` or ``None``). Cards whose data is missing are left out."""
+    cards = []
+    g = lambda m, d, n: metric(rows, m, d, n)  # noqa: E731
+
+    # 1. agreement with the reference's confident outputs
+    lines = []
+    loeo_agree, loeo_cov = g("cnn", "loeo_heldout", "agreement_reference"), g("cnn", "loeo_heldout",
+                                                                              "coverage_reference")
+    ref_acc = g("cnn", "reference_confident", "accuracy")
+    in_sample = (g("cnn", "reference_confident", "in_sample_events") or 0) > 0
+    value, caption = None, ""
+    if loeo_agree is not None:
+        value = fmt_pct(loeo_agree)
+        n_ref = g("cnn", "loeo_heldout", "n_reference")
+        caption = f"CNN on held-out ToC2ME events (training record), where both decide; it decides " \
+                  f"{fmt_pct(loeo_cov)} of the {int(n_ref) if n_ref else '?'} confident stations"
+        lines.append(("CNN, held-out", f"agreement {fmt_pct(loeo_agree)}, decides {fmt_pct(loeo_cov)}", "held-out"))
+    if ref_acc is not None:
+        txt = f"{fmt_count(g('cnn', 'reference_confident', 'n_correct'), g('cnn', 'reference_confident', 'n_decided'))}" \
+              f" = {fmt_pct(ref_acc)}, decides {fmt_pct(g('cnn', 'reference_confident', 'coverage'))}"
+        lines.append(("CNN, this build", txt, "in-sample" if in_sample else None))
+        if value is None:
+            value, caption = fmt_pct(ref_acc), "CNN on this build's traces, where both decide"
+    for m in ("cct", "onset"):
+        acc = g(m, "reference_confident", "accuracy")
+        if acc is not None:
+            lines.append((model_label(m), f"{fmt_count(g(m, 'reference_confident', 'n_correct'), g(m, 'reference_confident', 'n_decided'))}"
+                          f" = {fmt_pct(acc)}, decides {fmt_pct(g(m, 'reference_confident', 'coverage'))}",
+                          "baseline" if m == "onset" else None))
+    if value is not None:
+        cards.append({"key": "reference", "title": "Agreement with the reference", "value": value,
+                      "caption": caption, "lines": lines})
+
+    # 2. manual picks matched
+    lines, value, caption = [], None, ""
+    lm, ln = g("cnn", "loeo_heldout", "manual_match"), g("cnn", "loeo_heldout", "manual_n")
+    if lm is not None and ln:
+        value, caption = fmt_count(lm, ln), "ToC2ME manual picks matched by the CNN when that event was " \
+                                            "held out (training record)"
+        lines.append(("CNN, held-out", f"{fmt_count(lm, ln)} matched, "
+                      f"{int(g('cnn', 'loeo_heldout', 'manual_wrong') or 0)} wrong", "held-out"))
+    for m in ("cnn", "cct", "onset", "reference"):
+        c, n = g(m, "manual50", "n_correct"), g(m, "manual50", "n_labelled")
+        if c is None or not n:
+            continue
+        tag = "in-sample" if m == "cnn" and (g(m, "manual50", "in_sample_events") or 0) > 0 else (
+            "baseline" if m == "onset" else ("reference" if m == "reference" else None))
+        lines.append((model_label(m) + (", this build" if m == "cnn" else ""),
+                      f"{fmt_count(c, n)} matched, {int(g(m, 'manual50', 'n_wrong') or 0)} wrong", tag))
+        if value is None and m == "cnn":
+            value, caption = fmt_count(c, n), "manual picks matched by the CNN"
+    if value is not None:
+        cards.append({"key": "manual", "title": "Manual picks matched", "value": value, "caption": caption,
+                      "lines": lines})
+
+    # 3. decided share of every trace
+    lines, value, caption = [], None, ""
+    for m in ("cnn", "cct", "onset", "reference"):
+        cov = g(m, "all_traces", "coverage")
+        if cov is None:
+            continue
+        lo, hi = g(m, "all_traces", "band_lower"), g(m, "all_traces", "band_upper")
+        band = f" (band {lo:g}–{hi:g})" if lo is not None and hi is not None else ""
+        lines.append((model_label(m), f"{fmt_count(g(m, 'all_traces', 'n_decided'), g(m, 'all_traces', 'n_scored'))}"
+                      f" = {fmt_pct(cov)}{band}", "baseline" if m == "onset" else None))
+        if value is None and m in ("cnn", "cct"):
+            value = fmt_pct(cov)
+            caption = f"of all {int(g(m, 'all_traces', 'n_scored') or 0):,} traces decided by the {model_label(m)}; " \
+                      "the rest fall in the undetermined band"
+    if lines:
+        cards.append({"key": "decided", "title": "Decided share", "value": value or "–", "caption": caption,
+                      "lines": lines})
+
+    # 4. demo truth
+    acc = g("cnn", "demo_truth", "accuracy")
+    if acc is not None:
+        lines = []
+        for m in ("cnn", "cct", "onset"):
+            a = g(m, "demo_truth", "accuracy")
+            if a is None:
+                continue
+            lines.append((model_label(m), f"{fmt_count(g(m, 'demo_truth', 'n_correct'), g(m, 'demo_truth', 'n_decided'))}"
+                          f" = {fmt_pct(a)}, decides {fmt_pct(g(m, 'demo_truth', 'coverage'))}",
+                          "baseline" if m == "onset" else None))
+        nn = g("cnn", "demo_truth_near_nodal", "accuracy")
+        if nn is not None:
+            lines.append(("CNN near nodal planes", fmt_pct(nn), None))
+        cards.append({"key": "truth", "title": "Demo ground truth", "value": fmt_pct(acc),
+                      "caption": f"CNN accuracy on decided synthetic traces (of "
+                                 f"{int(g('cnn', 'demo_truth', 'n_labelled') or 0):,} live traces)",
+                      "lines": lines})
+    return cards
+
+
+# -- metrics table ------------------------------------------------------------------------------
+def metrics_table(rows: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """One row per picker evaluated on ``dataset``: :data:`TABLE_COLUMNS` (fractions as
+    0..1 floats; ``band`` as "lower–upper"; ``note`` flags in-sample numbers) plus
+    ``model`` and ``dataset``. Empty (same columns) when the set has no metrics."""
+    cols = ["model", "dataset", *TABLE_COLUMNS]
+    m = _sel(rows, dataset=dataset, kind="metric")
+    if m.empty:
+        return pd.DataFrame(columns=cols)
+    wide = m.pivot_table(index="model", columns="name", values="value", aggfunc="first")
+    wide = wide[wide.get("n_labelled", pd.Series(dtype=float)).notna()] if "n_labelled" in wide else wide.iloc[0:0]
+    out = []
+    for model in _ordered_models(wide.index):
+        r = wide.loc[model]
+        rec = {"model": model, "dataset": dataset, "picker": model_label(model)}
+        for c, (_, kind) in TABLE_COLUMNS.items():
+            if c in ("picker", "band", "note"):
+                continue
+            v = r.get(c)
+            rec[c] = None if v is None or pd.isna(v) else (int(round(v)) if kind == "int" else float(v))
+        lo, hi = r.get("band_lower"), r.get("band_upper")
+        rec["band"] = f"{lo:g}–{hi:g}" if lo is not None and hi is not None and not (pd.isna(lo) or pd.isna(hi)) \
+            else ""
+        notes = []
+        if (r.get("in_sample_events") or 0) > 0:
+            notes.append("in-sample: trained on these events (optimistic)")
+        if dataset == "loeo_heldout" and model.startswith("cnn"):
+            notes.append("held-out")
+        if dataset == "reference_confident" and model == "onset":
+            notes.append("baseline, same traces")
+        rec["note"] = "; ".join(notes)
+        out.append(rec)
+    return pd.DataFrame(out, columns=cols)
+
+
+def subsets_table(rows: pd.DataFrame, datasets=DEMO_SUBSETS) -> pd.DataFrame:
+    """Accuracy and coverage per picker on the demo subsets: columns ``subset``,
+    ``n_labelled`` and, per picker, ``<model>_accuracy`` / ``<model>_coverage``."""
+    out = []
+    for d in datasets:
+        m = _sel(rows, dataset=d, kind="metric")
+        if m.empty:
+            continue
+        rec = {"subset": dataset_label(d), "dataset": d}
+        for model in _ordered_models(m["model"]):
+            rec["n_labelled"] = metric(rows, model, d, "n_labelled")
+            rec[f"{model}_accuracy"] = metric(rows, model, d, "accuracy")
+            rec[f"{model}_coverage"] = metric(rows, model, d, "coverage")
+        out.append(rec)
+    return pd.DataFrame(out)
+
+
+# -- curves ---------------------------------------------------------------------------------------
+def _axis(fig, row, col, title_x, title_y, xr=(0, 1.02), yr=(0, 1.02)):
+    fig.update_xaxes(title_text=title_x, range=list(xr), row=row, col=col, **_AXIS)
+    fig.update_yaxes(title_text=title_y, range=list(yr), row=row, col=col, **_AXIS)
+
+
+def _layout(fig, height, **kw):
+    fig.update_layout(template={"layout": _TEMPLATE["layout"]}, height=height, margin=dict(l=55, r=20, t=62, b=45),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.1, xanchor="left", x=0, font=dict(size=11)),
+                      hovermode="closest", **kw)
+    fig.update_annotations(font_size=12)
+    return fig
+
+
+def curves_figure(rows: pd.DataFrame, dataset: str) -> go.Figure | dict:
+    """ROC, precision-recall and coverage-vs-accuracy of every picker on ``dataset``.
+
+    ROC/PR: positive class = recorded down, score = ``prob_down_recorded``. Coverage vs
+    accuracy: deciding only the traces with confidence max(p, 1 - p) ≥ c; the picker's own
+    band is the ringed point. A picker with only a few distinct outputs (the onset baseline:
+    0 / 0.5 / 1) has a few points."""
+    cur = _sel(rows, dataset=dataset, kind=["roc", "pr", "coverage"])
+    if cur.empty:
+        return empty_figure("No curves for this evaluation set")
+    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.07, subplot_titles=(
+        "ROC (positive = recorded down)", "Precision–recall (positive = recorded down)",
+        "Coverage vs accuracy"))
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(color="#ced4da", dash="dot", width=1),
+                             hoverinfo="skip", showlegend=False), row=1, col=1)
+    for model in _ordered_models(cur["model"]):
+        color, label = model_color(model), model_label(model)
+        auc, ap = metric(rows, model, dataset, "roc_auc"), metric(rows, model, dataset, "average_precision")
+        for col, kind, hover in ((1, "roc", "FPR %{x:.3f}<br>TPR %{y:.3f}<br>p ≥ %{customdata:.3g}"),
+                                 (2, "pr", "recall %{x:.3f}<br>precision %{y:.3f}<br>p ≥ %{customdata:.3g}"),
+                                 (3, "coverage", "coverage %{x:.3f}<br>accuracy %{y:.3f}<br>confidence ≥ %{customdata:.3g}")):
+            c = _sel(cur, model=model, kind=kind).sort_values(["x", "y"] if kind != "coverage" else ["x"])
+            if c.empty:
+                continue
+            extra = {"roc": f" · AUC {auc:.3f}" if auc is not None else "",
+                     "pr": f" · AP {ap:.3f}" if ap is not None else "", "coverage": ""}[kind]
+            few = len(c) <= 4
+            fig.add_trace(go.Scatter(
+                x=c["x"].to_numpy(float), y=c["y"].to_numpy(float),
+                customdata=c["value"].replace([np.inf], np.nan).to_numpy(float),
+                mode="lines+markers" if few else "lines", line=dict(color=color, width=2, shape="linear"),
+                marker=dict(size=7, color=color), name=label, legendgroup=model, showlegend=col == 1,
+                hovertemplate=f"<b>{label}</b>{extra}<br>{hover}<extra></extra>"), row=1, col=col)
+        cov, acc = metric(rows, model, dataset, "coverage"), metric(rows, model, dataset, "accuracy")
+        if cov is not None and acc is not None:
+            fig.add_trace(go.Scatter(
+                x=[cov], y=[acc], mode="markers", marker=dict(size=13, color="rgba(0,0,0,0)",
+                                                               line=dict(color=color, width=2.5)),
+                legendgroup=model, showlegend=False, name=f"{label} band",
+                hovertemplate=f"<b>{label}</b>: its band<br>coverage %{{x:.3f}}<br>accuracy %{{y:.3f}}<extra></extra>"),
+                row=1, col=3)
+    _axis(fig, 1, 1, "false-positive rate", "true-positive rate", (-0.02, 1.02), (-0.02, 1.02))
+    _axis(fig, 1, 2, "recall", "precision", (-0.02, 1.02), (0, 1.03))
+    covs = _sel(cur, kind="coverage")["y"].to_numpy(float)
+    lo = float(np.nanmin(covs)) if covs.size else 0.5
+    _axis(fig, 1, 3, "coverage (decided share)", "accuracy on decided", (0, 1.02),
+          (max(0.0, min(0.9, math.floor(lo * 20) / 20 - 0.02)), 1.005))
+    return _layout(fig, 360)
+
+
+def confusion_figure(rows: pd.DataFrame, dataset: str, convention: str = "true") -> go.Figure | dict:
+    """One heatmap per picker: rows = actual (up, down), columns = predicted (up, down,
+    undetermined) in the ``convention`` of the stored names (``true`` for our sets,
+    ``recorded`` for the authors' reported matrix). Colour = share of the actual class;
+    text = count."""
+    conf = _sel(rows, dataset=dataset, kind="confusion")
+    conf = conf[conf["name"].str.startswith(convention + ":")]
+    if conf.empty:
+        return empty_figure("No confusion matrix for this evaluation set")
+    models = _ordered_models(conf["model"])
+    n_pred = 3 if (conf["name"].str.endswith("->undetermined")).any() else 2
+    fig = make_subplots(rows=1, cols=len(models), horizontal_spacing=0.1 if len(models) > 1 else 0.02,
+                        subplot_titles=[model_label(m) for m in models])
+    actual = ["up", "down"]
+    pred = ["up", "down", "undetermined"][:n_pred]
+    for i, model in enumerate(models, start=1):
+        z = np.zeros((2, n_pred))
+        for r in _sel(conf, model=model).itertuples(index=False):
+            a, p = r.name.split(":", 1)[1].split("->")
+            if a in actual and p in pred:
+                z[actual.index(a), pred.index(p)] = r.value
+        share = z / np.maximum(z.sum(axis=1, keepdims=True), 1)
+        fig.add_trace(go.Heatmap(
+            z=share, x=[p if p != "undetermined" else "undet." for p in pred],
+            y=[f"{convention} {a}" for a in actual], text=z.astype(int), texttemplate="%{text}",
+            textfont=dict(size=14), colorscale=[[0, "#f8f9fa"], [1, model_color(model)]], zmin=0, zmax=1,
+            showscale=False, xgap=2, ygap=2,
+            hovertemplate="actual %{y}<br>%{x}<br>%{text} traces (%{z:.1%} of the class)<extra>"
+                          + model_label(model) + "</extra>"), row=1, col=i)
+        fig.update_yaxes(autorange="reversed", row=1, col=i, showgrid=False)
+        fig.update_xaxes(side="bottom", row=1, col=i, showgrid=False, title_text="predicted",
+                         title_standoff=4)
+        if i > 1:
+            fig.update_yaxes(showticklabels=False, row=1, col=i)
+    fig = _layout(fig, 260)
+    fig.update_layout(margin=dict(l=75, r=10, t=35, b=45), showlegend=False)
+    return fig
+
+
+def calibration_figure(rows: pd.DataFrame, dataset: str, band_model: str = "cnn") -> go.Figure | dict:
+    """Reliability: mean predicted ``prob_down_recorded`` per bin (x) against the observed
+    fraction recorded down (y), marker area ~ traces in the bin; the diagonal is perfect
+    calibration. The ``band_model``'s undetermined band (its ``band_lower``-``band_upper``
+    on ``dataset``) is shaded."""
+    cal = _sel(rows, dataset=dataset, kind="calibration", name="reliability")
+    if cal.empty:
+        return empty_figure("No reliability points for this evaluation set")
+    fig = go.Figure()
+    bm = band_model if band_model in set(cal["model"]) else _ordered_models(cal["model"])[0]
+    lo, hi = metric(rows, bm, dataset, "band_lower"), metric(rows, bm, dataset, "band_upper")
+    if lo is not None and hi is not None:
+        fig.add_vrect(x0=lo, x1=hi, fillcolor=_BAND_FILL, line_width=0, layer="below")
+        fig.add_annotation(x=(lo + hi) / 2, y=0.03, yref="paper", text=f"undetermined band of the {model_label(bm)}"
+                           f"<br>{lo:g} < p < {hi:g}", showarrow=False, font=dict(size=11, color="#8a6d00"),
+                           yanchor="bottom")
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(color="#ced4da", dash="dot", width=1),
+                             name="perfect calibration", hoverinfo="skip"))
+    nmax = max(float(cal["value"].max() or 1), 1.0)
+    for model in _ordered_models(cal["model"]):
+        c = _sel(cal, model=model).sort_values("x")
+        n = c["value"].to_numpy(float)
+        fig.add_trace(go.Scatter(
+            x=c["x"].to_numpy(float), y=c["y"].to_numpy(float), customdata=n, mode="lines+markers",
+            name=model_label(model), line=dict(color=model_color(model), width=1.5),
+            marker=dict(size=6 + 18 * np.sqrt(n / nmax), color=model_color(model), opacity=0.8,
+                        line=dict(color="white", width=1)),
+            hovertemplate=f"<b>{model_label(model)}</b><br>mean p %{{x:.3f}}<br>observed down %{{y:.3f}}"
+                          "<br>%{customdata:.0f} traces<extra></extra>"))
+    fig.update_xaxes(title_text="predicted p (recorded down)", range=[-0.02, 1.02], **_AXIS)
+    fig.update_yaxes(title_text="observed fraction recorded down", range=[-0.03, 1.05], **_AXIS)
+    fig = _layout(fig, 330)
+    fig.update_layout(margin=dict(l=55, r=20, t=20, b=80), legend=dict(y=-0.22, yanchor="top"))
+    return fig
+
+
+def training_figure(rows: pd.DataFrame) -> go.Figure | dict:
+    """Left: our CNN's training loss per epoch (pre-training on synthetic onsets, then
+    fine-tuning on real traces; no per-epoch validation - its held-out numbers come from
+    leave-one-event-out folds). Right: the reference's log (loss / val_loss, and acc /
+    val_acc on the right axis), the best ``val_acc`` epoch marked: the validation loss
+    rises after it (overfitting)."""
+    ours = _sel(rows, model="cnn", dataset="training", kind="training")
+    ref = _sel(rows, model="reference", dataset="training", kind="training")
+    if ours.empty and ref.empty:
+        return empty_figure("No training curves in this data folder")
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
+                        specs=[[{}, {"secondary_y": True}]],
+                        subplot_titles=("Our CNN: training loss", "Reference (Micro-EQpolarity) log"))
+    if ours.empty:
+        x0, x1 = fig.layout.xaxis.domain
+        fig.add_annotation(text="no training record", showarrow=False, xref="paper", yref="paper", x=(x0 + x1) / 2,
+                           y=0.5, font=dict(color="#6c757d"))
+        fig.update_xaxes(visible=False, row=1, col=1)
+        fig.update_yaxes(visible=False, row=1, col=1)
+    else:
+        offset = 0
+        for name, label, dash in (("pretrain_loss", "pre-training (synthetic)", "solid"),
+                                  ("finetune_loss", "fine-tuning (real + synthetic)", "solid")):
+            c = _sel(ours, name=name).sort_values("x")
+            if c.empty:
+                continue
+            x = c["x"].to_numpy(float) + offset + 1
+            fig.add_trace(go.Scatter(
+                x=x, y=c["y"].to_numpy(float), mode="lines+markers", name=f"ours: {label}",
+                line=dict(color=MODEL_COLORS["cnn"] if name == "finetune_loss" else "#f29ad0", width=2, dash=dash),
+                marker=dict(size=6), hovertemplate=f"{label}<br>epoch %{{x:.0f}}<br>loss %{{y:.4f}}<extra></extra>"),
+                row=1, col=1)
+            offset += len(c)
+        fig.update_xaxes(title_text="epoch (1-based, pre-training then fine-tuning)", row=1, col=1, **_AXIS)
+        fig.update_yaxes(title_text="binary cross-entropy", rangemode="tozero", row=1, col=1, **_AXIS)
+    if ref.empty:
+        x0, x1 = fig.layout.xaxis2.domain
+        fig.add_annotation(text="reference training log not available<br>(evaluate with --input &lt;ToC2ME folder&gt;)",
+                           showarrow=False, xref="paper", yref="paper", x=(x0 + x1) / 2, y=0.5,
+                           font=dict(color="#6c757d"))
+        fig.update_xaxes(visible=False, row=1, col=2)
+        fig.update_yaxes(visible=False, row=1, col=2)
+        fig.update_yaxes(visible=False, row=1, col=2, secondary_y=True)
+    else:
+        styles = {"loss": ("train loss", "#198754", "solid", False), "val_loss": ("val loss", "#198754", "dash", False),
+                  "acc": ("train acc", "#6c757d", "solid", True), "val_acc": ("val acc", "#6c757d", "dash", True)}
+        for name, (label, color, dash, secondary) in styles.items():
+            c = _sel(ref, name=name).sort_values("x")
+            if c.empty:
+                continue
+            fig.add_trace(go.Scatter(
+                x=c["x"].to_numpy(float), y=c["y"].to_numpy(float), mode="lines", name=f"reference: {label}",
+                line=dict(color=color, width=2 if not secondary else 1.5, dash=dash),
+                hovertemplate=f"reference {label}<br>epoch %{{x:.0f}}<br>%{{y:.4f}}<extra></extra>"),
+                row=1, col=2, secondary_y=secondary)
+        best_e = metric(rows, "reference", "training", "best_val_acc_epoch")
+        best = metric(rows, "reference", "training", "best_val_acc")
+        low_e = metric(rows, "reference", "training", "min_val_loss_epoch")
+        if best_e is not None and best is not None:
+            fig.add_vline(x=best_e, line=dict(color="#b02a37", width=1, dash="dot"), row=1, col=2)
+            fig.add_annotation(x=best_e, y=0.02, xref="x2", yref="y2 domain", yanchor="bottom", xanchor="left",
+                               text=f" best val_acc {best:.3f}<br> (epoch {best_e:.0f}); val loss<br> rises after it",
+                               showarrow=False, align="left", font=dict(size=11, color="#b02a37"))
+        if low_e is not None:
+            fig.add_annotation(x=low_e, y=metric(rows, "reference", "training", "min_val_loss"), xref="x2", yref="y2",
+                               text="lowest val loss", showarrow=True, arrowhead=2, ax=0, ay=-30,
+                               font=dict(size=10, color="#198754"))
+        fig.update_xaxes(title_text="epoch (0-based, as logged)", row=1, col=2, **_AXIS)
+        fig.update_yaxes(title_text="loss (green)", rangemode="tozero", row=1, col=2, secondary_y=False, **_AXIS)
+        fig.update_yaxes(title_text="accuracy (grey)", range=[0.85, 1.0], dtick=0.05, tickformat=".2f", row=1,
+                         col=2, secondary_y=True, showgrid=False, showline=True, linecolor="#adb5bd",
+                         ticks="outside", zeroline=False)
+    fig = _layout(fig, 390)
+    fig.update_layout(margin=dict(l=55, r=55, t=40, b=45), legend=dict(y=-0.25, yanchor="top"))
+    return fig
+
+
+# -- the reference's reported numbers -------------------------------------------------------------
+def reported_numbers(rows: pd.DataFrame) -> dict | None:
+    """The authors' reported numbers on their 2,861-trace test set (different data):
+    ``{"accuracy": [(label, value)], "n": int, "n_up": int, "n_down": int,
+    "confusion": 2x2 list [[up->up, up->down], [down->up, down->down]] (recorded
+    convention) or None}``; None when absent."""
+    d = "reference_reported_2861"
+    acc = _sel(rows, dataset=d, kind="metric", name="accuracy")
+    if acc.empty:
+        return None
+    order = ["eqpolarity_scsn", "eqpolarity_texas", "reference"]
+    items = sorted(acc.itertuples(index=False), key=lambda r: order.index(r.model) if r.model in order else 9)
+    conf = _sel(rows, dataset=d, kind="confusion")
+    matrix = None
+    if len(conf) == 4:
+        lut = {r.name.split(":", 1)[1]: int(r.value) for r in conf.itertuples(index=False)}
+        matrix = [[lut.get("up->up", 0), lut.get("up->down", 0)], [lut.get("down->up", 0), lut.get("down->down", 0)]]
+    n = metric(rows, "reference", d, "n_labelled")
+    return {"accuracy": [(model_label(r.model), float(r.value)) for r in items],
+            "n": int(n) if n else None, "n_up": int(metric(rows, "reference", d, "n_up") or 0),
+            "n_down": int(metric(rows, "reference", d, "n_down") or 0), "confusion": matrix}
+
+
+def training_summary(rows: pd.DataFrame) -> list[tuple[str, str]]:
+    """A few facts under the training panels: the reference's best/lowest epochs and final
+    validation loss, our held-out (LOEO) numbers and synthetic hold-out accuracy."""
+    out = []
+    g = lambda m, d, n: metric(rows, m, d, n)  # noqa: E731
+    if g("reference", "training", "best_val_acc") is not None:
+        out.append(("Reference", f"best val_acc {g('reference', 'training', 'best_val_acc'):.5f} at epoch "
+                    f"{g('reference', 'training', 'best_val_acc_epoch'):.0f}; lowest val_loss "
+                    f"{g('reference', 'training', 'min_val_loss'):.4f} at epoch {g('reference', 'training', 'min_val_loss_epoch'):.0f};"
+                    f" final val_loss {g('reference', 'training', 'final_val_loss'):.3f} after "
+                    f"{g('reference', 'training', 'n_epochs'):.0f} epochs (overfits: train acc keeps rising)"))
+    if g("cnn", "loeo_heldout", "accuracy") is not None:
+        out.append(("Our CNN", f"held-out (leave-one-event-out) accuracy {fmt_pct(g('cnn', 'loeo_heldout', 'accuracy'))}"
+                    f" at coverage {fmt_pct(g('cnn', 'loeo_heldout', 'coverage'))}; synthetic hold-out accuracy "
+                    f"{fmt_pct(g('cnn', 'synthetic_heldout', 'accuracy'))}"))
+    return out
