@@ -1,0 +1,689 @@
+"""Diffusion page (``/diffusion``): distance against time from an origin event with the
+front ``r = sqrt(4 pi D t)``, D fitted to hold a chosen share of the events (with a
+bootstrap interval), a comparison D, the original's reference envelopes, and the activation
+player (events and mechanisms up to a time on a km map of the cluster).
+
+Thin wiring only: rows come from :class:`components.data.DataProvider` (the shared
+filters), the analysis from :mod:`pipeline.analysis.diffusion`, the fit interval, figures
+and export from :mod:`components.diffusion_figures`.
+
+The set is a named mechanism subset of the dataset (``pipeline.regions.SUBSETS`` for ToC2ME,
+``pipeline.demo.SUBSETS`` for the demo; default ``SWe-lowdip``) or all catalogue events of a
+cluster. The page keeps its controls in the URL next to the filters: ``set``, ``origin``,
+``dist``, ``strike``, ``q`` (%), ``D`` (comparison, m²/s) and ``t`` (player, s since the origin).
+"""
+from __future__ import annotations
+
+import functools
+import json
+import math
+
+import dash
+import dash_bootstrap_components as dbc
+import numpy as np
+import pandas as pd
+from dash import ALL, Input, Output, Patch, State, dcc, html
+from dash.exceptions import PreventUpdate
+
+from components import diffusion_figures as dff
+from components import filter_bar
+from components.data import get_provider
+from components.filters import NONE, Filters, _as_params, _first
+from components.layout import no_data
+from pipeline.analysis import diffusion as dif
+
+dash.register_page(__name__, path="/diffusion", name="Diffusion", order=4,
+                   title="Diffusion fronts · ToC2ME focal mechanisms")
+
+PAGE = "diffusion"
+IDS = filter_bar.ids(PAGE)
+DT_GRAPH, MAP_GRAPH = "dif-dt-graph", "dif-map-graph"
+SET, DIST, STRIKE, ORIGIN, ORIGIN_RESET, ORIGIN_MSG = (
+    "dif-set", "dif-dist", "dif-strike", "dif-origin", "dif-origin-reset", "dif-origin-msg")
+Q, COMPARE, COMPARE_TEXT, FIT, SHARES = "dif-q", "dif-compare", "dif-compare-text", "dif-fit", "dif-shares"
+TIME, PLAY, INTERVAL, BOOKMARKS, PLAYER_TEXT = "dif-t", "dif-play", "dif-interval", "dif-bookmarks", "dif-player-text"
+ANALYSIS, STATE, URL_SYNC, DT_CAPTION, STRIKE_ROW = "dif-analysis", "dif-state", "dif-url-sync", "dif-dt-caption", \
+    "dif-strike-row"
+CSV_BUTTON, CSV_DOWNLOAD = "dif-csv", "dif-csv-download"
+BOOKMARK = "dif-bookmark"
+URL_DUMMY = "dif-url-dummy"
+TABLES = ("events", "mechanisms", "frame")
+
+PAGE_KEYS = ("set", "origin", "dist", "strike", "q", "D", "t")
+DEFAULT_SUBSET = "SWe-lowdip"
+DEFAULT_Q = 90
+Q_RANGE = (50, 100)
+D_RANGE = (1e-3, 1.0)
+#: the activation bookmarks belong to this ToC2ME cluster
+BOOKMARK_CLUSTER = "SWe"
+RECENT_S = 6 * 3600.0
+PLAY_FRAMES = 80
+
+
+# -- page state (URL) ---------------------------------------------------------------------
+def _dataset(provider) -> str | None:
+    try:
+        return str(provider.frame()["dataset"].iloc[0])
+    except Exception:  # noqa: BLE001 - informative only
+        return None
+
+
+def set_options(provider) -> list[dict]:
+    """Dropdown options: the dataset's named subsets (mechanisms), then every cluster (all
+    its catalogue events). Values ``subset:<name>`` / ``cluster:<name>``."""
+    out = [{"label": f"{s.label} · mechanisms", "value": f"subset:{s.name}", "title": s.description}
+           for s in dff.subsets_for(_dataset(provider))]
+    clusters = [c for c in provider.filter_options().get("clusters", []) if c != NONE]
+    out += [{"label": f"{c} · all catalogue events", "value": f"cluster:{c}"} for c in clusters]
+    return out
+
+
+def default_set(options: list[dict]) -> str | None:
+    values = [o["value"] for o in options]
+    want = f"subset:{DEFAULT_SUBSET}"
+    return want if want in values else (values[0] if values else None)
+
+
+def _clean_id(v) -> str | None:
+    return v.strip() if isinstance(v, str) and 0 < len(v.strip()) <= 64 and v.strip().isprintable() else None
+
+
+def page_state(query, options: list[dict]) -> dict:
+    """The page's controls from a query string or mapping; defaults for absent or bad
+    values. Never raises."""
+    try:
+        params = _as_params(query)
+    except Exception:  # noqa: BLE001 - hostile input must never raise
+        params = {}
+    values = [o["value"] for o in options]
+    set_value = next((v for v in params.get("set", []) if v in values), None) or default_set(options)
+    method = next((v for v in params.get("dist", []) if v in dif.DISTANCE_METHODS), "signed_epicentral")
+    strike = _first(params.get("strike", []), _num)
+    q = _first(params.get("q", []), _num)
+    D = _first(params.get("D", []), _num)
+    t = _first(params.get("t", []), _num)
+    return {
+        "set": set_value,
+        "origin": next((c for c in map(_clean_id, params.get("origin", [])) if c), None),
+        "dist": method,
+        "strike": None if strike is None else strike % 360.0,
+        "q": DEFAULT_Q if q is None else int(round(min(max(q, Q_RANGE[0]), Q_RANGE[1]))),
+        "D": dff.DEFAULT_COMPARE_D if D is None or D <= 0 else min(max(D, D_RANGE[0]), D_RANGE[1]),
+        "t": t,
+    }
+
+
+def _num(v):
+    """A finite float from text (any magnitude), or None."""
+    if isinstance(v, str):
+        v = v.strip()
+        if len(v) > 32:
+            return None
+        try:
+            x = float(v)
+        except ValueError:
+            return None
+    elif isinstance(v, (int, float)) and not isinstance(v, bool):
+        x = float(v)
+    else:
+        return None
+    return x if math.isfinite(x) else None
+
+
+# -- analysis (cached per selection) ---------------------------------------------------------
+@functools.lru_cache(maxsize=16)
+def _resolve_cached(data_dir: str, version: tuple, query: str, set_value: str, origin_id: str | None,
+                    method: str, strike: float | None):
+    return _resolve(get_provider(), query, set_value, origin_id, method, strike)
+
+
+def resolve(query: str, set_value: str | None, origin_id: str | None, method: str, strike: float | None) -> dict:
+    """Everything the page draws for one selection (cached; callers must not modify).
+
+    Keys: ``label``; ``events`` (the set, with ``t_h``); ``mechanisms`` (the set's
+    mechanisms, for the player); ``context`` (the cluster's events, grey on the map, or
+    None); ``cluster``; ``angles``; ``origin`` (dict with ``x_km``/``y_km``) or None;
+    ``origin_note`` (why a requested origin was not used) ; ``strike`` (used) and
+    ``strike_default``; ``dt`` (the distance-time table); ``matched`` (filtered mechanism
+    rows or events); ``kind`` (``subset``/``cluster``); ``message`` (an empty-state text)."""
+    p = get_provider()
+    version = p._version("events", "mechanisms", "frame")
+    return _resolve_cached(str(p.data_dir), version, query or "", set_value or "", origin_id, method, strike)
+
+
+def _resolve(p, query: str, set_value: str, origin_id: str | None, method: str, strike: float | None) -> dict:
+    f = Filters.from_query(query)
+    dataset = _dataset(p)
+    kind, _, name = (set_value or "").partition(":")
+    out = {"label": name or "–", "kind": kind, "events": pd.DataFrame(), "mechanisms": pd.DataFrame(),
+           "context": None, "cluster": None, "angles": ("strike", "dip", "rake"), "origin": None,
+           "origin_note": None, "strike": None, "strike_default": None, "dt": pd.DataFrame(), "matched": 0,
+           "message": None, "filters": f}
+    if kind == "subset":
+        subset = next((s for s in dff.subsets_for(dataset) if s.name == name), None)
+        mech = p.mechanisms_per_event(f)
+        out["matched"] = mech.attrs["matched"]
+        if subset is None:
+            out["message"] = f"Unknown subset {name!r}"
+            return out
+        out["label"] = subset.label
+        try:
+            sel = mech[subset.mask(mech)] if len(mech) else mech
+        except KeyError as exc:  # a column the subset needs is not in these tables
+            out["message"] = f"Subset {subset.label} needs column {exc} (not in these tables)"
+            return out
+        out["mechanisms"] = sel
+        out["events"] = sel
+        clusters = sel["cluster"].dropna() if "cluster" in sel else pd.Series([], dtype=object)
+        out["cluster"] = clusters.mode().iloc[0] if len(clusters) else None
+        if out["cluster"] is not None:
+            out["context"] = p.cluster_events(f, out["cluster"])
+        out["angles"] = dff.angle_columns(sel, dataset, name)
+    elif kind == "cluster":
+        out["label"] = f"cluster {name}"
+        out["cluster"] = name
+        out["events"] = p.cluster_events(f, name)
+        out["mechanisms"] = p.mechanisms_per_event(f, name)
+        out["matched"] = int(p.counts(f).iloc[0]["events"])
+    else:
+        out["message"] = "These data have no subsets or clusters to analyse"
+        return out
+    ev = out["events"]
+    if len(ev) == 0:
+        out["message"] = f"No event of {out['label']} matches the filters"
+        return out
+    # origin: the earliest event of the set, or a chosen catalogue event
+    origin = None
+    if origin_id:
+        hit = ev[ev["event_id"] == origin_id]
+        row = hit.iloc[0] if len(hit) else None
+        if row is None:
+            cat = p.event_by_id(origin_id)
+            row = cat.iloc[0] if len(cat) else None
+        if row is None:
+            out["origin_note"] = f"unknown event id {origin_id!r}: using the earliest event of the set"
+        else:
+            origin = {k: row[k] for k in ("event_id", "time", "lat", "lon", "depth_km", "x_km", "y_km")}
+    if origin is None:
+        row = ev.iloc[int(np.argmin(ev["time"].to_numpy()))]
+        origin = {k: row[k] for k in ("event_id", "time", "lat", "lon", "depth_km", "x_km", "y_km")}
+    out["origin"] = origin
+    out["strike_default"] = dff.set_strike(out["mechanisms"], out["angles"])
+    used_strike = strike if strike is not None else (out["strike_default"] if out["strike_default"] is not None
+                                                     else 0.0)
+    out["strike"] = used_strike
+    dt = dif.distance_time(ev, {k: origin[k] for k in ("event_id", "time", "lat", "lon", "depth_km")}, method,
+                           strike_deg=used_strike)
+    out["dt"] = dt
+    ev = ev.merge(dt[["event_id", "t_h", "t_s", "distance_m"]], on="event_id", how="left")
+    out["events"] = ev
+    return out
+
+
+def _fit(r: dict, q_pct: int) -> dict:
+    return dff.fit_envelope(r["dt"], q=q_pct / 100.0) if len(r["dt"]) else dff.fit_envelope(
+        pd.DataFrame({"t_s": [], "distance_m": []}), q=q_pct / 100.0)
+
+
+def _bookmarks(dataset: str | None, r: dict) -> list[dict]:
+    """The six activation times (ToC2ME, SWe sets only) as ``{label, s, text}``."""
+    if dataset != "toc2me" or r.get("cluster") != BOOKMARK_CLUSTER or r["origin"] is None:
+        return []
+    b = dif.activation_bookmarks()
+    t0 = pd.Timestamp(r["origin"]["time"])
+    t0 = t0.tz_localize("UTC") if t0.tzinfo is None else t0
+    return [{"label": lab, "s": round((t - t0).total_seconds(), 2),
+             "text": f"{t:%Y-%m-%d %H:%M:%S}.{t.microsecond // 10000:02d}"} for lab, t in zip(b["label"], b["time"])]
+
+
+def _t_range(r: dict, bookmarks: list[dict]) -> tuple[float, float]:
+    dt = r["dt"]
+    ts = dt["t_s"].to_numpy(dtype=float) if len(dt) else np.array([0.0])
+    vals = np.concatenate([ts, [b["s"] for b in bookmarks]]) if bookmarks else ts
+    lo, hi = float(np.floor(np.nanmin(vals))), float(np.ceil(np.nanmax(vals)))
+    return (lo, hi if hi > lo else lo + 1.0)
+
+
+def _slider_marks(lo: float, hi: float, bookmarks: list[dict]) -> dict:
+    if bookmarks:
+        return {str(b["s"]): {"label": b["label"].replace("Fault", "F"), "style": {"fontSize": "11px"}}
+                for b in bookmarks}
+    hours = (hi - lo) / 3600.0
+    step = next((s for s in (1, 2, 6, 12, 24, 48, 96, 168) if hours / s <= 8), 336)
+    first = math.ceil(lo / 3600.0 / step) * step
+    return {str(int(h * 3600)): {"label": f"{h:g} h", "style": {"fontSize": "11px"}}
+            for h in np.arange(first, hi / 3600.0 + 1e-9, step)}
+
+
+# -- layout ----------------------------------------------------------------------------------
+def _about(dataset):
+    return [
+        html.P(["Model: a pore-pressure front from the origin reaches r = √(4πDt) after t seconds (Shapiro et al. "
+                "1997); D in m²/s. ", html.B("D is fitted"), ": the smallest D whose envelope holds the chosen share q "
+                "of the events after the origin (the original drew 0.01, 0.0316 and 0.1 and called 0.0316 the best "
+                "fit by eye). Interval: 95 % percentile bootstrap over events (seeded); when D is the largest "
+                "critical D (q = 100 %) its upper limit is the Robson–Whitlock end-point bound instead, because a "
+                "bootstrap never exceeds the sample maximum."]),
+        html.P(["Origin: the earliest event of the set by default; type an event id (any catalogue event) or "
+                "click an event in the plot to use it instead, ", html.I("earliest"), " goes back."]),
+        html.P(["If events fill the front evenly, a q-share envelope gives about q·D; only q = 100 % estimates "
+                "the front itself, but one outlier then sets it. ", html.B("Distances:"), " see the definition "
+                "under the plot; the default is the original's signed epicentral distance."]),
+        html.P(["Player: grey = all events of the cluster; coloured = the set's events up to t (ringed: the last "
+                "6 h); beachballs = only the mechanisms up to t (the original showed all of them at every "
+                "frame), lower hemisphere, coloured by group. Times keep their fractions of a second. ",
+                "The six bookmarks are the original's fault-activation times (ToC2ME SWe)."
+                if dataset == "toc2me" else "This dataset has no activation bookmarks."], className="mb-0"),
+    ]
+
+
+def _label(text, html_for=None):
+    return dbc.Label(text, className="fm-label", html_for=html_for)
+
+
+def _graph(gid, height, filename, drag="zoom"):
+    return dcc.Loading(dcc.Graph(
+        id=gid, figure=dff.empty_figure("loading…"), style={"height": height},
+        config={"displaylogo": False, "responsive": True, "scrollZoom": drag == "pan",
+                "modeBarButtonsToRemove": ["select2d", "lasso2d"],
+                "toImageButtonOptions": {"filename": filename, "scale": 2}}),
+        type="circle", delay_show=400, overlay_style={"visibility": "visible", "opacity": 0.6})
+
+
+def _controls(state: dict, options: list[dict]):
+    log_d = math.log10(state["D"])
+    return html.Div([
+        _label("Event set", SET),
+        dcc.Dropdown(id=SET, options=options, value=state["set"], clearable=False, searchable=False,
+                     placeholder="no subsets or clusters", className="fm-dropdown mb-2"),
+        _label("Distance", DIST),
+        dbc.RadioItems(id=DIST, value=state["dist"], inline=True, className="btn-group fm-view mb-2 d-flex",
+                       inputClassName="btn-check", labelClassName="btn btn-outline-secondary btn-sm",
+                       labelCheckedClassName="active",
+                       options=[{"label": "signed epicentral", "value": "signed_epicentral"},
+                                {"label": "3-D", "value": "hypocentral_3d"},
+                                {"label": "along strike", "value": "along_strike"}]),
+        html.Div([
+            _label("Strike (° from N)", STRIKE),
+            dbc.Input(id=STRIKE, type="number", min=0, max=360, step=0.1, size="sm", debounce=True,
+                      value=state["strike"], placeholder="average of the set"),
+        ], id=STRIKE_ROW, className="mb-2", style=None if state["dist"] == "along_strike" else {"display": "none"}),
+        _label("Origin event", ORIGIN),
+        dbc.InputGroup([
+            dbc.Input(id=ORIGIN, type="text", value=state["origin"] or "", debounce=True, size="sm",
+                      placeholder="earliest event of the set", className="fm-time"),
+            dbc.Button("earliest", id=ORIGIN_RESET, color="secondary", outline=True, size="sm"),
+        ], size="sm"),
+        html.Div(id=ORIGIN_MSG, className="fm-note mb-2"),
+        _label("Share inside the fitted envelope (q, %)", Q),
+        html.Div(dcc.Slider(id=Q, min=Q_RANGE[0], max=Q_RANGE[1], step=1, value=state["q"],
+                            marks={v: {"label": f"{v}"} for v in (50, 60, 70, 80, 90, 100)},
+                            updatemode="mouseup", allow_direct_input=False,
+                            tooltip={"placement": "bottom", "always_visible": False}), className="fm-slider mb-1"),
+        html.Div(id=FIT, className="dif-fit mb-2"),
+        _label("Compare: D (m²/s, log scale)", COMPARE),
+        html.Div(dcc.Slider(id=COMPARE, min=-3, max=0, step=0.01, value=round(log_d, 2),
+                            marks={-3: "0.001", -2: "0.01", -1.5: "0.0316", -1: "0.1", 0: "1"},
+                            updatemode="drag", allow_direct_input=False), className="fm-slider"),
+        html.Div(id=COMPARE_TEXT, className="mb-2", style={"fontSize": ".85rem"}),
+        html.Div(id=SHARES, className="mb-2"),
+        html.Div([
+            dbc.Button([html.Span("⤓ ", className="me-1"), "Download CSV"], id=CSV_BUTTON, color="primary",
+                       size="sm", className="fm-download me-2"),
+            html.Span("the distance–time table", className="fm-note"),
+        ]),
+    ])
+
+
+def layout(**query):
+    provider = get_provider()
+    missing = provider.missing_tables(TABLES)
+    if missing:
+        return no_data(provider.data_dir, missing)
+    f = Filters.from_query(query)
+    options = set_options(provider)
+    state = page_state(query, options)
+    dataset = _dataset(provider)
+    defaults = {"set": default_set(options), "dist": "signed_epicentral", "q": DEFAULT_Q,
+                "D": dff.DEFAULT_COMPARE_D}
+    return html.Div([
+        filter_bar.filter_bar(PAGE, f, provider.filter_options(), display=False, table=False),
+        dcc.Store(id=STATE, data=defaults),
+        dcc.Store(id=URL_SYNC),
+        dcc.Store(id=URL_DUMMY),
+        dcc.Store(id=ANALYSIS),
+        dcc.Download(id=CSV_DOWNLOAD),
+        dcc.Interval(id=INTERVAL, interval=700, disabled=True),
+        dbc.Row([
+            dbc.Col(dbc.Card([
+                dbc.CardHeader(html.Div([
+                    html.Span("Distance vs time", className="fw-semibold me-2"),
+                    html.Span(id=DT_CAPTION, className="fm-note"),
+                ]), className="fm-card-header"),
+                _graph(DT_GRAPH, "540px", "toc2me_diffusion"),
+            ], className="fm-map-card"), lg=8),
+            dbc.Col(dbc.Card([
+                dbc.CardHeader("Set, origin and fit", className="fm-card-header fw-semibold"),
+                dbc.CardBody(_controls(state, options), className="fm-details"),
+            ], className="fm-side-card"), lg=4, className="fm-side"),
+        ], className="g-3 mb-3"),
+        dbc.Row([
+            dbc.Col(dbc.Card([
+                dbc.CardHeader(html.Div([
+                    html.Span("Activation player", className="fw-semibold me-2"),
+                    html.Span(id=PLAYER_TEXT, className="fm-note"),
+                ]), className="fm-card-header"),
+                html.Div([
+                    dbc.Button("▶ Play", id=PLAY, color="primary", outline=True, size="sm", className="me-3",
+                               style={"minWidth": "5.5rem"}),
+                    html.Div(dcc.Slider(id=TIME, min=min(0.0, state["t"] or 0.0), max=max(1.0, state["t"] or 1.0),
+                                        step=1, value=state["t"] if state["t"] is not None else 1,
+                                        updatemode="mouseup", allow_direct_input=False, marks=None),
+                             className="fm-slider flex-grow-1"),
+                ], className="d-flex align-items-center px-3 pt-2"),
+                html.Div(id=BOOKMARKS, className="px-3 pb-1"),
+                _graph(MAP_GRAPH, "520px", "toc2me_activation", drag="pan"),
+            ], className="fm-map-card"), lg=8),
+            dbc.Col(dbc.Card([
+                dbc.CardHeader("About this analysis", className="fm-card-header fw-semibold"),
+                dbc.CardBody(_about(dataset), className="fm-about"),
+            ], className="fm-side-card"), lg=4, className="fm-side"),
+        ], className="g-3"),
+    ], className="fm-page fm-page-diffusion")
+
+
+# -- rendering helpers --------------------------------------------------------------------------
+def _fit_children(fit: dict, r: dict):
+    if r["message"] or fit["reason"] and not np.isfinite(fit["D"]):
+        return dbc.Alert(r["message"] or f"No fit: {fit['reason']}.", color="light", className="py-2 mb-0 small")
+    interval = f"[{dff.format_D(fit['lo'])}, {dff.format_D(fit['hi'])}]"
+    how = (f"{fit['ci']:.0%} bootstrap, {fit['n_boot']:,} resamples" if fit["interval"] == "bootstrap" else
+           f"{fit['ci']:.0%}: bootstrap lower limit, Robson–Whitlock upper limit ({fit['n_boot']:,} resamples)")
+    before = f"; {fit['n_before']} before the origin left out" if fit["n_before"] else ""
+    return html.Div([
+        html.Div([html.Span("fitted D = ", className="text-muted"),
+                  html.B(dff.format_D(fit["D"]), className="dif-fit-d"), " m²/s ",
+                  html.Span(interval, className="dif-fit-interval")], style={"fontSize": "1rem"}),
+        html.Div(f"{fit['share']:.0%} of {fit['n']:,} events inside (q = {fit['q']:.0%}) · {how}{before}",
+                 className="fm-note"),
+    ], className="p-2 dif-fit-box", style={"background": "#f1f6ff", "borderRadius": "6px", "border": "1px solid #d7e5ff"},
+        **{"data-d": repr(float(fit["D"])), "data-lo": repr(float(fit["lo"])), "data-hi": repr(float(fit["hi"]))})
+
+
+def _shares_children(shares: pd.DataFrame):
+    if len(shares) == 0 or shares["n"].iloc[0] == 0:
+        return None
+    rows = [html.Tr([html.Td(f"D = {dff.format_D(D)}"), html.Td(f"{s:.0%}", className="text-end dif-share"),
+                     html.Td(f"{k:,} of {n:,}", className="text-end text-muted")],
+                    **{"data-d": f"{D:g}"})
+            for D, s, k, n in zip(shares["D"], shares["share"], shares["n_inside"], shares["n"])]
+    return html.Div([
+        html.Div("Original's envelopes (dotted): share inside", className="fm-label"),
+        dbc.Table(html.Tbody(rows), size="sm", borderless=True, className="mb-0 dif-shares-table",
+                  style={"fontSize": ".82rem", "fontVariantNumeric": "tabular-nums"}),
+    ])
+
+
+def _compare_text(D: float, crit: list, n: int):
+    if not n:
+        return html.Span(f"D = {dff.format_D(D)} m²/s", className="text-muted")
+    k = int(np.searchsorted(np.asarray(crit, dtype=float), D * (1 + 1e-9), side="right"))
+    return html.Span([f"D = {dff.format_D(D)} m²/s: ", html.B(f"{k / n:.0%}", className="dif-compare-share"),
+                      f" inside ({k:,} of {n:,})"])
+
+
+def _time_text(origin_time: str | None, t_s: float) -> str:
+    if origin_time is None:
+        return "–"
+    t = pd.Timestamp(origin_time) + pd.Timedelta(seconds=float(t_s))
+    return f"{t:%Y-%m-%d %H:%M:%S}.{int(round(t.microsecond / 10000)) % 100:02d}"
+
+
+def build_analysis(query: str, set_value: str | None, origin: str | None, method: str, strike, q_pct: int,
+                   compare_D: float):
+    """Server-side path of the distance-time panel: (resolution, fit, figure)."""
+    r = resolve(query, set_value, _clean_id(origin), method if method in dif.DISTANCE_METHODS else
+                "signed_epicentral", _num(strike))
+    fit = _fit(r, q_pct)
+    fig = dff.distance_time_figure(r["dt"], fit, method=method, compare_D=compare_D, strike=r["strike"],
+                                   uirevision=f"dt|{set_value}|{method}|{r['origin'] and r['origin']['event_id']}")
+    if r["message"]:
+        fig["layout"]["annotations"] = [{"text": r["message"], "showarrow": False, "xref": "paper", "yref": "paper",
+                                         "x": 0.5, "y": 0.5, "font": {"size": 15, "color": "#666"}}]
+    return r, fit, fig
+
+
+# -- callbacks ---------------------------------------------------------------------------------
+@dash.callback(
+    Output(DT_GRAPH, "figure"), Output(FIT, "children"), Output(SHARES, "children"), Output(IDS.drawn, "data"),
+    Output(ANALYSIS, "data"), Output(ORIGIN, "invalid"), Output(ORIGIN_MSG, "children"),
+    Output(STRIKE, "placeholder"), Output(STRIKE_ROW, "style"), Output(DT_CAPTION, "children"),
+    Output(TIME, "min"), Output(TIME, "max"), Output(TIME, "marks"), Output(TIME, "value"),
+    Output(BOOKMARKS, "children"),
+    Input(IDS.filters, "data"), Input(SET, "value"), Input(ORIGIN, "value"), Input(DIST, "value"),
+    Input(STRIKE, "value"), Input(Q, "value"),
+    State(COMPARE, "value"), State(TIME, "value"), State(ANALYSIS, "data"),
+)
+def analyse(query, set_value, origin, method, strike, q, log_d, t_value, previous):
+    q = int(q if q is not None else DEFAULT_Q)
+    compare_D = 10 ** float(log_d if log_d is not None else math.log10(dff.DEFAULT_COMPARE_D))
+    r, fit, fig = build_analysis(query, set_value, origin, method, strike, q, compare_D)
+    f = r["filters"]
+    dataset = _dataset(get_provider())
+    n_set = int(len(r["events"]))
+    kind = "mechanisms" if r["kind"] == "subset" else "events"
+    if kind == "mechanisms":
+        drawn = filter_bar.drawn_data(
+            f, {"matched": int(get_provider().counts(f).iloc[0]["events"])},
+            {"matched": r["matched"], "drawn": n_set, "note": f"{r['label']} only (one mechanism per event)"})
+    else:
+        drawn = filter_bar.drawn_data(f, {"matched": r["matched"], "drawn": n_set, "note": f"{r['label']} only"},
+                                      {"matched": int(len(r["mechanisms"]))})
+    o = r["origin"]
+    crit = np.sort(r["dt"]["critical_D"].dropna().to_numpy(dtype=float)) if len(r["dt"]) else np.array([])
+    bookmarks = _bookmarks(dataset, r)
+    lo, hi = _t_range(r, bookmarks) if o is not None else (0.0, 1.0)
+    same_selection = previous and previous.get("key") == [query, set_value, o and o["event_id"]]
+    if t_value is None or (previous is None and t_value == 1 and hi != 1) or (previous and not same_selection):
+        t_value = hi
+    t_value = min(max(float(t_value), lo), hi)
+    origin_time = None if o is None else pd.Timestamp(o["time"]).isoformat()
+    store = {
+        "key": [query, set_value, o and o["event_id"]],
+        "query": query or "", "set": set_value, "origin": o and o["event_id"], "method": method,
+        "strike": r["strike"], "q": q, "D_fit": fit["D"] if np.isfinite(fit["D"]) else None,
+        "crit": [float(v) for v in crit[np.isfinite(crit)]] + [None] * int(np.sum(~np.isfinite(crit))),
+        "n": int(crit.size), "t_max_h": fig["layout"]["meta"]["t_max_h"], "signed": fig["layout"]["meta"]["signed"],
+        "compare_index": fig["layout"]["meta"]["compare"], "origin_time": origin_time, "range": [lo, hi],
+        "bookmarks": bookmarks,
+    }
+    origin_bad = bool(r["origin_note"])
+    origin_msg = r["origin_note"] or (f"{o['event_id']} · {_time_text(origin_time, 0)} UTC" if o else "")
+    placeholder = (f"average of the set: {r['strike_default']:.1f}" if r["strike_default"] is not None
+                   else "0 (no mechanisms: north)")
+    strike_style = None if method == "along_strike" else {"display": "none"}
+    definition = dff.DISTANCE_DEFINITIONS.get(method, "")
+    if method == "along_strike":
+        definition += f", strike {r['strike']:.1f}°"
+    caption = f"{r['label']}: {n_set:,} {kind}" + (f" · distance = {definition}" if o else "")
+    buttons = [dbc.Button([html.B(b["label"]), html.Span(f" {b['text'][5:]}", className="ms-1")],
+                          id={"type": BOOKMARK, "index": i}, color="secondary", outline=True, size="sm",
+                          className="me-1 mb-1 py-0", title=f"{b['label']}: {b['text']} UTC")
+               for i, b in enumerate(bookmarks)]
+    return (fig, _fit_children(fit, r), _shares_children(dff.shares(r["dt"], dff.REFERENCE_D)), drawn, store,
+            origin_bad, origin_msg, placeholder, strike_style, caption, lo, hi, _slider_marks(lo, hi, bookmarks),
+            t_value, buttons)
+
+
+@dash.callback(
+    Output(DT_GRAPH, "figure", allow_duplicate=True), Output(COMPARE_TEXT, "children"),
+    Input(COMPARE, "value"), Input(ANALYSIS, "data"),
+    prevent_initial_call=True,
+)
+def compare(log_d, store):
+    """Move the comparison envelope (a Patch) and show the share inside it."""
+    if not store:
+        raise PreventUpdate
+    D = 10 ** float(log_d if log_d is not None else math.log10(dff.DEFAULT_COMPARE_D))
+    crit = [v if v is not None else math.inf for v in store["crit"]]
+    patch = Patch()
+    x, y = dff.envelope_xy(D, store["t_max_h"], store["signed"])
+    i = store["compare_index"]
+    patch["data"][i]["x"] = x
+    patch["data"][i]["y"] = y
+    share = (np.searchsorted(np.asarray(crit), D * (1 + 1e-9), side="right") / store["n"]) if store["n"] else None
+    patch["data"][i]["name"] = f"compare: D = {dff.format_D(D)}" + (f" ({share:.0%} inside)" if share is not None
+                                                                     else "")
+    return patch, _compare_text(D, crit, store["n"])
+
+
+def build_frame(store: dict, t_s: float):
+    """Server-side path of the player: (map figure, caption) at ``t_s`` s after the origin."""
+    r = resolve(store["query"], store["set"], store["origin"], store["method"], store["strike"])
+    o = r["origin"]
+    if r["message"] or o is None:
+        return dff.empty_figure(r["message"] or "No event to show"), ""
+    t0 = pd.Timestamp(store["origin_time"])
+    t = t0 + pd.Timedelta(seconds=float(t_s))
+    mech = r["mechanisms"]
+    frame = dif.activation_frame(r["events"], mech if len(mech) else None, t, recent_s=RECENT_S)
+    context = r["context"] if r["kind"] == "subset" else None
+    extent = dff.map_extent(r["events"], context)
+    fig = dff.activation_map_figure(frame, context, o, angles=r["angles"], front_D=store["D_fit"], t_s=float(t_s),
+                                    extent=extent, uirevision=f"map|{store['set']}|{store['query']}")
+    n_mech = len(mech)
+    text = (f"t = {_time_text(store['origin_time'], t_s)} UTC · T = {t_s / 3600.0:.2f} h · "
+            f"{frame['n_active']:,} of {len(r['events']):,} events · "
+            f"{frame['n_mechanisms']:,} of {n_mech:,} mechanisms")
+    return fig, text
+
+
+@dash.callback(
+    Output(MAP_GRAPH, "figure"), Output(PLAYER_TEXT, "children"),
+    Output(DT_GRAPH, "figure", allow_duplicate=True),
+    Input(ANALYSIS, "data"), Input(TIME, "value"),
+    prevent_initial_call=True,
+)
+def player(store, t_s):
+    if not store:
+        raise PreventUpdate
+    t_s = float(t_s if t_s is not None else store["range"][1])
+    fig, text = build_frame(store, t_s)
+    patch = Patch()
+    patch["layout"]["shapes"][0]["x0"] = t_s / 3600.0
+    patch["layout"]["shapes"][0]["x1"] = t_s / 3600.0
+    patch["layout"]["shapes"][0]["visible"] = bool(store["origin"])
+    return fig, text, patch
+
+
+dash.clientside_callback(
+    """
+    function(nPlay, nTick, bookmarkClicks, disabled, value, store) {
+        const ctx = dash_clientside.callback_context;
+        const trig = (ctx.triggered && ctx.triggered.length) ? ctx.triggered[0].prop_id : '';
+        const nu = dash_clientside.no_update;
+        if (!store || !store.range) { return [nu, nu, nu]; }
+        const lo = store.range[0], hi = store.range[1];
+        const step = (hi - lo) / %d;
+        if (trig.indexOf('%s') !== -1) {
+            const id = JSON.parse(trig.split('.')[0]);
+            const b = (store.bookmarks || [])[id.index];
+            if (!b || !ctx.triggered[0].value) { return [nu, nu, nu]; }
+            return [b.s, true, '▶ Play'];
+        }
+        if (trig.indexOf('%s.n_clicks') === 0) {
+            if (disabled) {
+                const start = (value === null || value >= hi - 1e-6) ? lo : value;
+                return [start, false, '❚❚ Pause'];
+            }
+            return [nu, true, '▶ Play'];
+        }
+        if (trig.indexOf('%s.n_intervals') === 0 && !disabled) {
+            const next = Math.min(hi, (value === null ? lo : value) + step);
+            if (next >= hi) { return [hi, true, '▶ Play']; }
+            return [next, nu, nu];
+        }
+        return [nu, nu, nu];
+    }
+    """ % (PLAY_FRAMES, BOOKMARK, PLAY, INTERVAL),
+    Output(TIME, "value", allow_duplicate=True), Output(INTERVAL, "disabled"), Output(PLAY, "children"),
+    Input(PLAY, "n_clicks"), Input(INTERVAL, "n_intervals"), Input({"type": BOOKMARK, "index": ALL}, "n_clicks"),
+    State(INTERVAL, "disabled"), State(TIME, "value"), State(ANALYSIS, "data"),
+    prevent_initial_call=True,
+)
+
+
+@dash.callback(Output(ORIGIN, "value"), Input(ORIGIN_RESET, "n_clicks"), Input(DT_GRAPH, "clickData"),
+               prevent_initial_call=True)
+def choose_origin(n_reset, click):
+    """'earliest' clears the origin (default); clicking an event in the plot makes it the origin."""
+    if dash.ctx.triggered_id == ORIGIN_RESET:
+        return ""
+    point = ((click or {}).get("points") or [None])[0]
+    eid = (point or {}).get("customdata")
+    if not isinstance(eid, str) or not _clean_id(eid):
+        raise PreventUpdate
+    return eid
+
+
+# the page's controls -> its URL keys (defaults omitted); computed in the browser
+dash.clientside_callback(
+    """
+    function(setValue, origin, dist, strike, q, logD, t, store, defaults) {
+        const p = new URLSearchParams();
+        if (setValue && setValue !== defaults.set) p.append('set', setValue);
+        if (origin) p.append('origin', origin);
+        if (dist && dist !== defaults.dist) p.append('dist', dist);
+        if (strike !== null && strike !== undefined && strike !== '' && dist === 'along_strike') p.append('strike', strike);
+        if (q !== null && q !== undefined && q !== defaults.q) p.append('q', q);
+        if (logD !== null && logD !== undefined) {
+            const D = Math.pow(10, logD);
+            if (Math.abs(D - defaults.D) / defaults.D > 0.01) p.append('D', Number(D.toPrecision(3)));
+        }
+        if (store && store.range && t !== null && t !== undefined && t < store.range[1] - 0.5) {
+            p.append('t', Math.round(t * 100) / 100);
+        }
+        return p.toString();
+    }
+    """,
+    Output(URL_SYNC, "data"),
+    Input(SET, "value"), Input(ORIGIN, "value"), Input(DIST, "value"), Input(STRIKE, "value"), Input(Q, "value"),
+    Input(COMPARE, "value"), Input(TIME, "value"), Input(ANALYSIS, "data"), State(STATE, "data"),
+)
+
+# the filter bar writes ``?<filters>``; add the page's keys back (after its own update)
+dash.clientside_callback(
+    """
+    function(pageQuery, filterQuery) {
+        const keys = %s;
+        setTimeout(function() {
+            const p = new URLSearchParams(filterQuery || '');
+            keys.forEach(k => p.delete(k));
+            new URLSearchParams(pageQuery || '').forEach((v, k) => p.append(k, v));
+            const s = p.toString();
+            const url = window.location.pathname + (s ? '?' + s : '') + window.location.hash;
+            if (url !== window.location.pathname + window.location.search + window.location.hash) {
+                window.history.replaceState(window.history.state, '', url);
+            }
+        }, 0);
+        return window.dash_clientside.no_update;
+    }
+    """ % json.dumps(list(PAGE_KEYS)),
+    Output(URL_DUMMY, "data"),
+    Input(URL_SYNC, "data"), Input(IDS.filters, "data"),
+)
+
+
+@dash.callback(
+    Output(CSV_DOWNLOAD, "data"),
+    Input(CSV_BUTTON, "n_clicks"),
+    State(ANALYSIS, "data"),
+    prevent_initial_call=True,
+)
+def download(n_clicks, store):
+    if not n_clicks or not store:
+        raise PreventUpdate
+    r = resolve(store["query"], store["set"], store["origin"], store["method"], store["strike"])
+    D = store["D_fit"] if store["D_fit"] is not None else float("nan")
+    name = f"toc2me_diffusion_{(store['set'] or 'none').replace(':', '_')}_{store['method']}.csv"
+    return dcc.send_data_frame(dff.csv_table(r["dt"], D).to_csv, name, index=False)

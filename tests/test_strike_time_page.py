@@ -1,0 +1,224 @@
+"""Browser tests of the strike-time page (``dash_duo``, headless Chromium) on the demo
+tables, plus the server-side paths (CSV, URL parsing, latency-relevant builders)."""
+from __future__ import annotations
+
+import io
+import re
+import socket
+import time
+
+import pandas as pd
+import pytest
+
+from components.data import DataProvider
+from components.filters import Filters
+
+TIMEOUT = 30
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(dash_duo, data_dir, path: str = "/strike-time"):
+    from app import create_app
+
+    app = create_app(data_dir)
+    dash_duo.start_server(app, port=_free_port())
+    dash_duo.wait_for_page(url=dash_duo.server_url + path)
+    return app
+
+
+def _wait(predicate, timeout=TIMEOUT, message="condition"):
+    end = time.time() + timeout
+    last = None
+    while time.time() < end:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except Exception as exc:  # noqa: BLE001 - DOM not ready yet
+            last = exc
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {message} (last: {last!r})")
+
+
+def _graph(dash_duo, expr: str):
+    return dash_duo.driver.execute_script(
+        "const gd = document.querySelector('#st-graph .js-plotly-plot');"
+        f"if (!gd || !gd._fullData) return null; return ({expr});")
+
+
+def _n_points(dash_duo):
+    return _graph(dash_duo, "gd.layout.meta ? gd.layout.meta.n_mechanisms : null")
+
+
+def _select(dash_duo, selector, value):
+    el = dash_duo.find_element(selector)
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", el)
+    time.sleep(0.3)
+    dash_duo.select_dcc_dropdown(selector, value=value)
+
+
+def _no_console_errors(dash_duo):
+    logs = dash_duo.get_logs()
+    assert logs == [], logs
+
+
+def _query(dash_duo) -> str:
+    url = dash_duo.driver.current_url
+    return url.split("?", 1)[1] if "?" in url else ""
+
+
+def _page_module(data_dir):
+    """(app, the page module): Dash imports page modules when the app serves its first
+    request, and a page module cannot be imported on its own before that."""
+    import importlib
+
+    from app import create_app
+
+    app = create_app(data_dir)
+    app.server.test_client().get("/")
+    return app, importlib.import_module("pages.strike_time")
+
+
+@pytest.fixture(scope="module")
+def provider(demo_data_dir):
+    return DataProvider(demo_data_dir)
+
+
+def _n_cluster(provider, cluster, f=None):
+    return len(provider.mechanisms_per_event(f or Filters(), cluster))
+
+
+def test_strike_time_page_loads_with_all_stages_and_clean_console(dash_duo, demo_data_dir, provider):
+    _start(dash_duo, demo_data_dir)
+    n = _n_cluster(provider, "NSw")
+    assert n > 50
+    _wait(lambda: f"cluster NSw: {n:,} mechanisms" in dash_duo.find_element("#st-caption").text, message="caption")
+    assert _wait(lambda: _n_points(dash_duo) == n, message="figure")
+    n_stages = len(provider.stages())
+    ticks = _graph(dash_duo, "gd.data.filter(t => t.yaxis === 'y3' && t.mode === 'markers')"
+                             ".reduce((a, t) => a + t.x.length, 0)")
+    assert ticks == n_stages
+    assert _graph(dash_duo, "gd.data.filter(t => t.type === 'bar').length") == 1
+    # the bar's counts: drawn = this cluster's mechanisms
+    _wait(lambda: re.search(rf"{n:,} drawn", dash_duo.find_element(".fm-count-mechanisms").text),
+          message="counts")
+    # group statistics: one row per group, mean ± sd
+    rows = dash_duo.driver.find_elements("css selector", ".st-stats-table tbody tr")
+    assert len(rows) >= 1 and "±" in rows[0].text
+    assert dash_duo.find_element(".fm-navbar .nav-link.active").get_attribute("textContent") == "Strike–time"
+    time.sleep(0.5)
+    _no_console_errors(dash_duo)
+
+
+def test_cluster_change_url_and_restore(dash_duo, demo_data_dir, provider):
+    _start(dash_duo, demo_data_dir)
+    _wait(lambda: "cluster NSw" in dash_duo.find_element("#st-caption").text, message="NSw caption")
+    _select(dash_duo, "#st-cluster", "SWe")
+    n = _n_cluster(provider, "SWe")
+    _wait(lambda: f"cluster SWe: {n:,} mechanisms" in dash_duo.find_element("#st-caption").text, message="SWe")
+    _wait(lambda: "stcluster=SWe" in _query(dash_duo), message="URL key")
+    # a filter change keeps the page's key in the URL
+    box = dash_duo.find_element(".fm-time-end")
+    box.send_keys("2016-11-25\n")
+    f = Filters.from_values(time_end="2016-11-25")
+    n2 = _n_cluster(provider, "SWe", f)
+    assert n2 < n
+    _wait(lambda: f"cluster SWe: {n2:,} mechanisms" in dash_duo.find_element("#st-caption").text, message="window")
+    _wait(lambda: "end=2016-11-25" in _query(dash_duo) and "stcluster=SWe" in _query(dash_duo), message="URL both")
+    # reload restores both
+    dash_duo.driver.get(dash_duo.driver.current_url)
+    _wait(lambda: f"cluster SWe: {n2:,} mechanisms" in dash_duo.find_element("#st-caption").text, message="restored")
+    assert dash_duo.find_element(".fm-time-end").get_attribute("value") == "2016-11-25"
+    assert "SWe" in dash_duo.find_element("#st-cluster").text
+    _no_console_errors(dash_duo)
+
+
+def test_zooming_the_time_axis_sets_the_shared_time_window(dash_duo, demo_data_dir, provider):
+    _start(dash_duo, demo_data_dir)
+    n = _n_cluster(provider, "NSw")
+    _wait(lambda: _n_points(dash_duo) == n, message="figure")
+    def zoomed():
+        _graph(dash_duo, "(Plotly.relayout(gd, {'xaxis.range[0]': '2016-11-20 06:10:30',"
+                         " 'xaxis.range[1]': '2016-11-27 18:00:10'}), true)")
+        try:  # a figure still settling can swallow the first zoom: zoom again then
+            return _wait(lambda: "start=2016-11-20T06%3A10" in _query(dash_duo), timeout=8, message="URL start")
+        except AssertionError:
+            return False
+    _wait(zoomed, timeout=TIMEOUT, message="zoom -> time window in the URL")
+    assert dash_duo.find_element(".fm-time-start").get_attribute("value") == "2016-11-20T06:10"
+    assert dash_duo.find_element(".fm-time-end").get_attribute("value") == "2016-11-27T18:01"
+    f = Filters.from_values(time_start="2016-11-20T06:10", time_end="2016-11-27T18:01")
+    n2 = _n_cluster(provider, "NSw", f)
+    assert 0 < n2 < n
+    _wait(lambda: _n_points(dash_duo) == n2, message="windowed figure")
+    # the other pages follow: the navbar links carry the window
+    href = dash_duo.driver.find_element("css selector", ".fm-navbar a[href^='/diffusion']").get_attribute("href")
+    assert "start=2016-11-20T06" in href
+    # autoscale clears the window
+    _graph(dash_duo, "(Plotly.relayout(gd, {'xaxis.autorange': true}), true)")
+    _wait(lambda: "start=" not in _query(dash_duo), message="window cleared")
+    _wait(lambda: _n_points(dash_duo) == n, message="full figure")
+    _no_console_errors(dash_duo)
+
+
+def test_empty_state_and_no_data(dash_duo, demo_data_dir, tmp_path):
+    _start(dash_duo, demo_data_dir, "/strike-time?mmin=9")
+    _wait(lambda: "No mechanism of cluster NSw matches the filters" in
+          (_graph(dash_duo, "gd.layout.annotations.map(a => a.text).join(' ')") or ""), message="empty figure")
+    _wait(lambda: "No mechanisms to summarise" in dash_duo.find_element("#st-stats").text, message="empty stats")
+    _no_console_errors(dash_duo)
+
+
+def test_no_data_message(dash_duo, tmp_path):
+    _start(dash_duo, tmp_path / "nothing", "/strike-time")
+    dash_duo.wait_for_contains_text(".fm-no-data", "No data yet", timeout=TIMEOUT)
+    _no_console_errors(dash_duo)
+
+
+# -- server side (no browser) --------------------------------------------------------------------
+def test_csv_is_the_plotted_table(demo_data_dir, provider):
+    app, page = _page_module(demo_data_dir)
+    with app.server.app_context():
+        out = page.download(1, "mmin=-0.5", "NSw")
+        fig, stats, caption, drawn = page.build_figure("mmin=-0.5", "NSw")
+    csv = pd.read_csv(io.StringIO(out["content"]), dtype={"event_id": str})
+    want = provider.mechanisms_per_event(Filters.from_values(mag_min=-0.5), "NSw")
+    assert out["filename"] == "toc2me_strike_time_NSw.csv"
+    assert sorted(csv["event_id"]) == sorted(want["event_id"]) and len(csv) == fig["layout"]["meta"]["n_mechanisms"]
+    assert (csv["cluster"] == "NSw").all() and csv["strike_norm"].between(90, 270).all()
+    assert drawn["mechanisms"]["drawn"] == len(csv)
+
+
+def test_page_state_and_brush_parsing(demo_data_dir):
+    _, page = _page_module(demo_data_dir)
+
+    clusters = ["NSw", "SWe"]
+    assert page.page_state("", clusters) == {"cluster": "NSw"}
+    assert page.page_state("stcluster=SWe&mmin=1", clusters) == {"cluster": "SWe"}
+    assert page.page_state("stcluster=%00&stcluster=" + "x" * 100, clusters) == {"cluster": "NSw"}
+    assert page.page_query({"cluster": "NSw"}, clusters) == ""
+    assert page.page_query({"cluster": "SWe"}, clusters) == "stcluster=SWe"
+    assert page.default_cluster(["SWe"]) == "SWe" and page.default_cluster([]) is None
+    assert page.brushed_window({"xaxis.range": ["2016-11-20 06:10:30.5", "2016-11-20 06:10:40"]}) == \
+        ("2016-11-20T06:10", "2016-11-20T06:11")
+    assert page.brushed_window({"yaxis2.range[0]": 100, "yaxis2.range[1]": 200}) is None
+    assert page.brushed_window({"xaxis.autorange": True}) == ("", "")
+    assert page.brushed_window({"dragmode": "pan"}) is None
+
+
+def test_toc2me_nsw_shows_290_mechanisms(tmp_path, toc2me_tables):
+    from pipeline import tables
+
+    tables.write_tables(tmp_path / "toc2me", toc2me_tables)
+    app, page = _page_module(tmp_path / "toc2me")
+    with app.server.app_context():
+        fig, stats, caption, drawn = page.build_figure("", "NSw")
+    assert caption.startswith("cluster NSw: 290 mechanisms · 186 stages of 4 wells · 59 daily injection rows")
+    assert fig["layout"]["meta"]["n_mechanisms"] == 290 and drawn["mechanisms"]["drawn"] == 290
+    g1 = stats.set_index("group").loc["g1"]
+    assert (int(g1["n"]), round(g1["mean"], 1), round(g1["std"], 1)) == (230, 182.7, 2.8)
