@@ -34,7 +34,7 @@ from pipeline.analysis.mechanism_stats import FROHLICH_VERTICES, frohlich_xy, ro
 from pipeline.groups import OTHER, PUBLISHED_RULE, RULE_COLUMNS, classify_groups, validate_rule, zoback_class
 
 from .beachball import beachball_xy, magnitude_radius
-from .map_figure import GROUP_COLORS, WELL_COLOR, _TEMPLATE, typed
+from .map_figure import GROUP_COLORS, WELL_COLOR, _AXIS, _TEMPLATE, typed
 
 #: default ML threshold of the beachballs on the classification map (analyses.md 1.3:
 #: ML > 1.86 -> 12 events on ToC2ME)
@@ -54,9 +54,6 @@ ZOBACK_COLORS = {
 }
 ZOBACK_NAMES = {"NF": "normal", "NS": "normal + strike-slip", "SS": "strike-slip",
                 "TS": "thrust + strike-slip", "TF": "thrust", "U": "unknown (oblique)"}
-
-_AXIS = {"showline": True, "mirror": True, "linecolor": "#adb5bd", "ticks": "outside", "tickcolor": "#adb5bd",
-         "showgrid": True, "gridcolor": "#eceff1", "zeroline": False}
 
 
 # ------------------------------------------------------------------------------ rule table

@@ -37,7 +37,7 @@ from pipeline.analysis import diffusion as dif
 from pipeline.analysis.mechanism_stats import average_mechanism
 
 from .beachball import beachball_xy, magnitude_radius
-from .map_figure import _TEMPLATE, GROUP_COLORS, UNKNOWN_GROUP_COLOR, empty_figure, typed
+from .map_figure import _AXIS, _TEMPLATE, GROUP_COLORS, UNKNOWN_GROUP_COLOR, empty_figure, typed
 
 __all__ = ["fit_envelope", "bootstrap_size", "distance_time_figure", "activation_map_figure", "csv_table",
            "subsets_for", "set_strike", "empty_figure", "REFERENCE_D", "DISTANCE_LABELS", "DISTANCE_DEFINITIONS"]
@@ -72,8 +72,6 @@ _BAND_COLOUR = "rgba(13,110,253,0.12)"
 _COMPARE_COLOUR = "#d6008f"
 _REF_COLOUR = "rgba(90,90,90,0.55)"
 _OUT_COLOUR = "#adb5bd"
-_AXIS = {"showline": True, "mirror": True, "linecolor": "#adb5bd", "ticks": "outside", "tickcolor": "#adb5bd",
-         "showgrid": True, "gridcolor": "#eceff1", "zeroline": False}
 
 
 # --- sets -------------------------------------------------------------------------------

@@ -18,7 +18,8 @@ Usage in a page module::
         ...
 
 and optionally ``Output(IDS.drawn, "data")`` with :func:`drawn_data` so the bar's counts
-say how many rows the page drew.
+say how many rows the page drew. A page with its own URL keys keeps them in the address bar
+with :func:`sync_page_query`.
 
 How it works: the bar holds its own ``dcc.Location`` (``refresh=False``: it pushes the
 query string into the address bar without re-rendering the page; a reload or a shared
@@ -30,12 +31,13 @@ own bar and the callbacks are written once (``MATCH`` on ``page``).
 """
 from __future__ import annotations
 
+import json
 import math
 from types import SimpleNamespace
 from urllib.parse import quote
 
 import dash_bootstrap_components as dbc
-from dash import MATCH, Input, Output, State, dcc, html, no_update
+from dash import MATCH, Input, Output, State, clientside_callback, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from .map_figure import GROUP_COLORS
@@ -267,3 +269,37 @@ def register_callbacks(app) -> None:
                 return html.Span("no data", className="text-danger")
             ev, me = {"matched": int(c["events"])}, {"matched": int(c["mechanisms"])}
         return [_counts_children(ev, "events"), _counts_children(me, "mechanisms")]
+
+
+_SYNC_PAGE_QUERY_JS = """
+function(pageQuery, filterQuery) {
+    const keys = %s;
+    setTimeout(function() {
+        const p = new URLSearchParams(filterQuery || '');
+        keys.forEach(k => p.delete(k));
+        new URLSearchParams(pageQuery || '').forEach((v, k) => p.append(k, v));
+        const s = p.toString();
+        const url = window.location.pathname + (s ? '?' + s : '') + window.location.hash;
+        if (url !== window.location.pathname + window.location.search + window.location.hash) {
+            window.history.replaceState(window.history.state, '', url);
+        }
+    }, 0);
+    return window.dash_clientside.no_update;
+}
+"""
+
+
+def sync_page_query(page_keys, output_id, state_id, filters_id) -> None:
+    """Keep a page's own URL keys in the address bar next to the filter bar's.
+
+    The filter bar writes ``?<filters>``; this clientside callback adds the page's keys
+    back (after the bar's own update, hence the ``setTimeout``): the filter query without
+    any of ``page_keys``, then the page query (``state_id``'s ``data``, a query string of
+    only the page's keys), keeping the hash; ``history.replaceState`` only when the URL
+    changes. ``filters_id`` is the bar's ``.filters`` store; ``output_id`` a dummy
+    ``dcc.Store`` the callback never writes. Call once per page at import time."""
+    clientside_callback(
+        _SYNC_PAGE_QUERY_JS % json.dumps(list(page_keys)),
+        Output(output_id, "data"),
+        Input(state_id, "data"), Input(filters_id, "data"),
+    )

@@ -24,7 +24,7 @@ import pandas as pd
 
 from pipeline.analysis import magnitudes as mag
 
-from .map_figure import _TEMPLATE, empty_figure, typed
+from .map_figure import _AXIS, _TEMPLATE, empty_figure, typed
 
 #: Mc methods offered by the page: value -> label
 METHODS = {
@@ -44,9 +44,6 @@ RESOLVED_COLOR = "rgb(214,0,143)"
 FIT_COLOR = "rgb(13,110,253)"
 MC_COLOR = "rgb(25,135,84)"
 OTHER_MC_COLOR = "rgb(108,117,125)"
-
-_AXIS = {"showline": True, "mirror": True, "linecolor": "#adb5bd", "ticks": "outside", "tickcolor": "#adb5bd",
-         "showgrid": True, "gridcolor": "#eceff1", "zeroline": False}
 
 
 def _finite(x) -> bool:

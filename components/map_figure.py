@@ -60,6 +60,9 @@ _TEMPLATE = {"layout": {
              "color": "#212529"},
     "hoverlabel": {"font": {"size": 12}},
 }}
+#: the axis style of the figures (spread it: ``{**_AXIS, "title": ...}``)
+_AXIS = {"showline": True, "mirror": True, "linecolor": "#adb5bd", "ticks": "outside", "tickcolor": "#adb5bd",
+         "showgrid": True, "gridcolor": "#eceff1", "zeroline": False}
 
 def _explicit(name: str) -> list:
     """A named scale as explicit [[fraction, colour], ...]: plotly.js knows fewer names than
@@ -396,14 +399,12 @@ def map_figure(events: pd.DataFrame, mechanisms: pd.DataFrame, stations: pd.Data
     else:
         xaxis = {"title": {"text": "East (km)"}}
         yaxis = {"title": {"text": "North (km)"}, "scaleanchor": "x", "scaleratio": 1.0}
-    axis_style = {"showline": True, "mirror": True, "linecolor": "#adb5bd", "ticks": "outside",
-                  "tickcolor": "#adb5bd", "showgrid": True, "gridcolor": "#eceff1", "zeroline": False}
     if extent is not None:  # start on the seismicity (the stations spread much wider)
         xaxis["range"], yaxis["range"] = extent
     layout = {
         "template": _TEMPLATE,
-        "xaxis": {**axis_style, **xaxis},
-        "yaxis": {**axis_style, **yaxis},
+        "xaxis": {**_AXIS, **xaxis},
+        "yaxis": {**_AXIS, **yaxis},
         "margin": {"l": 64, "r": 10, "t": 40, "b": 50},
         "legend": {"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom", "font": {"size": 11},
                    "traceorder": "normal",

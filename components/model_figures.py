@@ -25,7 +25,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .map_figure import _TEMPLATE, empty_figure
+from .map_figure import _AXIS, _TEMPLATE, empty_figure
 
 #: display order, labels and colours of the pickers
 MODEL_LABELS = {
@@ -92,8 +92,6 @@ TABLE_COLUMNS = {
     "note": ("Note", "text"),
 }
 
-_AXIS = {"showline": True, "mirror": True, "linecolor": "#adb5bd", "ticks": "outside", "tickcolor": "#adb5bd",
-         "showgrid": True, "gridcolor": "#eceff1", "zeroline": False}
 _BAND_FILL = "rgba(255,193,7,0.16)"
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 
 from pipeline.analysis.strike_time import WELL_COLOURS, injection_bars, stage_markers, time_range_from_plotly
 
-from .map_figure import _TEMPLATE, empty_figure
+from .map_figure import _AXIS, _TEMPLATE, empty_figure
 
 #: table/CSV columns of :func:`stage_table`
 STAGE_COLUMNS = ("well", "stage_no", "time", "lat", "lon", "x_km", "y_km", "day_index", "in_window")
@@ -29,8 +29,6 @@ WINDOW_FILL = "rgba(13,110,253,0.09)"
 WINDOW_LINE = "rgba(13,110,253,0.55)"
 NO_WELL_COLOR = "rgb(134,142,150)"
 
-_AXIS = {"showline": True, "mirror": True, "linecolor": "#adb5bd", "ticks": "outside", "tickcolor": "#adb5bd",
-         "showgrid": True, "gridcolor": "#eceff1", "zeroline": False}
 
 #: well colours: the original's names as CSS colours a little softer than pure ones
 _CSS = {"green": "rgb(25,135,84)", "blue": "rgb(13,110,253)", "purple": "rgb(111,66,193)", "red": "rgb(220,53,69)",

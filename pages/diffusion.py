@@ -15,7 +15,6 @@ cluster. The page keeps its controls in the URL next to the filters: ``set``, ``
 from __future__ import annotations
 
 import functools
-import json
 import math
 
 import dash
@@ -652,26 +651,7 @@ dash.clientside_callback(
 )
 
 # the filter bar writes ``?<filters>``; add the page's keys back (after its own update)
-dash.clientside_callback(
-    """
-    function(pageQuery, filterQuery) {
-        const keys = %s;
-        setTimeout(function() {
-            const p = new URLSearchParams(filterQuery || '');
-            keys.forEach(k => p.delete(k));
-            new URLSearchParams(pageQuery || '').forEach((v, k) => p.append(k, v));
-            const s = p.toString();
-            const url = window.location.pathname + (s ? '?' + s : '') + window.location.hash;
-            if (url !== window.location.pathname + window.location.search + window.location.hash) {
-                window.history.replaceState(window.history.state, '', url);
-            }
-        }, 0);
-        return window.dash_clientside.no_update;
-    }
-    """ % json.dumps(list(PAGE_KEYS)),
-    Output(URL_DUMMY, "data"),
-    Input(URL_SYNC, "data"), Input(IDS.filters, "data"),
-)
+filter_bar.sync_page_query(PAGE_KEYS, URL_DUMMY, URL_SYNC, IDS.filters)
 
 
 @dash.callback(

@@ -12,7 +12,6 @@ in the URL: ``evalset`` (the evaluation set of the curves, matrices and metrics 
 """
 from __future__ import annotations
 
-import json
 from urllib.parse import urlencode
 
 import dash
@@ -367,26 +366,7 @@ def update_state(evalset, picker, current):
 
 
 # the filter bar writes ``?<filters>``; add the page's keys back (after its own update)
-dash.clientside_callback(
-    """
-    function(pageQuery, filterQuery) {
-        const keys = %s;
-        setTimeout(function() {
-            const p = new URLSearchParams(filterQuery || '');
-            keys.forEach(k => p.delete(k));
-            new URLSearchParams(pageQuery || '').forEach((v, k) => p.append(k, v));
-            const s = p.toString();
-            const url = window.location.pathname + (s ? '?' + s : '') + window.location.hash;
-            if (url !== window.location.pathname + window.location.search + window.location.hash) {
-                window.history.replaceState(window.history.state, '', url);
-            }
-        }, 0);
-        return window.dash_clientside.no_update;
-    }
-    """ % json.dumps(list(PAGE_KEYS)),
-    Output(URL_SYNC, "data"),
-    Input(STATE, "data"), Input(IDS.filters, "data"),
-)
+filter_bar.sync_page_query(PAGE_KEYS, URL_SYNC, STATE, IDS.filters)
 
 
 _FIGURE_CACHE: dict = {}

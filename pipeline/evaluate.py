@@ -138,6 +138,16 @@ def _ratio(a, b) -> float:
     return float(a) / float(b) if b else float("nan")
 
 
+def _cumulative_counts(p, y):
+    """The distinct scores of ``p`` from the highest down (ties as one step) and, at each as
+    the threshold, the true positives (``y == 1`` scored at or above it) and all predicted
+    positives: ``(thresholds, tps, predicted)``."""
+    order = np.argsort(-p, kind="mergesort")
+    p, y = p[order], y[order]
+    last = np.r_[np.flatnonzero(np.diff(p)), len(p) - 1]
+    return p[last], np.cumsum(y)[last], last + 1
+
+
 def roc_points(prob, label) -> pd.DataFrame:
     """ROC curve of scores ``prob`` for the positive class ``label == 1``.
 
@@ -147,13 +157,10 @@ def roc_points(prob, label) -> pd.DataFrame:
     n_pos, n_neg = int((y == 1).sum()), int((y == 0).sum())
     if n_pos == 0 or n_neg == 0:
         return pd.DataFrame(columns=["fpr", "tpr", "threshold"], dtype=float)
-    order = np.argsort(-p, kind="mergesort")
-    p, y = p[order], y[order]
-    last = np.r_[np.flatnonzero(np.diff(p)), len(p) - 1]
-    tps = np.cumsum(y)[last]
-    fps = (last + 1) - tps
+    thresholds, tps, predicted = _cumulative_counts(p, y)
+    fps = predicted - tps
     return pd.DataFrame({"fpr": np.r_[0.0, fps / n_neg], "tpr": np.r_[0.0, tps / n_pos],
-                         "threshold": np.r_[np.inf, p[last]]})
+                         "threshold": np.r_[np.inf, thresholds]})
 
 
 def roc_auc(roc: pd.DataFrame) -> float:
@@ -171,13 +178,9 @@ def pr_points(prob, label) -> pd.DataFrame:
     n_pos = int((y == 1).sum())
     if n_pos == 0 or len(p) == 0:
         return pd.DataFrame(columns=["recall", "precision", "threshold"], dtype=float)
-    order = np.argsort(-p, kind="mergesort")
-    p, y = p[order], y[order]
-    last = np.r_[np.flatnonzero(np.diff(p)), len(p) - 1]
-    tps = np.cumsum(y)[last]
-    pred = last + 1
-    return pd.DataFrame({"recall": np.r_[0.0, tps / n_pos], "precision": np.r_[1.0, tps / pred],
-                         "threshold": np.r_[np.inf, p[last]]})
+    thresholds, tps, predicted = _cumulative_counts(p, y)
+    return pd.DataFrame({"recall": np.r_[0.0, tps / n_pos], "precision": np.r_[1.0, tps / predicted],
+                         "threshold": np.r_[np.inf, thresholds]})
 
 
 def average_precision(pr: pd.DataFrame) -> float:

@@ -23,6 +23,16 @@ def toc2me_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def toc2me_waveforms_dir() -> Path:
+    """Path of the real ToC2ME folder for tests of its waveforms and picks (they need its
+    ``waveforms/``, not the catalogue); skips the test when that is absent."""
+    path = toc2me_path()
+    if not (path / "waveforms").is_dir():
+        pytest.skip(f"shared ToC2ME data not found at {path} (set TOC2ME_DIR)")
+    return path
+
+
+@pytest.fixture(scope="session")
 def toc2me_tables(toc2me_dir):
     """All tables of ``pipeline.ingest_toc2me.load`` on the real data (loaded once, ~2 s).
     Tests must not modify them."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import io
 import re
-import socket
 import time
 from urllib.parse import unquote
 
@@ -17,27 +16,15 @@ from selenium.webdriver.common.keys import Keys
 from components import classification_figures as cf
 from components.data import DataProvider
 from components.filters import Filters
+from pagetools import TIMEOUT, no_console_errors, plotly_js, start_app, wait
 from pipeline.groups import PUBLISHED_RULE
 
-TIMEOUT = 30
 PATH = "/classification"
 REFERENCE = {"g1": 462, "g2": 1648, "g3": 130, "g4": 205, "other": 74}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _start(dash_duo, data_dir, path: str = PATH):
-    from app import create_app
-
-    app = create_app(data_dir)
-    dash_duo.start_server(app, port=_free_port())
-    dash_duo.driver.set_window_size(1400, 1000)
-    dash_duo.wait_for_page(url=dash_duo.server_url + path)
-    return app
+    return start_app(dash_duo, data_dir, path, window_size=(1400, 1000))
 
 
 def _click(dash_duo, selector: str):
@@ -47,21 +34,7 @@ def _click(dash_duo, selector: str):
         dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", el)
         el.click()
         return el
-    return _wait(attempt, message=f"click {selector}")
-
-
-def _wait(predicate, timeout=TIMEOUT, message="condition"):
-    end = time.time() + timeout
-    last = None
-    while time.time() < end:
-        try:
-            last = predicate()
-            if last:
-                return last
-        except Exception as exc:  # noqa: BLE001 - DOM not ready yet
-            last = exc
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {message} (last: {last!r})")
+    return wait(attempt, message=f"click {selector}")
 
 
 def _page_counts(dash_duo) -> dict:
@@ -72,8 +45,8 @@ def _page_counts(dash_duo) -> dict:
 
 def _wait_counts(dash_duo, want: dict):
     want = {g: n for g, n in want.items()}
-    return _wait(lambda: (lambda c: c if c == want else None)(_page_counts(dash_duo)),
-                 message=f"counts {want} (page: {_page_counts(dash_duo)})")
+    return wait(lambda: (lambda c: c if c == want else None)(_page_counts(dash_duo)),
+                message=f"counts {want} (page: {_page_counts(dash_duo)})")
 
 
 def _expected(provider, f: Filters, rule=PUBLISHED_RULE) -> dict:
@@ -85,7 +58,7 @@ def _expected(provider, f: Filters, rule=PUBLISHED_RULE) -> dict:
 def _edit_cell(dash_duo, row: int, column: str, value):
     cell = _click(dash_duo, f'#cls-rule-table td[data-dash-column="{column}"][data-dash-row="{row}"]')
     time.sleep(0.2)
-    inp = _wait(lambda: cell.find_element(By.CSS_SELECTOR, "input"), message="cell input")
+    inp = wait(lambda: cell.find_element(By.CSS_SELECTOR, "input"), message="cell input")
     inp.send_keys(Keys.CONTROL, "a")
     inp.send_keys(str(value))
     inp.send_keys(Keys.ENTER)
@@ -97,17 +70,6 @@ def _cell(dash_duo, row: int, column: str) -> str:
 
 def _hash(dash_duo) -> str:
     return unquote(dash_duo.driver.execute_script("return window.location.hash"))
-
-
-def _no_console_errors(dash_duo):
-    logs = [e for e in dash_duo.get_logs() if e.get("level") == "SEVERE"]
-    assert logs == [], logs
-
-
-def _graph(dash_duo, gid: str, expr: str):
-    return dash_duo.driver.execute_script(
-        f"const gd = document.querySelector('#{gid} .js-plotly-plot');"
-        f"if (!gd || !gd._fullData) return null; return ({expr});")
 
 
 @pytest.fixture(scope="module")
@@ -131,14 +93,14 @@ def test_page_loads_with_counts_figures_and_clean_console(dash_duo, demo_data_di
     want = _expected(provider, Filters())
     _wait_counts(dash_duo, want)
     n_groups = sum(1 for n in want.values() if n)
-    _wait(lambda: len(dash_duo.driver.find_elements(By.CSS_SELECTOR, ".fm-cls-stereonet .js-plotly-plot")) == n_groups,
-          message="one stereonet per non-empty group")
-    assert _wait(lambda: _graph(dash_duo, "cls-map", "gd.layout.meta.ticks"), message="map") == sum(want.values())
-    assert _graph(dash_duo, "cls-map", "gd.layout.yaxis.scaleanchor") == "x"
-    assert _wait(lambda: _graph(dash_duo, "cls-dist", "gd.layout.meta.groups.length"), message="roses") == n_groups
-    assert _wait(lambda: _graph(dash_duo, "cls-ternary", "Object.values(gd.layout.meta.classes)"
-                                                         ".reduce((a, b) => a + b, 0)"),
-                 message="ternary") == sum(want.values())
+    wait(lambda: len(dash_duo.driver.find_elements(By.CSS_SELECTOR, ".fm-cls-stereonet .js-plotly-plot")) == n_groups,
+         message="one stereonet per non-empty group")
+    assert wait(lambda: plotly_js(dash_duo, "cls-map", "gd.layout.meta.ticks"), message="map") == sum(want.values())
+    assert plotly_js(dash_duo, "cls-map", "gd.layout.yaxis.scaleanchor") == "x"
+    assert wait(lambda: plotly_js(dash_duo, "cls-dist", "gd.layout.meta.groups.length"), message="roses") == n_groups
+    assert wait(lambda: plotly_js(dash_duo, "cls-ternary", "Object.values(gd.layout.meta.classes)"
+                                                           ".reduce((a, b) => a + b, 0)"),
+                message="ternary") == sum(want.values())
     subtitles = dash_duo.driver.execute_script(
         "return Array.from(document.querySelectorAll('.fm-cls-stereonet .js-plotly-plot'))"
         ".map(gd => gd.layout.title.subtitle.text)")
@@ -146,14 +108,14 @@ def test_page_loads_with_counts_figures_and_clean_console(dash_duo, demo_data_di
     assert dash_duo.find_element(".fm-navbar .nav-link.active").get_attribute("textContent") == "Classification"
     assert _hash(dash_duo) == ""  # the published rule leaves no fragment
     time.sleep(0.5)
-    _no_console_errors(dash_duo)
+    no_console_errors(dash_duo, "SEVERE")
 
 
 def test_toc2me_default_rule_counts_and_live_edit(dash_duo, toc2me_data_dir):
     """The reference counts on ToC2ME quality A, then an edit of the g1 row re-counts live."""
     _start(dash_duo, toc2me_data_dir, PATH + "?quality=A")
     _wait_counts(dash_duo, REFERENCE)
-    assert _wait(lambda: _graph(dash_duo, "cls-map", "gd.layout.meta.balls"), message="balls") == 12
+    assert wait(lambda: plotly_js(dash_duo, "cls-map", "gd.layout.meta.balls"), message="balls") == 12
     _edit_cell(dash_duo, 0, "strike_max", 6)
     p = DataProvider(toc2me_data_dir)
     rows = cf.default_rule_rows()
@@ -162,9 +124,9 @@ def test_toc2me_default_rule_counts_and_live_edit(dash_duo, toc2me_data_dir):
     want = _expected(p, Filters(qualities=("A",)), rule)
     assert want["g1"] < REFERENCE["g1"] and sum(want.values()) == 2519
     _wait_counts(dash_duo, want)
-    _wait(lambda: "rule=g1:0,6,0,90,165;" in _hash(dash_duo), message="rule in the URL fragment")
+    wait(lambda: "rule=g1:0,6,0,90,165;" in _hash(dash_duo), message="rule in the URL fragment")
     assert "quality=A" in dash_duo.driver.current_url
-    _no_console_errors(dash_duo)
+    no_console_errors(dash_duo, "SEVERE")
 
 
 def test_edit_url_reload_and_filter_change_keep_the_rule(dash_duo, demo_data_dir, provider):
@@ -176,7 +138,7 @@ def test_edit_url_reload_and_filter_change_keep_the_rule(dash_duo, demo_data_dir
     rule, _ = cf.check_rule(rows)
     want = _expected(provider, Filters(), rule)
     _wait_counts(dash_duo, want)
-    _wait(lambda: "g2:19,45,0,90,165" in _hash(dash_duo), message="fragment")
+    wait(lambda: "g2:19,45,0,90,165" in _hash(dash_duo), message="fragment")
     # a filter change keeps the fragment, and the fragment keeps the filters
     o = provider.filter_options()
     end = f"{o['time_min'] + (o['time_max'] - o['time_min']) / 2:%Y-%m-%d}"
@@ -185,20 +147,20 @@ def test_edit_url_reload_and_filter_change_keep_the_rule(dash_duo, demo_data_dir
     f = Filters.from_values(time_end=end)
     want_f = _expected(provider, f, rule)
     _wait_counts(dash_duo, want_f)
-    _wait(lambda: f"end={end}" in dash_duo.driver.current_url and "g2:19,45" in _hash(dash_duo),
-          message="query and fragment together")
+    wait(lambda: f"end={end}" in dash_duo.driver.current_url and "g2:19,45" in _hash(dash_duo),
+         message="query and fragment together")
     # reload: both restored
     url = dash_duo.driver.current_url
     dash_duo.driver.get(url)
     _wait_counts(dash_duo, want_f)
-    _wait(lambda: _cell(dash_duo, 3, "strike_max") == "45", message="table restored from the URL")
+    wait(lambda: _cell(dash_duo, 3, "strike_max") == "45", message="table restored from the URL")
     assert dash_duo.find_element(".fm-time-end").get_attribute("value") == end
     # reset goes back to the published rule and clears the fragment
     _click(dash_duo, "#cls-reset")
     _wait_counts(dash_duo, _expected(provider, f))
-    _wait(lambda: _hash(dash_duo) == "", message="fragment cleared")
+    wait(lambda: _hash(dash_duo) == "", message="fragment cleared")
     assert f"end={end}" in dash_duo.driver.current_url
-    _no_console_errors(dash_duo)
+    no_console_errors(dash_duo, "SEVERE")
 
 
 def test_invalid_edit_shows_the_message_and_keeps_the_last_valid_rule(dash_duo, demo_data_dir, provider):
@@ -206,8 +168,8 @@ def test_invalid_edit_shows_the_message_and_keeps_the_last_valid_rule(dash_duo, 
     want = _expected(provider, Filters())
     _wait_counts(dash_duo, want)
     _edit_cell(dash_duo, 0, "strike_min", 300)  # above strike_max 12
-    _wait(lambda: "need 0 <= strike_min <= strike_max <= 360" in dash_duo.find_element("#cls-rule-error").text,
-          message="validation message")
+    wait(lambda: "need 0 <= strike_min <= strike_max <= 360" in dash_duo.find_element("#cls-rule-error").text,
+         message="validation message")
     text = dash_duo.find_element("#cls-rule-error").text
     assert "row 1" in text and "Traceback" not in text
     time.sleep(0.5)
@@ -215,9 +177,9 @@ def test_invalid_edit_shows_the_message_and_keeps_the_last_valid_rule(dash_duo, 
     assert _hash(dash_duo) == ""
     # fixing it clears the message
     _edit_cell(dash_duo, 0, "strike_min", 0)
-    _wait(lambda: not any(e.is_displayed() for e in dash_duo.driver.find_elements(By.ID, "cls-rule-error")),
-          message="message hidden")
-    _no_console_errors(dash_duo)
+    wait(lambda: not any(e.is_displayed() for e in dash_duo.driver.find_elements(By.ID, "cls-rule-error")),
+         message="message hidden")
+    no_console_errors(dash_duo, "SEVERE")
 
 
 def test_add_row_and_a_shared_link_with_threshold(dash_duo, demo_data_dir, provider):
@@ -229,38 +191,38 @@ def test_add_row_and_a_shared_link_with_threshold(dash_duo, demo_data_dir, provi
     assert want["other"] == 0 and want["NS west"] > 0
     _wait_counts(dash_duo, want)
     mags = provider.mechanisms(Filters(), cap=None, columns=("magnitude",))["magnitude"]
-    assert _wait(lambda: _graph(dash_duo, "cls-map", "gd.layout.meta.threshold") == 0.5, message="threshold")
-    assert _graph(dash_duo, "cls-map", "gd.layout.meta.balls") == int((mags > 0.5).sum())
+    assert wait(lambda: plotly_js(dash_duo, "cls-map", "gd.layout.meta.threshold") == 0.5, message="threshold")
+    assert plotly_js(dash_duo, "cls-map", "gd.layout.meta.balls") == int((mags > 0.5).sum())
     # add a row: the next free gN after the catch-all "NS west" row -> it gets no events
     _click(dash_duo, "#cls-add-row")
-    _wait(lambda: _cell(dash_duo, len(rows), "group") == "g5", message="new row")
-    _wait(lambda: "g5:0,360,0,90,165" in _hash(dash_duo), message="fragment with the new row")
+    wait(lambda: _cell(dash_duo, len(rows), "group") == "g5", message="new row")
+    wait(lambda: "g5:0,360,0,90,165" in _hash(dash_duo), message="fragment with the new row")
     _wait_counts(dash_duo, {**want, "g5": 0})
     # the threshold box of the slider: the map and the fragment follow
     box = dash_duo.find_element("#cls-ml input")
     box.send_keys(Keys.CONTROL, "a")
     box.send_keys("1" + Keys.TAB)
-    _wait(lambda: _graph(dash_duo, "cls-map", "gd.layout.meta.threshold") == 1, message="threshold 1")
-    assert _graph(dash_duo, "cls-map", "gd.layout.meta.balls") == int((mags > 1).sum())
-    _wait(lambda: "&ml=1" in _hash(dash_duo) and "g5:0,360" in _hash(dash_duo), message="ml in the fragment")
-    _no_console_errors(dash_duo)
+    wait(lambda: plotly_js(dash_duo, "cls-map", "gd.layout.meta.threshold") == 1, message="threshold 1")
+    assert plotly_js(dash_duo, "cls-map", "gd.layout.meta.balls") == int((mags > 1).sum())
+    wait(lambda: "&ml=1" in _hash(dash_duo) and "g5:0,360" in _hash(dash_duo), message="ml in the fragment")
+    no_console_errors(dash_duo, "SEVERE")
 
 
 def test_empty_selection_shows_messages(dash_duo, demo_data_dir):
     _start(dash_duo, demo_data_dir, PATH + "?mmin=9.5")
-    _wait(lambda: "No mechanism matches" in dash_duo.find_element("#cls-counts").text, message="empty counts")
-    _wait(lambda: "No mechanism matches" in dash_duo.find_element("#cls-stereonets").text, message="empty stereonets")
-    assert _wait(lambda: _graph(dash_duo, "cls-map", "gd.layout.annotations.map(a => a.text).join('|')"),
-                 message="map message").count("No mechanism matches") == 1
-    assert "No mechanism matches" in _graph(dash_duo, "cls-ternary",
-                                            "gd.layout.annotations.map(a => a.text).join('|')")
-    _no_console_errors(dash_duo)
+    wait(lambda: "No mechanism matches" in dash_duo.find_element("#cls-counts").text, message="empty counts")
+    wait(lambda: "No mechanism matches" in dash_duo.find_element("#cls-stereonets").text, message="empty stereonets")
+    assert wait(lambda: plotly_js(dash_duo, "cls-map", "gd.layout.annotations.map(a => a.text).join('|')"),
+                message="map message").count("No mechanism matches") == 1
+    assert "No mechanism matches" in plotly_js(dash_duo, "cls-ternary",
+                                               "gd.layout.annotations.map(a => a.text).join('|')")
+    no_console_errors(dash_duo, "SEVERE")
 
 
 def test_no_data_message(dash_duo, tmp_path):
     _start(dash_duo, tmp_path / "nothing-here")
     dash_duo.wait_for_contains_text(".fm-no-data", "No data yet", timeout=TIMEOUT)
-    _no_console_errors(dash_duo)
+    no_console_errors(dash_duo, "SEVERE")
 
 
 # -- server side --------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import math
-import socket
 import time
 
 import pandas as pd
@@ -16,59 +15,17 @@ from selenium.webdriver.common.keys import Keys
 from components import diffusion_figures as dff
 from components.data import DataProvider
 from components.filters import Filters
+from pagetools import no_console_errors, page_module, plotly_js, start_app, url_query, wait
 from pipeline.analysis import diffusion as dif
-
-TIMEOUT = 30
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _start(dash_duo, data_dir, path: str = "/diffusion"):
-    from app import create_app
-
-    app = create_app(data_dir)
-    dash_duo.start_server(app, port=_free_port())
-    dash_duo.wait_for_page(url=dash_duo.server_url + path)
-    return app
-
-
-def _wait(predicate, timeout=TIMEOUT, message="condition"):
-    end = time.time() + timeout
-    last = None
-    while time.time() < end:
-        try:
-            last = predicate()
-            if last:
-                return last
-        except Exception as exc:  # noqa: BLE001 - DOM not ready yet
-            last = exc
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {message} (last: {last!r})")
-
-
-def _js(dash_duo, graph: str, expr: str):
-    return dash_duo.driver.execute_script(
-        f"const gd = document.querySelector('#{graph} .js-plotly-plot');"
-        f"if (!gd || !gd._fullData) return null; return ({expr});")
+    return start_app(dash_duo, data_dir, path)
 
 
 def _click(dash_duo, el):
     """Scroll into view and click (a JS click: overlays of a small test window intercept)."""
     dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click()", el)
-
-
-def _no_console_errors(dash_duo):
-    logs = dash_duo.get_logs()
-    assert logs == [], logs
-
-
-def _query(dash_duo) -> str:
-    url = dash_duo.driver.current_url
-    return url.split("?", 1)[1] if "?" in url else ""
 
 
 def _fit_box(dash_duo):
@@ -79,18 +36,6 @@ def _fit_box(dash_duo):
 def _shares_shown(dash_duo) -> dict:
     rows = dash_duo.driver.find_elements(By.CSS_SELECTOR, ".dif-shares-table tr")
     return {r.get_attribute("data-d"): r.find_element(By.CSS_SELECTOR, ".dif-share").text for r in rows}
-
-
-def _page_module(data_dir):
-    """(app, the page module): Dash imports page modules when the app serves its first
-    request, and a page module cannot be imported on its own before that."""
-    import importlib
-
-    from app import create_app
-
-    app = create_app(data_dir)
-    app.server.test_client().get("/")
-    return app, importlib.import_module("pages.diffusion")
 
 
 @pytest.fixture(scope="module")
@@ -118,25 +63,25 @@ def test_diffusion_page_loads_with_shares_fit_and_clean_console(dash_duo, demo_d
     dt = dif.distance_time(sub)
     want = dff.shares(dt, dff.REFERENCE_D)
     expected = {f"{D:g}": f"{s:.0%}" for D, s in zip(want["D"], want["share"])}
-    _wait(lambda: _shares_shown(dash_duo) == expected, message=f"shares {expected}")
+    wait(lambda: _shares_shown(dash_duo) == expected, message=f"shares {expected}")
     # the figure states the same shares; the fit is D_0.9 of the set, with its interval
-    labels = _js(dash_duo, "dif-dt-graph", "gd.layout.annotations.map(a => a.text)")
+    labels = plotly_js(dash_duo, "dif-dt-graph", "gd.layout.annotations.map(a => a.text)")
     assert labels == [f"D = {dff.format_D(D)} · {s:.0%}" for D, s in zip(want["D"], want["share"])]
     fit = dff.fit_envelope(dt, q=0.9)
-    box = _wait(lambda: _fit_box(dash_duo), message="fit box")
+    box = wait(lambda: _fit_box(dash_duo), message="fit box")
     assert box["d"] == pytest.approx(fit["D"]) and box["lo"] == pytest.approx(fit["lo"])
     assert "fitted D" in dash_duo.find_element(".dif-fit-box").text
     # the distance definition is stated; the subset is the default set
     caption = dash_duo.find_element("#dif-dt-caption").text
     assert "SWe-lowdip" in caption and "epicentral" in caption and "depth ignored" in caption
-    _wait(lambda: f"{len(sub):,} drawn" in dash_duo.find_element(".fm-count-mechanisms").text, message="counts")
+    wait(lambda: f"{len(sub):,} drawn" in dash_duo.find_element(".fm-count-mechanisms").text, message="counts")
     # the player shows everything at the end of the slider; the demo has no activation bookmarks
-    _wait(lambda: f"{len(sub)} of {len(sub)} events" in dash_duo.find_element("#dif-player-text").text,
-          message="player text")
+    wait(lambda: f"{len(sub)} of {len(sub)} events" in dash_duo.find_element("#dif-player-text").text,
+         message="player text")
     assert dash_duo.driver.find_elements(By.CSS_SELECTOR, "#dif-bookmarks button") == []
     assert dash_duo.find_element(".fm-navbar .nav-link.active").get_attribute("textContent") == "Diffusion"
     time.sleep(0.5)
-    _no_console_errors(dash_duo)
+    no_console_errors(dash_duo)
 
 
 def test_demo_true_D_inside_the_interval_restored_from_the_url(dash_duo, demo_data_dir, provider, truth):
@@ -145,78 +90,79 @@ def test_demo_true_D_inside_the_interval_restored_from_the_url(dash_duo, demo_da
     path = "/diffusion?set=cluster%3ANSw&dist=hypocentral_3d&q=100"
     _start(dash_duo, demo_data_dir, path)
     ev = provider.cluster_events(Filters(), "NSw")
-    _wait(lambda: f"cluster NSw: {len(ev):,} events" in dash_duo.find_element("#dif-dt-caption").text,
-          message="cluster caption")
-    box = _wait(lambda: _fit_box(dash_duo), message="fit box")
+    wait(lambda: f"cluster NSw: {len(ev):,} events" in dash_duo.find_element("#dif-dt-caption").text,
+         message="cluster caption")
+    box = wait(lambda: _fit_box(dash_duo), message="fit box")
     assert box["lo"] <= truth["NSw"] <= box["hi"], (box, truth)
     assert box["d"] == pytest.approx(truth["NSw"], rel=0.01)
     assert "Robson–Whitlock" in dash_duo.find_element(".dif-fit-box").text
     checked = dash_duo.driver.execute_script(
         "return Array.from(document.querySelectorAll('#dif-dist input')).filter(i => i.checked).map(i => i.value)")
     assert checked == ["hypocentral_3d"]
-    q = _query(dash_duo)
+    q = url_query(dash_duo)
     assert "set=cluster%3ANSw" in q and "dist=hypocentral_3d" in q and "q=100" in q
-    _no_console_errors(dash_duo)
+    no_console_errors(dash_duo)
 
 
 def test_controls_update_figure_url_and_player(dash_duo, demo_data_dir, provider):
     _start(dash_duo, demo_data_dir)
-    _wait(lambda: _fit_box(dash_duo), message="fit box")
+    wait(lambda: _fit_box(dash_duo), message="fit box")
     # distance choice -> new definition, URL key
     label = next(e for e in dash_duo.driver.find_elements(By.CSS_SELECTOR, "#dif-dist label") if e.text == "3-D")
     _click(dash_duo, label)
-    _wait(lambda: "3-D distance" in dash_duo.find_element("#dif-dt-caption").text, message="3-D caption")
-    _wait(lambda: "dist=hypocentral_3d" in _query(dash_duo), message="URL dist")
-    assert _js(dash_duo, "dif-dt-graph", "gd.layout.yaxis.range[0]") == 0
+    wait(lambda: "3-D distance" in dash_duo.find_element("#dif-dt-caption").text, message="3-D caption")
+    wait(lambda: "dist=hypocentral_3d" in url_query(dash_duo), message="URL dist")
+    assert plotly_js(dash_duo, "dif-dt-graph", "gd.layout.yaxis.range[0]") == 0
     # comparison D: keyboard on the log slider -> the share inside follows
     before = dash_duo.find_element("#dif-compare-text").text
     handle = dash_duo.find_element("#dif-compare [role=slider]")
     dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", handle)
     for _ in range(30):
         handle.send_keys(Keys.ARROW_RIGHT)
-    _wait(lambda: dash_duo.find_element("#dif-compare-text").text != before, message="compare text")
+    wait(lambda: dash_duo.find_element("#dif-compare-text").text != before, message="compare text")
     text = dash_duo.find_element("#dif-compare-text").text
     D = float(text.split("D = ")[1].split(" ")[0])
     assert D == pytest.approx(10 ** (math.log10(0.0316) + 0.30), rel=0.03)
-    _wait(lambda: "D=" in _query(dash_duo), message="URL D")
-    name = _js(dash_duo, "dif-dt-graph", "gd.data[gd.layout.meta.compare].name")
+    wait(lambda: "D=" in url_query(dash_duo), message="URL D")
+    name = plotly_js(dash_duo, "dif-dt-graph", "gd.data[gd.layout.meta.compare].name")
     assert name.startswith(f"compare: D = {dff.format_D(D)}")
     # player: play from the start, then pause
     play = dash_duo.find_element("#dif-play")
-    end_text = _wait(lambda: dash_duo.find_element("#dif-player-text").text, message="player text")
+    end_text = wait(lambda: dash_duo.find_element("#dif-player-text").text, message="player text")
     _click(dash_duo, play)
-    _wait(lambda: "Pause" in dash_duo.find_element("#dif-play").text, message="playing")
-    _wait(lambda: dash_duo.find_element("#dif-player-text").text not in ("", end_text), message="frame")
+    wait(lambda: "Pause" in dash_duo.find_element("#dif-play").text, message="playing")
+    wait(lambda: dash_duo.find_element("#dif-player-text").text not in ("", end_text), message="frame")
     _click(dash_duo, dash_duo.find_element("#dif-play"))
-    _wait(lambda: "Play" in dash_duo.find_element("#dif-play").text, message="paused")
-    _wait(lambda: "t=" in _query(dash_duo), message="URL t")
-    cursor = _js(dash_duo, "dif-dt-graph", "gd.layout.shapes[0].x0")
-    assert cursor is not None and cursor < _js(dash_duo, "dif-dt-graph", "gd.layout.meta.t_max_h")
+    wait(lambda: "Play" in dash_duo.find_element("#dif-play").text, message="paused")
+    wait(lambda: "t=" in url_query(dash_duo), message="URL t")
+    cursor = plotly_js(dash_duo, "dif-dt-graph", "gd.layout.shapes[0].x0")
+    assert cursor is not None and cursor < plotly_js(dash_duo, "dif-dt-graph", "gd.layout.meta.t_max_h")
     # reload restores the controls
     url = dash_duo.driver.current_url
     dash_duo.driver.get(url)
-    _wait(lambda: "3-D distance" in dash_duo.find_element("#dif-dt-caption").text, message="restored caption")
-    _wait(lambda: f"D = {dff.format_D(D)} m²/s" in dash_duo.find_element("#dif-compare-text").text,
-          message="restored compare")
-    _no_console_errors(dash_duo)
+    wait(lambda: "3-D distance" in dash_duo.find_element("#dif-dt-caption").text, message="restored caption")
+    wait(lambda: f"D = {dff.format_D(D)} m²/s" in dash_duo.find_element("#dif-compare-text").text,
+         message="restored compare")
+    no_console_errors(dash_duo)
 
 
 def test_empty_state_and_bad_origin(dash_duo, demo_data_dir):
     _start(dash_duo, demo_data_dir, "/diffusion?mmin=9")
-    _wait(lambda: "No event of SWe-lowdip v1 matches the filters" in dash_duo.find_element("#dif-fit").text,
-          message="empty fit")
-    _wait(lambda: "No event" in (_js(dash_duo, "dif-map-graph", "gd.layout.annotations.map(a => a.text).join(' ')")
-                                 or ""), message="empty map")
+    wait(lambda: "No event of SWe-lowdip v1 matches the filters" in dash_duo.find_element("#dif-fit").text,
+         message="empty fit")
+    wait(lambda: "No event" in (plotly_js(dash_duo, "dif-map-graph",
+                                          "gd.layout.annotations.map(a => a.text).join(' ')") or ""),
+         message="empty map")
     # an unknown origin id: said so, and the default origin is used
     dash_duo.driver.get(dash_duo.server_url + "/diffusion?origin=nope")
-    _wait(lambda: "unknown event id" in dash_duo.find_element("#dif-origin-msg").text, message="origin message")
-    _wait(lambda: _fit_box(dash_duo), message="fit with default origin")
-    _no_console_errors(dash_duo)
+    wait(lambda: "unknown event id" in dash_duo.find_element("#dif-origin-msg").text, message="origin message")
+    wait(lambda: _fit_box(dash_duo), message="fit with default origin")
+    no_console_errors(dash_duo)
 
 
 # -- server side (no browser) --------------------------------------------------------------------
 def test_page_state_parsing(demo_data_dir):
-    _, page = _page_module(demo_data_dir)
+    _, page = page_module(demo_data_dir, "pages.diffusion")
 
     options = [{"value": "subset:SWe-lowdip"}, {"value": "cluster:NSw"}]
     s = page.page_state("", options)
@@ -239,7 +185,7 @@ def test_csv_and_toc2me_shares_through_the_provider(tmp_path, toc2me_tables):
 
     data = tmp_path / "toc2me"
     tables.write_tables(data, toc2me_tables)
-    app, page = _page_module(data)
+    app, page = page_module(data, "pages.diffusion")
     with app.server.app_context():
         out = page.analyse("", "subset:SWe-lowdip", "", "signed_epicentral", None, 90, math.log10(0.0316), None, None)
         fig, store = out[0], out[4]

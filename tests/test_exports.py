@@ -16,16 +16,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import skhash_demo
 from pipeline import demo, enrich, exports
 from pipeline.skhash_runner import DEFAULT_SETTINGS
+from skhash_demo import DEMO_IDS
 
 obspy = pytest.importorskip("obspy")
 
 needs_skhash = pytest.mark.skipif(importlib.util.find_spec("SKHASH") is None,
                                   reason="SKHASH (pip package skhash) is not installed")
-
-# SKHASH integer ids of the published demo -> event ids (toc2me README section 6)
-DEMO_IDS = {1: "20161104064824.680", 2: "20161125051408.940", 3: "20161128051644.670"}
 
 
 # ----------------------------------------------------------------------------- fixtures
@@ -245,29 +244,13 @@ def test_csv_toc2me_nulls(toc2me_mechanisms):
 
 @pytest.fixture(scope="module")
 def skhash_demo_dir(toc2me_dir) -> Path:
-    d = toc2me_dir / "skhash_demo"
-    if not (d / "IN" / "SKHASH.pol.csv").is_file():
-        pytest.skip(f"ToC2ME SKHASH demo not found at {d}")
-    return d
+    return skhash_demo.demo_dir(toc2me_dir)
 
 
 @pytest.fixture(scope="module")
 def skhash_demo_inputs(skhash_demo_dir):
     """The published demo's IN/ files as this project's tables (3 events, 153 polarities)."""
-    d = skhash_demo_dir
-    cat = pd.read_csv(d / "IN" / "SKHASH.eq_catalog.csv")
-    ev = pd.DataFrame({"event_id": cat["event_id"].map(DEMO_IDS), "lat": cat["latitude"],
-                       "lon": cat["longitude"], "depth_km": cat["depth"],
-                       "horz_uncert_km": cat["horz_uncert_km"],
-                       "vert_uncert_km": cat["vert_uncert_km"]})
-    ev["time"] = pd.to_datetime(ev["event_id"], format="%Y%m%d%H%M%S.%f", utc=True)
-    p = pd.read_csv(d / "IN" / "SKHASH.pol.csv", dtype={"station": str, "network": str})
-    pol = pd.DataFrame({"event_id": p["event_id"].map(DEMO_IDS), "network": p["network"],
-                        "station": p["station"], "polarity": p["p_polarity"].astype(int)})
-    s = pd.read_csv(d / "IN" / "SKHASH.stations.csv", dtype={"station": str})
-    st = pd.DataFrame({"network": "5B", "station": s["station"], "lat": s["latitude"],
-                       "lon": s["longitude"], "elevation_m": s["elevation"].astype(float)})
-    return ev, pol, st, d / "vz.north"
+    return skhash_demo.demo_inputs(skhash_demo_dir)
 
 
 def _skhash_command() -> list[str]:

@@ -6,12 +6,9 @@ Each test builds its own app with ``create_app`` on the demo tables; the autouse
 """
 from __future__ import annotations
 
-import io
 import re
-import socket
 import time
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pandas as pd
@@ -22,43 +19,11 @@ from selenium.webdriver.support.ui import Select
 from components import magnitude_figures as mf
 from components.data import DataProvider
 from components.filters import Filters
-
-TIMEOUT = 30
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from pagetools import TIMEOUT, no_console_errors, plotly_js, start_app, url_params, wait
 
 
 def _start(dash_duo, data_dir, search: str = ""):
-    from app import create_app
-
-    app = create_app(data_dir)
-    dash_duo.start_server(app, port=_free_port())
-    dash_duo.wait_for_page(url=dash_duo.server_url + "/magnitudes" + search)
-    return app
-
-
-def _wait(predicate, timeout=TIMEOUT, message="condition"):
-    end = time.time() + timeout
-    last = None
-    while time.time() < end:
-        try:
-            last = predicate()
-            if last:
-                return last
-        except Exception as exc:  # noqa: BLE001 - DOM not ready yet
-            last = exc
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {message} (last: {last!r})")
-
-
-def _gd(dash_duo, gid: str, expr: str):
-    return dash_duo.driver.execute_script(
-        f"const gd = document.querySelector('#{gid} .js-plotly-plot');"
-        f"if (!gd || !gd._fullData) return null; return ({expr});")
+    return start_app(dash_duo, data_dir, "/magnitudes" + search)
 
 
 def _results(dash_duo) -> dict:
@@ -70,17 +35,8 @@ def _results(dash_duo) -> dict:
 
 def _wait_b(dash_duo, b: float, sigma: float):
     want = f"{b:.3f} ± {sigma:.3f}"
-    return _wait(lambda: _results(dash_duo).get("b-value") == want and _results(dash_duo),
-                 message=f"b-value {want}")
-
-
-def _url_params(dash_duo) -> dict:
-    return parse_qs(urlsplit(dash_duo.driver.current_url).query)
-
-
-def _no_console_errors(dash_duo):
-    logs = dash_duo.get_logs()
-    assert logs == [], logs
+    return wait(lambda: _results(dash_duo).get("b-value") == want and _results(dash_duo),
+                message=f"b-value {want}")
 
 
 @pytest.fixture(scope="module")
@@ -105,19 +61,19 @@ def test_page_loads_with_figures_numbers_and_clean_console(dash_duo, demo_data_d
     n = int(provider.counts(Filters()).iloc[0]["events"])
     assert items["Events ≥ Mc"] == f"{res['n']:,} of {n:,}"
     # ML-time panel: legend counts computed; histogram bars sum to the matched events
-    names = _wait(lambda: _gd(dash_duo, "mag-time-graph", "gd._fullData.filter(t => t.showlegend)"
-                                                          ".map(t => t.name)"), message="time figure")
+    names = wait(lambda: plotly_js(dash_duo, "mag-time-graph", "gd._fullData.filter(t => t.showlegend)"
+                                                               ".map(t => t.name)"), message="time figure")
     mags = provider.event_magnitudes(Filters())
     assert names == [f"All events ({n:,})", f"Resolved mechanisms ({int(mags['resolved'].sum()):,})"]
-    bar_sums = _gd(dash_duo, "mag-time-graph", "gd._fullData.filter(t => t.type === 'bar')"
-                                               ".map(t => Array.from(t.x).reduce((a, b) => a + b, 0))")
+    bar_sums = plotly_js(dash_duo, "mag-time-graph", "gd._fullData.filter(t => t.type === 'bar')"
+                                                     ".map(t => Array.from(t.x).reduce((a, b) => a + b, 0))")
     assert bar_sums == [n, int(mags["resolved"].sum())]
-    assert _gd(dash_duo, "mag-fmd-graph", "gd.layout.yaxis.type") == "log"
+    assert plotly_js(dash_duo, "mag-fmd-graph", "gd.layout.yaxis.type") == "log"
     # the bar's counts and page title
-    _wait(lambda: f"{n:,}" in dash_duo.find_element(".fm-count-events").text, message="bar counts")
+    wait(lambda: f"{n:,}" in dash_duo.find_element(".fm-count-events").text, message="bar counts")
     assert dash_duo.find_element(".fm-navbar .nav-link.active").get_attribute("textContent") == "Magnitudes"
     time.sleep(0.5)
-    _no_console_errors(dash_duo)
+    no_console_errors(dash_duo)
 
 
 def test_method_and_filter_changes_update_numbers_and_url(dash_duo, demo_data_dir, provider):
@@ -130,19 +86,19 @@ def test_method_and_filter_changes_update_numbers_and_url(dash_duo, demo_data_di
     assert gft["mc"] != res["mc"]
     items = _wait_b(dash_duo, gft["b"], gft["b_sigma"])
     assert items["Mc used"].startswith(f"{gft['mc']:.2f} (GFT")
-    _wait(lambda: _url_params(dash_duo).get("method") == ["gft95"], message="method in URL")
+    wait(lambda: url_params(dash_duo).get("method") == ["gft95"], message="method in URL")
     # 2) a filter change: the numbers follow and the page's key stays in the URL
     box = dash_duo.find_element(".fm-time-end")
     box.send_keys("2016-11-20" + Keys.ENTER)
     f = Filters.from_values(time_end="2016-11-20")
     sub = _analysis(provider, f, method="gft95")["result"]
     _wait_b(dash_duo, sub["b"], sub["b_sigma"])
-    _wait(lambda: (lambda p: p.get("end") == ["2016-11-20"] and p.get("method") == ["gft95"])(_url_params(dash_duo)),
-          message="filters and method in URL")
+    wait(lambda: (lambda p: p.get("end") == ["2016-11-20"] and p.get("method") == ["gft95"])(url_params(dash_duo)),
+         message="filters and method in URL")
     n = int(provider.counts(f).iloc[0]["events"])
-    _wait(lambda: _gd(dash_duo, "mag-time-graph", "gd._fullData.filter(t => t.type === 'bar')"
-                                                  ".map(t => Array.from(t.x).reduce((a, b) => a + b, 0))[0]") == n,
-          message="histogram follows the filters")
+    wait(lambda: plotly_js(dash_duo, "mag-time-graph", "gd._fullData.filter(t => t.type === 'bar')"
+                                                       ".map(t => Array.from(t.x).reduce((a, b) => a + b, 0))[0]") == n,
+         message="histogram follows the filters")
     # 3) the correction only matters for MAXC: back to MAXC with +0.1
     Select(dash_duo.find_element("#mag-method")).select_by_value("maxc")
     corr = dash_duo.find_element("#mag-corr")
@@ -150,9 +106,9 @@ def test_method_and_filter_changes_update_numbers_and_url(dash_duo, demo_data_di
     corr.send_keys("0.1" + Keys.ENTER)
     m01 = _analysis(provider, f, method="maxc", correction=0.1)["result"]
     _wait_b(dash_duo, m01["b"], m01["b_sigma"])
-    _wait(lambda: (lambda p: p.get("corr") == ["0.1"] and "method" not in p)(_url_params(dash_duo)),
-          message="correction in URL")
-    _no_console_errors(dash_duo)
+    wait(lambda: (lambda p: p.get("corr") == ["0.1"] and "method" not in p)(url_params(dash_duo)),
+         message="correction in URL")
+    no_console_errors(dash_duo)
 
 
 def test_url_restores_filters_and_page_controls(dash_duo, demo_data_dir, provider):
@@ -170,19 +126,19 @@ def test_url_restores_filters_and_page_controls(dash_duo, demo_data_dir, provide
     assert checked == ["resolved"]
     assert dash_duo.find_element(".fm-time-start").get_attribute("value") == "2016-11-05"
     assert "resolved mechanisms" in dash_duo.find_element("#mag-fmd-caption").text
-    p = _url_params(dash_duo)
+    p = url_params(dash_duo)
     assert p["method"] == ["fixed"] and p["mc"] == ["-1"] and p["pop"] == ["resolved"] and p["mmin"] == ["-1.5"]
-    _no_console_errors(dash_duo)
+    no_console_errors(dash_duo)
 
 
 def test_empty_selection_shows_a_message(dash_duo, demo_data_dir):
     _start(dash_duo, demo_data_dir, "?mmin=9")
     dash_duo.wait_for_contains_text("#mag-results", "No event with a magnitude matches the filters", timeout=TIMEOUT)
-    _wait(lambda: "No event matches" in (_gd(dash_duo, "mag-time-graph", "gd.layout.annotations[0].text") or ""),
-          message="time-figure message")
-    _wait(lambda: "No event matches" in (_gd(dash_duo, "mag-fmd-graph", "gd.layout.annotations[0].text") or ""),
-          message="FMD message")
-    _no_console_errors(dash_duo)
+    wait(lambda: "No event matches" in (plotly_js(dash_duo, "mag-time-graph", "gd.layout.annotations[0].text") or ""),
+         message="time-figure message")
+    wait(lambda: "No event matches" in (plotly_js(dash_duo, "mag-fmd-graph", "gd.layout.annotations[0].text") or ""),
+         message="FMD message")
+    no_console_errors(dash_duo)
 
 
 def test_fmd_csv_download(dash_duo, demo_data_dir, provider):
@@ -195,7 +151,7 @@ def test_fmd_csv_download(dash_duo, demo_data_dir, provider):
     time.sleep(0.3)
     dash_duo.driver.execute_script("arguments[0].click()", button)
     path = Path(dash_duo.download_path) / "toc2me_fmd_all.csv"
-    _wait(lambda: path.exists() and path.stat().st_size > 0, message="downloaded CSV")
+    wait(lambda: path.exists() and path.stat().st_size > 0, message="downloaded CSV")
     got = pd.read_csv(path)
     want = mf.fmd_table(_analysis(provider, f))
     assert list(got.columns) == list(want.columns)
@@ -204,13 +160,13 @@ def test_fmd_csv_download(dash_duo, demo_data_dir, provider):
     # the filtered events are the filter bar's CSV link
     href = dash_duo.find_element(".fm-filter-bar .fm-download").get_attribute("href")
     assert re.search(r"/download/events\.csv\?mmin=-1\.5$", href)
-    _no_console_errors(dash_duo)
+    no_console_errors(dash_duo)
 
 
 def test_no_data_message(dash_duo, tmp_path):
     _start(dash_duo, tmp_path / "nothing-here")
     dash_duo.wait_for_contains_text(".fm-no-data", "No data yet", timeout=TIMEOUT)
-    _no_console_errors(dash_duo)
+    no_console_errors(dash_duo)
 
 
 # -- server side (no browser) -----------------------------------------------------------------------

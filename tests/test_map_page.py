@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -23,39 +22,9 @@ from selenium.webdriver.support.ui import Select
 
 from components.data import DataProvider
 from components.filters import Filters, format_time
+from pagetools import TIMEOUT, no_console_errors, plotly_js, start_app, wait
 
 ROOT = Path(__file__).resolve().parents[1]
-TIMEOUT = 30
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start(dash_duo, data_dir, path: str = "/"):
-    from app import create_app
-
-    app = create_app(data_dir)
-    dash_duo.start_server(app, port=_free_port())
-    if path != "/":
-        dash_duo.wait_for_page(url=dash_duo.server_url + path)
-    return app
-
-
-def _wait(predicate, timeout=TIMEOUT, message="condition"):
-    end = time.time() + timeout
-    last = None
-    while time.time() < end:
-        try:
-            last = predicate()
-            if last:
-                return last
-        except Exception as exc:  # noqa: BLE001 - DOM not ready yet
-            last = exc
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {message} (last: {last!r})")
 
 
 def _counts(dash_duo) -> dict:
@@ -73,24 +42,17 @@ def _wait_counts(dash_duo, events: int, mechanisms: int):
         c = _counts(dash_duo)
         return c if c["events"][0] == events and c["mechanisms"][0] == mechanisms and c["events"][1] is not None \
             else None
-    return _wait(ok, message=f"counts {events}/{mechanisms}")
+    return wait(ok, message=f"counts {events}/{mechanisms}")
 
 
 def _graph(dash_duo, expr: str):
     """Evaluate ``expr`` with ``gd`` = the map's Plotly div."""
-    return dash_duo.driver.execute_script(
-        "const gd = document.querySelector('#map-graph .js-plotly-plot');"
-        f"if (!gd || !gd._fullData) return null; return ({expr});")
+    return plotly_js(dash_duo, "map-graph", expr)
 
 
 def _highlight_xy(dash_duo):
     return _graph(dash_duo, "(() => { const t = gd._fullData[gd.layout.meta.highlight];"
                             " return [Array.from(t.x || []), Array.from(t.y || [])]; })()")
-
-
-def _no_console_errors(dash_duo):
-    logs = dash_duo.get_logs()
-    assert logs == [], logs
 
 
 @pytest.fixture(scope="module")
@@ -106,11 +68,11 @@ def _mid_date(provider) -> str:
 
 # -- page tests -----------------------------------------------------------------------------
 def test_map_page_loads_with_counts_and_clean_console(dash_duo, demo_data_dir, provider):
-    _start(dash_duo, demo_data_dir)
+    start_app(dash_duo, demo_data_dir)
     want = provider.counts(Filters()).iloc[0]
     c = _wait_counts(dash_duo, int(want["events"]), int(want["mechanisms"]))
     assert c["events"][1] == min(int(want["events"]), 50_000)
-    n_traces = _wait(lambda: _graph(dash_duo, "gd._fullData.length") or 0, message="figure")
+    n_traces = wait(lambda: _graph(dash_duo, "gd._fullData.length") or 0, message="figure")
     assert n_traces >= 6
     assert _graph(dash_duo, "gd.layout.meta.view") == "km"
     assert _graph(dash_duo, "gd.layout.yaxis.scaleanchor") == "x"
@@ -122,14 +84,14 @@ def test_map_page_loads_with_counts_and_clean_console(dash_duo, demo_data_dir, p
     assert all(h.startswith(dash_duo.server_url) for h in hrefs), hrefs
     assert dash_duo.find_element(".navbar-brand").text.endswith("ToC2ME focal mechanisms")
     time.sleep(0.5)
-    _no_console_errors(dash_duo)
+    no_console_errors(dash_duo)
     # the log API does catch errors in this browser (so the check above means something)
     dash_duo.driver.execute_script("console.error('fm-log-probe')")
-    assert any("fm-log-probe" in e["message"] for e in _wait(dash_duo.get_logs, message="probe log"))
+    assert any("fm-log-probe" in e["message"] for e in wait(dash_duo.get_logs, message="probe log"))
 
 
 def test_filter_change_updates_counts_and_url(dash_duo, demo_data_dir, provider):
-    _start(dash_duo, demo_data_dir)
+    start_app(dash_duo, demo_data_dir)
     all_ev = provider.counts(Filters()).iloc[0]
     _wait_counts(dash_duo, int(all_ev["events"]), int(all_ev["mechanisms"]))
     end = _mid_date(provider)
@@ -139,22 +101,22 @@ def test_filter_change_updates_counts_and_url(dash_duo, demo_data_dir, provider)
     want = provider.counts(f).iloc[0]
     assert int(want["events"]) < int(all_ev["events"])
     _wait_counts(dash_duo, int(want["events"]), int(want["mechanisms"]))
-    _wait(lambda: f"end={end}" in dash_duo.driver.current_url, message="URL update")
+    wait(lambda: f"end={end}" in dash_duo.driver.current_url, message="URL update")
     # navbar links keep the filters; the current page's link is active
-    _wait(lambda: f"end={end}" in dash_duo.find_element(".fm-navbar .nav-link.active").get_attribute("href"),
-          message="navbar link")
+    wait(lambda: f"end={end}" in dash_duo.find_element(".fm-navbar .nav-link.active").get_attribute("href"),
+         message="navbar link")
     assert dash_duo.find_element(".fm-navbar .nav-link.active").get_attribute("textContent") == "Map"
     # the table follows the filters
-    _wait(lambda: f"{int(want['mechanisms']):,} matched" in dash_duo.find_element("#map-table-caption").text,
-          message="table caption")
-    _no_console_errors(dash_duo)
+    wait(lambda: f"{int(want['mechanisms']):,} matched" in dash_duo.find_element("#map-table-caption").text,
+         message="table caption")
+    no_console_errors(dash_duo)
 
 
 def test_url_restores_filters(dash_duo, demo_data_dir, provider):
     end = _mid_date(provider)
     group = sorted(provider.filter_options()["groups"])[0]
     f = Filters.from_values(time_end=end, groups=[group], mag_min=-1.0, view="geo", color_by="group")
-    _start(dash_duo, demo_data_dir, "/" + f.to_search())
+    start_app(dash_duo, demo_data_dir, "/" + f.to_search())
     want = provider.counts(f).iloc[0]
     _wait_counts(dash_duo, int(want["events"]), int(want["mechanisms"]))
     assert dash_duo.find_element(".fm-time-end").get_attribute("value") == format_time(f.time_end, end=True)
@@ -163,10 +125,10 @@ def test_url_restores_filters(dash_duo, demo_data_dir, provider):
         "return Array.from(document.querySelectorAll('.fm-view input')).filter(i => i.checked).map(i => i.value)")
     assert checked == ["geo"]
     assert Select(dash_duo.find_element(".fm-filter-bar select")).first_selected_option.text == "group"
-    _wait(lambda: _graph(dash_duo, "gd.layout.meta.view") == "geo", message="geo view")
+    wait(lambda: _graph(dash_duo, "gd.layout.meta.view") == "geo", message="geo view")
     assert _graph(dash_duo, "gd.layout.xaxis.title.text").startswith("Longitude")
     assert Filters.from_query(dash_duo.driver.current_url.split("?", 1)[1]) == f
-    _no_console_errors(dash_duo)
+    no_console_errors(dash_duo)
 
 
 def _fetch_csv(href: str) -> pd.DataFrame:
@@ -189,7 +151,7 @@ def _assert_same_rows(got: pd.DataFrame, want: pd.DataFrame):
 
 def test_csv_download_matches_the_query(dash_duo, demo_data_dir, provider):
     f = Filters.from_values(mag_min=-0.5, table="mechanisms")
-    _start(dash_duo, demo_data_dir, "/" + f.to_search())
+    start_app(dash_duo, demo_data_dir, "/" + f.to_search())
     want = provider.counts(f).iloc[0]
     _wait_counts(dash_duo, int(want["events"]), int(want["mechanisms"]))
     link = dash_duo.find_element(".fm-download")
@@ -199,20 +161,20 @@ def test_csv_download_matches_the_query(dash_duo, demo_data_dir, provider):
     # switch the export to events: the link follows
     selects = dash_duo.driver.find_elements(By.CSS_SELECTOR, ".fm-actions select")
     Select(selects[-1]).select_by_value("events")
-    href = _wait(lambda: (lambda h: h if "/download/events.csv" in h else None)(link.get_attribute("href")),
-                 message="events href")
+    href = wait(lambda: (lambda h: h if "/download/events.csv" in h else None)(link.get_attribute("href")),
+                message="events href")
     got = _fetch_csv(href)
     _assert_same_rows(got, provider.export_frame("events", f.replace(table="events")))
     assert len(got) == int(want["events"])
-    _no_console_errors(dash_duo)
+    no_console_errors(dash_duo)
 
 
 def test_table_row_click_highlights_ball_and_ball_click_selects_row(dash_duo, demo_data_dir, provider):
-    _start(dash_duo, demo_data_dir)
+    start_app(dash_duo, demo_data_dir)
     all_ev = provider.counts(Filters()).iloc[0]
     _wait_counts(dash_duo, int(all_ev["events"]), int(all_ev["mechanisms"]))
-    _wait(lambda: len(dash_duo.driver.find_elements(By.CSS_SELECTOR, "#map-table td[data-dash-column=magnitude]")) > 3,
-          message="table rows")
+    wait(lambda: len(dash_duo.driver.find_elements(By.CSS_SELECTOR, "#map-table td[data-dash-column=magnitude]")) > 3,
+         message="table rows")
     assert _highlight_xy(dash_duo) == [[], []]
     # 1) click a row -> the ring moves onto that mechanism
     rows = dash_duo.driver.find_elements(By.CSS_SELECTOR, "#map-table tbody tr")
@@ -223,12 +185,12 @@ def test_table_row_click_highlights_ball_and_ball_click_selects_row(dash_duo, de
     time.sleep(0.3)
     cell.click()
     loc = provider.mechanism_location(eid).iloc[0]
-    xy = _wait(lambda: (lambda v: v if v and len(v[0]) == 1 else None)(_highlight_xy(dash_duo)),
-               message="highlight")
+    xy = wait(lambda: (lambda v: v if v and len(v[0]) == 1 else None)(_highlight_xy(dash_duo)),
+              message="highlight")
     assert xy[0][0] == pytest.approx(loc["x_km"], abs=1e-6) and xy[1][0] == pytest.approx(loc["y_km"], abs=1e-6)
-    _wait(lambda: eid in dash_duo.find_element("#map-details").text, message="details panel")
+    wait(lambda: eid in dash_duo.find_element("#map-details").text, message="details panel")
     # the selected row is styled
-    _wait(lambda: dash_duo.driver.execute_script(
+    wait(lambda: dash_duo.driver.execute_script(
         "return Array.from(document.querySelectorAll('#map-table td[data-dash-column=event]'))"
         ".filter(td => td.innerText.trim() === arguments[0])"
         ".some(td => getComputedStyle(td).backgroundColor !== 'rgba(0, 0, 0, 0)')", eid), message="row style")
@@ -240,24 +202,24 @@ def test_table_row_click_highlights_ball_and_ball_click_selects_row(dash_duo, de
     assert idx is not None and idx >= 0
     _graph(dash_duo, f"(gd.emit('plotly_click', {{points: [{{curveNumber: gd.layout.meta.balls, pointNumber: {idx},"
                      f" data: gd.data[gd.layout.meta.balls]}}]}}), true)")
-    _wait(lambda: target in dash_duo.find_element("#map-table").text, message="table jump")
+    wait(lambda: target in dash_duo.find_element("#map-table").text, message="table jump")
     assert "page 4 of" in dash_duo.find_element("#map-table-caption").text
     loc = provider.mechanism_location(target).iloc[0]
-    _wait(lambda: (lambda v: bool(v and v[0]) and abs(v[0][0] - loc["x_km"]) < 1e-6)(_highlight_xy(dash_duo)),
-          message="highlight moved")
-    _wait(lambda: target in dash_duo.find_element("#map-details").text, message="details of the ball")
+    wait(lambda: (lambda v: bool(v and v[0]) and abs(v[0][0] - loc["x_km"]) < 1e-6)(_highlight_xy(dash_duo)),
+         message="highlight moved")
+    wait(lambda: target in dash_duo.find_element("#map-details").text, message="details of the ball")
     # event ids link to the (future) event inspector
     link = dash_duo.driver.find_element(By.CSS_SELECTOR, "#map-table td[data-dash-column=event] a")
     assert re.search(r"/event/\d{14}\.\d{3}$", link.get_attribute("href"))
-    _no_console_errors(dash_duo)
+    no_console_errors(dash_duo)
 
 
 def test_no_data_message(dash_duo, tmp_path):
-    _start(dash_duo, tmp_path / "nothing-here")
+    start_app(dash_duo, tmp_path / "nothing-here")
     dash_duo.wait_for_contains_text(".fm-no-data", "No data yet", timeout=TIMEOUT)
     text = dash_duo.find_element(".fm-no-data").text
     assert "make run" in text and "python -m pipeline build" in text
-    _no_console_errors(dash_duo)
+    no_console_errors(dash_duo)
 
 
 # -- app-level checks (no browser) --------------------------------------------------------------

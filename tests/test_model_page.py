@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
-import socket
 import time
 from pathlib import Path
 
@@ -24,43 +23,19 @@ from selenium.webdriver.support.ui import Select
 from components import model_figures as mf
 from components.data import DataProvider
 from components.filters import Filters, format_time
+from pagetools import no_console_errors, start_app, wait
 from pipeline import evaluate as E
 
 TIMEOUT = 40
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _start(dash_duo, data_dir, path: str = "/model"):
-    from app import create_app
-
-    app = create_app(data_dir)
-    dash_duo.start_server(app, port=_free_port())
-    dash_duo.wait_for_page(url=dash_duo.server_url + path)
-    return app
+    return start_app(dash_duo, data_dir, path)
 
 
 def _wait(predicate, timeout=TIMEOUT, message="condition"):
-    end = time.time() + timeout
-    last = None
-    while time.time() < end:
-        try:
-            last = predicate()
-            if last:
-                return last
-        except Exception as exc:  # noqa: BLE001 - DOM not ready yet
-            last = exc
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {message} (last: {last!r})")
-
-
-def _no_console_errors(dash_duo):
-    logs = [e for e in dash_duo.get_logs() if e.get("level") == "SEVERE"]
-    assert logs == [], logs
+    """:func:`pagetools.wait` with this module's longer default timeout."""
+    return wait(predicate, timeout, message)
 
 
 def _metrics_pickers(dash_duo) -> list[str]:
@@ -126,7 +101,7 @@ def test_demo_page_loads_with_clean_console(dash_duo, demo_eval_dir, provider):
     assert "polarity model" == dash_duo.find_element(".fm-navbar .nav-link.active").get_attribute(
         "textContent").lower()
     time.sleep(0.5)
-    _no_console_errors(dash_duo)
+    no_console_errors(dash_duo, "SEVERE")
 
 
 def test_evalset_and_picker_change_update_panels_and_url(dash_duo, demo_eval_dir, provider):
@@ -143,7 +118,7 @@ def test_evalset_and_picker_change_update_panels_and_url(dash_duo, demo_eval_dir
     _wait(lambda: "picker=onset" in dash_duo.driver.current_url, message="URL picker")
     _wait(lambda: "Onset baseline:" in dash_duo.find_element("#model-agreement-caption").text,
           message="per-event table of the onset picker")
-    _no_console_errors(dash_duo)
+    no_console_errors(dash_duo, "SEVERE")
 
 
 def test_url_restores_state_and_filters_drive_the_agreement_table(dash_duo, demo_eval_dir, provider):
@@ -174,7 +149,7 @@ def test_url_restores_state_and_filters_drive_the_agreement_table(dash_duo, demo
     box.send_keys("2000-01-01", Keys.ENTER)
     _wait(lambda: "No event with polarities matches" in dash_duo.find_element("#model-agreement-caption").text,
           message="empty selection message")
-    _no_console_errors(dash_duo)
+    no_console_errors(dash_duo, "SEVERE")
 
 
 def test_metrics_csv_download_is_the_table_shown(dash_duo, demo_eval_dir, provider):
@@ -188,7 +163,7 @@ def test_metrics_csv_download_is_the_table_shown(dash_duo, demo_eval_dir, provid
     assert list(got.columns) == list(want.columns)
     assert got["picker"].tolist() == want["picker"].tolist()
     pd.testing.assert_series_equal(got["accuracy"], want["accuracy"].astype(float), check_names=False)
-    _no_console_errors(dash_duo)
+    no_console_errors(dash_duo, "SEVERE")
 
 
 def test_toc2me_page(dash_duo, toc2me_eval_dir):
@@ -218,7 +193,7 @@ def test_toc2me_page(dash_duo, toc2me_eval_dir):
         _wait(lambda: _metrics_pickers(dash_duo) == want, message=f"{ds} metrics")
     _wait(lambda: "in-sample" in dash_duo.find_element("#model-evalset-note").text, message="in-sample warning")
     time.sleep(0.5)
-    _no_console_errors(dash_duo)
+    no_console_errors(dash_duo, "SEVERE")
 
 
 def test_empty_state_without_model_eval(dash_duo, demo_no_eval_dir):
@@ -230,7 +205,7 @@ def test_empty_state_without_model_eval(dash_duo, demo_no_eval_dir):
     _wait(lambda: "events with polarities" in dash_duo.find_element("#model-agreement-caption").text,
           message="per-event table")
     time.sleep(0.5)
-    _no_console_errors(dash_duo)
+    no_console_errors(dash_duo, "SEVERE")
 
 
 # -- server side (no browser) -----------------------------------------------------------------------

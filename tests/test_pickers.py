@@ -16,17 +16,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 @pytest.fixture(scope="module")
-def toc2me_dir():
-    d = Path(os.environ.get("TOC2ME_DIR") or Path(__file__).resolve().parents[2] / "shared" / "toc2me")
-    if not (d / "waveforms").is_dir():
-        pytest.skip(f"shared ToC2ME data not found at {d} (set TOC2ME_DIR)")
-    return d
-
-
-@pytest.fixture(scope="module")
-def real(toc2me_dir):
+def real(toc2me_waveforms_dir):
     from pipeline import training as T
-    return T.load_real(toc2me_dir)
+    return T.load_real(toc2me_waveforms_dir)
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +41,10 @@ def test_recorded_polarity_band_edges():
     assert list(P.recorded_polarity(p, 0.05, 0.95)) == [1, 1, 0, 0, -1, -1, 0]
 
 
-def test_true_polarity_of_manual_picks_is_minus_recorded(toc2me_dir):
+def test_true_polarity_of_manual_picks_is_minus_recorded(toc2me_waveforms_dir):
     """5B is reversed: true polarity = -(manual recorded sign) (README 3.4), applied once."""
     from pipeline.training import read_manual_polcsv
-    man = read_manual_polcsv(toc2me_dir / "picks/manual/20161104064824.680.pol.csv")
+    man = read_manual_polcsv(toc2me_waveforms_dir / "picks/manual/20161104064824.680.pol.csv")
     assert len(man) == 50 and set(man.network) == {"5B"}
     prob = np.where(man.recorded == -1, 1.0, 0.0)            # recorded down -> p = 1
     rev = P.station_reversed(man.network, man.station)
@@ -69,12 +61,12 @@ def test_true_polarity_of_manual_picks_is_minus_recorded(toc2me_dir):
         P.apply_station_reversal(once.drop(columns="polarity"))   # the flag travels with the table
 
 
-def test_true_polarity_matches_pol_hash_auto(toc2me_dir):
+def test_true_polarity_matches_pol_hash_auto(toc2me_waveforms_dir):
     """The published corrected picks: '+' <=> p > 0.5 (reference raw p), via our reversal."""
     from pipeline.training import read_reference_polarity
     ev = "20161104064824.680"
-    raw = read_reference_polarity(toc2me_dir / f"picks/eqpolarity_raw/{ev}.polarity").set_index("station")
-    lines = (toc2me_dir / f"picks/pol_hash_auto/{ev}.pol.hash").read_text().splitlines()[1:]
+    raw = read_reference_polarity(toc2me_waveforms_dir / f"picks/eqpolarity_raw/{ev}.polarity").set_index("station")
+    lines = (toc2me_waveforms_dir / f"picks/pol_hash_auto/{ev}.pol.hash").read_text().splitlines()[1:]
     pub = {ln.split()[0]: (1 if ln.split()[1] == "+" else -1) for ln in lines if ln.strip()}
     p = raw.loc[list(pub), "p"].to_numpy()
     true = P.to_true_polarity(p, P.station_reversed(["5B"] * len(p)), 0.05, 0.95)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import skhash_demo
 from pipeline import focal, geo
 from pipeline.skhash_runner import (
     DEFAULT_SETTINGS,
@@ -25,12 +26,11 @@ from pipeline.skhash_runner import (
     run_skhash,
     run_skhash_parallel,
 )
+from skhash_demo import DEMO_IDS
 
 needs_skhash = pytest.mark.skipif(importlib.util.find_spec("SKHASH") is None,
                                   reason="SKHASH (pip package skhash) is not installed")
 
-# SKHASH integer ids of the demo -> event ids (toc2me README section 6)
-DEMO_IDS = {1: "20161104064824.680", 2: "20161125051408.940", 3: "20161128051644.670"}
 # Numeric outfile1 columns that do not depend on the machine or SKHASH version formatting
 OUT_COLUMNS = {
     "strike": "strike", "dip": "dip", "rake": "rake", "quality": "quality",
@@ -56,31 +56,13 @@ def toc2me_root(request) -> Path:
 
 @pytest.fixture(scope="module")
 def demo_dir(toc2me_root) -> Path:
-    d = toc2me_root / "skhash_demo"
-    if not (d / "IN" / "SKHASH.pol.csv").is_file():
-        pytest.skip(f"ToC2ME SKHASH demo not found at {d} (set TOC2ME_DIR)")
-    return d
+    return skhash_demo.demo_dir(toc2me_root)
 
 
 @pytest.fixture(scope="module")
 def demo_inputs(demo_dir):
     """The demo's IN/ files as the wrapper's DataFrame inputs."""
-    cat = pd.read_csv(demo_dir / "IN" / "SKHASH.eq_catalog.csv")
-    ev = pd.DataFrame({
-        "event_id": cat["event_id"].map(DEMO_IDS),
-        "lat": cat["latitude"], "lon": cat["longitude"], "depth_km": cat["depth"],
-        "horz_uncert_km": cat["horz_uncert_km"], "vert_uncert_km": cat["vert_uncert_km"],
-    })
-    # time from the id (the demo's own time column is locale-garbled in OUT/)
-    ev["time"] = pd.to_datetime(ev["event_id"], format="%Y%m%d%H%M%S.%f", utc=True)
-    p = pd.read_csv(demo_dir / "IN" / "SKHASH.pol.csv", dtype={"station": str, "network": str})
-    pol = pd.DataFrame({"event_id": p["event_id"].map(DEMO_IDS), "network": p["network"],
-                        "station": p["station"], "polarity": p["p_polarity"].astype(int)})
-    s = pd.read_csv(demo_dir / "IN" / "SKHASH.stations.csv", dtype={"station": str})
-    st = pd.DataFrame({"network": "5B", "station": s["station"], "lat": s["latitude"],
-                       "lon": s["longitude"], "elevation_m": s["elevation"].astype(float)})
-    assert ev["event_id"].notna().all() and pol["event_id"].notna().all()
-    return ev, pol, st, demo_dir / "vz.north"
+    return skhash_demo.demo_inputs(demo_dir)
 
 
 @pytest.fixture(scope="module")

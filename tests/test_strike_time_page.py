@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import re
-import socket
 import time
 
 import pandas as pd
@@ -12,43 +11,15 @@ import pytest
 
 from components.data import DataProvider
 from components.filters import Filters
-
-TIMEOUT = 30
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from pagetools import TIMEOUT, no_console_errors, page_module, plotly_js, start_app, url_query, wait
 
 
 def _start(dash_duo, data_dir, path: str = "/strike-time"):
-    from app import create_app
-
-    app = create_app(data_dir)
-    dash_duo.start_server(app, port=_free_port())
-    dash_duo.wait_for_page(url=dash_duo.server_url + path)
-    return app
-
-
-def _wait(predicate, timeout=TIMEOUT, message="condition"):
-    end = time.time() + timeout
-    last = None
-    while time.time() < end:
-        try:
-            last = predicate()
-            if last:
-                return last
-        except Exception as exc:  # noqa: BLE001 - DOM not ready yet
-            last = exc
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {message} (last: {last!r})")
+    return start_app(dash_duo, data_dir, path)
 
 
 def _graph(dash_duo, expr: str):
-    return dash_duo.driver.execute_script(
-        "const gd = document.querySelector('#st-graph .js-plotly-plot');"
-        f"if (!gd || !gd._fullData) return null; return ({expr});")
+    return plotly_js(dash_duo, "st-graph", expr)
 
 
 def _n_points(dash_duo):
@@ -60,28 +31,6 @@ def _select(dash_duo, selector, value):
     dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", el)
     time.sleep(0.3)
     dash_duo.select_dcc_dropdown(selector, value=value)
-
-
-def _no_console_errors(dash_duo):
-    logs = dash_duo.get_logs()
-    assert logs == [], logs
-
-
-def _query(dash_duo) -> str:
-    url = dash_duo.driver.current_url
-    return url.split("?", 1)[1] if "?" in url else ""
-
-
-def _page_module(data_dir):
-    """(app, the page module): Dash imports page modules when the app serves its first
-    request, and a page module cannot be imported on its own before that."""
-    import importlib
-
-    from app import create_app
-
-    app = create_app(data_dir)
-    app.server.test_client().get("/")
-    return app, importlib.import_module("pages.strike_time")
 
 
 @pytest.fixture(scope="module")
@@ -97,92 +46,93 @@ def test_strike_time_page_loads_with_all_stages_and_clean_console(dash_duo, demo
     _start(dash_duo, demo_data_dir)
     n = _n_cluster(provider, "NSw")
     assert n > 50
-    _wait(lambda: f"cluster NSw: {n:,} mechanisms" in dash_duo.find_element("#st-caption").text, message="caption")
-    assert _wait(lambda: _n_points(dash_duo) == n, message="figure")
+    wait(lambda: f"cluster NSw: {n:,} mechanisms" in dash_duo.find_element("#st-caption").text, message="caption")
+    assert wait(lambda: _n_points(dash_duo) == n, message="figure")
     n_stages = len(provider.stages())
     ticks = _graph(dash_duo, "gd.data.filter(t => t.yaxis === 'y3' && t.mode === 'markers')"
                              ".reduce((a, t) => a + t.x.length, 0)")
     assert ticks == n_stages
     assert _graph(dash_duo, "gd.data.filter(t => t.type === 'bar').length") == 1
     # the bar's counts: drawn = this cluster's mechanisms
-    _wait(lambda: re.search(rf"{n:,} drawn", dash_duo.find_element(".fm-count-mechanisms").text),
-          message="counts")
+    wait(lambda: re.search(rf"{n:,} drawn", dash_duo.find_element(".fm-count-mechanisms").text),
+         message="counts")
     # group statistics: one row per group, mean ± sd
     rows = dash_duo.driver.find_elements("css selector", ".st-stats-table tbody tr")
     assert len(rows) >= 1 and "±" in rows[0].text
     assert dash_duo.find_element(".fm-navbar .nav-link.active").get_attribute("textContent") == "Strike–time"
     time.sleep(0.5)
-    _no_console_errors(dash_duo)
+    no_console_errors(dash_duo)
 
 
 def test_cluster_change_url_and_restore(dash_duo, demo_data_dir, provider):
     _start(dash_duo, demo_data_dir)
-    _wait(lambda: "cluster NSw" in dash_duo.find_element("#st-caption").text, message="NSw caption")
+    wait(lambda: "cluster NSw" in dash_duo.find_element("#st-caption").text, message="NSw caption")
     _select(dash_duo, "#st-cluster", "SWe")
     n = _n_cluster(provider, "SWe")
-    _wait(lambda: f"cluster SWe: {n:,} mechanisms" in dash_duo.find_element("#st-caption").text, message="SWe")
-    _wait(lambda: "stcluster=SWe" in _query(dash_duo), message="URL key")
+    wait(lambda: f"cluster SWe: {n:,} mechanisms" in dash_duo.find_element("#st-caption").text, message="SWe")
+    wait(lambda: "stcluster=SWe" in url_query(dash_duo), message="URL key")
     # a filter change keeps the page's key in the URL
     box = dash_duo.find_element(".fm-time-end")
     box.send_keys("2016-11-25\n")
     f = Filters.from_values(time_end="2016-11-25")
     n2 = _n_cluster(provider, "SWe", f)
     assert n2 < n
-    _wait(lambda: f"cluster SWe: {n2:,} mechanisms" in dash_duo.find_element("#st-caption").text, message="window")
-    _wait(lambda: "end=2016-11-25" in _query(dash_duo) and "stcluster=SWe" in _query(dash_duo), message="URL both")
+    wait(lambda: f"cluster SWe: {n2:,} mechanisms" in dash_duo.find_element("#st-caption").text, message="window")
+    wait(lambda: "end=2016-11-25" in url_query(dash_duo) and "stcluster=SWe" in url_query(dash_duo),
+         message="URL both")
     # reload restores both
     dash_duo.driver.get(dash_duo.driver.current_url)
-    _wait(lambda: f"cluster SWe: {n2:,} mechanisms" in dash_duo.find_element("#st-caption").text, message="restored")
+    wait(lambda: f"cluster SWe: {n2:,} mechanisms" in dash_duo.find_element("#st-caption").text, message="restored")
     assert dash_duo.find_element(".fm-time-end").get_attribute("value") == "2016-11-25"
     assert "SWe" in dash_duo.find_element("#st-cluster").text
-    _no_console_errors(dash_duo)
+    no_console_errors(dash_duo)
 
 
 def test_zooming_the_time_axis_sets_the_shared_time_window(dash_duo, demo_data_dir, provider):
     _start(dash_duo, demo_data_dir)
     n = _n_cluster(provider, "NSw")
-    _wait(lambda: _n_points(dash_duo) == n, message="figure")
+    wait(lambda: _n_points(dash_duo) == n, message="figure")
     def zoomed():
         _graph(dash_duo, "(Plotly.relayout(gd, {'xaxis.range[0]': '2016-11-20 06:10:30',"
                          " 'xaxis.range[1]': '2016-11-27 18:00:10'}), true)")
         try:  # a figure still settling can swallow the first zoom: zoom again then
-            return _wait(lambda: "start=2016-11-20T06%3A10" in _query(dash_duo), timeout=8, message="URL start")
+            return wait(lambda: "start=2016-11-20T06%3A10" in url_query(dash_duo), timeout=8, message="URL start")
         except AssertionError:
             return False
-    _wait(zoomed, timeout=TIMEOUT, message="zoom -> time window in the URL")
+    wait(zoomed, timeout=TIMEOUT, message="zoom -> time window in the URL")
     assert dash_duo.find_element(".fm-time-start").get_attribute("value") == "2016-11-20T06:10"
     assert dash_duo.find_element(".fm-time-end").get_attribute("value") == "2016-11-27T18:01"
     f = Filters.from_values(time_start="2016-11-20T06:10", time_end="2016-11-27T18:01")
     n2 = _n_cluster(provider, "NSw", f)
     assert 0 < n2 < n
-    _wait(lambda: _n_points(dash_duo) == n2, message="windowed figure")
+    wait(lambda: _n_points(dash_duo) == n2, message="windowed figure")
     # the other pages follow: the navbar links carry the window
     href = dash_duo.driver.find_element("css selector", ".fm-navbar a[href^='/diffusion']").get_attribute("href")
     assert "start=2016-11-20T06" in href
     # autoscale clears the window
     _graph(dash_duo, "(Plotly.relayout(gd, {'xaxis.autorange': true}), true)")
-    _wait(lambda: "start=" not in _query(dash_duo), message="window cleared")
-    _wait(lambda: _n_points(dash_duo) == n, message="full figure")
-    _no_console_errors(dash_duo)
+    wait(lambda: "start=" not in url_query(dash_duo), message="window cleared")
+    wait(lambda: _n_points(dash_duo) == n, message="full figure")
+    no_console_errors(dash_duo)
 
 
 def test_empty_state_and_no_data(dash_duo, demo_data_dir, tmp_path):
     _start(dash_duo, demo_data_dir, "/strike-time?mmin=9")
-    _wait(lambda: "No mechanism of cluster NSw matches the filters" in
-          (_graph(dash_duo, "gd.layout.annotations.map(a => a.text).join(' ')") or ""), message="empty figure")
-    _wait(lambda: "No mechanisms to summarise" in dash_duo.find_element("#st-stats").text, message="empty stats")
-    _no_console_errors(dash_duo)
+    wait(lambda: "No mechanism of cluster NSw matches the filters" in
+         (_graph(dash_duo, "gd.layout.annotations.map(a => a.text).join(' ')") or ""), message="empty figure")
+    wait(lambda: "No mechanisms to summarise" in dash_duo.find_element("#st-stats").text, message="empty stats")
+    no_console_errors(dash_duo)
 
 
 def test_no_data_message(dash_duo, tmp_path):
     _start(dash_duo, tmp_path / "nothing", "/strike-time")
     dash_duo.wait_for_contains_text(".fm-no-data", "No data yet", timeout=TIMEOUT)
-    _no_console_errors(dash_duo)
+    no_console_errors(dash_duo)
 
 
 # -- server side (no browser) --------------------------------------------------------------------
 def test_csv_is_the_plotted_table(demo_data_dir, provider):
-    app, page = _page_module(demo_data_dir)
+    app, page = page_module(demo_data_dir, "pages.strike_time")
     with app.server.app_context():
         out = page.download(1, "mmin=-0.5", "NSw")
         fig, stats, caption, drawn = page.build_figure("mmin=-0.5", "NSw")
@@ -195,7 +145,7 @@ def test_csv_is_the_plotted_table(demo_data_dir, provider):
 
 
 def test_page_state_and_brush_parsing(demo_data_dir):
-    _, page = _page_module(demo_data_dir)
+    _, page = page_module(demo_data_dir, "pages.strike_time")
 
     clusters = ["NSw", "SWe"]
     assert page.page_state("", clusters) == {"cluster": "NSw"}
@@ -215,7 +165,7 @@ def test_toc2me_nsw_shows_290_mechanisms(tmp_path, toc2me_tables):
     from pipeline import tables
 
     tables.write_tables(tmp_path / "toc2me", toc2me_tables)
-    app, page = _page_module(tmp_path / "toc2me")
+    app, page = page_module(tmp_path / "toc2me", "pages.strike_time")
     with app.server.app_context():
         fig, stats, caption, drawn = page.build_figure("", "NSw")
     assert caption.startswith("cluster NSw: 290 mechanisms · 186 stages of 4 wells · 59 daily injection rows")

@@ -2,7 +2,6 @@
 import argparse
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,16 +13,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 @pytest.fixture(scope="module")
-def toc2me_dir():
-    d = Path(os.environ.get("TOC2ME_DIR") or Path(__file__).resolve().parents[2] / "shared" / "toc2me")
-    if not (d / "waveforms").is_dir():
-        pytest.skip(f"shared ToC2ME data not found at {d} (set TOC2ME_DIR)")
-    return d
-
-
-@pytest.fixture(scope="module")
-def real(toc2me_dir):
-    return T.load_real(toc2me_dir)
+def real(toc2me_waveforms_dir):
+    return T.load_real(toc2me_waveforms_dir)
 
 
 def test_labels_follow_the_recorded_convention(real):
@@ -69,11 +60,11 @@ def test_config_is_argparse_able():
     assert cfg.n_synthetic == 123 and cfg.loeo is False and cfg.lr == 0.01 and cfg.final is True
 
 
-def test_tiny_training_run_is_deterministic(toc2me_dir, tmp_path):
-    cfg = T.TrainConfig.tiny(data_dir=str(toc2me_dir), out_dir=str(tmp_path / "a"), seed=7)
+def test_tiny_training_run_is_deterministic(toc2me_waveforms_dir, tmp_path):
+    cfg = T.TrainConfig.tiny(data_dir=str(toc2me_waveforms_dir), out_dir=str(tmp_path / "a"), seed=7)
     rec1 = T.train(cfg)
     w1 = [w.copy() for w in rec1["_model"].get_weights()]
-    rec2 = T.train(T.TrainConfig.tiny(data_dir=str(toc2me_dir), out_dir=str(tmp_path / "b"), seed=7))
+    rec2 = T.train(T.TrainConfig.tiny(data_dir=str(toc2me_waveforms_dir), out_dir=str(tmp_path / "b"), seed=7))
     w2 = rec2["_model"].get_weights()
     assert all(np.array_equal(a, b) for a, b in zip(w1, w2))
     saved = json.loads((tmp_path / "a" / "cnn_polarity.json").read_text())
@@ -86,7 +77,7 @@ def test_tiny_training_run_is_deterministic(toc2me_dir, tmp_path):
     pk = CNNPicker.load(tmp_path / "a" / "cnn_polarity.weights.h5")
     x = np.random.default_rng(0).normal(size=(4, 600)).astype(np.float32)
     assert np.allclose(pk.predict(x), T._predict(rec1["_model"], x), atol=1e-6)
-    rec3 = T.train(T.TrainConfig.tiny(data_dir=str(toc2me_dir), out_dir=str(tmp_path / "c"), seed=8))
+    rec3 = T.train(T.TrainConfig.tiny(data_dir=str(toc2me_waveforms_dir), out_dir=str(tmp_path / "c"), seed=8))
     assert not all(np.array_equal(a, b) for a, b in zip(w1, rec3["_model"].get_weights()))
 
 

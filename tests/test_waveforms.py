@@ -1,7 +1,5 @@
 """Event waveforms: P alignment of the 600-sample window, t1/t3 fallback, SNR, rejects."""
-import os
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,17 +13,9 @@ T0 = "2016-11-04T06:48:20.990000Z"
 
 
 @pytest.fixture(scope="module")
-def toc2me_dir():
-    d = Path(os.environ.get("TOC2ME_DIR") or Path(__file__).resolve().parents[2] / "shared" / "toc2me")
-    if not (d / "waveforms").is_dir():
-        pytest.skip(f"shared ToC2ME data not found at {d} (set TOC2ME_DIR)")
-    return d
-
-
-@pytest.fixture(scope="module")
-def shared_events(toc2me_dir):
+def shared_events(toc2me_waveforms_dir):
     rj = Rejects()
-    evs = list(W.iter_events(toc2me_dir / "waveforms", EVENTS, rj))
+    evs = list(W.iter_events(toc2me_waveforms_dir / "waveforms", EVENTS, rj))
     return evs, rj
 
 
@@ -166,8 +156,8 @@ def test_resampled_trace_keeps_p(tmp_path):
 
 # ----------------------------------------------------------------- SNR
 
-def test_snr_reproduces_original(toc2me_dir, shared_events):
-    ref = pd.read_csv(toc2me_dir / "picks/snr/SNR_event_waveform_toc2me_me_2.csv",
+def test_snr_reproduces_original(toc2me_waveforms_dir, shared_events):
+    ref = pd.read_csv(toc2me_waveforms_dir / "picks/snr/SNR_event_waveform_toc2me_me_2.csv",
                       dtype={"Event_ID": str, "Station_ID": str})
     ref = ref.set_index(["Event_ID", "Station_ID"])["SNR"]
     evs, _ = shared_events

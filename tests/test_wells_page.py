@@ -2,11 +2,8 @@
 Chromium) of the timeline linked to the shared time window."""
 from __future__ import annotations
 
-import socket
-import time
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pandas as pd
@@ -15,8 +12,7 @@ import pytest
 from components import wells_figures as wf
 from components.data import DataProvider
 from components.filters import Filters
-
-TIMEOUT = 30
+from pagetools import TIMEOUT, no_console_errors, plotly_js, start_app, url_params, wait
 
 
 @pytest.fixture(scope="module")
@@ -119,56 +115,20 @@ def test_empty_inputs():
 
 
 # -- browser --------------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _start(dash_duo, data_dir, search: str = ""):
-    from app import create_app
-
-    app = create_app(data_dir)
-    dash_duo.start_server(app, port=_free_port())
-    dash_duo.wait_for_page(url=dash_duo.server_url + "/wells" + search)
-    return app
-
-
-def _wait(predicate, timeout=TIMEOUT, message="condition"):
-    end = time.time() + timeout
-    last = None
-    while time.time() < end:
-        try:
-            last = predicate()
-            if last:
-                return last
-        except Exception as exc:  # noqa: BLE001 - DOM not ready yet
-            last = exc
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {message} (last: {last!r})")
+    return start_app(dash_duo, data_dir, "/wells" + search)
 
 
 def _gd(dash_duo, expr: str):
-    return dash_duo.driver.execute_script(
-        "const gd = document.querySelector('#wells-timeline .js-plotly-plot');"
-        f"if (!gd || !gd._fullData) return null; return ({expr});")
-
-
-def _url_params(dash_duo) -> dict:
-    return parse_qs(urlsplit(dash_duo.driver.current_url).query)
-
-
-def _no_console_errors(dash_duo):
-    logs = dash_duo.get_logs()
-    assert logs == [], logs
+    return plotly_js(dash_duo, "wells-timeline", expr)
 
 
 def test_page_loads_and_zoom_sets_the_shared_time_window(dash_duo, demo_data_dir, provider):
     _start(dash_duo, demo_data_dir)
     stages = provider.stages()
     n = len(stages)
-    _wait(lambda: f"all {n} stages" in dash_duo.find_element("#wells-table-caption").text, message="caption")
-    assert _wait(lambda: _gd(dash_duo, "gd.layout.meta.n_stages"), message="figure") == n
+    wait(lambda: f"all {n} stages" in dash_duo.find_element("#wells-table-caption").text, message="caption")
+    assert wait(lambda: _gd(dash_duo, "gd.layout.meta.n_stages"), message="figure") == n
     assert _gd(dash_duo, "gd.layout.shapes.length") == 0
     notes = dash_duo.find_element(".fm-page-wells .fm-about").text
     assert "hour resolution" in notes and "no time zone" in notes
@@ -176,30 +136,30 @@ def test_page_loads_and_zoom_sets_the_shared_time_window(dash_duo, demo_data_dir
     # zoom the time axis (what a drag does): the filters' window follows, in the URL too
     _gd(dash_duo, "(Plotly.relayout(gd, {'xaxis.range[0]': '2016-11-10 00:00:00',"
                   " 'xaxis.range[1]': '2016-11-20 12:00:00'}), true)")
-    _wait(lambda: (lambda p: p.get("start") == ["2016-11-10"] and p.get("end") == ["2016-11-20T12:00"])(
-        _url_params(dash_duo)), message="window in the URL")
+    wait(lambda: (lambda p: p.get("start") == ["2016-11-10"] and p.get("end") == ["2016-11-20T12:00"])(
+        url_params(dash_duo)), message="window in the URL")
     assert dash_duo.find_element(".fm-time-start").get_attribute("value") == "2016-11-10"
     assert dash_duo.find_element(".fm-time-end").get_attribute("value") == "2016-11-20T12:00"
     f = Filters.from_values(time_start="2016-11-10", time_end="2016-11-20T12:00")
     n_in = len(wf.stage_table(stages, f.time_start, f.time_end))
-    _wait(lambda: f"{n_in} of {n} stages" in dash_duo.find_element("#wells-table-caption").text,
-          message="table follows")
-    _wait(lambda: _gd(dash_duo, "gd.layout.shapes.length") == 3, message="shaded band")
+    wait(lambda: f"{n_in} of {n} stages" in dash_duo.find_element("#wells-table-caption").text,
+         message="table follows")
+    wait(lambda: _gd(dash_duo, "gd.layout.shapes.length") == 3, message="shaded band")
     assert _gd(dash_duo, "gd.layout.shapes[0].x0") == "2016-11-10 00:00:00"
     # the event counts of the bar follow the window (the same filters as every page)
     want = int(provider.counts(f).iloc[0]["events"])
-    _wait(lambda: f"{want:,}" in dash_duo.find_element(".fm-count-events").text, message="bar counts")
+    wait(lambda: f"{want:,}" in dash_duo.find_element(".fm-count-events").text, message="bar counts")
     # the navbar carries the window to the other pages
-    _wait(lambda: "start=2016-11-10" in dash_duo.driver.find_element(
+    wait(lambda: "start=2016-11-10" in dash_duo.driver.find_element(
         "css selector", ".fm-navbar a.nav-link[href^='/magnitudes'], .fm-navbar a.nav-link[href^='/?']"
     ).get_attribute("href"), message="navbar link")
     # autoscale (double-click) clears the window
     _gd(dash_duo, "(Plotly.relayout(gd, {'xaxis.autorange': true}), true)")
-    _wait(lambda: "start" not in _url_params(dash_duo) and "end" not in _url_params(dash_duo),
-          message="window cleared")
-    _wait(lambda: f"all {n} stages" in dash_duo.find_element("#wells-table-caption").text, message="caption reset")
-    _wait(lambda: _gd(dash_duo, "gd.layout.shapes.length") == 0, message="band removed")
-    _no_console_errors(dash_duo)
+    wait(lambda: "start" not in url_params(dash_duo) and "end" not in url_params(dash_duo),
+         message="window cleared")
+    wait(lambda: f"all {n} stages" in dash_duo.find_element("#wells-table-caption").text, message="caption reset")
+    wait(lambda: _gd(dash_duo, "gd.layout.shapes.length") == 0, message="band removed")
+    no_console_errors(dash_duo)
 
 
 def test_url_restores_the_window_and_csv(dash_duo, demo_data_dir, provider):
@@ -207,9 +167,9 @@ def test_url_restores_the_window_and_csv(dash_duo, demo_data_dir, provider):
     stages = provider.stages()
     f = Filters.from_values(time_start="2016-11-15", time_end="2016-11-25")
     tab = wf.stage_table(stages, f.time_start, f.time_end)
-    _wait(lambda: f"{len(tab)} of {len(stages)} stages" in dash_duo.find_element("#wells-table-caption").text,
-          message="caption")
-    _wait(lambda: _gd(dash_duo, "gd.layout.shapes.length") == 3, message="band")
+    wait(lambda: f"{len(tab)} of {len(stages)} stages" in dash_duo.find_element("#wells-table-caption").text,
+         message="caption")
+    wait(lambda: _gd(dash_duo, "gd.layout.shapes.length") == 3, message="band")
     assert dash_duo.find_element(".fm-time-start").get_attribute("value") == "2016-11-15"
     # rows shown = the window's stages (first page)
     cells = dash_duo.driver.find_elements("css selector", "#wells-table td[data-dash-column=well]")
@@ -218,25 +178,25 @@ def test_url_restores_the_window_and_csv(dash_duo, demo_data_dir, provider):
     button = dash_duo.find_element("#wells-csv")
     dash_duo.driver.execute_script("arguments[0].click()", button)
     path = Path(dash_duo.download_path) / "toc2me_stages.csv"
-    _wait(lambda: path.exists() and path.stat().st_size > 0, message="downloaded CSV")
+    wait(lambda: path.exists() and path.stat().st_size > 0, message="downloaded CSV")
     got = pd.read_csv(path)
     assert list(got.columns) == [c for c in wf.STAGE_COLUMNS if c != "in_window"]
     assert got[["well", "stage_no"]].values.tolist() == tab[["well", "stage_no"]].values.tolist()
     assert (pd.to_datetime(got["time"], utc=True) == tab["time"].reset_index(drop=True)).all()
     # no events CSV on this page (the filter bar's export is hidden)
     assert not dash_duo.find_element(".fm-filter-bar .fm-download").is_displayed()
-    _no_console_errors(dash_duo)
+    no_console_errors(dash_duo)
 
 
 def test_empty_window_shows_a_message(dash_duo, demo_data_dir):
     _start(dash_duo, demo_data_dir, "?start=2020-01-01")
-    _wait(lambda: "no stage in the time window" in dash_duo.find_element("#wells-table-caption").text,
-          message="empty message")
-    _wait(lambda: _gd(dash_duo, "gd.layout.meta.n_in_window") == 0, message="figure")
-    _no_console_errors(dash_duo)
+    wait(lambda: "no stage in the time window" in dash_duo.find_element("#wells-table-caption").text,
+         message="empty message")
+    wait(lambda: _gd(dash_duo, "gd.layout.meta.n_in_window") == 0, message="figure")
+    no_console_errors(dash_duo)
 
 
 def test_no_data_message(dash_duo, tmp_path):
     _start(dash_duo, tmp_path / "nothing-here")
     dash_duo.wait_for_contains_text(".fm-no-data", "No data yet", timeout=TIMEOUT)
-    _no_console_errors(dash_duo)
+    no_console_errors(dash_duo)
