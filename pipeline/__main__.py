@@ -85,6 +85,8 @@ def _cmd_invert(args) -> int:
 
     from . import invert, tables
     t = {n: tables.read_table(args.data_dir, n) for n in ("events", "stations", "mechanisms", "polarities", "velocity_model")}
+    from .reviews import apply_reviews
+    t["polarities"] = apply_reviews(t["polarities"], args.data_dir)  # the dashboard's reviewed picks win
     published = t["mechanisms"][t["mechanisms"]["source"] != "computed"]
     engine = {"auto": None, "fortran": True, "python": False}[args.engine]
     out = invert.invert(t["events"], t["polarities"], t["stations"], t["velocity_model"], picks=args.picks,

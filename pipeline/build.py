@@ -153,6 +153,10 @@ def build(source: str = "demo", input_dir: str | Path | None = None, data_dir: s
             vmodel = read_velocity_model(vz)
         else:
             log.warning("no velocity model at %s: computed mechanisms skipped", vz)
+    if "polarities" in data:
+        from .reviews import apply_reviews
+        pol = apply_reviews(data["polarities"], data_dir)  # reviews made in the dashboard
+        data["polarities"] = pol[pol["event_id"].isin(data["events"]["event_id"])]
     if vmodel is not None:
         data["velocity_model"] = vmodel
         if opts.invert:

@@ -112,3 +112,21 @@ def test_invert_command_reproduces_published_mechanisms_from_published_picks(toc
     assert len(computed) == 2 and (computed.picks == "published").all()
     assert computed.kagan_to_published.max() < 0.5
     assert (mech.source == "published").sum() == 3119  # published rows untouched
+
+
+def test_invert_uses_the_dashboard_reviews(toc2me_build, tmp_path):
+    import shutil
+
+    from pipeline.reviews import ReviewStore
+    d = tmp_path / "reviewed"
+    shutil.copytree(toc2me_build, d)
+    ev = "20161125051408.940"
+    before = tables.read_table(d, "mechanisms").query("source == 'computed'").set_index("event_id")
+    used = tables.read_table(d, "mechanism_stations").query("event_id == @ev")
+    store = ReviewStore(d)
+    for station in used.station.iloc[:5]:
+        store.set_pick(ev, "5B", station, 0, reviewer="test")  # undetermined: leave it out
+    r = _cli("invert", "--data-dir", str(d))
+    assert r.returncode == 0, r.stderr
+    after = tables.read_table(d, "mechanisms").query("source == 'computed'").set_index("event_id")
+    assert after.loc[ev, "n_polarities"] == before.loc[ev, "n_polarities"] - 5
