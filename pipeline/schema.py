@@ -269,8 +269,9 @@ MODEL_EVAL = Table(
     "Polarity-picker evaluation in long form: scalar metrics and curve points.",
     (
         _c("model", STR, "picker (cnn, cct, onset, reference, ...)", False),
-        _c("dataset", STR, "evaluation set (manual50, reference_confident, demo_truth, ...)", False),
-        _c("kind", STR, "metric, roc, pr, calibration, confusion, training", False),
+        _c("dataset", STR, "evaluation set: manual50, reference_confident, loeo_heldout, all_traces, "
+                           "demo_truth*, reference_reported_2861 (the authors' own test set), training", False),
+        _c("kind", STR, "metric, roc, pr, calibration, confusion, coverage, training", False),
         _c("name", STR, "metric name or curve/series name", False),
         _c("x", F64, "curve abscissa (threshold, FPR, recall, predicted prob, epoch)"),
         _c("y", F64, "curve ordinate"),
