@@ -177,9 +177,8 @@ def build(source: str = "demo", input_dir: str | Path | None = None, data_dir: s
         "schema_version": schema.SCHEMA_VERSION,
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "rows": {name: int(len(df)) for name, df in data.items()},
-        "seconds": None,
+        "seconds": round(time.perf_counter() - t0, 2),  # before the write
     }
-    info["seconds"] = round(time.perf_counter() - t0, 2)
     written = tables.write_tables(data_dir, data, info)
     _remove_stale(Path(data_dir), {p.name for p in written})
     log.info("built %s into %s in %.1f s: %s", source, data_dir, info["seconds"], info["rows"])
