@@ -442,14 +442,18 @@ class ReviewStore:
 
     def audit(self, event_id: str | None = None) -> pd.DataFrame:
         """The audit trail (all events, or one), columns :data:`AUDIT_COLUMNS`, by id."""
-        sql = f"SELECT {', '.join(AUDIT_COLUMNS)} FROM audit"
+        return self._rows("audit", AUDIT_COLUMNS, event_id)
+
+    def _rows(self, table: str, columns, event_id: str | None) -> pd.DataFrame:
+        """Rows of one of our own tables (fixed names), all or of one event, by id."""
+        sql = f"SELECT {', '.join(columns)} FROM {table}"
         params: tuple = ()
         if event_id is not None:
             sql += " WHERE event_id = ?"
             params = (str(event_id),)
         with self._read() as conn:
             rows = conn.execute(sql + " ORDER BY id", params).fetchall()
-        return pd.DataFrame([tuple(r) for r in rows], columns=list(AUDIT_COLUMNS))
+        return pd.DataFrame([tuple(r) for r in rows], columns=list(columns))
 
     # -- re-inversions ----------------------------------------------------------------------
     def add_reinversion(self, row: dict) -> int:
@@ -479,14 +483,7 @@ class ReviewStore:
 
     def reinversions(self, event_id: str | None = None) -> pd.DataFrame:
         """Stored re-inversions (all, or of one event), oldest first."""
-        sql = f"SELECT {', '.join(REINVERSION_COLUMNS)} FROM reinversions"
-        params: tuple = ()
-        if event_id is not None:
-            sql += " WHERE event_id = ?"
-            params = (str(event_id),)
-        with self._read() as conn:
-            rows = conn.execute(sql + " ORDER BY id", params).fetchall()
-        return pd.DataFrame([tuple(r) for r in rows], columns=list(REINVERSION_COLUMNS))
+        return self._rows("reinversions", REINVERSION_COLUMNS, event_id)
 
     def reinversion(self, reinversion_id: int) -> dict | None:
         """One re-inversion as a dict (JSON columns decoded), or None."""
