@@ -22,7 +22,7 @@ $(VENV)/bin/python:
 # Stamp files make re-runs instant; they are redone when a requirements file changes.
 $(VENV)/.installed: requirements.txt | $(VENV)/bin/python
 	$(PY) -m pip install -q -r requirements.txt
-	@# SKHASH's Fortran grid search is optional (same results, ~2x faster): try to get gfortran
+	@# SKHASH's Fortran grid search is optional (~2x faster, results within 1 deg): try to get gfortran
 	@command -v gfortran >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gfortran) || true; }
 	bash scripts/build_skhash_fortran.sh $(PY) || echo "SKHASH Fortran grid search not built: pure Python will run"

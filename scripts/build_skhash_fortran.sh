@@ -6,7 +6,7 @@
 # Usage: scripts/build_skhash_fortran.sh [PYTHON]
 #   PYTHON defaults to .venv/bin/python of the repository (else `python3`).
 # Needs gfortran (Debian/Ubuntu: apt-get install gfortran). Without it the script prints a
-# message and exits 0: SKHASH then runs its pure-Python grid search (same results, slower).
+# message and exits 0: SKHASH then runs its pure-Python grid search (slower; results agree within 1 deg Kagan).
 # numpy < 2 uses the distutils f2py backend; numpy >= 2 needs `--backend meson` plus the
 # meson and ninja packages (handled below, untested here).
 set -euo pipefail
