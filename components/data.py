@@ -38,7 +38,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline import schema
-from pipeline.tables import table_path
+from pipeline.tables import table_path, table_source
 
 from .filters import NONE, Filters, where_clause
 
@@ -154,20 +154,23 @@ class DataProvider:
         return not self.missing_tables()
 
     def _src(self, table: str) -> str:
+        """The table's ``read_parquet`` argument in the current version (a file or a glob of
+        parts). Resolved per query: a build publishing meanwhile is seen at the next query."""
         p = self.path(table)
         if not p.exists():
             raise MissingDataError(f"table {table!r} not found in {self.data_dir} "
                                    "(run `make run` or `python -m pipeline build`)")
-        return str(p)
+        return table_source(self.data_dir, table)
 
     def _version(self, *tables: str):
         out = []
         for t in tables:
+            p = self.path(t)
             try:
-                st = self.path(t).stat()
-                out.append((t, st.st_mtime_ns, st.st_size))
+                st = p.stat()
+                out.append((t, str(p), st.st_mtime_ns, st.st_size))
             except FileNotFoundError:
-                out.append((t, None, None))
+                out.append((t, None, None, None))
         return tuple(out)
 
     def _cached(self, key: str, tables: tuple[str, ...], build):

@@ -37,64 +37,51 @@ def _cmd_fetch(args) -> int:
     kwargs = {"base_url": args.base_url} if args.base_url else {}
     paths = fetch.fetch_toc2me(args.dest, **kwargs)
     print(f"{len(paths)} files verified in {args.dest}")
+    if args.waveforms == "none":
+        return 0
+    from .io import zenodo
+    try:
+        res = zenodo.fetch_waveforms(args.dest, args.waveforms, api=args.zenodo_api or zenodo.DEFAULT_API,
+                                     keep_archives=not args.delete_archives)
+    except fetch.FetchError as exc:  # a clear message; what is verified stays, a re-run resumes
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"Zenodo record {zenodo.RECORDS[args.waveforms]}: {len(res.files)} file(s) verified "
+          f"({res.files_downloaded} downloaded, {res.bytes_downloaded} bytes); {res.members_extracted} "
+          f"member(s) extracted, {res.members_skipped} already present, in {res.waveform_dir}")
     return 0
 
 
 def _build_options(args):
     from .build import Options
-    return Options(pick=not args.no_pick, pickers=tuple(args.pickers.split(",")), invert=not args.no_invert,
-                   picks=args.picks, demo_waveform_events=args.demo_waveform_events, workers=args.workers)
+    return Options(pick=not args.no_pick, pickers=tuple(args.pickers.split(",")), weights=args.weights,
+                   invert=not args.no_invert, picks=args.picks, demo_waveform_events=args.demo_waveform_events,
+                   workers=args.workers, scheduler=args.scheduler, chunk_events=args.chunk_events,
+                   event_timeout=args.event_timeout, fresh=args.fresh, retry_failed=args.retry_failed,
+                   use_fortran=_ENGINES[args.engine])
+
+
+_ENGINES = {"auto": None, "fortran": True, "python": False}
 
 
 def _cmd_pick(args) -> int:
     """Pick event folders and replace those events' rows of the chosen pickers."""
-    import pandas as pd
-
-    from . import picking, tables
-    from .rejects import Rejects
-    events = tables.read_table(args.data_dir, "events")
-    stations = tables.read_table(args.data_dir, "stations")
-    pickers = {n: picking.load_picker(n, args.weights) for n in args.pickers.split(",")}
-    rejects = Rejects()
-    pol, snips = picking.pick_folders(args.waveforms, events, stations, pickers, rejects)
-    out = {"rejects": pd.concat([tables.read_table(args.data_dir, "rejects"), rejects.to_frame()], ignore_index=True)}
-    if len(pol):
-        old = _read_optional(args.data_dir, "polarities")
-        if old is not None:
-            replaced = old["event_id"].isin(pol["event_id"]) & old["method"].isin(list(pickers))
-            pol = pd.concat([old[~replaced], pol], ignore_index=True)
-        out["polarities"] = pol
-    if len(snips):
-        old = _read_optional(args.data_dir, "waveforms")
-        if old is not None:
-            snips = pd.concat([old[~old["event_id"].isin(snips["event_id"])], snips], ignore_index=True)
-        out["waveforms"] = snips
-    tables.write_tables(args.data_dir, out)
-    print(f"{len(pol)} polarities from {pol['event_id'].nunique() if len(pol) else 0} events; {len(rejects)} rejects")
+    from .flow import single_stage
+    out = single_stage.pick(args.data_dir, args.waveforms, tuple(args.pickers.split(",")), args.weights,
+                            workers=args.workers, scheduler=args.scheduler, chunk_events=args.chunk_events,
+                            fresh=args.fresh, retry_failed=args.retry_failed)
+    print(f"{out['polarities']} polarities from {out['events']} event folders in {out['chunks']} chunks "
+          f"({out['failed']} failed); {out['rejects']} rejects")
     return 0
-
-
-def _read_optional(data_dir, name):
-    from . import tables
-    return tables.read_table(data_dir, name) if tables.table_path(data_dir, name).exists() else None
 
 
 def _cmd_invert(args) -> int:
     """Recompute every computed mechanism of a data folder from its polarities."""
-    import pandas as pd
-
-    from . import invert, tables
-    t = {n: tables.read_table(args.data_dir, n) for n in ("events", "stations", "mechanisms", "polarities", "velocity_model")}
-    from .reviews import apply_reviews
-    t["polarities"] = apply_reviews(t["polarities"], args.data_dir)  # the dashboard's reviewed picks win
-    published = t["mechanisms"][t["mechanisms"]["source"] != "computed"]
-    engine = {"auto": None, "fortran": True, "python": False}[args.engine]
-    out = invert.invert(t["events"], t["polarities"], t["stations"], t["velocity_model"], picks=args.picks,
-                        snr_min=args.snr_min, published=published, workers=args.workers, use_fortran=engine)
-    out["mechanisms"] = pd.concat([published, out["mechanisms"]], ignore_index=True)
-    tables.write_tables(args.data_dir, out)
-    n = int((out["mechanisms"]["source"] == "computed").sum())
-    print(f"{n} computed mechanisms, {len(out['unsolved'])} unsolved events")
+    from .flow import single_stage
+    out = single_stage.invert(args.data_dir, picks=args.picks, snr_min=args.snr_min, use_fortran=_ENGINES[args.engine],
+                              event_timeout=args.event_timeout, workers=args.workers, scheduler=args.scheduler,
+                              chunk_events=args.chunk_events, retry_failed=args.retry_failed)
+    print(f"{out['computed']} computed mechanisms, {out['unsolved']} unsolved events")
     return 0
 
 
@@ -137,7 +124,19 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument("--picks", default="auto", help="polarities for SKHASH: auto (manual overrides the best "
                                                       "automatic picker), published, manual, cnn, onset, ...")
         sp.add_argument("--demo-waveform-events", type=int, default=60, help="demo events given synthetic waveforms")
-        sp.add_argument("--workers", type=int, help="SKHASH processes (default: all cores)")
+        sp.add_argument("--weights", help="weights file for cnn (default: the committed model) or cct (required)")
+        sp.add_argument("--engine", choices=("auto", "fortran", "python"), default="auto", help="SKHASH grid search")
+        sp.add_argument("--event-timeout", type=float, default=120.0,
+                        help="per-event SKHASH limit, s: an event over it is unsolved ('timeout') (default 120)")
+        sp.add_argument("--fresh", action="store_true", help="discard the chunks of earlier (interrupted) builds")
+        dask_args(sp)
+
+    def dask_args(sp):
+        sp.add_argument("--workers", type=int, help="LocalCluster worker processes (default: one per core)")
+        sp.add_argument("--scheduler", help="run on an existing Dask scheduler, e.g. tcp://HOST:8786 "
+                                            "(default: $FM_DASK_SCHEDULER, else a LocalCluster)")
+        sp.add_argument("--chunk-events", type=int, default=25, help="target events per task (default 25)")
+        sp.add_argument("--retry-failed", action="store_true", help="run chunks again that failed in an earlier run")
 
     b = sub.add_parser("build", help="build every table from a source (replaces the previous build atomically)")
     source_args(b)
@@ -154,20 +153,30 @@ def parser() -> argparse.ArgumentParser:
     f = sub.add_parser("fetch-toc2me", help="download the public ToC2ME files (pinned commit, sha256-verified)")
     f.add_argument("--dest", default=DEFAULT_RAW_DIR)
     f.add_argument("--base-url", help="mirror serving the repository layout (default: the pinned GitHub commit)")
+    f.add_argument("--waveforms", choices=("none", "fm", "all"), default="none",
+                   help="also fetch waveform archives from Zenodo: fm = the 2,519 focal-mechanism events "
+                        "(10.5281/zenodo.15165318), all = every event (10.5281/zenodo.14185578); resumable, "
+                        "checksum-verified, extracted into DEST/waveforms/ (default: none)")
+    f.add_argument("--zenodo-api", help="Zenodo REST API base URL (default: https://zenodo.org/api)")
+    f.add_argument("--delete-archives", action="store_true",
+                   help="delete each Zenodo archive once fully extracted (saves disk; it is not fetched again)")
     f.set_defaults(func=_cmd_fetch)
 
     pk = sub.add_parser("pick", help="run pickers over event folders of SAC/MiniSEED files into a data folder")
     pk.add_argument("--waveforms", required=True, help="folder of event folders (<event_id>/<net>.<sta>.<cha>.SAC)")
     pk.add_argument("--pickers", default="cnn", help="comma-separated: cnn, onset, cct")
     pk.add_argument("--weights", help="weights file for cnn (default: the committed model) or cct (required)")
+    pk.add_argument("--fresh", action="store_true", help="discard the picking chunks of earlier runs")
+    dask_args(pk)
     data_args(pk)
     pk.set_defaults(func=_cmd_pick)
 
     iv = sub.add_parser("invert", help="recompute the computed mechanisms of a data folder with SKHASH")
     iv.add_argument("--picks", default="auto", help="auto, published, manual, cnn, onset, ...")
     iv.add_argument("--snr-min", type=float, default=2.0, help="automatic picks need SNR above this")
-    iv.add_argument("--workers", type=int, help="SKHASH processes (default: all cores)")
     iv.add_argument("--engine", choices=("auto", "fortran", "python"), default="auto", help="SKHASH grid search")
+    iv.add_argument("--event-timeout", type=float, default=120.0, help="per-event SKHASH limit, s (default 120)")
+    dask_args(iv)
     data_args(iv)
     iv.set_defaults(func=_cmd_invert)
 
@@ -180,6 +189,7 @@ def parser() -> argparse.ArgumentParser:
     from . import evaluate
     evaluate.add_arguments(ev)
     ev.set_defaults(func=evaluate.run)
+    from . import synth_archive; synth_archive.add_cli(sub)  # noqa: E702 - one registration line
 
     i = sub.add_parser("info", help="describe the build in a data folder")
     data_args(i)

@@ -6,33 +6,41 @@ Sources:
   (:mod:`pipeline.demo`); it carries its ground truth in ``truth_*`` tables.
 * ``toc2me``: a folder laid out like the public ToC2ME data (:mod:`pipeline.ingest_toc2me`).
 
-Stages after the base tables (each optional, see :class:`Options`):
+Stages after the base tables (each optional, see :class:`Options`), run on dask.distributed
+(:mod:`pipeline.flow`: a LocalCluster of one process per core, or ``scheduler``):
 
-1. polarities: published/manual/reference picks of ``picks/`` (ToC2ME) and the automatic
-   pickers over the event waveforms (``waveforms/`` folders; synthetic traces for the demo),
-   plus the ``waveforms`` snippets the dashboard shows;
-2. inversion: SKHASH on the polarities (manual overriding automatic) -> ``source='computed'``
-   mechanisms beside the published ones, with per-station rays, acceptable planes and the
-   unsolved events with their reasons.
+1. polarities: published/manual/reference picks of ``picks/`` (ToC2ME) with the dashboard's
+   reviews applied, and the automatic pickers over every event folder under
+   ``waveforms/`` (at any depth; synthetic traces for the demo), in chunks of events that
+   each write their own ``polarities``/``waveforms``/``rejects`` parts;
+2. inversion: SKHASH on the polarities (manual overriding automatic), in chunks, with a
+   per-event time limit -> ``source='computed'`` mechanisms beside the published ones, with
+   per-station rays, acceptable planes and the unsolved events with their reasons.
 
-The new tables replace the old ones all-or-nothing (:func:`pipeline.tables.write_tables`);
-tables of the previous build that the new one does not write (e.g. ``truth_*`` when
-switching from demo to real data) are removed afterwards so a data folder always holds one
-coherent build, described by ``build_info.json``.
+Resume: finished chunks are kept under ``<data-dir>/work`` with a digest of their inputs,
+code and model (:mod:`pipeline.flow.chunks`); re-running the same command after a crash,
+``kill -9`` or Ctrl-C reuses them and gives the same tables as an uninterrupted build.
+Added event folders or a new model redo only the chunks they touch. ``fresh=True`` starts
+from nothing.
+
+Publishing: the tables become visible all at once as a new version of the data folder
+(:mod:`pipeline.store`); a failed build never changes what readers see.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
+import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from . import schema, tables
+from . import schema, store, tables
 from .errors import InputError
 from .rejects import Rejects
 
@@ -44,14 +52,23 @@ DEFAULT_SEED = 20161104
 
 @dataclass
 class Options:
-    """What a build does beyond the base tables."""
+    """What a build does beyond the base tables, and where it runs."""
 
     pick: bool = True                   #: run the automatic pickers on the event waveforms
     pickers: tuple = ("cnn", "onset")   #: which (see pipeline.picking.PICKERS)
+    weights: str | None = None          #: weights file for cnn/cct (default: the committed CNN)
     invert: bool = True                 #: run SKHASH on the polarities
     picks: str = "auto"                 #: polarity choice for SKHASH (pipeline.invert)
     demo_waveform_events: int = 60      #: demo events that get synthetic waveforms
-    workers: int | None = None          #: SKHASH processes (default: all cores)
+    workers: int | None = None          #: LocalCluster worker processes (default: all cores)
+    scheduler: str | None = None        #: address of an existing Dask scheduler (else LocalCluster)
+    chunk_events: int = 25              #: target events per chunk
+    event_timeout: float = 120.0        #: per-event SKHASH limit, s
+    fresh: bool = False                 #: discard the chunk cache of earlier (partial) builds
+    retry_failed: bool = False          #: run chunks again that failed in an earlier build
+    use_fortran: bool | None = None     #: SKHASH grid search: None auto, True Fortran, False Python
+    progress: bool = True               #: progress bars / lines
+    dashboard: bool = True              #: start the Dask dashboard (LocalCluster)
 
 
 def load_source(source: str, input_dir: str | Path | None = None, seed: int = DEFAULT_SEED) -> dict:
@@ -70,105 +87,171 @@ def load_source(source: str, input_dir: str | Path | None = None, seed: int = DE
     raise ValueError(f"unknown source {source!r}; choose one of {SOURCES}")
 
 
-def _pickers(names) -> dict:
-    from .picking import load_picker
-    return {n: load_picker(n) for n in names}
-
-
-def _demo_polarities(data: dict, opts: Options) -> None:
-    """Synthetic traces of the demo -> polarities, waveforms and truth_polarities (in place)."""
+def _demo_polarities(data: dict, opts: Options) -> pd.DataFrame:
+    """Synthetic traces of the demo -> waveforms and truth_polarities (in ``data``); returns
+    the polarities of the pickers on them (a few dozen events: made in the driver)."""
     from . import demo_waveforms, picking
     meta, windows = demo_waveforms.generate_waveforms(data, max_events=opts.demo_waveform_events)
     meta = meta.assign(location="", p_source="synthetic", snr=picking.windows_snr(windows))
-    data["polarities"] = picking.pick_windows(meta, windows, data["stations"], _pickers(opts.pickers))
+    pickers = {n: picking.load_picker(n, opts.weights) for n in opts.pickers}
+    pol = picking.pick_windows(meta, windows, data["stations"], pickers)
     data["waveforms"] = pd.DataFrame({
         "event_id": meta["event_id"], "network": meta["network"], "station": meta["station"],
         "location": "", "channel": meta["channel"], "t0_s": -demo_waveforms.P_INDEX / demo_waveforms.SAMPLING_RATE,
         "sampling_rate": demo_waveforms.SAMPLING_RATE, "samples": list(windows), "p_source": "synthetic"})
     data["truth_polarities"] = meta[["event_id", "network", "station", "true_polarity", "amplitude",
                                      "near_nodal", "dead", "snr_true", "takeoff_deg", "azimuth_deg"]].copy()
+    return pol
 
 
-def _toc2me_polarities(data: dict, input_dir: Path, opts: Options, rejects: Rejects) -> pd.DataFrame | None:
-    """Picks folder and waveform folders -> polarities/waveforms (in place); returns the
-    locations SKHASH used for the published picks (from the .pol.hash headers)."""
+def _picks_folder(data: dict, input_dir: Path, rejects: Rejects) -> pd.DataFrame | None:
+    """Published/manual/reference picks of ``picks/``; the ``.pol.hash`` header locations
+    (the ones the published SKHASH run used, at full precision) become the published
+    mechanisms' ``*_skhash`` location, the one every inversion path reads."""
     from . import ingest_picks, picking
-    frames, locations = [], None
-    if (input_dir / "picks").is_dir():
-        pol, locations = ingest_picks.load_picks(input_dir / "picks", data["stations"], rejects)
-        pol["event_id"] = picking.match_event_ids(pol["event_id"], data["events"])
-        unmatched = pol["event_id"].isna()
-        if unmatched.any():
-            rejects.add("picks/", None, f"{int(unmatched.sum())} picks of events not in the catalogue", stage="join")
-        frames.append(pol[~unmatched])
-        locations["event_id"] = picking.match_event_ids(locations["event_id"], data["events"])
-    if opts.pick and (input_dir / "waveforms").is_dir():
-        pol, snips = picking.pick_folders(input_dir / "waveforms", data["events"], data["stations"],
-                                          _pickers(opts.pickers), rejects)
-        frames.append(pol)
-        data["waveforms"] = snips
-    if frames:
-        data["polarities"] = pd.concat([f for f in frames if len(f)], ignore_index=True)
-    return locations
+    if not (input_dir / "picks").is_dir():
+        return None
+    pol, locations = ingest_picks.load_picks(input_dir / "picks", data["stations"], rejects)
+    pol["event_id"] = picking.match_event_ids(pol["event_id"], data["events"])
+    unmatched = pol["event_id"].isna()
+    if unmatched.any():
+        rejects.add("picks/", None, f"{int(unmatched.sum())} picks of events not in the catalogue", stage="join")
+    locations["event_id"] = picking.match_event_ids(locations["event_id"], data["events"])
+    _set_skhash_locations(data["mechanisms"], locations.dropna(subset=["event_id"]))
+    return pol[~unmatched]
 
 
-def _invert(data: dict, velocity_model, locations, opts: Options) -> None:
-    """SKHASH on the polarities; computed mechanisms are appended to ``mechanisms``."""
-    from . import invert
-    if "polarities" not in data or data["polarities"].empty:
-        return
-    pub = data["mechanisms"]
-    out = invert.invert(data["events"], data["polarities"], data["stations"], velocity_model, picks=opts.picks,
-                        locations=locations, published=pub, workers=opts.workers)
-    computed = out.pop("mechanisms")
-    if "truth_mechanisms" in data and len(computed):
-        from . import focal
-        truth = data["truth_mechanisms"].set_index("event_id").loc[computed["event_id"]]
-        computed["truth_kagan"] = focal.kagan_angle(
-            tuple(computed[c].to_numpy() for c in ("strike", "dip", "rake")),
-            tuple(truth[c].to_numpy() for c in ("strike", "dip", "rake")))
-    data["mechanisms"] = pd.concat([pub, computed], ignore_index=True)
-    data.update(out)
+def _set_skhash_locations(mech: pd.DataFrame, locations: pd.DataFrame) -> None:
+    loc = locations.drop_duplicates("event_id").set_index("event_id")
+    rows = (mech["source"] == "published") & mech["event_id"].isin(loc.index)
+    for c in ("lat", "lon", "depth_km"):
+        mech.loc[rows, f"{c}_skhash"] = loc.loc[mech.loc[rows, "event_id"], c].to_numpy()
+
+
+@contextmanager
+def _build_lock(data_dir: Path):
+    """One build per data folder at a time (a second one fails at once, saying so)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fh = open(data_dir / ".build.lock", "w")
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(data_dir, "another build is running on this data folder") from None
+        yield
+    finally:
+        fh.close()
+
+
+class _DriverParts:
+    """Part files the driver itself writes (picks folder, reviews, ingest rejects), kept in
+    ``work/driver`` so they can be hard-linked into the version like chunk parts."""
+
+    def __init__(self, work: Path):
+        self.folder = work / "driver"
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def write(self, table: str, df: pd.DataFrame, part_schema=None) -> Path:
+        from .flow.picking_stage import to_part
+        path = self.folder / f"{table}.parquet"
+        tables.write_parquet(to_part(table, df.reset_index(drop=True), part_schema), path)
+        return path
 
 
 def build(source: str = "demo", input_dir: str | Path | None = None, data_dir: str | Path = "data",
           seed: int = DEFAULT_SEED, options: Options | None = None) -> dict:
     """Build every table from ``source`` into ``data_dir``; returns the build info."""
-    opts = options or Options()
+    data_dir = Path(data_dir)
+    with _build_lock(data_dir):
+        return _build(source, input_dir, data_dir, seed, options or Options())
+
+
+def _build(source, input_dir, data_dir: Path, seed, opts: Options) -> dict:
+    from .flow import chunks, cluster, invert_stage, picking_stage, runner
+    from .reviews import apply_reviews
+
     t0 = time.perf_counter()
     data = load_source(source, input_dir, seed)
     rejects = Rejects()
-    locations, vmodel = None, None
-    if source == "demo":
-        from .skhash_runner import DEMO_VELOCITY_MODEL
-        vmodel = DEMO_VELOCITY_MODEL
-        if opts.pick:
-            _demo_polarities(data, opts)
-    else:
-        input_dir = Path(input_dir)
-        locations = _toc2me_polarities(data, input_dir, opts, rejects)
-        vz = input_dir / "skhash_demo" / "vz.north"
-        if vz.exists():
-            from .skhash_runner import read_velocity_model
-            vmodel = read_velocity_model(vz)
+    work = data_dir / chunks.WORK
+    if opts.fresh and work.exists():
+        shutil.rmtree(work)
+    driver = _DriverParts(work)
+    vmodel, driver_pol, pick_results, inv_results, specs = None, None, [], [], []
+    stats: dict = {}
+    with cluster.open_client(opts.workers, opts.scheduler, dashboard=opts.dashboard) as client:
+        stats["workers"] = cluster.n_workers(client)
+        if source == "demo":
+            from .skhash_runner import DEMO_VELOCITY_MODEL
+            vmodel = DEMO_VELOCITY_MODEL
+            if opts.pick:
+                driver_pol = _demo_polarities(data, opts)
         else:
-            log.warning("no velocity model at %s: computed mechanisms skipped", vz)
-    if "polarities" in data:
-        from .reviews import apply_reviews
-        pol = apply_reviews(data["polarities"], data_dir)  # reviews made in the dashboard
-        data["polarities"] = pol[pol["event_id"].isin(data["events"]["event_id"])]
-    if vmodel is not None:
-        data["velocity_model"] = vmodel
-        if opts.invert:
-            _invert(data, vmodel, locations, opts)
-    if "polarities" in data:
+            input_dir = Path(input_dir)
+            driver_pol = _picks_folder(data, input_dir, rejects)
+            wf_root = input_dir / "waveforms"
+            if opts.pick and wf_root.is_dir():
+                specs = picking_stage.plan(wf_root, data["events"], data["stations"], tuple(opts.pickers),
+                                           opts.weights, True, opts.chunk_events, rejects)
+                cache = chunks.ChunkCache(work, picking_stage.STAGE)
+                t = time.perf_counter()
+                pick_results = runner.run_stage(client, "picking", specs, picking_stage.pick_chunk,
+                                                picking_stage.failed_chunk, cache, retry_failed=opts.retry_failed,
+                                                progress=opts.progress, count_key="files")
+                stats["picking_s"] = round(time.perf_counter() - t, 2)
+                cache.prune({k for k, _ in specs})
+            vz = input_dir / "skhash_demo" / "vz.north"
+            if vz.exists():
+                from .skhash_runner import read_velocity_model
+                vmodel = read_velocity_model(vz)
+            else:
+                log.warning("no velocity model at %s: computed mechanisms skipped", vz)
+        # the dashboard's reviews override the batch manual picks (the one write path)
+        if driver_pol is not None or pick_results:
+            base = driver_pol if driver_pol is not None else pd.DataFrame(
+                columns=["event_id", "network", "station", "method", "polarity"])
+            driver_pol = apply_reviews(base, data_dir)
+            driver_pol = driver_pol[driver_pol["event_id"].isin(data["events"]["event_id"])]
+        if vmodel is not None:
+            data["velocity_model"] = vmodel
+        if vmodel is not None and opts.invert and (driver_pol is not None and len(driver_pol) or pick_results):
+            picked = [([e for e, _ in s["events"]], str(r.part("polarities")), r.key)
+                      for r, (_, s) in zip(pick_results, specs) if r.part("polarities") is not None]
+            t = time.perf_counter()
+            inv_results = invert_stage.run(client, work, data["events"], data["stations"], vmodel,
+                                           data["mechanisms"], picked, driver_pol, picks=opts.picks,
+                                           use_fortran=opts.use_fortran, event_timeout=opts.event_timeout,
+                                           chunk_events=opts.chunk_events, retry_failed=opts.retry_failed,
+                                           progress=opts.progress)
+            stats["mechanisms_s"] = round(time.perf_counter() - t, 2)
+
+    parts: dict[str, list[Path]] = {}
+    if driver_pol is not None or pick_results:
+        parts["polarities"] = ([driver.write("polarities", driver_pol, picking_stage.polarities_schema())]
+                               if driver_pol is not None and len(driver_pol) else [])
+        parts["polarities"] += [r.part("polarities") for r in pick_results if r.part("polarities")]
+    if pick_results:
+        parts["waveforms"] = [r.part("waveforms") for r in pick_results if r.part("waveforms")]
+    ingest_rejects = pd.concat([data.pop("rejects"), rejects.to_frame()], ignore_index=True)
+    parts["rejects"] = [driver.write("rejects", ingest_rejects)] + \
+        [r.part("rejects") for r in pick_results if r.part("rejects")]
+    if inv_results:
+        computed = invert_stage.computed_mechanisms(inv_results, data.get("truth_mechanisms"))
+        data["mechanisms"] = pd.concat([data["mechanisms"], computed], ignore_index=True)
+        parts.update(invert_stage.part_lists(inv_results))
+    parts = {k: v for k, v in parts.items() if v}
+
+    if "polarities" in parts:
         from . import evaluate
-        data["model_eval"] = evaluate.evaluate(data, input_dir if source == "toc2me" else None)
-    if len(rejects):
-        data["rejects"] = pd.concat([data["rejects"], rejects.to_frame()], ignore_index=True)
-    missing = [t for t in schema.REQUIRED_TABLES if t not in data]
+        pol_all = pd.concat([pd.read_parquet(p) for p in parts["polarities"]], ignore_index=True)
+        data["model_eval"] = evaluate.evaluate({**data, "polarities": pol_all},
+                                               input_dir if source == "toc2me" else None)
+        del pol_all
+    missing = [t for t in schema.REQUIRED_TABLES if t not in data and t not in parts]
     if missing:
         raise RuntimeError(f"source {source!r} produced no {missing} table(s)")
+    rows = {name: int(len(df)) for name, df in data.items()}
+    rows.update({name: sum(_rows(p) for p in files) for name, files in parts.items()})
     info = {
         "source": source,
         "input": str(Path(input_dir).resolve()) if input_dir else None,
@@ -176,24 +259,30 @@ def build(source: str = "demo", input_dir: str | Path | None = None, data_dir: s
         "options": asdict(opts),
         "schema_version": schema.SCHEMA_VERSION,
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "rows": {name: int(len(df)) for name, df in data.items()},
+        "rows": dict(sorted(rows.items())),
+        "chunks": {"picking": _chunk_counts(pick_results), "mechanisms": _chunk_counts(inv_results)},
+        "stages": stats,
         "seconds": round(time.perf_counter() - t0, 2),  # before the write
     }
-    written = tables.write_tables(data_dir, data, info)
-    _remove_stale(Path(data_dir), {p.name for p in written})
-    log.info("built %s into %s in %.1f s: %s", source, data_dir, info["seconds"], info["rows"])
+    tables.write_tables(data_dir, data, info, parts=parts, replace=True)
+    log.info("built %s into %s (version %s) in %.1f s: %s", source, data_dir, store.current_version(data_dir),
+             info["seconds"], info["rows"])
     return info
 
 
-def _remove_stale(data_dir: Path, keep: set[str]) -> None:
-    for path in data_dir.glob("*.parquet"):
-        if path.name not in keep:
-            path.unlink()
+def _rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+    return pq.read_metadata(path).num_rows
+
+
+def _chunk_counts(results) -> dict:
+    return {"total": len(results), "failed": sum(r.status == "failed" for r in results),
+            "reused": sum(r.reused for r in results)}
 
 
 def read_info(data_dir: str | Path) -> dict | None:
-    """The ``build_info.json`` of ``data_dir``, or None if there is no complete build."""
-    path = Path(data_dir) / "build_info.json"
+    """The ``build_info.json`` of the current version, or None if there is no complete build."""
+    path = store.resolve(data_dir) / store.INFO
     if not path.exists() or not tables.has_tables(data_dir):
         return None
     return json.loads(path.read_text())
@@ -211,3 +300,6 @@ def ensure(source: str = "demo", input_dir: str | Path | None = None, data_dir: 
             and (source == "demo" or info.get("input") == wanted_input):
         return info, False
     return build(source, input_dir, data_dir, seed, options), True
+
+
+__all__ = ["Options", "SOURCES", "build", "ensure", "load_source", "read_info"]

@@ -75,13 +75,19 @@ def _locations(events: pd.DataFrame, locations: pd.DataFrame | None) -> pd.DataF
 def invert(events: pd.DataFrame, polarities: pd.DataFrame, stations: pd.DataFrame, velocity_model,
            picks: str = "auto", snr_min: float = DEFAULT_SNR_MIN, settings: dict | None = None,
            locations: pd.DataFrame | None = None, published: pd.DataFrame | None = None,
-           workers: int | None = None, use_fortran: bool | None = None) -> dict[str, pd.DataFrame]:
+           workers: int | None = None, use_fortran: bool | None = None,
+           timeout: float | None = None) -> dict[str, pd.DataFrame]:
     """Run SKHASH for every event with polarities; returns contract tables
     ``mechanisms`` (computed rows), ``mechanism_stations``, ``acceptable_planes``, ``unsolved``.
 
     ``published``: published mechanisms, for the Kagan angle of each computed mechanism to
     the published one of the same event, and - when ``locations`` is not given - for the
-    location SKHASH used for them. Deterministic for any ``workers``.
+    location SKHASH used for them. Deterministic for any ``workers``. ``timeout``: per-event
+    SKHASH limit, s (an event over it is ``unsolved`` with reason ``timeout: ...``).
+
+    This is the one assembly of SKHASH's inputs (locations, polarity choice, overrides):
+    the build's mechanism stage, the ``invert`` command and the dashboard's re-inversion all
+    call it, so the same picks give the same mechanism whichever path runs them.
     """
     from . import skhash_runner
 
@@ -92,7 +98,7 @@ def invert(events: pd.DataFrame, polarities: pd.DataFrame, stations: pd.DataFram
     methods = chosen.groupby("event_id")["method"].agg(lambda m: ";".join(sorted(set(m))))
     workers = workers or os.cpu_count() or 1
     res = skhash_runner.run_skhash_parallel(ev, chosen, stations, velocity_model, settings, workers=workers,
-                                            use_fortran=use_fortran, acceptable_planes=True)
+                                            use_fortran=use_fortran, acceptable_planes=True, timeout=timeout)
     log.info("SKHASH (%s) solved %d of %d events in %.1f s", res.engine, len(res.preferred), len(ev), res.seconds)
 
     mech = res.preferred.drop(columns=["strike2", "dip2", "rake2"])

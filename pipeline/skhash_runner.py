@@ -82,7 +82,9 @@ Outputs (:class:`SkhashResult`)
 from __future__ import annotations
 
 import functools
+import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -231,6 +233,36 @@ class SkhashError(RuntimeError):
     def __init__(self, message: str, log: str = ""):
         super().__init__(message)
         self.log = log
+
+
+class SkhashTimeout(SkhashError):
+    """SKHASH ran over its time limit; its process group was killed."""
+
+
+#: time a run of several events may take per event beyond the first (SKHASH Fortran needs
+#: ~0.3 s, pure Python ~0.6-1.6 s per ToC2ME-sized event)
+SECONDS_PER_EXTRA_EVENT = 10.0
+
+#: environment variable naming the interpreter that runs SKHASH (default: this one), e.g.
+#: another virtual environment on a cluster node
+PYTHON_ENV = "FM_SKHASH_PYTHON"
+
+
+def _run_killable(cmd: list, cwd: Path, timeout: float | None):
+    """Run ``cmd`` in its own process group; the CompletedProcess, or None after killing the
+    whole group at ``timeout`` s (a child it started cannot keep the pipes open)."""
+    proc = subprocess.Popen(cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.communicate()
+        return None
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 @dataclass
@@ -641,16 +673,12 @@ def run_skhash(events: pd.DataFrame, polarities: pd.DataFrame, stations: pd.Data
         folder.mkdir(parents=True, exist_ok=True)
     try:
         id_map, sta_map = _write_inputs(folder, ev, pol, st, vmodel, settings, acceptable_planes)
-        cmd = [python or sys.executable, "-c", _DRIVER, "control.txt",
+        cmd = [python or os.environ.get(PYTHON_ENV) or sys.executable, "-c", _DRIVER, "control.txt",
                "native" if seed is None else str(int(seed)), _engine_arg(use_fortran)]
         t0 = time.perf_counter()
-        try:
-            proc = subprocess.run(cmd, cwd=folder, capture_output=True, text=True,
-                                  stdin=subprocess.DEVNULL, timeout=timeout)
-        except subprocess.TimeoutExpired as exc:
-            out = (exc.stdout or b"")
-            out = out.decode() if isinstance(out, bytes) else out
-            raise SkhashError(f"SKHASH timed out after {timeout} s", log + out) from None
+        proc = _run_killable(cmd, folder, timeout)
+        if proc is None:
+            raise SkhashTimeout(f"timeout: SKHASH ran over {timeout:g} s", log)
         seconds = time.perf_counter() - t0
         log += proc.stdout + (("\n[stderr]\n" + proc.stderr) if proc.stderr else "")
         m = re.search(re.escape(_ENGINE_MARK) + r"(\w+)", proc.stdout)
@@ -687,6 +715,11 @@ def run_skhash_parallel(events: pd.DataFrame, polarities: pd.DataFrame, stations
     recorded in ``unsolved`` with the error. ``chunk_size`` default: events split evenly into
     ``workers`` chunks. ``workdir``: keep each chunk's files in ``workdir/chunk_NNN``.
     ``engine`` of the result: the engine all chunks used, ``'mixed'`` if they differ.
+
+    ``timeout``: per-event limit, s. A run of n events may take ``timeout`` +
+    :data:`SECONDS_PER_EXTRA_EVENT` x (n - 1); when it runs over, its events are re-run one
+    by one with ``timeout`` each, and an event that runs over again is ``unsolved`` with
+    reason ``timeout: ...`` (an engine that crashes: ``engine error: ...``).
     """
     workers = max(1, int(workers))
     settings = _merge_settings(settings)
@@ -702,8 +735,9 @@ def run_skhash_parallel(events: pd.DataFrame, polarities: pd.DataFrame, stations
         wd = None if workdir is None else Path(workdir) / tag
         return run_skhash(ev_all[ev_all["event_id"].isin(chunk_ids)],
                           pol_all[pol_all["event_id"].isin(chunk_ids)], stations, vmodel,
-                          settings, wd, use_fortran, seed=seed,
-                          acceptable_planes=acceptable_planes, python=python, timeout=timeout)
+                          settings, wd, use_fortran, seed=seed, acceptable_planes=acceptable_planes,
+                          python=python,
+                          timeout=None if timeout is None else timeout + SECONDS_PER_EXTRA_EVENT * (len(chunk_ids) - 1))
 
     def run_chunk(k: int, chunk_ids: list) -> list:
         tag = f"chunk_{k:03d}"
@@ -742,7 +776,8 @@ def run_skhash_parallel(events: pd.DataFrame, polarities: pd.DataFrame, stations
             eid, exc = err
             elog = getattr(exc, "log", "")
             if eid:
-                unss.append(pd.DataFrame([(eid, f"SKHASH error: {exc}")], columns=UNSOLVED_COLUMNS))
+                reason = str(exc) if isinstance(exc, SkhashTimeout) else f"engine error: {exc}"
+                unss.append(pd.DataFrame([(eid, reason)], columns=UNSOLVED_COLUMNS))
                 logs.append(f"===== {tag} (failed: {eid}) =====\n{exc}\n{elog}")
             else:
                 logs.append(f"===== {tag} (failed, retrying event by event) =====\n{exc}\n{elog}")

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from pipeline import build, schema, tables
+from pipeline import build, schema, store, tables
 
 
 def _cli(*args, cwd=None):
@@ -37,12 +37,14 @@ def test_ensure_does_not_rebuild_an_existing_build(demo_dir):
 
 
 def test_failed_build_leaves_previous_tables_intact(demo_dir, tmp_path):
-    before = {n: tables.table_path(demo_dir, n).read_bytes() for n in schema.REQUIRED_TABLES}
+    before = tables.content_digest(demo_dir)
+    version = store.current_version(demo_dir)
     (tmp_path / "catalog").mkdir()  # a ToC2ME-like folder without its catalogue
     r = _cli("build", "--source", "toc2me", "--input", str(tmp_path), "--data-dir", str(demo_dir))
     assert r.returncode == 2
     assert "ToC2ME.xlsx" in r.stderr
-    assert {n: tables.table_path(demo_dir, n).read_bytes() for n in schema.REQUIRED_TABLES} == before
+    assert tables.content_digest(demo_dir) == before
+    assert store.current_version(demo_dir) == version
     assert build.read_info(demo_dir)["source"] == "demo"
 
 

@@ -17,6 +17,7 @@ from components.data import DataProvider
 from components.filters import Filters
 from pagetools import no_console_errors, page_module, plotly_js, start_app, url_query, wait
 from pipeline.analysis import diffusion as dif
+from pipeline import tables
 
 
 def _start(dash_duo, data_dir, path: str = "/diffusion"):
@@ -45,7 +46,7 @@ def provider(demo_data_dir):
 
 @pytest.fixture(scope="module")
 def truth(demo_data_dir) -> dict:
-    ts = pd.read_parquet(demo_data_dir / "truth_scenario.parquet")
+    ts = tables.read_table(demo_data_dir, "truth_scenario")
     return {n.split(".")[0]: float(v) for n, v in zip(ts["name"], ts["value_num"]) if n.endswith(".D")}
 
 

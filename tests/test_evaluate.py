@@ -283,7 +283,7 @@ def test_cli_run_uses_the_build_input_and_writes_the_table(toc2me_build, tmp_pat
 # -- the demo ------------------------------------------------------------------------------------
 def test_demo_truth_is_reported(demo_eval, demo_data_dir):
     df = demo_eval
-    truth = pd.read_parquet(demo_data_dir / "truth_polarities.parquet")
+    truth = tables.read_table(demo_data_dir, "truth_polarities")
     live = int((~truth["dead"]).sum())
     assert _m(df, "cnn", "demo_truth", "n_labelled") == live                       # dead traces excluded
     acc, cov = _m(df, "cnn", "demo_truth", "accuracy"), _m(df, "cnn", "demo_truth", "coverage")
@@ -303,8 +303,8 @@ def test_demo_truth_is_reported(demo_eval, demo_data_dir):
 
 
 def test_demo_agreement_truth_columns_match_metrics(demo_eval, demo_data_dir):
-    pol = pd.read_parquet(demo_data_dir / "polarities.parquet")
-    truth = pd.read_parquet(demo_data_dir / "truth_polarities.parquet")
+    pol = tables.read_table(demo_data_dir, "polarities")
+    truth = tables.read_table(demo_data_dir, "truth_polarities")
     a = E.per_event_agreement(pol, "cnn", truth)
     assert int(a["truth_both"].sum()) == _m(demo_eval, "cnn", "demo_truth", "n_decided")
     assert int(a["truth_agree"].sum()) == _m(demo_eval, "cnn", "demo_truth", "n_correct")

@@ -22,6 +22,7 @@ from pipeline.reviews import ReviewStore
 from pagetools import free_port as _free_port
 from pagetools import no_console_errors
 from pagetools import wait as _wait
+from pipeline import tables
 
 
 @pytest.fixture
@@ -32,10 +33,10 @@ def data_dir(demo_data_dir, tmp_path) -> Path:
 
 
 def _events(data_dir):
-    mech = pd.read_parquet(data_dir / "mechanisms.parquet")
-    waves = set(pd.read_parquet(data_dir / "waveforms.parquet", columns=["event_id"])["event_id"])
+    mech = tables.read_table(data_dir, "mechanisms")
+    waves = set(tables.read_table(data_dir, "waveforms", columns=["event_id"])["event_id"])
     computed = sorted(e for e in mech.loc[mech["source"] == "computed", "event_id"] if e in waves)
-    unsolved = sorted(e for e in pd.read_parquet(data_dir / "unsolved.parquet")["event_id"] if e in waves)
+    unsolved = sorted(e for e in tables.read_table(data_dir, "unsolved")["event_id"] if e in waves)
     return computed, unsolved
 
 
@@ -101,13 +102,13 @@ def test_event_page_loads_with_mechanism_stations_and_clean_console(dash_duo, da
     d = dash_duo.driver
     assert eid in d.find_element("css selector", ".fm-ev-title").text
     assert d.title.startswith(f"Event {eid}")
-    n_used = len(pd.read_parquet(data_dir / "mechanism_stations.parquet").query("event_id == @eid"))
+    n_used = len(tables.read_table(data_dir, "mechanism_stations").query("event_id == @eid"))
     n_drawn = _ball(d, "gd._fullData[6].x.length")
     assert n_drawn >= n_used  # every station with a ray, used or not
     assert _ball(d, "gd._fullData[1].x.length") > 0      # compressional quadrants drawn
     assert _ball(d, "gd._fullData[2].x.length") > 0      # acceptable planes
     n_traces = d.execute_script("return document.querySelector('#ev-waves .js-plotly-plot')._fullData.length")
-    assert n_traces == len(pd.read_parquet(data_dir / "waveforms.parquet").query("event_id == @eid"))
+    assert n_traces == len(tables.read_table(data_dir, "waveforms").query("event_id == @eid"))
     assert "true ground motion" in d.find_element("id", "ev-view-note").text
     assert "computed" in d.find_element("id", "ev-metrics").text and "Kagan to published" in \
         d.find_element("id", "ev-metrics").text
@@ -243,14 +244,14 @@ def test_reinvert_shows_new_mechanism_and_kagan_angle(dash_duo, data_dir):
     # the beachball now shows the re-inverted mechanism (selector switched)
     _wait(lambda: "mech=reinverted" in d.current_url, message="re-inverted mechanism selected")
     # the Parquet tables were not touched
-    assert len(pd.read_parquet(data_dir / "mechanisms.parquet").query("event_id == @eid")) == 2
+    assert len(tables.read_table(data_dir, "mechanisms").query("event_id == @eid")) == 2
     _no_console_errors(dash_duo)
 
 
 def test_url_restores_view_filter_station_and_recorded_picks_are_stored_true(dash_duo, data_dir):
     computed, _ = _events(data_dir)
-    stations = pd.read_parquet(data_dir / "stations.parquet")
-    waves = pd.read_parquet(data_dir / "waveforms.parquet", columns=["event_id", "network", "station"])
+    stations = tables.read_table(data_dir, "stations")
+    waves = tables.read_table(data_dir, "waveforms", columns=["event_id", "network", "station"])
     rev = set(stations.loc[stations["reversed"], "station"])
     eid, sta = next((e, s) for e in computed for s in waves.query("event_id == @e")["station"] if s in rev)
     key = f"{stations.set_index('station').loc[sta, 'network']}.{sta}"
@@ -282,7 +283,7 @@ def test_unknown_and_unsolved_events(dash_duo, data_dir):
         _wait_loaded(dash_duo.driver)
         text = dash_duo.find_element(".fm-ev-alert").text
         assert "did not solve" in text
-        reason = pd.read_parquet(data_dir / "unsolved.parquet").set_index("event_id").loc[unsolved[0], "reason"]
+        reason = tables.read_table(data_dir, "unsolved").set_index("event_id").loc[unsolved[0], "reason"]
         assert reason[:30] in text
     time.sleep(0.3)
     _no_console_errors(dash_duo)

@@ -25,6 +25,7 @@ from components.data import DataProvider
 from components.filters import Filters, format_time
 from pagetools import no_console_errors, start_app, wait
 from pipeline import evaluate as E
+from pipeline import tables
 
 TIMEOUT = 40
 
@@ -61,7 +62,7 @@ def demo_eval_dir(demo_data_dir, tmp_path_factory):
 def demo_no_eval_dir(demo_data_dir, tmp_path_factory):
     d = tmp_path_factory.mktemp("model_demo_empty") / "data"
     shutil.copytree(demo_data_dir, d)
-    (d / "model_eval.parquet").unlink(missing_ok=True)
+    tables.table_path(d, "model_eval").unlink(missing_ok=True)
     return d
 
 
