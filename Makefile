@@ -57,5 +57,8 @@ bench: install
 fortran: install
 	bash scripts/build_skhash_fortran.sh $(PY)
 
+# every version, the links to it and the chunk cache (the review database is kept)
 clean-data:
-	rm -f $(DATA_DIR)/*.parquet $(DATA_DIR)/build_info.json
+	rm -rf $(DATA_DIR)/versions $(DATA_DIR)/work $(DATA_DIR)/current $(DATA_DIR)/*.parquet \
+		$(DATA_DIR)/build_info.json $(DATA_DIR)/polarities $(DATA_DIR)/waveforms $(DATA_DIR)/rejects \
+		$(DATA_DIR)/mechanism_stations $(DATA_DIR)/acceptable_planes $(DATA_DIR)/unsolved

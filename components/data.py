@@ -107,6 +107,9 @@ class DataProvider:
                     conn = duckdb.connect(":memory:", config={
                         "threads": self.threads, "memory_limit": self.memory_limit})
                     conn.execute("SET TimeZone = 'UTC'")
+                    # tables in parts (waveforms of the whole archive: one part per chunk): keep
+                    # their footers between queries instead of re-reading every one per lookup
+                    conn.execute("SET parquet_metadata_cache = true")
                     allowed = str(self.data_dir).replace("'", "''")  # our own path, quoted
                     conn.execute(f"SET allowed_directories = ['{allowed}']")
                     conn.execute("SET enable_external_access = false")
