@@ -243,7 +243,10 @@ def _build(source, input_dir, data_dir: Path, seed, opts: Options) -> dict:
 
     if "polarities" in parts:
         from . import evaluate
-        pol_all = pd.concat([pd.read_parquet(p) for p in parts["polarities"]], ignore_index=True)
+        # the columns the evaluation reads (the snippets and the rest stay on disk)
+        cols = ["event_id", "network", "station", "channel", "method", "polarity", "prob_down_recorded", "snr",
+                "model_version", "lower", "upper"]
+        pol_all = pd.concat([pd.read_parquet(p, columns=cols) for p in parts["polarities"]], ignore_index=True)
         data["model_eval"] = evaluate.evaluate({**data, "polarities": pol_all},
                                                input_dir if source == "toc2me" else None)
         del pol_all
