@@ -206,6 +206,10 @@ def _build(source, input_dir, data_dir: Path, seed, opts: Options) -> dict:
                 vmodel = read_velocity_model(vz)
             else:
                 log.warning("no velocity model at %s: computed mechanisms skipped", vz)
+        if any(not r.reused for r in pick_results) and getattr(client, "cluster", None) is not None:
+            # our own LocalCluster: fresh workers for the SKHASH stage give back the pickers'
+            # TensorFlow memory (~1 GB a worker) before SKHASH processes start beside them
+            client.restart()
         # the dashboard's reviews override the batch manual picks (the one write path)
         if driver_pol is not None or pick_results:
             base = driver_pol if driver_pol is not None else pd.DataFrame(

@@ -148,6 +148,9 @@ def is_dead(x: np.ndarray) -> bool:
     x = np.asarray(x)
     if x.size == 0:
         return True
+    lo, hi = x.min(), x.max()
+    if np.isfinite(lo) and np.isfinite(hi):  # the common case, without copying the samples
+        return bool(lo == hi)
     finite = x[np.isfinite(x)]
     if finite.size == 0:
         return True

@@ -136,7 +136,7 @@ def pick_chunk(spec: dict) -> dict:
     stations = spec["stations"]
     pickers = {n: _picker(n, spec.get("weights")) for n in spec["pickers"]}
     rejects = Rejects()
-    pol, snips, n_files, n_traces = [], [], 0, 0
+    metas, wins, snips, n_files, n_traces = [], [], [], 0, 0
     for event_id, path in spec["events"]:
         path = Path(path)
         rel = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
@@ -146,7 +146,8 @@ def pick_chunk(spec: dict) -> dict:
                 n_traces += len(ev.traces)
                 meta, windows = wf.vertical_windows(ev, rejects)
                 if len(meta):
-                    pol.append(picking.pick_windows(meta, windows, stations, pickers))
+                    metas.append(meta)
+                    wins.append(windows)
                 if spec.get("snippets", True):
                     snips.append(wf.snippets(ev, rejects=rejects))
                 del ev
@@ -156,6 +157,9 @@ def pick_chunk(spec: dict) -> dict:
         except Exception as exc:  # noqa: BLE001 - one bad event never stops the chunk
             rejects.add(rel, None, f"event not picked: {type(exc).__name__}: {exc}", stage=picking.STAGE)
         n_files += spec.get("n_files", {}).get(event_id, 0)
+    # one picker call per chunk, not per event: a model call has a fixed cost of tens of ms
+    pol = [picking.pick_windows(pd.concat(metas, ignore_index=True), np.concatenate(wins), stations, pickers)] \
+        if metas else []
 
     parts = {}
     pol_df = pd.concat(pol, ignore_index=True) if pol else pd.DataFrame(columns=[f.name for f in polarities_schema()])
