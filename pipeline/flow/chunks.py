@@ -142,11 +142,9 @@ class ChunkCache:
             summary = json.loads(marker.read_text())
         except (FileNotFoundError, ValueError):
             summary = None
-        if summary is not None and summary.get("key") == key and _parts_intact(folder, summary):
-            if summary.get("status") == "failed" and retry_failed:
-                pass
-            else:
-                return ChunkResult(key, folder, summary.get("status", "done"), summary, reused=True)
+        intact = summary is not None and summary.get("key") == key and _parts_intact(folder, summary)
+        if intact and not (retry_failed and summary.get("status") == "failed"):
+            return ChunkResult(key, folder, summary.get("status", "done"), summary, reused=True)
         if folder.exists():
             shutil.rmtree(folder, ignore_errors=True)
         return None
@@ -169,9 +167,7 @@ def _parts_intact(folder: Path, summary: dict) -> bool:
                 return False
             if pq.read_metadata(p).num_rows != meta["rows"]:
                 return False
-        except (OSError, KeyError, ValueError, TypeError):
-            return False
-        except Exception:  # noqa: BLE001 - any unreadable footer is a torn part
+        except Exception:  # noqa: BLE001 - a missing file, bad marker or unreadable footer: torn
             return False
     return True
 
