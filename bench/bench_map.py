@@ -5,7 +5,7 @@
 Data sets timed (each with ~30 varied filters: time windows, magnitude ranges, groups,
 colour-by, km/geo view; always including "no filter", the worst case):
 
-* ``demo``: ``pipeline.demo.generate()`` tables (built once into ``.bench/``);
+* ``demo``: ``pipeline.demo.scenario.generate()`` tables (built once into ``.bench/``);
 * ``toc2me``: a data folder built from the real data (``--toc2me-data DIR``; or ``data/``
   when its ``frame`` says ``toc2me``; or built once into ``.bench/toc2me`` from the raw
   files: ``--toc2me-input``, ``$TOC2ME_DIR`` or ``../shared/toc2me``); skipped when absent;
@@ -40,7 +40,8 @@ BENCH_DIR = ROOT / ".bench"
 
 # -- data --------------------------------------------------------------------------------------
 def demo_dir() -> Path:
-    from pipeline import demo, tables
+    from pipeline import tables
+    from pipeline.demo import scenario as demo
 
     out = BENCH_DIR / "demo"
     if not tables.has_tables(out):
@@ -50,7 +51,9 @@ def demo_dir() -> Path:
 
 def synthetic_dir(n_events: int, seed: int = 1) -> Path:
     """``n_events`` synthetic events + mechanisms, stations/wells/stages/frame of the demo."""
-    from pipeline import demo, enrich, geo, tables
+    from pipeline import geo, tables
+    from pipeline.demo import scenario as demo
+    from pipeline.mechanisms import enrich
 
     out = BENCH_DIR / f"synthetic-{n_events}-{seed}"
     if tables.has_tables(out):

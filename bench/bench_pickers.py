@@ -25,7 +25,7 @@ FULL_SET = 1_500_000
 
 def _windows(n: int):
     import numpy as np
-    from pipeline import training as T
+    from pipeline.picking import training as T
     try:
         real = T.load_real()
         X, _, _ = T.synthetic_windows(T._bank(real, T.SHARED_EVENTS), n, seed=123)
@@ -57,11 +57,11 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
-    from pipeline.pickers import set_threads
+    from pipeline.picking.pickers import set_threads
     set_threads(args.threads)
-    from pipeline.pickers.cct import CCTPicker
-    from pipeline.pickers.cnn import DEFAULT_WEIGHTS, CNNPicker, build_cnn
-    from pipeline.pickers.onset import OnsetPicker
+    from pipeline.picking.pickers.cct import CCTPicker
+    from pipeline.picking.pickers.cnn import DEFAULT_WEIGHTS, CNNPicker, build_cnn
+    from pipeline.picking.pickers.onset import OnsetPicker
 
     X, what = _windows(args.n)
     print(f"{len(X)} windows of 600 samples ({what}); {args.threads} TensorFlow threads; "

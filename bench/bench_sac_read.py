@@ -2,15 +2,15 @@
 
     .venv/bin/python bench/bench_sac_read.py [--events 30] [--repeat 2]
 
-Writes ``--events`` demo events as SAC (``pipeline.demo_waveforms.write_sac_events``, ToC2ME
+Writes ``--events`` demo events as SAC (``pipeline.demo.waveforms.write_sac_events``, ToC2ME
 layout: 66 stations x 3 components, 5001 samples, ~20 kB per file) into a temporary folder,
 then reads every file, all in this one process, with:
 
-a. ``obspy.read(path)`` (format detection: the old ``pipeline.waveforms`` path) - the baseline;
+a. ``obspy.read(path)`` (format detection: the old ``pipeline.picking.waveforms`` path) - the baseline;
 b. ``obspy.read(path, format='SAC')``;
 c. ``obspy.io.sac.SACTrace.read(path)``;
 d. ``pipeline.io.sac.read(path)`` (the new reader);
-e. ``pipeline.waveforms.read_event`` over the event folders, ``sac_reader='obspy'`` (old) and
+e. ``pipeline.picking.waveforms.read_event`` over the event folders, ``sac_reader='obspy'`` (old) and
    ``'numpy'`` (new): reading plus every trace check and record;
 
 plus the floor, the file bytes alone (``Path.read_bytes``). Files are in the page cache (just
@@ -32,8 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from pipeline import demo, demo_waveforms, waveforms  # noqa: E402
+from pipeline.demo import scenario as demo, waveforms as dw  # noqa: E402
 from pipeline.io import sac  # noqa: E402
+from pipeline.picking import waveforms  # noqa: E402
 
 
 def _best(fn, items, repeat: int) -> float:
@@ -59,7 +60,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench_sac_") as tmp:
         root = Path(tmp)
         t0 = time.perf_counter()
-        demo_waveforms.write_sac_events(root, demo.generate(), max_events=args.events)
+        dw.write_sac_events(root, demo.generate(), max_events=args.events)
         files = sorted(root.glob("*/*.SAC"))
         folders = waveforms.list_event_folders(root)
         print(f"{len(folders)} demo events, {len(files)} SAC files of {files[0].stat().st_size} bytes "

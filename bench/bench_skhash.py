@@ -19,7 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pandas as pd  # noqa: E402
 
-from pipeline import demo, demo_waveforms, skhash_runner  # noqa: E402
+from pipeline.demo import scenario as demo, waveforms as dw  # noqa: E402
+from pipeline.mechanisms import skhash  # noqa: E402
 
 
 #: the demo's edge events exceed SKHASH's 40-degree gap limit; time real grid searches instead
@@ -28,8 +29,8 @@ SETTINGS = {"max_agap": 90}
 
 def inputs(n_events: int):
     data = demo.generate()
-    plan = demo_waveforms.plan_waveforms(data, demo_waveforms.DEFAULT_SEED, n_events, None)
-    meta = demo_waveforms._meta(plan, ("Z",))
+    plan = dw.plan_waveforms(data, dw.DEFAULT_SEED, n_events, None)
+    meta = dw._meta(plan, ("Z",))
     ok = ~meta["dead"] & ~meta["near_nodal"]
     pol = meta.loc[ok, ["event_id", "network", "station"]].assign(polarity=meta.loc[ok, "true_polarity"].astype(int))
     ev = data["events"][data["events"]["event_id"].isin(pol["event_id"])]
@@ -43,16 +44,16 @@ def main() -> int:
     ev, pol, st = inputs(args.events)
     cores = os.cpu_count() or 1
     print(f"{len(ev)} demo events, {len(pol)} polarities, {cores} cores, "
-          f"fortran available: {skhash_runner.fortran_available()}")
+          f"fortran available: {skhash.fortran_available()}")
     runs = [("python", False, 1), ("python", False, cores), ("fortran", True, 1), ("fortran", True, cores)]
     results, base = {}, None
     for name, fortran, workers in runs:
-        if fortran and not skhash_runner.fortran_available():
+        if fortran and not skhash.fortran_available():
             print(f"{name:8s} x{workers}: skipped (Fortran grid search not built)")
             continue
         t0 = time.perf_counter()
-        res = skhash_runner.run_skhash_parallel(ev, pol, st, skhash_runner.DEMO_VELOCITY_MODEL, SETTINGS,
-                                                workers=workers, use_fortran=fortran)
+        res = skhash.run_skhash_parallel(ev, pol, st, skhash.DEMO_VELOCITY_MODEL, SETTINGS,
+                                        workers=workers, use_fortran=fortran)
         dt = time.perf_counter() - t0
         rate = len(ev) / dt
         base = base or rate

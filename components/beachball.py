@@ -10,7 +10,7 @@ so straight down is the centre and horizontal vectors lie on the unit circle. Up
 vectors are replaced by their antipode first (the P radiation pattern is even, so a ray and
 its antipode have the same polarity).
 
-Compressional regions. With fault normal ``n`` and slip ``d`` (:mod:`pipeline.focal`,
+Compressional regions. With fault normal ``n`` and slip ``d`` (:mod:`pipeline.mechanisms.focal`,
 Aki & Richards, NED) the P radiation is ``2 (r.n)(r.d)``, so on the lower hemisphere the
 compressional (T-quadrant) set is the union of two *convex* spherical polygons
 
@@ -39,7 +39,7 @@ from typing import Mapping
 
 import numpy as np
 
-from pipeline import focal
+from pipeline.mechanisms import focal
 
 __all__ = [
     "project", "project_vectors", "inverse_project", "project_ray", "nodal_line",
@@ -91,7 +91,7 @@ def inverse_project(x, y):
 def project_ray(takeoff_deg, azimuth_deg, takeoff_from="down"):
     """Plot position (x, y) of a station on the lower-hemisphere equal-area beachball.
 
-    ``takeoff_from`` as in :func:`pipeline.focal.ray_vector`. With ``'up'`` (SKHASH
+    ``takeoff_from`` as in :func:`pipeline.mechanisms.focal.ray_vector`. With ``'up'`` (SKHASH
     ``out_polinfo``) a takeoff < 90 is up-going: it is plotted at azimuth + 180 and
     i = takeoff from the centre; otherwise i = 180 - takeoff. ``r = sqrt(2) sin(i/2)``.
     """

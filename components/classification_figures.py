@@ -3,7 +3,7 @@ no DuckDB). The stereonets live in :mod:`components.stereonet`.
 
 * **Rule table** (:func:`check_rule`, :func:`encode_rule`, :func:`decode_rule`,
   :func:`parse_hash`, :func:`format_hash`): the editable group rule of
-  :mod:`pipeline.groups` (rows ``group, strike_min, strike_max, dip_min, dip_max,
+  :mod:`pipeline.mechanisms.groups` (rows ``group, strike_min, strike_max, dip_min, dip_max,
   abs_rake_min``; a mechanism gets the first group, in order of first appearance, any of
   whose rows it satisfies, else ``other``) as DataTable rows and as a compact URL fragment
   ``#rule=g1:0,12,0,90,165;g1:170,192,0,90,165;...&ml=1.5`` (group names percent-encoded;
@@ -29,9 +29,9 @@ from urllib.parse import quote, unquote
 import numpy as np
 import pandas as pd
 
-from pipeline import focal
 from pipeline.analysis.mechanism_stats import FROHLICH_VERTICES, frohlich_xy, rose_histogram
-from pipeline.groups import OTHER, PUBLISHED_RULE, RULE_COLUMNS, classify_groups, validate_rule, zoback_class
+from pipeline.mechanisms import focal
+from pipeline.mechanisms.groups import OTHER, PUBLISHED_RULE, RULE_COLUMNS, classify_groups, validate_rule, zoback_class
 
 from .beachball import beachball_xy, magnitude_radius
 from .map_figure import GROUP_COLORS, WELL_COLOR, _AXIS, _TEMPLATE, typed
@@ -90,7 +90,7 @@ def _num(v):
 
 def check_rule(rows) -> tuple[pd.DataFrame | None, str | None]:
     """``(rule frame, None)`` for valid DataTable rows, else ``(None, message)``. Never
-    raises: the message is :func:`pipeline.groups.validate_rule`'s (row numbers 1-based)
+    raises: the message is :func:`pipeline.mechanisms.groups.validate_rule`'s (row numbers 1-based)
     or says what else is wrong (no rows, too many, a bad group name)."""
     try:
         if not isinstance(rows, (list, tuple)) or not rows:

@@ -559,7 +559,7 @@ class DataProvider:
     # -- polarity model page (pages/model.py) -------------------------------------------
     def model_eval(self, *, model=None, dataset=None, kind=None) -> pd.DataFrame:
         """Rows of ``model_eval`` (schema ``model_eval``: model, dataset, kind, name, x, y,
-        value; see :mod:`pipeline.evaluate`), optionally only the given model(s),
+        value; see :mod:`pipeline.picking.evaluate`), optionally only the given model(s),
         dataset(s) and kind(s) (a string or a list of strings, bound as parameters).
         Ordered by model, dataset, kind, name, x. Raises :class:`MissingDataError` when
         the table is absent (``python -m pipeline evaluate`` writes it)."""
@@ -588,7 +588,7 @@ class DataProvider:
         """Per filtered event with polarities: the ``picker``'s decided share and its
         station-by-station agreement (true-motion polarities) with the reference model and
         the manual picks. Columns :data:`AGREEMENT_COLUMNS` (``time``, ``magnitude`` from the
-        catalogue); the counts are defined as in :func:`pipeline.evaluate.per_event_agreement`
+        catalogue); the counts are defined as in :func:`pipeline.picking.evaluate.per_event_agreement`
         (the same computation in pandas). Only events of the filtered ``events`` relation
         where the picker, the reference or a manual pick has a row; ordered by time, event
         id. ``truth_*`` compare with the demo's ``truth_polarities`` (dead traces

@@ -76,15 +76,15 @@ _OUT_COLOUR = "#adb5bd"
 
 # --- sets -------------------------------------------------------------------------------
 def subsets_for(dataset: str | None) -> tuple:
-    """The named mechanism subsets of a dataset: :data:`pipeline.regions.SUBSETS` for
-    ``'toc2me'``, :data:`pipeline.demo.SUBSETS` for ``'demo'`` (imported on demand; the
+    """The named mechanism subsets of a dataset: :data:`pipeline.ingest.regions.SUBSETS` for
+    ``'toc2me'``, :data:`pipeline.demo.scenario.SUBSETS` for ``'demo'`` (imported on demand; the
     module only defines constants at import, ~0.1 s for scipy), ``()`` otherwise."""
     if dataset == "toc2me":
-        from pipeline.regions import SUBSETS
+        from pipeline.ingest.regions import SUBSETS
 
         return tuple(SUBSETS["toc2me"])
     if dataset == "demo":
-        from pipeline.demo import SUBSETS
+        from pipeline.demo.scenario import SUBSETS
 
         return tuple(SUBSETS)
     return ()

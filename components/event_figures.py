@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from pipeline import focal
+from pipeline.mechanisms import focal
 
 from . import beachball
 
@@ -86,12 +86,13 @@ def station_rays(stations: pd.DataFrame, used: pd.DataFrame | None, event: dict,
 
     ``used``: the event's ``mechanism_stations`` rows (SKHASH's own rays; kept as they are,
     ``ray='skhash'``). Other stations get the ray SKHASH's lookup table would give from the
-    1-D ``velocity_model`` (:func:`pipeline.raytrace.skhash_table_takeoff`, ``ray='model'``)
+    1-D ``velocity_model`` (:func:`pipeline.mechanisms.raytrace.skhash_table_takeoff`, ``ray='model'``)
     at ``event`` = ``{lat, lon, depth_km}`` (the location SKHASH used where known). Without a
     velocity model, those stations get NaN takeoffs (they are then not drawn).
     Columns: ``network, station, takeoff_deg, azimuth_deg, distance_km, ray``.
     """
-    from pipeline import geo, raytrace
+    from pipeline import geo
+    from pipeline.mechanisms import raytrace
 
     st = stations[["network", "station", "lat", "lon"]].reset_index(drop=True)
     ex, ny = geo.to_local_km(st["lat"].to_numpy(float), st["lon"].to_numpy(float),
@@ -152,18 +153,18 @@ def station_table(stations: pd.DataFrame, polarities: pd.DataFrame, reviewed: pd
     or a reviewed pick), sorted by azimuth; columns :data:`STATION_COLUMNS`.
 
     * ``auto_*``, ``prob_down_recorded``, ``snr``: the event's best automatic picker
-      (:data:`pipeline.invert.AUTO_PREFERENCE`); ``published_polarity``, ``manual_polarity``:
+      (:data:`pipeline.mechanisms.invert.AUTO_PREFERENCE`); ``published_polarity``, ``manual_polarity``:
       the batch ``published`` / ``manual`` rows; ``reviewed_*``: the review database.
     * ``polarity`` / ``polarity_source``: what an inversion uses now, exactly as
-      :func:`pipeline.invert.select_polarities` (``picks='auto'``) decides on the batch picks
+      :func:`pipeline.mechanisms.invert.select_polarities` (``picks='auto'``) decides on the batch picks
       with the reviewed ones merged over the manual ones (NaN: not used);
       ``polarity_source`` is ``review`` for a reviewed pick, else the method.
     * ``predicted``: the first motion ``mechanism`` predicts on the station's ray;
       ``agreement``: ``polarity == predicted`` (None where either is missing).
     """
-    from pipeline.invert import AUTO_PREFERENCE, select_polarities
+    from pipeline.mechanisms.invert import AUTO_PREFERENCE, select_polarities
 
-    from pipeline.reviews import apply_reviews
+    from pipeline.review.reviews import apply_reviews
 
     pol = polarities if polarities is not None else pd.DataFrame()
     wkeys = set(map(str, waveform_keys))

@@ -1,7 +1,7 @@
 """Figures and tables of the polarity-model page, as pure functions (no Dash, no DuckDB).
 
 Every function takes rows of the ``model_eval`` table (long form: model, dataset, kind,
-name, x, y, value; see :mod:`pipeline.evaluate` for what each kind means) and returns a
+name, x, y, value; see :mod:`pipeline.picking.evaluate` for what each kind means) and returns a
 Plotly figure, a DataFrame or plain dicts:
 
 * :func:`headline_cards`: the numbers of the cards at the top (held-out vs in-sample);

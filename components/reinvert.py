@@ -2,8 +2,8 @@
 
 * :func:`reinvert_event` - synchronous: reads the event's rows of the data folder's Parquet
   tables (read-only), merges the review database's picks over the batch ``manual`` picks
-  (:func:`pipeline.reviews.apply_reviews`), runs the batch inversion
-  (:func:`pipeline.invert.invert`, ``picks='auto'``: reviewed/manual picks override the
+  (:func:`pipeline.review.reviews.apply_reviews`), runs the batch inversion
+  (:func:`pipeline.mechanisms.invert.invert`, ``picks='auto'``: reviewed/manual picks override the
   automatic ones station by station, a reviewed 0 drops the station) and stores the result
   in the review database's ``reinversions`` table (never in the Parquet tables).
 * :class:`ReinvertRunner` / :func:`get_runner` - the background path the page uses: a job
@@ -13,7 +13,7 @@
   competing for memory; a second request for an event whose job is still queued or running
   gets that job back.
 
-SKHASH itself runs in a subprocess (:mod:`pipeline.skhash_runner`), so the server process
+SKHASH itself runs in a subprocess (:mod:`pipeline.mechanisms.skhash`), so the server process
 never imports SKHASH, TensorFlow or ObsPy, and the worker thread spends its time waiting on
 that subprocess (the GIL is free for the request threads).
 
@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.reviews import ReviewError, ReviewStore, apply_reviews, validate_reviewer
+from pipeline.review.reviews import ReviewError, ReviewStore, apply_reviews, validate_reviewer
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +105,8 @@ def reinvert_event(data_dir, event_id: str, *, store: ReviewStore | None = None,
     the stored row (:meth:`ReviewStore.reinversion`). An event SKHASH cannot solve is stored
     too, with ``reason`` set and null angles. Blocking (a few seconds): use
     :class:`ReinvertRunner` from a web request."""
-    from pipeline import focal
-    from pipeline.invert import invert
+    from pipeline.mechanisms import focal
+    from pipeline.mechanisms.invert import invert
 
     data_dir = Path(data_dir)
     store = store or ReviewStore(data_dir)

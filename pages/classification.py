@@ -4,7 +4,7 @@ moment-tensor average mechanism, the Frohlich ternary diagram, and the classific
 
 Thin wiring only: figures live in :mod:`components.classification_figures` and
 :mod:`components.stereonet`, the rows come from :meth:`components.data.DataProvider.mechanisms`
-(the filtered mechanisms of the shared filter bar), the rule logic from :mod:`pipeline.groups`.
+(the filtered mechanisms of the shared filter bar), the rule logic from :mod:`pipeline.mechanisms.groups`.
 
 State
 -----
@@ -16,7 +16,7 @@ State
   bar (which writes ``search``) and this page never overwrite each other's part; a reload or
   a shared link restores both. ``cls-rule`` (a ``dcc.Store``) holds the last *valid* rule
   (encoded); every figure reads it. An invalid edit shows the
-  :func:`pipeline.groups.validate_rule` message and keeps the last valid rule.
+  :func:`pipeline.mechanisms.groups.validate_rule` message and keeps the last valid rule.
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ from components.filters import Filters
 from components.layout import no_data
 from components.stereonet import LINE_CAP, stereonet_figure
 from pipeline.analysis.mechanism_stats import group_average_table
-from pipeline.groups import OTHER, PUBLISHED_RULE
+from pipeline.mechanisms.groups import OTHER, PUBLISHED_RULE
 
 dash.register_page(__name__, path="/classification", name="Classification",
                    title="Classification · ToC2ME focal mechanisms", order=2)

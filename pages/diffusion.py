@@ -7,8 +7,8 @@ Thin wiring only: rows come from :class:`components.data.DataProvider` (the shar
 filters), the analysis from :mod:`pipeline.analysis.diffusion`, the fit interval, figures
 and export from :mod:`components.diffusion_figures`.
 
-The set is a named mechanism subset of the dataset (``pipeline.regions.SUBSETS`` for ToC2ME,
-``pipeline.demo.SUBSETS`` for the demo; default ``SWe-lowdip``) or all catalogue events of a
+The set is a named mechanism subset of the dataset (``pipeline.ingest.regions.SUBSETS`` for ToC2ME,
+``pipeline.demo.scenario.SUBSETS`` for the demo; default ``SWe-lowdip``) or all catalogue events of a
 cluster. The page keeps its controls in the URL next to the filters: ``set``, ``origin``,
 ``dist``, ``strike``, ``q`` (%), ``D`` (comparison, m²/s) and ``t`` (player, s since the origin).
 """

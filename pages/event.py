@@ -4,7 +4,7 @@ GUI, docs/analyses.md 1.9 and 1.12).
 
 Thin wiring only: queries live in :mod:`components.data` (``event_rows``, ``mechanism_rows``,
 ...), figures and the station table in :mod:`components.event_figures`, the review database
-(the app's only write path) in :mod:`pipeline.reviews`, background re-inversion in
+(the app's only write path) in :mod:`pipeline.review.reviews`, background re-inversion in
 :mod:`components.reinvert`. Keyboard shortcuts come from ``assets/event_keys.js``, which
 writes the key pressed into the ``ev-key`` store.
 
@@ -30,7 +30,7 @@ from components import event_figures as ef
 from components.data import get_provider
 from components.layout import no_data
 from components.reinvert import get_runner, preferred_mechanism
-from pipeline.reviews import DEFAULT_REVIEWER, MAX_REVIEWER, ReviewError, ReviewStore
+from pipeline.review.reviews import DEFAULT_REVIEWER, MAX_REVIEWER, ReviewError, ReviewStore
 
 dash.register_page(
     __name__, path_template="/event/<event_id>", name="Event",
@@ -416,7 +416,7 @@ def _compare_figure(ctx, reinv):
 
 
 def _kagan(a, b):
-    from pipeline import focal
+    from pipeline.mechanisms import focal
 
     if not a or not b or a.get("strike") is None or b.get("strike") is None:
         return None
@@ -807,7 +807,7 @@ _ACTIONS = {"up": 1, "down": -1, "zero": 0, "reset": None}
 
 def apply_pick(store: ReviewStore, meta: dict, request: dict):
     """Apply one queued pick request ``{id, action, station: "NET.STA", view, reviewer}`` to
-    the review database; returns the :class:`~pipeline.reviews.PickChange`.
+    the review database; returns the :class:`~pipeline.review.reviews.PickChange`.
     ``up``/``down`` are the first motion as displayed: in the 'as recorded' view a reversed
     station's motion is flipped to true motion before it is stored. Raises ReviewError."""
     if not isinstance(request, dict):

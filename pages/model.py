@@ -1,6 +1,6 @@
 """Polarity-model page (``/model``): how well the polarity pickers do, on which data.
 
-Reads the ``model_eval`` table (:mod:`pipeline.evaluate`; written by ``python -m pipeline
+Reads the ``model_eval`` table (:mod:`pipeline.picking.evaluate`; written by ``python -m pipeline
 evaluate``) and, for the per-event agreement table, the ``polarities`` of the events the
 shared filters select. Thin wiring only: numbers and figures come from
 :mod:`components.model_figures`, queries from :mod:`components.data`.

@@ -24,7 +24,7 @@ def _cmd_ensure(args) -> int:
     from . import build
     input_dir = args.input
     if args.source == "toc2me" and input_dir is None:
-        from . import fetch
+        from .ingest import fetch
         fetch.fetch_toc2me(args.raw_dir)
         input_dir = args.raw_dir
     info, ran = build.ensure(args.source, input_dir, args.data_dir, args.seed, _build_options(args))
@@ -33,7 +33,7 @@ def _cmd_ensure(args) -> int:
 
 
 def _cmd_fetch(args) -> int:
-    from . import fetch
+    from .ingest import fetch
     kwargs = {"base_url": args.base_url} if args.base_url else {}
     paths = fetch.fetch_toc2me(args.dest, **kwargs)
     print(f"{len(paths)} files verified in {args.dest}")
@@ -86,7 +86,7 @@ def _cmd_invert(args) -> int:
 
 
 def _cmd_train(args) -> int:
-    from . import training
+    from .picking import training
     record = training.train(training.TrainConfig.from_args(args))
     print(training.summary(record))
     return 0
@@ -181,15 +181,15 @@ def parser() -> argparse.ArgumentParser:
     iv.set_defaults(func=_cmd_invert)
 
     tr = sub.add_parser("train", help="train the production polarity picker (seeded, reproducible)")
-    from .training import TrainConfig
+    from .picking.training import TrainConfig
     TrainConfig.add_arguments(tr)
     tr.set_defaults(func=_cmd_train)
 
     ev = sub.add_parser("evaluate", help="evaluate the polarity pickers into the model_eval table")
-    from . import evaluate
+    from .picking import evaluate
     evaluate.add_arguments(ev)
     ev.set_defaults(func=evaluate.run)
-    from . import synth_archive; synth_archive.add_cli(sub)  # noqa: E702 - one registration line
+    from .demo import synth_archive; synth_archive.add_cli(sub)  # noqa: E702 - one registration line
 
     i = sub.add_parser("info", help="describe the build in a data folder")
     data_args(i)

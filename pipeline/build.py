@@ -3,8 +3,8 @@
 Sources:
 
 * ``demo`` (default): a synthetic experiment generated from a fixed seed, no input needed
-  (:mod:`pipeline.demo`); it carries its ground truth in ``truth_*`` tables.
-* ``toc2me``: a folder laid out like the public ToC2ME data (:mod:`pipeline.ingest_toc2me`).
+  (:mod:`pipeline.demo.scenario`); it carries its ground truth in ``truth_*`` tables.
+* ``toc2me``: a folder laid out like the public ToC2ME data (:mod:`pipeline.ingest.toc2me`).
 
 Stages after the base tables (each optional, see :class:`Options`), run on dask.distributed
 (:mod:`pipeline.flow`: a LocalCluster of one process per core, or ``scheduler``):
@@ -58,7 +58,7 @@ class Options:
     pickers: tuple = ("cnn", "onset")   #: which (see pipeline.picking.PICKERS)
     weights: str | None = None          #: weights file for cnn/cct (default: the committed CNN)
     invert: bool = True                 #: run SKHASH on the polarities
-    picks: str = "auto"                 #: polarity choice for SKHASH (pipeline.invert)
+    picks: str = "auto"                 #: polarity choice for SKHASH (pipeline.mechanisms.invert)
     demo_waveform_events: int = 60      #: demo events that get synthetic waveforms
     workers: int | None = None          #: LocalCluster worker processes (default: all cores)
     scheduler: str | None = None        #: address of an existing Dask scheduler (else LocalCluster)
@@ -74,7 +74,7 @@ class Options:
 def load_source(source: str, input_dir: str | Path | None = None, seed: int = DEFAULT_SEED) -> dict:
     """Tables (name -> DataFrame) of one source, not yet written."""
     if source == "demo":
-        from . import demo
+        from .demo import scenario as demo
         return demo.generate(seed=seed)
     if source == "toc2me":
         if input_dir is None:
@@ -82,23 +82,24 @@ def load_source(source: str, input_dir: str | Path | None = None, seed: int = DE
         input_dir = Path(input_dir)
         if not input_dir.is_dir():
             raise InputError(input_dir, "input folder does not exist")
-        from . import ingest_toc2me
-        return ingest_toc2me.load(input_dir)
+        from .ingest import toc2me
+        return toc2me.load(input_dir)
     raise ValueError(f"unknown source {source!r}; choose one of {SOURCES}")
 
 
 def _demo_polarities(data: dict, opts: Options) -> pd.DataFrame:
     """Synthetic traces of the demo -> waveforms and truth_polarities (in ``data``); returns
     the polarities of the pickers on them (a few dozen events: made in the driver)."""
-    from . import demo_waveforms, picking
-    meta, windows = demo_waveforms.generate_waveforms(data, max_events=opts.demo_waveform_events)
+    from . import picking
+    from .demo import waveforms as dw
+    meta, windows = dw.generate_waveforms(data, max_events=opts.demo_waveform_events)
     meta = meta.assign(location="", p_source="synthetic", snr=picking.windows_snr(windows))
     pickers = {n: picking.load_picker(n, opts.weights) for n in opts.pickers}
     pol = picking.pick_windows(meta, windows, data["stations"], pickers)
     data["waveforms"] = pd.DataFrame({
         "event_id": meta["event_id"], "network": meta["network"], "station": meta["station"],
-        "location": "", "channel": meta["channel"], "t0_s": -demo_waveforms.P_INDEX / demo_waveforms.SAMPLING_RATE,
-        "sampling_rate": demo_waveforms.SAMPLING_RATE, "samples": list(windows), "p_source": "synthetic"})
+        "location": "", "channel": meta["channel"], "t0_s": -dw.P_INDEX / dw.SAMPLING_RATE,
+        "sampling_rate": dw.SAMPLING_RATE, "samples": list(windows), "p_source": "synthetic"})
     data["truth_polarities"] = meta[["event_id", "network", "station", "true_polarity", "amplitude",
                                      "near_nodal", "dead", "snr_true", "takeoff_deg", "azimuth_deg"]].copy()
     return pol
@@ -108,10 +109,11 @@ def _picks_folder(data: dict, input_dir: Path, rejects: Rejects) -> pd.DataFrame
     """Published/manual/reference picks of ``picks/``; the ``.pol.hash`` header locations
     (the ones the published SKHASH run used, at full precision) become the published
     mechanisms' ``*_skhash`` location, the one every inversion path reads."""
-    from . import ingest_picks, picking
+    from . import picking
+    from .ingest import picks
     if not (input_dir / "picks").is_dir():
         return None
-    pol, locations = ingest_picks.load_picks(input_dir / "picks", data["stations"], rejects)
+    pol, locations = picks.load_picks(input_dir / "picks", data["stations"], rejects)
     pol["event_id"] = picking.match_event_ids(pol["event_id"], data["events"])
     unmatched = pol["event_id"].isna()
     if unmatched.any():
@@ -168,7 +170,7 @@ def build(source: str = "demo", input_dir: str | Path | None = None, data_dir: s
 
 def _build(source, input_dir, data_dir: Path, seed, opts: Options) -> dict:
     from .flow import chunks, cluster, invert_stage, picking_stage, runner
-    from .reviews import apply_reviews
+    from .review.reviews import apply_reviews
 
     t0 = time.perf_counter()
     data = load_source(source, input_dir, seed)
@@ -182,7 +184,7 @@ def _build(source, input_dir, data_dir: Path, seed, opts: Options) -> dict:
     with cluster.open_client(opts.workers, opts.scheduler, dashboard=opts.dashboard) as client:
         stats["workers"] = cluster.n_workers(client)
         if source == "demo":
-            from .skhash_runner import DEMO_VELOCITY_MODEL
+            from .mechanisms.skhash import DEMO_VELOCITY_MODEL
             vmodel = DEMO_VELOCITY_MODEL
             if opts.pick:
                 driver_pol = _demo_polarities(data, opts)
@@ -202,7 +204,7 @@ def _build(source, input_dir, data_dir: Path, seed, opts: Options) -> dict:
                 cache.prune({k for k, _ in specs})
             vz = input_dir / "skhash_demo" / "vz.north"
             if vz.exists():
-                from .skhash_runner import read_velocity_model
+                from .mechanisms.skhash import read_velocity_model
                 vmodel = read_velocity_model(vz)
             else:
                 log.warning("no velocity model at %s: computed mechanisms skipped", vz)
@@ -246,7 +248,7 @@ def _build(source, input_dir, data_dir: Path, seed, opts: Options) -> dict:
     parts = {k: v for k, v in parts.items() if v}
 
     if "polarities" in parts:
-        from . import evaluate
+        from .picking import evaluate
         # the columns the evaluation reads (the snippets and the rest stay on disk)
         cols = ["event_id", "network", "station", "channel", "method", "polarity", "prob_down_recorded", "snr",
                 "model_version", "lower", "upper"]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build SKHASH's optional Fortran grid search (SKHASH/functions/gridsearch.f) with f2py
 # and install the extension module next to it, so that `$use_fortran True` (and
-# pipeline.skhash_runner with use_fortran=None/True) can import `functions.gridsearch`.
+# pipeline.mechanisms.skhash with use_fortran=None/True) can import `functions.gridsearch`.
 #
 # Usage: scripts/build_skhash_fortran.sh [PYTHON]
 #   PYTHON defaults to .venv/bin/python of the repository (else `python3`).

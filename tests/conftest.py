@@ -34,10 +34,10 @@ def toc2me_waveforms_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def toc2me_tables(toc2me_dir):
-    """All tables of ``pipeline.ingest_toc2me.load`` on the real data (loaded once, ~2 s).
+    """All tables of ``pipeline.ingest.toc2me.load`` on the real data (loaded once, ~2 s).
     Tests must not modify them."""
-    from pipeline import ingest_toc2me
-    return ingest_toc2me.load(toc2me_dir)
+    from pipeline.ingest import toc2me
+    return toc2me.load(toc2me_dir)
 
 
 # --- dashboard fixtures (components/, pages/, app.py) ------------------------------------

@@ -1,5 +1,5 @@
 """The published 3-event ToC2ME SKHASH run (``<toc2me>/skhash_demo``: ``IN/`` and ``OUT/``),
-shared by the tests of the SKHASH export (test_exports) and runner (test_skhash_runner).
+shared by the tests of the SKHASH export (test_exports) and runner (test_skhash).
 Plain functions, imported as ``import skhash_demo`` (``tests`` is on ``pythonpath``)."""
 from __future__ import annotations
 

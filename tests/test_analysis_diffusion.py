@@ -47,7 +47,7 @@ def test_reproduces_the_original_from_the_published_file(toc2me_dir):
 
 
 def test_reproduces_the_original_through_ingest_and_regions(toc2me_tables):
-    from pipeline import regions
+    from pipeline.ingest import regions
     mech = toc2me_tables["mechanisms"]
     low = mech[regions.subset_mask(mech, "SWe-lowdip")]
     tab = dfn.distance_time(low)

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import focal
 from pipeline.analysis import mechanism_stats as ms
-from pipeline.groups import classify_groups
+from pipeline.mechanisms import focal
+from pipeline.mechanisms.groups import classify_groups
 
 #: analyses.md 1.4: the original's group averages (integer files; strike/dip/|rake|)
 ORIGINAL_AVERAGES = {"g1": (4.15, 82.40, 176.26), "g2": (25.48, 86.57, 176.12),

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from pipeline.analysis import strike_time as st
-from pipeline.groups import classify_groups
+from pipeline.mechanisms.groups import classify_groups
 
 BURSTS = [("Nov 7-14", "2016-11-07", "2016-11-15"), ("Nov 23-30", "2016-11-23", "2016-12-01")]
 NSW_FILE = "nsw/mt_solution_20241114_SKHASH_quality_A_West_Fault_with_mag.txt"
@@ -87,7 +87,7 @@ def test_time_filter():
 # --- ToC2ME (skipped without the data) -----------------------------------------------------------
 
 def test_toc2me_nsw_strike_time_reference(toc2me_tables):
-    from pipeline import regions
+    from pipeline.ingest import regions
     mech = toc2me_tables["mechanisms"]
     nsw = mech[regions.subset_mask(mech, "NSw")]
     tab = st.strike_time_table(nsw)

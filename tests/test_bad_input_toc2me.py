@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import ingest_toc2me, tables
+from pipeline import tables
 from pipeline.errors import InputError
+from pipeline.ingest import toc2me
 
 CAT = "catalog/mt_solution_20250317_SKHASH_quality_A.txt"
 SKH = "catalog/mt_solution_20241114_SKHASH_quality_A.txt"
@@ -63,7 +64,7 @@ def corrupted(toc2me_dir, tmp_path_factory):
     _edit_lines(root / "catalog/nsw/injection_volume.csv",
                 {2: "2016/13/45,0.309073792,0.880725257,1.285714286,0.940584585,181.3984557"})
     _edit_lines(root / "catalog/well-location-one.txt", {1: "abc def"})
-    return ingest_toc2me.load(root), {"cat": cat, "skh": skh}
+    return toc2me.load(root), {"cat": cat, "skh": skh}
 
 
 def _reject(rejects: pd.DataFrame, file: str, line: int) -> pd.Series:
@@ -154,7 +155,7 @@ def test_missing_catalogue_raises_naming_the_file(toc2me_dir, tmp_path):
     root = _copy_input(toc2me_dir, tmp_path)
     (root / "catalog" / "ToC2ME.xlsx").unlink()
     with pytest.raises(InputError, match="ToC2ME.xlsx") as err:
-        ingest_toc2me.load(root)
+        toc2me.load(root)
     assert err.value.file.endswith("ToC2ME.xlsx") and "missing" in err.value.reason
 
 
@@ -162,21 +163,21 @@ def test_unreadable_catalogue_raises(toc2me_dir, tmp_path):
     root = _copy_input(toc2me_dir, tmp_path)
     (root / "catalog" / "ToC2ME.xlsx").write_bytes(b"this is not a workbook")
     with pytest.raises(InputError, match="ToC2ME.xlsx"):
-        ingest_toc2me.load(root)
+        toc2me.load(root)
 
 
 def test_missing_required_text_file_raises(toc2me_dir, tmp_path):
     root = _copy_input(toc2me_dir, tmp_path)
     (root / SKH).unlink()
     with pytest.raises(InputError, match="mt_solution_20241114_SKHASH_quality_A.txt"):
-        ingest_toc2me.load(root)
+        toc2me.load(root)
 
 
 def test_injection_header_without_rate_raises(toc2me_dir, tmp_path):
     root = _copy_input(toc2me_dir, tmp_path)
     _edit_lines(root / "catalog/nsw/injection_volume.csv", {1: "Date,Width,Height,Segments,Rate,Injection Volume"})
     with pytest.raises(InputError, match="injection_volume.csv"):
-        ingest_toc2me.load(root)
+        toc2me.load(root)
 
 
 def test_bad_catalogue_rows_become_rejects(toc2me_dir, tmp_path):
@@ -190,7 +191,7 @@ def test_bad_catalogue_rows_become_rejects(toc2me_dir, tmp_path):
     df.loc[20, ["Month", "Day"]] = [11, 31]  # sheet row 22: 31 November
     df = pd.concat([df, df.iloc[[30]]], ignore_index=True)  # sheet row 402 repeats row 32
     df.to_excel(path, index=False)
-    t = ingest_toc2me.load(root)
+    t = toc2me.load(root)
     rj = t["rejects"][t["rejects"]["file"] == "catalog/ToC2ME.xlsx"].set_index("line")
     assert sorted(rj.index) == [5, 12, 22, 402]
     assert "Latitude" in rj.loc[5, "reason"] and "Second" in rj.loc[12, "reason"]

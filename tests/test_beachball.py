@@ -2,7 +2,7 @@
 
 The polygons are built from great-circle arcs (components.beachball); the independent check
 inverse-projects sample points of the unit disc to rays and compares "inside a compressional
-polygon" (even-odd rule, own implementation) with ``pipeline.focal.p_radiation > 0``, for
+polygon" (even-odd rule, own implementation) with ``pipeline.mechanisms.focal.p_radiation > 0``, for
 textbook mechanisms, critical angles and a seeded fuzz.
 """
 import itertools
@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from components import beachball as bb
-from pipeline import focal
+from pipeline.mechanisms import focal
 
 RNG = np.random.default_rng(20161125)
 FUZZ = [tuple(v) for v in np.column_stack([RNG.uniform(0, 360, 200), RNG.uniform(0, 90, 200),

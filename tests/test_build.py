@@ -119,7 +119,7 @@ def test_invert_command_reproduces_published_mechanisms_from_published_picks(toc
 def test_invert_uses_the_dashboard_reviews(toc2me_build, tmp_path):
     import shutil
 
-    from pipeline.reviews import ReviewStore
+    from pipeline.review.reviews import ReviewStore
     d = tmp_path / "reviewed"
     shutil.copytree(toc2me_build, d)
     ev = "20161125051408.940"

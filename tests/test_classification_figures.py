@@ -11,9 +11,9 @@ import plotly.graph_objects as go
 import pytest
 
 from components import classification_figures as cf
-from pipeline import focal
 from pipeline.analysis.mechanism_stats import FROHLICH_VERTICES, group_average_table
-from pipeline.groups import PUBLISHED_RULE, RULE_COLUMNS
+from pipeline.mechanisms import focal
+from pipeline.mechanisms.groups import PUBLISHED_RULE, RULE_COLUMNS
 
 REFERENCE = {"g1": 462, "g2": 1648, "g3": 130, "g4": 205, "other": 74}
 

@@ -17,7 +17,7 @@ from components import classification_figures as cf
 from components.data import DataProvider
 from components.filters import Filters
 from pagetools import TIMEOUT, no_console_errors, plotly_js, start_app, wait
-from pipeline.groups import PUBLISHED_RULE
+from pipeline.mechanisms.groups import PUBLISHED_RULE
 
 PATH = "/classification"
 REFERENCE = {"g1": 462, "g2": 1648, "g3": 130, "g4": 205, "other": 74}

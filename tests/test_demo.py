@@ -6,7 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import demo, focal, geo, regions, schema, tables
+from pipeline import geo, schema, tables
+from pipeline.demo import scenario as demo
+from pipeline.ingest import regions
+from pipeline.mechanisms import focal
 
 
 @pytest.fixture(scope="module")

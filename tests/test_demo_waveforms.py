@@ -1,4 +1,4 @@
-"""Synthetic demo waveforms (pipeline.demo_waveforms)."""
+"""Synthetic demo waveforms (pipeline.demo.waveforms)."""
 from __future__ import annotations
 
 import warnings
@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import demo, demo_waveforms as dw, focal, geo
+from pipeline import geo
+from pipeline.demo import scenario as demo, waveforms as dw
+from pipeline.mechanisms import focal
 
 ORIGIN = (54.33, -117.24)
 
@@ -197,7 +199,7 @@ def test_sac_round_trip(tables, tmp_path):
         assert not d.data.any()
     # the project's SAC reader finds the same window with P at index 299
     try:
-        from pipeline import waveforms as wf
+        from pipeline.picking import waveforms as wf
         from pipeline.rejects import Rejects
     except Exception:  # pragma: no cover - the reader is another module's
         return

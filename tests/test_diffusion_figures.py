@@ -18,7 +18,7 @@ from pipeline.analysis import diffusion as dif
 
 @pytest.fixture(scope="module")
 def demo():
-    from pipeline import demo
+    from pipeline.demo import scenario as demo
 
     return demo.generate(seed=20161104)
 
@@ -30,7 +30,7 @@ def _truth(demo, cluster: str) -> float:
 
 # -- ToC2ME reference numbers -----------------------------------------------------------------
 def test_toc2me_swe_lowdip_shares_on_the_figure(toc2me_tables):
-    from pipeline.regions import subset_mask
+    from pipeline.ingest.regions import subset_mask
 
     mech = toc2me_tables["mechanisms"]
     sub = mech[subset_mask(mech, "SWe-lowdip")]

@@ -51,7 +51,7 @@ def truth(demo_data_dir) -> dict:
 
 
 def _demo_lowdip(provider):
-    from pipeline.demo import SUBSETS
+    from pipeline.demo.scenario import SUBSETS
 
     mech = provider.mechanisms_per_event(Filters())
     sub = next(s for s in SUBSETS if s.name == "SWe-lowdip")

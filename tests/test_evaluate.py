@@ -1,4 +1,4 @@
-"""``pipeline.evaluate``: the ``model_eval`` table (picker metrics, curves, training logs).
+"""``pipeline.picking.evaluate``: the ``model_eval`` table (picker metrics, curves, training logs).
 
 Unit tests on small hand-made tables, then the numbers the polarity-model page must show
 on a real ToC2ME build (built once per session through the CLI into a temp folder; skipped
@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import evaluate as E
 from pipeline import schema, tables
+from pipeline.picking import evaluate as E
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -188,7 +188,7 @@ def test_training_record_rows_skipped_for_other_weights():
 
 
 def test_evaluate_never_imports_tensorflow():
-    code = ("import sys; from pipeline import evaluate as E; E.evaluate({'polarities': __import__('pandas').DataFrame("
+    code = ("import sys; from pipeline.picking import evaluate as E; E.evaluate({'polarities': __import__('pandas').DataFrame("
             "columns=['event_id','network','station','method','polarity','prob_down_recorded'])});"
             "print('tensorflow' in sys.modules or 'keras' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)

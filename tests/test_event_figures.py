@@ -185,8 +185,8 @@ def test_station_table_used_polarity_follows_select_polarities(stations):
 
 
 def test_station_rays_keep_skhash_rays_and_trace_the_others(stations):
-    from pipeline import raytrace
-    from pipeline.skhash_runner import DEMO_VELOCITY_MODEL
+    from pipeline.mechanisms import raytrace
+    from pipeline.mechanisms.skhash import DEMO_VELOCITY_MODEL
 
     used = pd.DataFrame({"network": ["XX"], "station": ["B"], "takeoff_deg": [33.3], "azimuth_deg": [91.0],
                          "distance_km": [1.1]})

@@ -18,7 +18,7 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
 
-from pipeline.reviews import ReviewStore
+from pipeline.review.reviews import ReviewStore
 from pagetools import free_port as _free_port
 from pagetools import no_console_errors
 from pagetools import wait as _wait

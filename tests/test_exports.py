@@ -1,4 +1,4 @@
-"""pipeline.exports: QuakeML and CSV round trips, and the SKHASH input folder.
+"""pipeline.export.exports: QuakeML and CSV round trips, and the SKHASH input folder.
 
 The SKHASH folder test runs the real SKHASH 1.1.5 command line on an exported copy of the
 published 3-event ToC2ME demo (``<toc2me>/skhash_demo``) and compares with its ``OUT/out.csv``;
@@ -17,8 +17,10 @@ import pandas as pd
 import pytest
 
 import skhash_demo
-from pipeline import demo, enrich, exports
-from pipeline.skhash_runner import DEFAULT_SETTINGS
+from pipeline.demo import scenario as demo
+from pipeline.export import exports
+from pipeline.mechanisms import enrich
+from pipeline.mechanisms.skhash import DEFAULT_SETTINGS
 from skhash_demo import DEMO_IDS
 
 obspy = pytest.importorskip("obspy")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import fetch
+from pipeline.ingest import fetch
 
 SHARED = Path("/work/shared/toc2me")
 SNR = "picks/snr/SNR_event_waveform_toc2me_me_2.csv"

@@ -1,7 +1,7 @@
 """The chunked, resumable build on Dask: resume after kill -9, an external scheduler, a
 hanging engine, failed chunks, bad folders, incremental archives, one SKHASH assembly.
 
-The archive is a small synthetic ToC2ME-shaped folder (`pipeline.synth_archive`); builds
+The archive is a small synthetic ToC2ME-shaped folder (`pipeline.demo.synth_archive`); builds
 run the onset picker (no TensorFlow) with one event per chunk, so there are many chunks.
 """
 import os
@@ -35,7 +35,7 @@ def _build_args(archive, data_dir, *extra):
 
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory):
-    from pipeline import synth_archive
+    from pipeline.demo import synth_archive
     dest = tmp_path_factory.mktemp("archive")
     synth_archive.write_archive(dest, N_EVENTS, waveform_seed=7)
     return dest

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from pipeline import focal
+from pipeline.mechanisms import focal
 
 obspy_bb = pytest.importorskip("obspy.imaging.beachball")
 

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import enrich, groups
+from pipeline.mechanisms import enrich, groups
 
 
 def test_rule_order_and_boundaries():

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from pipeline import geo, schema, tables
-from pipeline.ingest_toc2me import STAGE_ROWS_BY_WELL, nearest_time_join, well_of_stage_row
+from pipeline.ingest.toc2me import STAGE_ROWS_BY_WELL, nearest_time_join, well_of_stage_row
 
 
 # --- nearest-time join on synthetic times ---------------------------------------------------

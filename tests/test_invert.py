@@ -3,7 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import ingest_picks, invert
+from pipeline.ingest import picks as ingest_picks
+from pipeline.mechanisms import invert
 from pipeline.rejects import Rejects
 
 EV1, EV2 = "20161104064824.680", "20161125051408.940"

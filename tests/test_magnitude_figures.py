@@ -32,7 +32,7 @@ def provider(demo_data_dir):
 def truth(demo_data_dir):
     path = demo_data_dir / "truth_scenario.parquet"
     if not path.exists():
-        pytest.skip("demo tables without truth_scenario (pipeline.demo absent)")
+        pytest.skip("demo tables without truth_scenario (pipeline.demo.scenario absent)")
     t = pd.read_parquet(path).set_index("name")["value_num"]
     return {"b": float(t["b_value"]), "mc": float(t["mc"])}
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from components import model_figures as mf
-from pipeline import evaluate as E
+from pipeline.picking import evaluate as E
 
 
 def _toy():

@@ -2,7 +2,7 @@
 its server-side paths.
 
 Data: a copy of the session demo build with ``model_eval`` computed by
-:func:`pipeline.evaluate.run` (the build does not write it yet), the same copy without it
+:func:`pipeline.picking.evaluate.run` (the build does not write it yet), the same copy without it
 (empty state), and a ToC2ME build made once per session through the CLI
 (:func:`tests.test_evaluate.toc2me_eval_build`; skipped without the shared data).
 """
@@ -24,8 +24,8 @@ from components import model_figures as mf
 from components.data import DataProvider
 from components.filters import Filters, format_time
 from pagetools import no_console_errors, start_app, wait
-from pipeline import evaluate as E
 from pipeline import tables
+from pipeline.picking import evaluate as E
 
 TIMEOUT = 40
 

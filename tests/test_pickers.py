@@ -8,16 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import pickers as P
-from pipeline.pickers import calibration as C
-from pipeline.pickers.onset import OnsetPicker
+from pipeline.picking import pickers as P
+from pipeline.picking.pickers import calibration as C
+from pipeline.picking.pickers.onset import OnsetPicker
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 @pytest.fixture(scope="module")
 def real(toc2me_waveforms_dir):
-    from pipeline import training as T
+    from pipeline.picking import training as T
     return T.load_real(toc2me_waveforms_dir)
 
 
@@ -43,7 +43,7 @@ def test_recorded_polarity_band_edges():
 
 def test_true_polarity_of_manual_picks_is_minus_recorded(toc2me_waveforms_dir):
     """5B is reversed: true polarity = -(manual recorded sign) (README 3.4), applied once."""
-    from pipeline.training import read_manual_polcsv
+    from pipeline.picking.training import read_manual_polcsv
     man = read_manual_polcsv(toc2me_waveforms_dir / "picks/manual/20161104064824.680.pol.csv")
     assert len(man) == 50 and set(man.network) == {"5B"}
     prob = np.where(man.recorded == -1, 1.0, 0.0)            # recorded down -> p = 1
@@ -63,7 +63,7 @@ def test_true_polarity_of_manual_picks_is_minus_recorded(toc2me_waveforms_dir):
 
 def test_true_polarity_matches_pol_hash_auto(toc2me_waveforms_dir):
     """The published corrected picks: '+' <=> p > 0.5 (reference raw p), via our reversal."""
-    from pipeline.training import read_reference_polarity
+    from pipeline.picking.training import read_reference_polarity
     ev = "20161104064824.680"
     raw = read_reference_polarity(toc2me_waveforms_dir / f"picks/eqpolarity_raw/{ev}.polarity").set_index("station")
     lines = (toc2me_waveforms_dir / f"picks/pol_hash_auto/{ev}.pol.hash").read_text().splitlines()[1:]
@@ -108,7 +108,7 @@ def test_onset_baseline_signs():
 
 
 def test_onset_baseline_on_shared_traces(real):
-    from pipeline.training import evaluate
+    from pipeline.picking.training import evaluate
     ev = evaluate(OnsetPicker().predict(real.windows), real.meta, 0.25, 0.75)
     assert ev["ref_agreement"] >= 0.95 and ev["manual_match"] >= 49     # polarity.md: 97%, 49/50
 
@@ -116,7 +116,7 @@ def test_onset_baseline_on_shared_traces(real):
 # ----------------------------------------------------------------- CCT (reference architecture)
 
 def test_cct_parameter_count(tf_threads):
-    from pipeline.pickers.cct import N_PARAMS, build_cct
+    from pipeline.picking.pickers.cct import N_PARAMS, build_cct
     m = build_cct()
     assert m.count_params() == N_PARAMS == 3_086_401
     assert m.input_shape == (None, 600, 1) and m.output_shape == (None, 1)
@@ -127,14 +127,14 @@ def test_cct_parameter_count(tf_threads):
 
 def test_cct_no_legacy_keras_import():
     import re
-    src = (Path(__file__).resolve().parents[1] / "pipeline/pickers/cct.py").read_text()
+    src = (Path(__file__).resolve().parents[1] / "pipeline/picking/pickers/cct.py").read_text()
     imports = re.findall(r"^\s*(?:from|import)\s+(\S+)", src, flags=re.M)
     assert imports and not any(i.startswith("tensorflow.python") for i in imports)
 
 
 def test_cct_save_load_round_trip(tmp_path, tf_threads):
     import keras
-    from pipeline.pickers.cct import CCTPicker, build_cct
+    from pipeline.picking.pickers.cct import CCTPicker, build_cct
     keras.utils.set_random_seed(1)
     m = build_cct()
     x = np.random.default_rng(0).normal(size=(3, 600)).astype(np.float32)
@@ -148,7 +148,7 @@ def test_cct_save_load_round_trip(tmp_path, tf_threads):
 
 def test_cct_is_trainable(tf_threads):
     import keras
-    from pipeline.pickers.cct import build_cct, compile_cct, preprocess
+    from pipeline.picking.pickers.cct import build_cct, compile_cct, preprocess
     keras.utils.set_random_seed(4)
     m = compile_cct(build_cct())
     x = preprocess(np.concatenate([_onset_windows(+1, 8), _onset_windows(-1, 8)]))
@@ -167,7 +167,7 @@ def test_cct_loads_keras2_style_h5_by_layer_order(tmp_path, tf_threads):
     """
     import h5py
     import keras
-    from pipeline.pickers.cct import CCTPicker, build_cct
+    from pipeline.picking.pickers.cct import CCTPicker, build_cct
     keras.utils.set_random_seed(2)
     src = build_cct()
     path = tmp_path / "best_weigths_Binary_Toc2me.h5"
@@ -193,14 +193,14 @@ def test_cct_loads_keras2_style_h5_by_layer_order(tmp_path, tf_threads):
 
 @pytest.fixture(scope="module")
 def cnn(tf_threads):
-    from pipeline.pickers.cnn import DEFAULT_WEIGHTS, CNNPicker
+    from pipeline.picking.pickers.cnn import DEFAULT_WEIGHTS, CNNPicker
     if not DEFAULT_WEIGHTS.exists():
         pytest.fail(f"committed weights missing: {DEFAULT_WEIGHTS}")
     return CNNPicker.load()
 
 
 def test_cnn_committed_model_is_small_and_recorded(cnn):
-    from pipeline.pickers.cnn import DEFAULT_RECORD, DEFAULT_WEIGHTS
+    from pipeline.picking.pickers.cnn import DEFAULT_RECORD, DEFAULT_WEIGHTS
     assert DEFAULT_WEIGHTS.stat().st_size < 5_000_000
     rec = json.loads(DEFAULT_RECORD.read_text())
     import hashlib
@@ -218,7 +218,7 @@ def test_cnn_is_antisymmetric(cnn):
 def test_cnn_agrees_with_reference_on_shared_traces(cnn, real):
     """polarity.md targets: >= 98% agreement where both decide, >= 85% decided, >= 49/50 manual,
     and better than the onset baseline (in-sample: the weights were fine-tuned on these events)."""
-    from pipeline.training import evaluate
+    from pipeline.picking.training import evaluate
     ev = evaluate(cnn.predict(real.windows), real.meta, cnn.lower, cnn.upper)
     assert ev["ref_agreement"] >= 0.98
     assert ev["ref_coverage"] >= 0.85
@@ -242,7 +242,7 @@ def test_cnn_polarity_applies_reversal_once(cnn):
 
 
 def test_cnn_much_faster_than_cct(cnn, tf_threads):
-    from pipeline.pickers.cct import CCTPicker
+    from pipeline.picking.pickers.cct import CCTPicker
     x = np.random.default_rng(0).normal(size=(256, 600)).astype(np.float32)
     cct = CCTPicker(batch_size=256)
     cct.predict(x[:8]), cnn.predict(x[:8])           # warm up

@@ -1,4 +1,4 @@
-"""Ray tracing in 1-D layered models (pipeline.raytrace)."""
+"""Ray tracing in 1-D layered models (pipeline.mechanisms.raytrace)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import focal, geo, raytrace as rt
+from pipeline import geo
+from pipeline.mechanisms import focal, raytrace as rt
 
 SKHASH_DEMO = Path(__file__).resolve().parents[2] / "shared" / "toc2me" / "skhash_demo"
 HOMOGENEOUS = pd.DataFrame({"depth_km": [0.0, 50.0], "vp_km_s": [5.0, 5.0]})
@@ -25,7 +26,7 @@ def test_homogeneous_straight_rays_both_conventions():
     assert (r["branch"] == "direct").all()
     up = rt.trace(zs, x, zr, HOMOGENEOUS, takeoff_from="up", convention="as_given")
     np.testing.assert_allclose(up["takeoff_deg"], 180.0 - expect, atol=1e-8)
-    # both conventions give the same ray vector in pipeline.focal
+    # both conventions give the same ray vector in pipeline.mechanisms.focal
     np.testing.assert_allclose(focal.ray_vector(r["takeoff_deg"], 30.0, "down"),
                                focal.ray_vector(up["takeoff_deg"], 30.0, "up"), atol=1e-12)
 
@@ -92,11 +93,11 @@ def test_skhash_model_cleanup_drops_non_increasing_rows():
     assert (r["branch"] == "direct").all() and (r["takeoff_deg"] > 90).all()
 
 
-def test_demo_velocity_model_is_the_skhash_runners():
+def test_demo_velocity_model_is_the_skhash_one():
     try:
-        from pipeline.skhash_runner import DEMO_VELOCITY_MODEL
+        from pipeline.mechanisms.skhash import DEMO_VELOCITY_MODEL
     except Exception:  # pragma: no cover
-        pytest.skip("pipeline.skhash_runner not importable")
+        pytest.skip("pipeline.mechanisms.skhash not importable")
     assert rt.DEMO_VELOCITY_MODEL is DEMO_VELOCITY_MODEL
     r = rt.trace(3.2, [0.0, 2.0, 5.0], 0.0)  # default model
     assert (r["branch"] == "direct").all()

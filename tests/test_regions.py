@@ -1,12 +1,12 @@
-"""Named, versioned regions and mechanism subsets (pipeline.regions)."""
+"""Named, versioned regions and mechanism subsets (pipeline.ingest.regions)."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import regions
-from pipeline.regions import Region, Subset, assign_clusters
+from pipeline.ingest import regions
+from pipeline.ingest.regions import Region, Subset, assign_clusters
 
 BOX_A = Region("A", 1, "catalogue box", "catalogue", 0.0, 1.0, 10.0, 11.0)
 BOX_B = Region("B", 2, "skhash box", "skhash", 0.5, 2.0, 10.5, 12.0)

@@ -1,4 +1,4 @@
-"""The review database (pipeline/reviews.py): WAL, audit trail, validation, concurrency,
+"""The review database (pipeline/review/reviews.py): WAL, audit trail, validation, concurrency,
 persistence, and the bridge to the batch inversion (manual_polarities / apply_reviews)."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.reviews import (
+from pipeline.review.reviews import (
     DB_NAME, ReviewError, ReviewStore, apply_reviews, db_path, manual_polarities)
 
 EVENT = "20161104064824.680"
@@ -253,7 +253,7 @@ def test_manual_polarities_and_apply_reviews(store, data_dir, tmp_path):
     assert man_rows == {"1107": -1, "1108": 0, "1109": 1, "1110": -1}  # review wins; 1110 kept from the batch
     assert len(merged[merged["method"] == "cnn"]) == 4
 
-    from pipeline.invert import select_polarities
+    from pipeline.mechanisms.invert import select_polarities
     chosen = select_polarities(merged, "auto").set_index("station")
     assert chosen["polarity"].to_dict() == {"1107": -1, "1109": 1, "1110": -1}  # reviewed 0 drops 1108
     assert chosen.loc["1109", "method"] == "manual"

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from obspy.io.sac import header as HD
 
-from pipeline import waveforms as W
 from pipeline.io import sac
+from pipeline.picking import waveforms as W
 from pipeline.rejects import Rejects
 
 GUARD_S = 60        #: only turns a hang into a failure; not a speed assertion
@@ -84,9 +84,9 @@ def _swap_endian(buf: bytes) -> bytes:
 @pytest.fixture(scope="module")
 def demo_sac(tmp_path_factory):
     """Two demo events written as SAC (ToC2ME layout) and their meta table."""
-    from pipeline import demo, demo_waveforms
+    from pipeline.demo import scenario as demo, waveforms as dw
     root = tmp_path_factory.mktemp("demo_sac")
-    meta = demo_waveforms.write_sac_events(root, demo.generate(), max_events=2)
+    meta = dw.write_sac_events(root, demo.generate(), max_events=2)
     return root, meta
 
 

@@ -12,7 +12,7 @@ from pipeline.analysis.strike_time import injection_bars, stage_markers, strike_
 
 @pytest.fixture(scope="module")
 def demo():
-    from pipeline import demo
+    from pipeline.demo import scenario as demo
 
     return demo.generate(seed=20161104)
 

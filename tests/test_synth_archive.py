@@ -1,4 +1,4 @@
-"""The synthetic ToC2ME-shaped archive (pipeline.synth_archive): the ToC2ME ingest reads it,
+"""The synthetic ToC2ME-shaped archive (pipeline.demo.synth_archive): the ToC2ME ingest reads it,
 its SAC folders are complete and exact, picking it as a toc2me source gives the demo's true
 polarities, and a re-run skips complete events."""
 from __future__ import annotations
@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import demo, demo_waveforms as dw, ingest_toc2me as it, synth_archive as sa
+from pipeline.demo import scenario as demo, waveforms as dw, synth_archive as sa
+from pipeline.ingest import toc2me as it
 
 N_EVENTS = 3
 

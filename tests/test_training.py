@@ -6,8 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from pipeline import training as T
-from pipeline import waveforms as W
+from pipeline.picking import training as T
+from pipeline.picking import waveforms as W
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -46,7 +46,7 @@ def test_synthetic_onsets(real):
     X2, y2, _ = T.synthetic_windows(bank, 400, seed=5)
     assert np.array_equal(X, X2) and np.array_equal(y, y2)               # seeded
     # at high SNR the classical baseline reads the label off the onset (sign -> label)
-    from pipeline.pickers.onset import OnsetPicker
+    from pipeline.picking.pickers.onset import OnsetPicker
     hi = snr > 30
     p = OnsetPicker().predict(X[hi])
     assert np.mean(p == y[hi]) > 0.85
@@ -73,7 +73,7 @@ def test_tiny_training_run_is_deterministic(toc2me_waveforms_dir, tmp_path):
     assert saved["data"]["n_labelled"] == 118 and "in_sample" in saved
     assert (tmp_path / "a" / "cnn_polarity.weights.h5").stat().st_size < 5_000_000
     # the written weights load into the picker
-    from pipeline.pickers.cnn import CNNPicker
+    from pipeline.picking.pickers.cnn import CNNPicker
     pk = CNNPicker.load(tmp_path / "a" / "cnn_polarity.weights.h5")
     x = np.random.default_rng(0).normal(size=(4, 600)).astype(np.float32)
     assert np.allclose(pk.predict(x), T._predict(rec1["_model"], x), atol=1e-6)

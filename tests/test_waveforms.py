@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import waveforms as W
+from pipeline.picking import waveforms as W
 from pipeline.rejects import Rejects
 
 EVENTS = ("20161104064824.680", "20161125051408.940")

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import fetch
 from pipeline.__main__ import main
+from pipeline.ingest import fetch
 from pipeline.io import zenodo
 
 RECORD = zenodo.RECORDS["fm"]

@@ -1,6 +1,6 @@
 """Statistics of focal mechanisms: strikes, rose binning, group averages, ternary diagram.
 
-Conventions (as in :mod:`pipeline.focal`): strike 0-360 deg clockwise from north with the
+Conventions (as in :mod:`pipeline.mechanisms.focal`): strike 0-360 deg clockwise from north with the
 fault dipping to the right, dip 0-90, rake -180..180 (Aki & Richards); axes are
 (trend, plunge) in degrees with plunge >= 0 downward.
 
@@ -12,14 +12,14 @@ fault dipping to the right, dip 0-90, rake -180..180 (Aki & Richards); axes are
 * **NSw normalisation** (:func:`nsw_strike`): ``s - 180`` if ``s > 270``, ``s + 180`` if
   ``s < 90``, else ``s``; maps every strike into [90, 270] as the original NSw figure.
 * **Average mechanism** (:func:`average_mechanism`): the sum of the events' unit
-  double-couple moment tensors (:func:`pipeline.focal.moment_tensor`), decomposed with
-  :func:`pipeline.focal.mechanism_from_tensor` -- rotation-aware, unlike separate means of
+  double-couple moment tensors (:func:`pipeline.mechanisms.focal.moment_tensor`), decomposed with
+  :func:`pipeline.mechanisms.focal.mechanism_from_tensor` -- rotation-aware, unlike separate means of
   strike, dip and |rake| (defect 4). Of the two nodal planes of the average, plane 1 is
   the one closest to the events' own plane 1 (largest mean squared cosine between the
   plane normals), so the result is comparable with averages of the reported planes. Its
   P/B/T axes are the axes *of the average mechanism* (defect 8: they are not stress
   axes). The spread is the Kagan angle of each event to the average (median, 90th
-  percentile; :func:`kagan_to`, the same angle as :func:`pipeline.focal.kagan_angle`
+  percentile; :func:`kagan_to`, the same angle as :func:`pipeline.mechanisms.focal.kagan_angle`
   computed with atan2 so that it stays accurate near 0). The non-double-couple share of the summed tensor, ``2 |eps|`` with
   ``eps = -lambda_mid / max(|lambda_min|, |lambda_max|)`` (0 = pure double couple, 1 =
   pure CLVD), and the coherence ``|sum M| / sum |M|`` (1 = identical mechanisms, Frobenius
@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline import focal
+from pipeline.mechanisms import focal
 
 #: columns of :func:`group_average_table`
 AVERAGE_COLUMNS = [
@@ -126,7 +126,7 @@ def non_dc_fraction(eigenvalues) -> float:
 
 
 def _tbp_frame(strike, dip, rake) -> np.ndarray:
-    """Rotation matrices with columns T, B, P (..., 3, 3), as in :mod:`pipeline.focal`."""
+    """Rotation matrices with columns T, B, P (..., 3, 3), as in :mod:`pipeline.mechanisms.focal`."""
     n, d = focal.normal_and_slip(strike, dip, rake)
     t = (n + d) / np.sqrt(2.0)
     p = (n - d) / np.sqrt(2.0)
@@ -139,7 +139,7 @@ _DC_SYMMETRIES = np.array([np.eye(3), np.diag([1.0, -1, -1]), np.diag([-1.0, 1, 
 def kagan_to(strike, dip, rake, ref_sdr) -> np.ndarray:
     """Kagan angle (deg, 0-120) of each mechanism to one reference (strike, dip, rake).
 
-    Same minimum rotation as :func:`pipeline.focal.kagan_angle`, but the angle is taken
+    Same minimum rotation as :func:`pipeline.mechanisms.focal.kagan_angle`, but the angle is taken
     as ``atan2(sin, cos)`` of the relative rotation (sin from its antisymmetric part)
     instead of ``arccos(cos)``, which keeps small angles accurate (arccos bottoms out
     near 1e-6 deg for identical mechanisms; this gives ~1e-12 deg).

@@ -1,7 +1,7 @@
 """NSw strike-versus-time against the fracturing stages and the daily injection rate.
 
 Inputs are the project tables (:mod:`pipeline.schema`): ``mechanisms`` (already cut to the
-NSw selection, e.g. with :func:`pipeline.regions.subset_mask`), ``stages`` and
+NSw selection, e.g. with :func:`pipeline.ingest.regions.subset_mask`), ``stages`` and
 ``injection``. Times are UTC; naive timestamps are taken as UTC.
 
 Fixes of the original figure (analyses.md, defect 16):

@@ -3,7 +3,7 @@
 A chunk's polarities are read from the picking parts that hold its events plus the
 "human" part (published, manual and reference picks with the dashboard's reviews applied),
 so no process ever holds every polarity. The inversion itself is
-:func:`pipeline.invert.invert` - the same input assembly the ``invert`` command and the
+:func:`pipeline.mechanisms.invert.invert` - the same input assembly the ``invert`` command and the
 dashboard's re-inversion use - with a per-event time limit: an event SKHASH cannot finish
 in time, or that crashes it, is an ``unsolved`` row (``timeout: ...``,
 ``engine error: ...``) and the chunk goes on.
@@ -23,8 +23,8 @@ import pyarrow.parquet as pq
 from . import chunks
 
 STAGE = "invert"
-CODE = ("invert.py", "skhash_runner.py", "enrich.py", "focal.py", "groups.py", "regions.py",
-        "flow/invert_stage.py", "flow/chunks.py", "schema.py")
+CODE = ("mechanisms/invert.py", "mechanisms/skhash.py", "mechanisms/enrich.py", "mechanisms/focal.py",
+        "mechanisms/groups.py", "ingest/regions.py", "flow/invert_stage.py", "flow/chunks.py", "schema.py")
 EVENT_TIMEOUT_S = 120.0          #: default per-event SKHASH limit
 TABLES = ("mechanisms", "mechanism_stations", "acceptable_planes", "unsolved")
 
@@ -45,7 +45,7 @@ def invert_chunk(spec: dict) -> dict:
     these events, applied over the batch ``manual`` rows), ``stations``, ``velocity_model``, ``picks``,
     ``snr_min``, ``use_fortran``, ``event_timeout`` (s).
     """
-    from .. import invert
+    from ..mechanisms import invert
     from ..tables import write_parquet
     from .picking_stage import to_part
 
@@ -58,7 +58,7 @@ def invert_chunk(spec: dict) -> dict:
     pol = pd.concat([f for f in (pol, human) if len(f)], ignore_index=True) if len(pol) or len(human) else pol
     reviews = spec.get("reviews")
     if reviews is not None and len(reviews):
-        from ..reviews import apply_reviews
+        from ..review.reviews import apply_reviews
         pol = apply_reviews(pol, reviews)
     published = spec["published"]
     out = invert.invert(spec["events"], pol, spec["stations"], spec["velocity_model"], picks=spec["picks"],
@@ -165,7 +165,7 @@ def computed_mechanisms(results, truth: pd.DataFrame | None = None) -> pd.DataFr
         return pd.DataFrame(columns=["event_id", "source"])
     computed = pd.concat(frames, ignore_index=True)
     if truth is not None and len(truth):
-        from .. import focal
+        from ..mechanisms import focal
         t = truth.set_index("event_id").loc[computed["event_id"]]
         computed["truth_kagan"] = focal.kagan_angle(
             tuple(computed[c].to_numpy() for c in ("strike", "dip", "rake")),

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 STAGE = "pick"
 #: source files whose change invalidates cached picking chunks
-CODE = ("waveforms.py", "picking.py", "pickers", "io", "rejects.py", "flow/picking_stage.py",
+CODE = ("picking/waveforms.py", "picking/__init__.py", "picking/pickers", "io", "rejects.py", "flow/picking_stage.py",
         "flow/chunks.py", "schema.py")
 EVENT_TIME_LIMIT_S = 300.0      #: one event folder (all its files) must be read and picked within this
 WAVEFORM_ROW_GROUP = 1024       #: rows per row group of the waveforms parts (one event ~ 200 rows)
@@ -62,7 +62,7 @@ def to_part(table: str, df: pd.DataFrame, part_schema: pa.Schema | None = None) 
 
 
 def waveforms_schema() -> pa.Schema:
-    from ..waveforms import waveforms_arrow_schema
+    from ..picking.waveforms import waveforms_arrow_schema
     return waveforms_arrow_schema()
 
 
@@ -71,7 +71,7 @@ def waveforms_schema() -> pa.Schema:
 def find_event_folders(root: str | Path) -> list[Path]:
     """Event folders at any depth under ``root``, sorted by path: folders that hold
     waveform files (SAC/MiniSEED); their sub-folders are not searched."""
-    from ..waveforms import WAVEFORM_SUFFIXES
+    from ..picking.waveforms import WAVEFORM_SUFFIXES
     root = Path(root)
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
@@ -85,7 +85,7 @@ def find_event_folders(root: str | Path) -> list[Path]:
 
 def folder_fingerprint(folder: Path, root: Path) -> tuple[str, int]:
     """(digest of the folder's file names, sizes and mtimes, number of waveform files)."""
-    from ..waveforms import WAVEFORM_SUFFIXES
+    from ..picking.waveforms import WAVEFORM_SUFFIXES
     listing = chunks.folder_listing(folder, root, WAVEFORM_SUFFIXES)
     h = hashlib.sha256(repr(listing).encode()).hexdigest()
     return h, sum(1 for name, _, _ in listing if not name.endswith("picks.csv"))
@@ -124,7 +124,7 @@ def pick_chunk(spec: dict) -> dict:
     ``stations`` (DataFrame), ``snippets`` (bool), ``event_time_limit`` (s).
     """
     from .. import picking
-    from .. import waveforms as wf
+    from ..picking import waveforms as wf
     from ..rejects import Rejects
     from ..tables import write_parquet
     from .deadline import TimeLimitExceeded, time_limit

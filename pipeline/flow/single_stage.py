@@ -98,7 +98,7 @@ def invert(data_dir: str | Path, *, picks: str = "auto", snr_min: float = 2.0, u
            event_timeout: float = 120.0, workers: int | None = None, scheduler: str | None = None,
            chunk_events: int = chunks.DEFAULT_CHUNK_EVENTS, retry_failed: bool = False, progress: bool = True) -> dict:
     """Recompute every computed mechanism of ``data_dir``; returns counts."""
-    from ..reviews import manual_polarities
+    from ..review.reviews import manual_polarities
     from . import invert_stage
 
     data_dir = Path(data_dir)

@@ -23,7 +23,7 @@ Guarantees of :func:`fetch_waveforms`:
   ``Range: bytes=N-``; a server that answers 200 instead of 206 restarts it cleanly;
 * a finished download is checked against the API's size and checksum (md5 on Zenodo) and
   only then moved to ``dest/zenodo/<record_id>/<key>``; a mismatch raises
-  :class:`~pipeline.fetch.ChecksumError` naming the file, and nothing is kept;
+  :class:`~pipeline.ingest.fetch.ChecksumError` naming the file, and nothing is kept;
 * a verified file is never downloaded again (``.zenodo-state.json`` holds its checksum);
 * archives (zip, tar, tar.gz/bz2/xz, recognised by content) are extracted member by
   member into ``dest/waveforms/``; each member is written to a temporary name beside its
@@ -56,7 +56,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from ..fetch import ChecksumError, FetchError
+from ..ingest.fetch import ChecksumError, FetchError
 
 log = logging.getLogger(__name__)
 

@@ -60,8 +60,9 @@ import pandas as pd
 import pyarrow as pa
 from scipy.special import ndtr
 
-from . import enrich, focal, geo, schema, tables
-from .regions import Region, Subset, assign_clusters
+from pipeline import geo, schema, tables
+from pipeline.ingest.regions import Region, Subset, assign_clusters
+from pipeline.mechanisms import enrich, focal
 
 DATASET = "demo"
 DEFAULT_SEED = 20161104

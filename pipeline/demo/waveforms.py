@@ -1,10 +1,10 @@
-"""Synthetic P waveforms for the demo scenario (:mod:`pipeline.demo`), with their truth.
+"""Synthetic P waveforms for the demo scenario (:mod:`pipeline.demo.scenario`), with their truth.
 
 For a set of events (default: events with a published mechanism, at most ``max_events``,
 a deterministic seeded choice) and every station, the vertical P first motion comes from
-the event's **true** mechanism (``truth_events``; :func:`pipeline.focal.p_radiation`) along
-the ray from the true hypocentre to the station (:mod:`pipeline.raytrace`, 1-D model, default
-:data:`pipeline.raytrace.DEMO_VELOCITY_MODEL`; stations at depth 0 as in SKHASH).
+the event's **true** mechanism (``truth_events``; :func:`pipeline.mechanisms.focal.p_radiation`) along
+the ray from the true hypocentre to the station (:mod:`pipeline.mechanisms.raytrace`, 1-D model, default
+:data:`pipeline.mechanisms.raytrace.DEMO_VELOCITY_MODEL`; stations at depth 0 as in SKHASH).
 
 Traces (ToC2ME-like: 500 Hz, 5001 samples = 10 s, the P pick at sample :data:`P_SAMPLE`
 = 2500 = 5.000 s; the polarity window is samples 2201..2800, P at index 299 of it):
@@ -17,7 +17,7 @@ Traces (ToC2ME-like: 500 Hz, 5001 samples = 10 s, the P pick at sample :data:`P_
   larger magnitudes), broadened with travel time (attenuation ``Q`` = 150).
 * **Amplitude**: ``C 10^(0.5 M) R(theta, phi) / r_hyp * exp(-pi f t / Q)``; the motion is along
   the arriving ray: Z = ``-cos(incidence)``, N/E = ``sin(incidence) cos/sin(azimuth)``
-  (incidence from :func:`pipeline.raytrace.trace`; no free-surface factor).
+  (incidence from :func:`pipeline.mechanisms.raytrace.trace`; no free-surface factor).
 * **Coda**: band-limited scattered energy that starts after the first half-cycle and
   decays in 0.1-0.4 s, scaled by the *average* radiation (so nodal stations show a small
   first motion followed by a larger coda, as real ones do); an **S** pulse at
@@ -54,7 +54,8 @@ import numpy as np
 import pandas as pd
 from scipy import fft as sfft
 
-from . import focal, geo, raytrace
+from pipeline import geo
+from pipeline.mechanisms import focal, raytrace
 
 __all__ = [
     "CHANNELS",

@@ -13,7 +13,7 @@ the answer by design (no learned sign bias) and sign-flip augmentation is built 
 
 Weights and the record of how they were made (config, seed, data, metrics, calibration band)
 live in ``pipeline/models/`` (:data:`DEFAULT_WEIGHTS`, :data:`DEFAULT_RECORD`); training is
-:mod:`pipeline.training`.
+:mod:`pipeline.picking.training`.
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ CROP_POST = 100                 #: samples kept from P on (P included)
 CROP_LEN = CROP_PRE + CROP_POST
 NOISE_LEN = 80                  #: pre-P samples of the crop used for the mean
 
-MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 MODEL_NAME = "cnn_polarity"
 DEFAULT_WEIGHTS = MODELS_DIR / f"{MODEL_NAME}.weights.h5"
 DEFAULT_RECORD = MODELS_DIR / f"{MODEL_NAME}.json"
@@ -88,7 +88,7 @@ class CNNPicker:
     """The production picker.  ``CNNPicker.load()`` reads the committed weights and record.
 
     ``lower``/``upper``: the calibrated undetermined band stored with the model (see
-    :mod:`pipeline.pickers.calibration`); ``record``: the JSON training record.
+    :mod:`pipeline.picking.pickers.calibration`); ``record``: the JSON training record.
     """
 
     name = "cnn"

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from . import focal, geo, groups
+from pipeline import geo
+from . import focal, groups
 
 
 def add_local_coords(df: pd.DataFrame, origin: tuple[float, float], lat="lat", lon="lon") -> pd.DataFrame:

@@ -17,7 +17,7 @@ Recipe (docs/polarity.md, "Labelled real data available here"):
    few samples of time shift and extra real noise.
 3. **Leave-one-event-out validation** (2 events: train on one, test on the other, both ways);
    each fold pre-trains with the noise of its training event only.  The pooled held-out
-   predictions choose the undetermined band (:mod:`pipeline.pickers.calibration`) and decide
+   predictions choose the undetermined band (:mod:`pipeline.picking.pickers.calibration`) and decide
    whether fine-tuning helps (recipe ``finetuned`` vs ``synthetic``).
 4. **Production model** = the chosen recipe trained on everything (all noise, all labels);
    its weights (< 1 MB) and a JSON record (config, seed, data used, LOEO and in-sample
@@ -43,14 +43,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.errors import InputError
+from pipeline.rejects import Rejects
 from . import waveforms as W
-from .errors import InputError
-from .rejects import Rejects
 
 log = logging.getLogger(__name__)
 
 SHARED_EVENTS = ("20161104064824.680", "20161125051408.940")
-DEFAULT_DATA_DIR = os.environ.get("TOC2ME_DIR") or str(Path(__file__).resolve().parents[2] / "shared" / "toc2me")
+DEFAULT_DATA_DIR = os.environ.get("TOC2ME_DIR") or str(Path(__file__).resolve().parents[3] / "shared" / "toc2me")
 NOISE_GUARD_S = 0.1            #: noise ends this long before P
 
 
@@ -61,7 +61,7 @@ class TrainConfig:
     """Training configuration (every field is a ``--flag`` of ``python -m pipeline train``)."""
 
     data_dir: str = DEFAULT_DATA_DIR     #: folder laid out like the shared toc2me/ folder
-    out_dir: str = str(Path(__file__).resolve().parent / "models")
+    out_dir: str = str(Path(__file__).resolve().parents[1] / "models")
     model_name: str = "cnn_polarity"
     seed: int = 20161104
     n_synthetic: int = 60000             #: pre-training examples
@@ -479,7 +479,7 @@ def train(config: TrainConfig | None = None) -> dict:
         "model": cfg.model_name,
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "architecture": architecture_config(),
-        "preprocessing": {"window": "600 samples at 500 Hz, P at index 299 (pipeline.waveforms.p_window)",
+        "preprocessing": {"window": "600 samples at 500 Hz, P at index 299 (pipeline.picking.waveforms.p_window)",
                           "crop": "samples 199..398 (P at crop index 100)",
                           "normalisation": "minus mean of crop[0:80], divided by max |crop|"},
         "output": "sigmoid = probability that the RECORDED first motion is down (label 1 = down)",
@@ -708,7 +708,7 @@ def model_eval_rows(record: dict | None = None) -> pd.DataFrame:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m pipeline.training", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m pipeline.picking.training", description=__doc__.split("\n")[0])
     TrainConfig.add_arguments(p)
     cfg = TrainConfig.from_args(p.parse_args(argv))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

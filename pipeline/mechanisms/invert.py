@@ -89,7 +89,7 @@ def invert(events: pd.DataFrame, polarities: pd.DataFrame, stations: pd.DataFram
     the build's mechanism stage, the ``invert`` command and the dashboard's re-inversion all
     call it, so the same picks give the same mechanism whichever path runs them.
     """
-    from . import skhash_runner
+    from . import skhash
 
     if locations is None:
         locations = skhash_locations(published)
@@ -97,8 +97,8 @@ def invert(events: pd.DataFrame, polarities: pd.DataFrame, stations: pd.DataFram
     ev = _locations(events[events["event_id"].isin(chosen["event_id"])], locations)
     methods = chosen.groupby("event_id")["method"].agg(lambda m: ";".join(sorted(set(m))))
     workers = workers or os.cpu_count() or 1
-    res = skhash_runner.run_skhash_parallel(ev, chosen, stations, velocity_model, settings, workers=workers,
-                                            use_fortran=use_fortran, acceptable_planes=True, timeout=timeout)
+    res = skhash.run_skhash_parallel(ev, chosen, stations, velocity_model, settings, workers=workers,
+                                     use_fortran=use_fortran, acceptable_planes=True, timeout=timeout)
     log.info("SKHASH (%s) solved %d of %d events in %.1f s", res.engine, len(res.preferred), len(ev), res.seconds)
 
     mech = res.preferred.drop(columns=["strike2", "dip2", "rake2"])

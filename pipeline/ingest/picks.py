@@ -4,7 +4,7 @@ Sign conventions (ToC2ME README 3.4), each converted to true ground motion exact
 
 * ``pol_hash_auto/*.pol.hash`` -> method ``published``: already **corrected** (true motion);
 * ``manual/*.pol.hash`` -> method ``manual``: signs **as recorded**; the station reversal
-  (:func:`pipeline.pickers.apply_station_reversal`) turns them into true motion;
+  (:func:`pipeline.picking.pickers.apply_station_reversal`) turns them into true motion;
 * ``eqpolarity_raw/*.polarity`` -> method ``reference``: the published model's probability
   that the **recorded** first motion is down; decided with its fixed 0.05/0.95 cut-offs, then
   the reversal is applied; ``nan`` (dead trace) rows become rejects;
@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
-from .pickers import REFERENCE_BAND, apply_station_reversal, recorded_polarity
-from .rejects import Rejects
+from pipeline.errors import InputError
+from pipeline.picking.pickers import REFERENCE_BAND, apply_station_reversal, recorded_polarity
+from pipeline.rejects import Rejects
 
 NETWORK = "5B"
 COLUMNS = ["event_id", "network", "station", "channel", "method", "polarity", "prob_down_recorded", "snr", "p_source"]

@@ -57,8 +57,8 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 import pandas as pd
 
-from .io import sac as sacio
-from .rejects import Rejects
+from pipeline.io import sac as sacio
+from pipeline.rejects import Rejects
 
 log = logging.getLogger(__name__)
 

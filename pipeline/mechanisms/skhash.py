@@ -60,12 +60,12 @@ Outputs (:class:`SkhashResult`)
 * ``mechanisms``: one row per SKHASH solution; ``solution_rank`` 0 is the preferred (most
   probable) one, ranks 1.. exist only when SKHASH reports multiple solutions
   (``mult_solution_flag`` True). Columns :data:`MECHANISM_COLUMNS`; ``strike2/dip2/rake2``
-  is the auxiliary plane (:func:`pipeline.focal.auxiliary_plane`). ``polarity_misfit``,
+  is the auxiliary plane (:func:`pipeline.mechanisms.focal.auxiliary_plane`). ``polarity_misfit``,
   ``prob_mech`` and ``sta_distribution_ratio`` are percent.
 * ``polinfo``: one row per (event_id, network, station) used in a solved event's mechanism:
   ``takeoff`` in SKHASH/HASH convention, **degrees from the upward vertical: 0 = straight up,
   < 90 up-going, > 90 down-going** (``$flip_takeoff False``; use
-  ``pipeline.focal.ray_vector(takeoff, azimuth, takeoff_from='up')``), ``azimuth`` source ->
+  ``pipeline.mechanisms.focal.ray_vector(takeoff, azimuth, takeoff_from='up')``), ``azimuth`` source ->
   station clockwise from north, ``sr_dist_km`` epicentral distance, ``pol_agreement``
   (1 = the polarity agrees with the preferred mechanism).
 * ``unsolved``: ``event_id, reason`` for events not solved (too few polarities - decided
@@ -96,7 +96,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.focal import auxiliary_plane
+from pipeline.mechanisms.focal import auxiliary_plane
 
 __all__ = [
     "DEFAULT_SETTINGS",
@@ -343,7 +343,7 @@ def _merge_settings(settings: dict | None) -> dict:
     out = dict(DEFAULT_SETTINGS)
     for k, v in (settings or {}).items():
         if k in RESERVED_SETTINGS:
-            raise ValueError(f"setting {k!r} is managed by pipeline.skhash_runner")
+            raise ValueError(f"setting {k!r} is managed by pipeline.mechanisms.skhash")
         out[k] = v
     return out
 
@@ -511,7 +511,7 @@ def _write_inputs(folder: Path, ev, pol, st, vmodel: pd.DataFrame, settings: dic
     if acceptable_planes:
         ctl["outfile2"] = "OUT/acceptable.csv"
     ctl.update(settings)
-    lines = ["# written by pipeline.skhash_runner"]
+    lines = ["# written by pipeline.mechanisms.skhash"]
     for k, v in ctl.items():
         lines += [f"${k}", _fmt_value(v), ""]
     (folder / "control.txt").write_text("\n".join(lines))
@@ -649,9 +649,9 @@ def run_skhash(events: pd.DataFrame, polarities: pd.DataFrame, stations: pd.Data
     settings = _merge_settings(settings)
     vmodel = read_velocity_model(velocity_model)
     ev, pol, st, unsolved, notes = _prepare(events, polarities, stations, settings)
-    log = "".join(f"[skhash_runner] {n}\n" for n in notes)
+    log = "".join(f"[pipeline.mechanisms.skhash] {n}\n" for n in notes)
     if unsolved is not None and len(unsolved):
-        log += "".join(f"[skhash_runner] {e}: {r} -> not sent to SKHASH\n"
+        log += "".join(f"[pipeline.mechanisms.skhash] {e}: {r} -> not sent to SKHASH\n"
                        for e, r in unsolved.itertuples(index=False))
 
     empty = SkhashResult(

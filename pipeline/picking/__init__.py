@@ -9,7 +9,7 @@
 * :func:`pick_windows` runs pickers on windows already in memory (the demo scenario).
 
 Every picker reports the probability that the *recorded* first motion is down; the station
-reversal is applied once, in :func:`pipeline.pickers.polarity_rows`.
+reversal is applied once, in :func:`pipeline.picking.pickers.polarity_rows`.
 """
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.ingest.toc2me import nearest_time_join
+from pipeline.rejects import Rejects
 from . import waveforms as wf
-from .ingest_toc2me import nearest_time_join
 from .pickers import polarity_rows
-from .rejects import Rejects
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ Entry points
   documented column order (:data:`CSV_COLUMNS`) and ISO-8601 UTC times, and its reader.
 * :func:`skhash_inputs` - a self-contained folder to run SKHASH elsewhere
   (``cd <folder> && SKHASH control.txt``), written by the same code that
-  :func:`pipeline.skhash_runner.run_skhash` uses, plus a ``README.txt`` and CSVs of the
+  :func:`pipeline.mechanisms.skhash.run_skhash` uses, plus a ``README.txt`` and CSVs of the
   id / station-code mappings.
 
 QuakeML mapping (one row of ``mechanisms`` -> one ``FocalMechanism``)
@@ -43,7 +43,7 @@ methodID                       ``smi:local/method/published`` or
                                ``smi:local/method/computed/SKHASH-1.1.5``
 evaluationMode                 ``automatic`` for computed mechanisms, unset for published
 creationInfo                   author ``published`` (+ ``published_set`` as version) or
-                               ``pipeline.skhash_runner`` / version ``SKHASH 1.1.5``
+                               ``pipeline.mechanisms.skhash`` / version ``SKHASH 1.1.5``
 comments                       ``source: published|computed (...)``, ``SKHASH quality: A``,
                                ``fault-plane uncertainty: 12.3 deg``,
                                ``mechanism probability: 89.4 %``, ``group: g2``
@@ -61,8 +61,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline import focal
-from pipeline import skhash_runner as _sr
+from pipeline.mechanisms import focal
+from pipeline.mechanisms import skhash as _sr
 
 __all__ = [
     "COMPUTED_METHOD",
@@ -74,7 +74,7 @@ __all__ = [
     "skhash_inputs",
 ]
 
-#: What computed mechanisms were computed with (pipeline.skhash_runner wraps this version).
+#: What computed mechanisms were computed with (pipeline.mechanisms.skhash wraps this version).
 COMPUTED_METHOD = "SKHASH 1.1.5"
 
 _SMI = "smi:local"
@@ -146,7 +146,7 @@ def _creation_info(creation_info):
     from obspy.core.event import CreationInfo
 
     if creation_info is None:
-        return CreationInfo(author="pipeline.exports", creation_time=UTCDateTime())
+        return CreationInfo(author="pipeline.export.exports", creation_time=UTCDateTime())
     if isinstance(creation_info, CreationInfo):
         return creation_info
     if isinstance(creation_info, dict):
@@ -170,7 +170,7 @@ def mechanisms_to_quakeml(mechanisms: pd.DataFrame, path_or_buffer=None, creatio
 
     ``path_or_buffer``: file path or binary buffer to write to (``format='QUAKEML'``);
     None = build the catalogue only. ``creation_info``: the catalogue's ``CreationInfo``
-    (ObsPy object or dict of its fields; default: author ``pipeline.exports``, now).
+    (ObsPy object or dict of its fields; default: author ``pipeline.export.exports``, now).
     ``prefer``: source whose mechanism becomes the event's preferred one when the event has
     several. ``computed_method``: method text of ``source == 'computed'`` rows.
     ``validate``: validate the written XML against the QuakeML 1.2 schema (ObsPy; raises
@@ -192,7 +192,7 @@ def mechanisms_to_quakeml(mechanisms: pd.DataFrame, path_or_buffer=None, creatio
         return row.get(name) if name in has else None
 
     cat = Catalog(resource_id=ResourceIdentifier(f"{_SMI}/catalog/mechanisms"),
-                  description="Focal mechanisms (published and/or computed), pipeline.exports",
+                  description="Focal mechanisms (published and/or computed), pipeline.export.exports",
                   creation_info=_creation_info(creation_info))
 
     for eid, rows in m.groupby("event_id", sort=False):
@@ -257,7 +257,7 @@ def mechanisms_to_quakeml(mechanisms: pd.DataFrame, path_or_buffer=None, creatio
             if computed:
                 method = f"{_SMI}/method/computed/{_rid_part(computed_method.replace(' ', '-'))}"
                 src_text = f"source: computed ({computed_method})"
-                ci = CreationInfo(author="pipeline.skhash_runner", version=computed_method)
+                ci = CreationInfo(author="pipeline.mechanisms.skhash", version=computed_method)
             else:
                 method = f"{_SMI}/method/{_rid_part(source)}"
                 src_text = f"source: {source}" + (f" (published_set: {pset})" if pset else "")
@@ -350,7 +350,7 @@ CSV_COLUMNS: list[tuple[str, str, str]] = [
     ("fault_plane_uncertainty_deg", "fault_plane_uncertainty", "SKHASH fault-plane uncertainty, deg"),
     ("prob_mech_pct", "prob_mech", "SKHASH mechanism probability, percent"),
     ("sta_distribution_ratio_pct", "sta_distribution_ratio", "station distribution ratio, percent"),
-    ("group", "group", "strike/dip family (pipeline.groups)"),
+    ("group", "group", "strike/dip family (pipeline.mechanisms.groups)"),
     ("faulting_style", "faulting_style", "strike-slip / reverse / normal (rake rule)"),
     ("zoback_class", "zoback_class", "Zoback (1992) regime NF NS SS TS TF U"),
     ("cluster", "cluster", "named region, empty if none"),
@@ -404,7 +404,7 @@ def read_mechanisms_csv(path_or_buffer) -> pd.DataFrame:
                      na_values={c: [""] for c in _CSV_TO_SCHEMA}, float_precision="round_trip")
     missing = [c for c in _CSV_TO_SCHEMA if c not in df.columns]
     if missing:
-        raise ValueError(f"not a mechanisms CSV of pipeline.exports: columns {missing} missing")
+        raise ValueError(f"not a mechanisms CSV of pipeline.export.exports: columns {missing} missing")
     df = df.rename(columns=_CSV_TO_SCHEMA)
     df["time"] = pd.to_datetime(df["time"], utc=True, format="ISO8601")
     df["n_polarities"] = pd.to_numeric(df["n_polarities"]).astype("Int32")
@@ -419,7 +419,7 @@ SKHASH_README = """\
 SKHASH input folder
 ===================
 
-Written by pipeline.exports.skhash_inputs (ToC2ME focal-mechanism pipeline), {created}.
+Written by pipeline.export.exports.skhash_inputs (ToC2ME focal-mechanism pipeline), {created}.
 Self-contained: every path in control.txt is relative to this folder.
 
 Run (SKHASH {skhash}, PyPI package "skhash"):
@@ -479,7 +479,7 @@ Settings
 
 Reproducibility
 ---------------
-pipeline.skhash_runner runs SKHASH on exactly these files but re-seeds SKHASH's random
+pipeline.mechanisms.skhash runs SKHASH on exactly these files but re-seeds SKHASH's random
 generators before every event (numpy default_rng(123), gfortran SRAND(1)), so each event's
 result equals SKHASH's result for that event alone in a fresh process. A plain
 "SKHASH control.txt" run draws from one random stream across events: with non-zero
@@ -502,13 +502,13 @@ def skhash_inputs(dest_dir, events: pd.DataFrame, polarities: pd.DataFrame,
                   overwrite: bool = False) -> dict[str, Path]:
     """Write a self-contained SKHASH input folder to ``dest_dir`` and return its paths.
 
-    Inputs are those of :func:`pipeline.skhash_runner.run_skhash` (this project's
+    Inputs are those of :func:`pipeline.mechanisms.skhash.run_skhash` (this project's
     conventions: string event ids, polarities in true ground motion with reversals
     applied, ``velocity_model`` a ``depth_km,vp_km_s`` file or DataFrame); the files are
-    written by the runner's own writer (``skhash_runner._prepare`` / ``_write_inputs``,
+    written by the runner's own writer (``skhash._prepare`` / ``_write_inputs``,
     private helpers reused on purpose), so running ``SKHASH control.txt`` in the folder
     solves what ``run_skhash`` would. ``settings`` override
-    :data:`pipeline.skhash_runner.DEFAULT_SETTINGS` (``overwrite_output_file`` defaults to
+    :data:`pipeline.mechanisms.skhash.DEFAULT_SETTINGS` (``overwrite_output_file`` defaults to
     True here so the folder can be re-run).
 
     Only events that have polarities are considered; those the runner would not send to
@@ -577,7 +577,7 @@ def skhash_inputs(dest_dir, events: pd.DataFrame, polarities: pd.DataFrame,
     uncert = ("The location uncertainties written here are all zero and there is one velocity\n"
               "model, so only the $maxout case can make the two differ." if zero_uncert else
               "The location uncertainties written here are not all zero: expect small\n"
-              "differences from pipeline.skhash_runner unless each event is run alone.")
+              "differences from pipeline.mechanisms.skhash unless each event is run alone.")
     settings_text = "\n".join(f"    ${k} {_sr._fmt_value(v)}" for k, v in merged.items())
     readme = SKHASH_README.format(
         created=pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d %H:%M UTC"),

@@ -42,7 +42,7 @@ For the batch side
 * :func:`manual_polarities` - the reviewed picks as rows of the ``polarities`` table
   (``method='manual'``, true-motion ``polarity``), empty when there is no database.
 * :func:`apply_reviews` - a ``polarities`` table with the reviewed picks merged over its
-  ``manual`` rows (the review wins, station by station); what ``pipeline.invert`` should
+  ``manual`` rows (the review wins, station by station); what ``pipeline.mechanisms.invert`` should
   invert so that reviews feed the next ``python -m pipeline invert``/``build``.
 """
 from __future__ import annotations
@@ -611,7 +611,7 @@ def apply_reviews(polarities: pd.DataFrame, reviewed: pd.DataFrame | str | os.Pa
     for every (event_id, network, station) the review covers, the batch ``manual`` row is
     replaced by the reviewed one; other rows are unchanged. ``reviewed``: a
     :func:`manual_polarities` frame or a data folder to read it from. Feed the result to
-    ``pipeline.invert.invert`` / ``select_polarities(picks='auto')``: a reviewed pick then
+    ``pipeline.mechanisms.invert.invert`` / ``select_polarities(picks='auto')``: a reviewed pick then
     overrides the automatic ones station by station and a reviewed 0 removes the station."""
     if not isinstance(reviewed, pd.DataFrame):
         reviewed = manual_polarities(reviewed)

@@ -2,7 +2,7 @@
 
 A picker gives p = prob_down_recorded.  It decides "recorded down" when p >= upper,
 "recorded up" when p <= lower, and abstains in between.  :func:`choose_band` picks the
-band from held-out predictions (leave-one-event-out in :mod:`pipeline.training`): the
+band from held-out predictions (leave-one-event-out in :mod:`pipeline.picking.training`): the
 **widest-coverage** band whose accuracy on the decided held-out traces reaches
 ``target_accuracy``.  Bands are symmetric (lower = 1 - upper), which matches the
 antisymmetric CNN (p(-x) = 1 - p(x)); candidate ``upper`` values come from a fixed grid

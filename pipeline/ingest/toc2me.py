@@ -26,7 +26,7 @@ Conventions and decisions (all inputs are documented in the data folder's README
   A+B file is a separate SKHASH run: its 600 events missing from the quality-A list are
   added with ``quality='B'`` (inferred from the file name; no SKHASH location); for every
   one of its 913 events its own angles are kept in ``strike_swe``/``dip_swe``/``rake_swe``
-  because the published SWe subsets were cut on them (:mod:`pipeline.regions`).
+  because the published SWe subsets were cut on them (:mod:`pipeline.ingest.regions`).
 * ``published_set`` lists, ``;``-separated in this order, the published files that
   include the event: ``quality_A`` (both quality-A files), ``SWe_A_B``, ``SWe_lowdip``
   (the 142-event file), ``NSw`` (the West-Fault file). ``published_group`` is the group
@@ -55,9 +55,11 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from . import enrich, geo, regions
-from .errors import InputError
-from .rejects import Rejects
+from pipeline import geo
+from pipeline.errors import InputError
+from pipeline.mechanisms import enrich
+from pipeline.rejects import Rejects
+from . import regions
 
 log = logging.getLogger(__name__)
 
@@ -590,7 +592,7 @@ def _adopt_published_ids(events: pd.DataFrame, mech: pd.DataFrame) -> pd.DataFra
 
 def _finish_mechanisms(mech: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
     """Add the matched catalogue event's id, time, location and magnitude, the derived
-    geometry (:func:`pipeline.enrich.complete_mechanisms`) and the cluster."""
+    geometry (:func:`pipeline.mechanisms.enrich.complete_mechanisms`) and the cluster."""
     mech = mech.copy()
     cat = events.iloc[mech["cat_idx"].to_numpy()]
     for c in ("event_id", "time", "lat", "lon", "depth_km", "magnitude", "x_km", "y_km"):

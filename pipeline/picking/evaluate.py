@@ -28,7 +28,7 @@ Evaluation sets (``dataset``)
     * ``training``: training curves (ours from the record, the reference's from
       ``<input>/model_test/training_log_90.csv``);
     * ``in_sample`` / ``synthetic_heldout``: the record's own summary blocks
-      (:func:`pipeline.training.model_eval_rows`; ``in_sample`` is optimistic).
+      (:func:`pipeline.picking.training.model_eval_rows`; ``in_sample`` is optimistic).
 
 Kinds and conventions
     * ``metric`` (``value``): ``n_labelled``, ``n_scored``, ``n_decided``, ``n_correct``,
@@ -50,7 +50,7 @@ Kinds and conventions
       the positive class **recorded down** (the model's own output convention); the onset
       baseline only outputs 0 / 0.5 / 1, so its curves have a few points;
     * ``calibration`` (x = mean predicted p, y = observed fraction recorded-down, value = n
-      per bin; :func:`pipeline.pickers.calibration.reliability_curve`);
+      per bin; :func:`pipeline.picking.pickers.calibration.reliability_curve`);
     * ``coverage`` (x = coverage, y = accuracy, value = confidence threshold
       max(p, 1 - p)): what a stricter or looser symmetric band would give;
     * ``training`` (x = epoch, y = the series ``name``).
@@ -583,7 +583,7 @@ def per_event_agreement(pol: pd.DataFrame, picker: str = "cnn", truth: pd.DataFr
 # --------------------------------------------------------------------------- the table
 
 def _read_tables(data_dir: Path) -> dict:
-    from . import tables
+    from pipeline import tables
     out = {}
     for name in ("polarities", "stations", "truth_polarities"):
         if tables.table_path(data_dir, name).exists():
@@ -602,7 +602,7 @@ def _record_matches(record: dict, pol: pd.DataFrame) -> bool:
 
 def default_record() -> dict | None:
     """The committed CNN's training record (read as JSON; no TensorFlow import)."""
-    path = Path(__file__).resolve().parent / "models" / "cnn_polarity.json"
+    path = Path(__file__).resolve().parents[1] / "models" / "cnn_polarity.json"
     return json.loads(path.read_text()) if path.is_file() else None
 
 
@@ -689,7 +689,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Compute ``model_eval`` for ``args.data_dir`` and write it there (atomically)."""
-    from . import tables
+    from pipeline import tables
     data_dir = Path(args.data_dir)
     if not tables.table_path(data_dir, "polarities").exists():
         print(f"no polarities table in {data_dir}: nothing to evaluate (run `python -m pipeline build`)")
@@ -710,7 +710,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m pipeline.evaluate", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m pipeline.picking.evaluate", description=__doc__.split("\n")[0])
     add_arguments(p)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return run(p.parse_args(argv))

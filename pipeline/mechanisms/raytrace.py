@@ -40,7 +40,7 @@ reproduces that). For sources at 3.0-3.6 km the depth interpolation between the 
 nodes is the main difference between SKHASH's takeoffs and the exact ones of
 :func:`trace` (a few degrees at most for ToC2ME; see ``tests/test_raytrace.py``).
 
-Takeoff angle conventions (``takeoff_from``; see :func:`pipeline.focal.ray_vector`):
+Takeoff angle conventions (``takeoff_from``; see :func:`pipeline.mechanisms.focal.ray_vector`):
 
 * ``'down'`` (default): measured from the **downward** vertical, 0 = straight down,
   > 90 = up-going;
@@ -58,10 +58,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import geo
+from pipeline import geo
 
 try:  # the SKHASH wrapper owns the demo model; import it when present
-    from .skhash_runner import DEMO_VELOCITY_MODEL  # noqa: F401
+    from .skhash import DEMO_VELOCITY_MODEL  # noqa: F401
 except Exception:  # pragma: no cover - fallback when the wrapper is absent or broken
     #: A simple made-up 1-D P model for the synthetic demo data (not the ToC2ME model).
     DEMO_VELOCITY_MODEL = pd.DataFrame({
@@ -135,7 +135,7 @@ class LayeredModel:
 
 def prepare_model(velocity_model=None, convention: str = "skhash") -> LayeredModel:
     """A :class:`LayeredModel` from a ``depth_km, vp_km_s`` DataFrame, a file path (read
-    with :func:`pipeline.skhash_runner.read_velocity_model` semantics: comma/whitespace,
+    with :func:`pipeline.mechanisms.skhash.read_velocity_model` semantics: comma/whitespace,
     optional header, ``#`` comments), an (n, 2) array, or None (:data:`DEMO_VELOCITY_MODEL`).
 
     ``convention='skhash'`` drops non-increasing velocity nodes as SKHASH does (module
@@ -172,7 +172,7 @@ def prepare_model(velocity_model=None, convention: str = "skhash") -> LayeredMod
 
 def _read_model_file(path: Path) -> np.ndarray:
     try:
-        from .skhash_runner import read_velocity_model
+        from .skhash import read_velocity_model
         return read_velocity_model(path)[["depth_km", "vp_km_s"]].to_numpy(float)
     except ImportError:  # pragma: no cover
         rows = []

@@ -1,10 +1,10 @@
 """``python -m pipeline synth-archive``: a ToC2ME-shaped input folder made from the demo scenario.
 
-:func:`write_archive` turns the seeded synthetic experiment of :mod:`pipeline.demo` into a
+:func:`write_archive` turns the seeded synthetic experiment of :mod:`pipeline.demo.scenario` into a
 folder laid out like the public ToC2ME data (``shared/toc2me``, see its README), so that
 ``python -m pipeline build --source toc2me --input DIR`` runs the *real-data* path
-(:mod:`pipeline.ingest_toc2me`, then the pickers over ``waveforms/``, then SKHASH) at archive
-scale, on data whose ground truth is known (``pipeline.demo.generate(seed)``).
+(:mod:`pipeline.ingest.toc2me`, then the pickers over ``waveforms/``, then SKHASH) at archive
+scale, on data whose ground truth is known (``pipeline.demo.scenario.generate(seed)``).
 
 Files written (only those the ToC2ME ingest and build read, in their formats):
 
@@ -36,9 +36,9 @@ Conventions and decisions:
   ids and join at 0 s.
 * **Polarity sign convention**: every station is written in network ``5B``, the network
   whose verticals the ToC2ME ingest marks ``reversed``
-  (:data:`pipeline.ingest_toc2me.REVERSED_NETWORKS`), and every vertical trace is rendered
+  (:data:`pipeline.ingest.toc2me.REVERSED_NETWORKS`), and every vertical trace is rendered
   *recorded inverted* (:func:`archive_tables` sets ``reversed=True`` on every station before
-  :func:`pipeline.demo_waveforms.write_sac_events` renders it). So the archive behaves like
+  :func:`pipeline.demo.waveforms.write_sac_events` renders it). So the archive behaves like
   the real instrument set-up (README 3.4): recorded down = true up, and picking it as a
   ``toc2me`` source yields true polarities equal to the demo's ``true_polarity`` (ground
   motion, +1 up), which the reversal does not touch. The demo's own per-station reversal
@@ -71,9 +71,9 @@ Conventions and decisions:
   box (:func:`choose_events`). Taking a prefix makes the choices nested (the events of a
   smaller N are among those of a larger one), so an archive can be grown by re-running
   with a larger ``--events`` and only the new events are rendered. (This is not the
-  choice of :func:`pipeline.demo_waveforms.select_events`, whose random subsets of
+  choice of :func:`pipeline.demo.waveforms.select_events`, whose random subsets of
   different sizes barely overlap.) The traces are
-  :func:`pipeline.demo_waveforms.write_sac_events`' (one always-dead station, 0.3 % random
+  :func:`pipeline.demo.waveforms.write_sac_events`' (one always-dead station, 0.3 % random
   dead traces, all-zero like ToC2ME's). Their noise differs from the demo build's traces of
   the same event (it is keyed on ``network.station``), their true polarities do not.
 
@@ -104,7 +104,7 @@ log = logging.getLogger(__name__)
 ARCHIVE_NETWORK = "5B"               #: network of every written station (reversed by the ingest)
 BATCH_EVENTS = 50                    #: events rendered per write_sac_events call
 SAC_HEADER_BYTES = 632               #: binary SAC header (v6): 70 floats, 40 ints, 192 chars
-NPTS = 5001                          #: samples per trace (= demo_waveforms.NPTS, 10 s at 500 Hz)
+NPTS = 5001                          #: samples per trace (= pipeline.demo.waveforms.NPTS, 10 s at 500 Hz)
 SAC_FILE_BYTES = SAC_HEADER_BYTES + 4 * NPTS  #: float32 samples -> 20,636 bytes per file
 TMP_DIR = ".synth_archive_tmp"       #: batch scratch folder inside dest (same file system: rename is atomic)
 WAVEFORMS_DIR = "waveforms"
@@ -120,10 +120,10 @@ SKHASH_FILE_KEY = -1
 # --------------------------------------------------------------------------- tables
 
 def archive_tables(seed: int | None = None) -> dict[str, pd.DataFrame]:
-    """The demo tables (:func:`pipeline.demo.generate`) with the stations moved to the
+    """The demo tables (:func:`pipeline.demo.scenario.generate`) with the stations moved to the
     archive convention: network :data:`ARCHIVE_NETWORK` and ``reversed=True`` everywhere
     (see the module docstring). Everything else is the demo's."""
-    from . import demo
+    from . import scenario as demo
     tables = demo.generate(demo.DEFAULT_SEED if seed is None else seed)
     st = tables["stations"].copy()
     st["network"] = ARCHIVE_NETWORK
@@ -141,7 +141,7 @@ def choose_events(tables: dict, n_events: int, waveform_seed: int | None = None)
     choice for any larger N (same seeds). Fewer than asked only when the demo has fewer
     such events.
     """
-    from . import demo_waveforms as dw
+    from . import waveforms as dw
     wseed = dw.DEFAULT_SEED if waveform_seed is None else int(waveform_seed)
     n_events = int(n_events)
     if n_events <= 0:
@@ -159,7 +159,7 @@ def choose_events(tables: dict, n_events: int, waveform_seed: int | None = None)
 
 def expected_files(stations: pd.DataFrame) -> list[str]:
     """File names of one event folder: ``<net>.<sta>.<cha>.SAC`` per station and channel."""
-    from .demo_waveforms import CHANNELS
+    from .waveforms import CHANNELS
     return [f"{n}.{s}.{CHANNELS[c]}.SAC" for n, s in zip(stations["network"], stations["station"])
             for c in ("Z", "N", "E")]
 
@@ -209,7 +209,7 @@ def _write_stations(path: Path, stations: pd.DataFrame) -> None:
 
 
 def _write_wells(root: Path, wells: pd.DataFrame) -> None:
-    from .ingest_toc2me import WELL_FILES
+    from pipeline.ingest.toc2me import WELL_FILES
     for well, rel in WELL_FILES.items():
         w = wells[wells["well"] == well].sort_values("vertex")
         _write_text(root / rel, [f"{lat:.6f} {lon:.6f}" for lat, lon in w[["lat", "lon"]].itertuples(index=False)])
@@ -218,7 +218,7 @@ def _write_wells(root: Path, wells: pd.DataFrame) -> None:
 def _write_stages(path: Path, stages: pd.DataFrame) -> int:
     """Stage file with each well's stages at the start of its row range (blank lines pad
     the rest); returns the number of stages that did not fit."""
-    from .ingest_toc2me import STAGE_ROWS_BY_WELL
+    from pipeline.ingest.toc2me import STAGE_ROWS_BY_WELL
     last_row = max(last for _, _, last in STAGE_ROWS_BY_WELL)
     lines = [""] * last_row
     dropped = 0
@@ -260,7 +260,7 @@ def _mech_lines(m: pd.DataFrame, lat: str, lon: str, depth: str, decimals: int, 
 
 def _write_mechanisms(root: Path, mechanisms: pd.DataFrame, events: pd.DataFrame) -> dict:
     """The three required mt_solution files; returns counts per file and not written."""
-    from . import ingest_toc2me as it
+    from pipeline.ingest import toc2me as it
     m = mechanisms.sort_values("time", kind="stable")
     row = pd.Series(np.arange(1, len(events) + 1),
                     index=events.sort_values("time", kind="stable")["event_id"].to_numpy())
@@ -276,14 +276,14 @@ def _write_mechanisms(root: Path, mechanisms: pd.DataFrame, events: pd.DataFrame
 
 
 def _write_velocity(path: Path) -> None:
-    from .skhash_runner import DEMO_VELOCITY_MODEL
+    from pipeline.mechanisms.skhash import DEMO_VELOCITY_MODEL
     _write_text(path, [f"{d:.1f},{v:.3f}" for d, v in DEMO_VELOCITY_MODEL[["depth_km", "vp_km_s"]].itertuples(index=False)])
 
 
 def write_tables(dest: str | Path, tables: dict) -> dict:
     """Write every non-waveform file of the archive (see the module docstring) from
     :func:`archive_tables` output; returns counts."""
-    from . import ingest_toc2me as it
+    from pipeline.ingest import toc2me as it
     root = Path(dest)
     _write_catalogue(root / it.CATALOGUE_FILE, tables["events"])
     _write_stations(root / it.STATIONS_FILE, tables["stations"])
@@ -329,9 +329,9 @@ def write_archive(dest: str | Path, n_events: int, seed: int | None = None, *, w
                   batch_events: int = BATCH_EVENTS) -> dict:
     """Write (or complete) a ToC2ME-shaped archive of the demo scenario in ``dest``.
 
-    ``seed``: demo seed (:func:`pipeline.demo.generate`, default its ``DEFAULT_SEED``);
+    ``seed``: demo seed (:func:`pipeline.demo.scenario.generate`, default its ``DEFAULT_SEED``);
     ``waveform_seed``: seed of the waveform synthesis and of the event choice (default
-    :data:`pipeline.demo_waveforms.DEFAULT_SEED`); ``n_events``: events with waveforms
+    :data:`pipeline.demo.waveforms.DEFAULT_SEED`); ``n_events``: events with waveforms
     (:func:`choose_events`); ``batch_events``: events rendered per batch (bounds memory:
     ~66 stations x 3 x 5001 float64 work arrays per event inside a batch).
 
@@ -344,7 +344,7 @@ def write_archive(dest: str | Path, n_events: int, seed: int | None = None, *, w
     ``mb_per_event`` (MB = 1e6 bytes of waveform files per event folder) and
     ``files_per_s`` (waveform files written per second of ``waveform_seconds``; 0 if none).
     """
-    from . import demo, demo_waveforms as dw
+    from . import scenario as demo, waveforms as dw
     t0 = time.perf_counter()
     root = Path(dest)
     root.mkdir(parents=True, exist_ok=True)
@@ -429,7 +429,7 @@ def add_cli(subparsers) -> None:
     p.add_argument("--dest", required=True, help="output folder (use it as build --source toc2me --input DIR)")
     p.add_argument("--seed", type=int, default=None, help="demo seed (default: the demo's, 20161104)")
     p.add_argument("--waveform-seed", type=int, default=None,
-                   help="seed of the waveform synthesis and event choice (default: demo_waveforms', 6061)")
+                   help="seed of the waveform synthesis and event choice (default: pipeline.demo.waveforms', 6061)")
     p.add_argument("--batch-events", type=int, default=BATCH_EVENTS,
                    help=f"events rendered per batch (memory bound; default {BATCH_EVENTS})")
     p.set_defaults(func=_cmd)

@@ -1,4 +1,4 @@
-"""pipeline.skhash_runner against the real SKHASH 1.1.5.
+"""pipeline.mechanisms.skhash against the real SKHASH 1.1.5.
 
 The key test reproduces the published 3-event ToC2ME SKHASH run
 (``<toc2me>/skhash_demo/OUT``) from its ``IN/`` files. Tests that need SKHASH skip when it is
@@ -15,8 +15,9 @@ import pandas as pd
 import pytest
 
 import skhash_demo
-from pipeline import focal, geo
-from pipeline.skhash_runner import (
+from pipeline import geo
+from pipeline.mechanisms import focal
+from pipeline.mechanisms.skhash import (
     DEFAULT_SETTINGS,
     DEMO_VELOCITY_MODEL,
     MECHANISM_COLUMNS,

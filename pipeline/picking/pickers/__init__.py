@@ -3,7 +3,7 @@
 Every picker has ``predict(windows) -> prob_down_recorded``:
 
 * ``windows``: float32 array (N, 600), raw 500 Hz vertical samples with P at index 299
-  (:func:`pipeline.waveforms.p_window`);
+  (:func:`pipeline.picking.waveforms.p_window`);
 * ``prob_down_recorded``: float array (N,), the probability that the first motion **as
   recorded** is down (the EQpolarity convention: label 1 = down, 0 = up).
 
@@ -115,7 +115,7 @@ def polarity_rows(meta: pd.DataFrame, prob_down_recorded, method: str, lower: fl
                   stations: pd.DataFrame | None = None, model_version: str | None = None) -> pd.DataFrame:
     """Rows of the ``polarities`` table from window metadata and a picker's output.
 
-    ``meta``: as returned by :func:`pipeline.waveforms.vertical_windows` (event_id, network,
+    ``meta``: as returned by :func:`pipeline.picking.waveforms.vertical_windows` (event_id, network,
     station, location, channel, snr, p_source).  ``probability`` is the picker's confidence
     in the sign it reports, ``max(p, 1 - p)`` (0.5 for the onset baseline's abstentions).
     The station reversal is applied here, once.

@@ -1,0 +1,1 @@
+"""Exports: :mod:`.exports`, QuakeML and CSV mechanisms and the SKHASH input folder."""

@@ -1,0 +1,1 @@
+"""Human review of picks: :mod:`.reviews`, the review database (the app's only write path)."""
