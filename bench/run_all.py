@@ -1,4 +1,9 @@
-"""Run every benchmark script in bench/ (bench_*.py) one after another; `make bench`."""
+"""Run every benchmark script in bench/ (bench_*.py) one after another; `make bench`.
+
+Each runs with its defaults, e.g. bench_archive.py: synthetic archives of 40 and 160 events
+built with 1 and 2 workers, a killed-and-resumed build, the event page's waveform read
+(~25 min on 2 cores; `bench/bench_archive.py --quick` for a smoke run of a few minutes).
+"""
 from __future__ import annotations
 
 import subprocess
