@@ -172,7 +172,15 @@ _ERROR_MARK = "SKHASH_RUNNER_ERROR="
 
 # The subprocess driver: python -c _DRIVER <control file> <seed|native> <auto|fortran|python>
 _DRIVER = r'''
-import ctypes, ctypes.util, sys, traceback
+import ctypes, ctypes.util, os, sys, traceback
+# die with the process that started us: SKHASH runs in its own process group (so a timeout
+# kills it whole), which a kill -9 of the build's group would otherwise not reach
+try:
+    ctypes.CDLL(None).prctl(1, 9)   # PR_SET_PDEATHSIG, SIGKILL (Linux)
+    if os.getppid() == 1:
+        sys.exit(3)
+except (AttributeError, OSError):
+    pass
 ctl, seed, engine = sys.argv[1], sys.argv[2], sys.argv[3]
 import numpy as np
 import SKHASH                      # its __init__ puts the package folder on sys.path
