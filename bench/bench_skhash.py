@@ -27,8 +27,9 @@ from pipeline.mechanisms import skhash  # noqa: E402
 SETTINGS = {"max_agap": 90}
 
 
-def inputs(n_events: int):
-    data = demo.generate()
+def inputs(n_events: int, data: dict | None = None):
+    """(events, true polarities of live non-nodal traces, stations) of ``n_events`` demo events."""
+    data = data if data is not None else demo.generate()
     plan = dw.plan_waveforms(data, dw.DEFAULT_SEED, n_events, None)
     meta = dw._meta(plan, ("Z",))
     ok = ~meta["dead"] & ~meta["near_nodal"]

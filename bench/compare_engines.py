@@ -72,14 +72,17 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from pipeline.demo import scenario as demo, waveforms as demo_waveforms  # noqa: E402
+from pipeline.demo import scenario as demo  # noqa: E402
 from pipeline.mechanisms import focal, skhash as skhash_runner  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "tests"))
+import bench_skhash  # noqa: E402  (this folder: the demo events the SKHASH benchmark times)
+from skhash_demo import DEMO_IDS, demo_inputs  # noqa: E402  (tests/: the 3-event demo loader)
 
 #: SKHASH defaults this comparison relies on (SKHASH 1.1.5, SKHASH.py p_dict) - checked at run time
 SKHASH_DEFAULTS = {"dang": 5, "cangle": 45.0, "max_pgap": 60.0, "badmin": 2.0,
                    "look_dep": [0, 39, 3], "look_del": [0, 200, 2], "nump": 9000,
                    "nx0": 101, "nd0": 14, "output_angle_precision": 1, "delmin": 0.0}
-DEMO_IDS = {1: "20161104064824.680", 2: "20161125051408.940", 3: "20161128051644.670"}
 QUALITIES = ["A", "B", "C", "D"]
 
 
@@ -93,35 +96,19 @@ def default_toc2me() -> Path:
 def skhash_demo_set(toc2me: Path) -> dict:
     """The published 3-event SKHASH run, read as tests/skhash_demo.py reads it."""
     d = toc2me / "skhash_demo"
-    cat = pd.read_csv(d / "IN" / "SKHASH.eq_catalog.csv")
-    ev = pd.DataFrame({
-        "event_id": cat["event_id"].map(DEMO_IDS), "lat": cat["latitude"], "lon": cat["longitude"],
-        "depth_km": cat["depth"], "horz_uncert_km": cat["horz_uncert_km"],
-        "vert_uncert_km": cat["vert_uncert_km"],
-    })
-    ev["time"] = pd.to_datetime(ev["event_id"], format="%Y%m%d%H%M%S.%f", utc=True)
-    p = pd.read_csv(d / "IN" / "SKHASH.pol.csv", dtype={"station": str, "network": str})
-    pol = pd.DataFrame({"event_id": p["event_id"].map(DEMO_IDS), "network": p["network"],
-                        "station": p["station"], "polarity": p["p_polarity"].astype(int)})
-    s = pd.read_csv(d / "IN" / "SKHASH.stations.csv", dtype={"station": str})
-    st = pd.DataFrame({"network": "5B", "station": s["station"], "lat": s["latitude"],
-                       "lon": s["longitude"], "elevation_m": s["elevation"].astype(float)})
+    ev, pol, st, vz = demo_inputs(d)   # the same loader the SKHASH-demo tests use
     out = pd.read_csv(d / "OUT" / "out.csv")
     published = pd.DataFrame({"event_id": out["event_id"].map(DEMO_IDS), "strike": out["strike"],
                               "dip": out["dip"], "rake": out["rake"], "quality": out["quality"]})
     return {"name": "skhash_demo", "events": ev, "polarities": pol, "stations": st,
-            "vmodel": skhash_runner.read_velocity_model(d / "vz.north"), "settings": {},
+            "vmodel": skhash_runner.read_velocity_model(vz), "settings": {},
             "published": published}
 
 
 def demo_set(n_events: int) -> dict:
     """N demo events with true polarities, as bench/bench_skhash.py builds them."""
     data = demo.generate()
-    plan = demo_waveforms.plan_waveforms(data, demo_waveforms.DEFAULT_SEED, n_events, None)
-    meta = demo_waveforms._meta(plan, ("Z",))
-    ok = ~meta["dead"] & ~meta["near_nodal"]
-    pol = meta.loc[ok, ["event_id", "network", "station"]].assign(polarity=meta.loc[ok, "true_polarity"].astype(int))
-    ev = data["events"][data["events"]["event_id"].isin(pol["event_id"])]
+    ev, pol, _ = bench_skhash.inputs(n_events, data)
     truth = data["truth_events"][["event_id", "strike", "dip", "rake"]]
     return {"name": "demo", "events": ev, "polarities": pol, "stations": data["stations"],
             "vmodel": skhash_runner.read_velocity_model(skhash_runner.DEMO_VELOCITY_MODEL),
