@@ -38,7 +38,8 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline import schema
-from pipeline.tables import table_path, table_source
+from pipeline.store import PART_GLOB
+from pipeline.tables import table_path
 
 from .filters import NONE, Filters, where_clause
 
@@ -159,11 +160,11 @@ class DataProvider:
     def _src(self, table: str) -> str:
         """The table's ``read_parquet`` argument in the current version (a file or a glob of
         parts). Resolved per query: a build publishing meanwhile is seen at the next query."""
-        p = self.path(table)
+        p = self.path(table)   # resolves `current` once: file and glob of one version
         if not p.exists():
             raise MissingDataError(f"table {table!r} not found in {self.data_dir} "
                                    "(run `make run` or `python -m pipeline build`)")
-        return table_source(self.data_dir, table)
+        return str(p / PART_GLOB) if p.is_dir() else str(p)
 
     def _version(self, *tables: str):
         out = []

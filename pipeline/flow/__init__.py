@@ -7,7 +7,8 @@
 * :mod:`.runner` - runs one stage's chunks (cached ones skipped), with progress and with a
   failed chunk recorded instead of stopping the batch;
 * :mod:`.picking_stage`, :mod:`.invert_stage` - the work of one chunk, run on a worker;
-* :mod:`.deadline` - time limits for a single file or call inside a worker.
+* :mod:`.deadline` - time limits for a single file or call inside a worker;
+* :mod:`.single_stage` - the ``pick`` and ``invert`` commands on an existing data folder.
 
 Every chunk writes its own Parquet part files and a ``done.json`` marker last; the driver
 only ever holds per-chunk summaries, never traces.

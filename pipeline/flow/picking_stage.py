@@ -104,6 +104,11 @@ def _model_digest(name: str, weights: str | None) -> str:
 
 # --------------------------------------------------------------------------- the worker side
 
+def _relative(path: Path, root: Path) -> str:
+    """``path`` as the rejects table names input files: relative to the waveform root."""
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
 _PICKERS: dict = {}
 
 
@@ -139,7 +144,7 @@ def pick_chunk(spec: dict) -> dict:
     metas, wins, snips, n_files, n_traces = [], [], [], 0, 0
     for event_id, path in spec["events"]:
         path = Path(path)
-        rel = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+        rel = _relative(path, root)
         try:
             with time_limit(spec.get("event_time_limit", EVENT_TIME_LIMIT_S)):
                 ev = wf.read_event(path, rejects=rejects, root=root, event_id=event_id)
@@ -193,8 +198,7 @@ def failed_chunk(spec: dict, error: BaseException) -> dict:
     rejects = Rejects()
     msg = f"chunk failed: {type(error).__name__}: {error}"[:500]
     for _, path in spec["events"]:
-        p = Path(path)
-        rejects.add(str(p.relative_to(root)) if p.is_relative_to(root) else str(p), None, msg, stage="picking")
+        rejects.add(_relative(Path(path), root), None, msg, stage="picking")
     rej = rejects.to_frame()
     write_parquet(to_part("rejects", rej), folder / "rejects.parquet")
     return chunks.write_marker(folder, spec["key"], "failed", {"rejects": len(rej)}, events=len(spec["events"]),
