@@ -66,6 +66,7 @@ PICKQ = "ev-pickq"
 REINV, REINV_BTN, REINV_STATUS = "ev-reinv", "ev-reinvert", "ev-reinvert-status"
 NOTE = "ev-view-note"
 DOWNLOAD, DOWNLOAD_BTN = "ev-download", "ev-download-btn"
+QUAKEML, QUAKEML_BTN = "ev-quakeml", "ev-quakeml-btn"
 BUTTONS = {"up": "ev-btn-up", "down": "ev-btn-down", "zero": "ev-btn-zero", "reset": "ev-btn-reset"}
 PREV, NEXT = "ev-prev", "ev-next"
 
@@ -608,7 +609,12 @@ def _table_card(table, current):
                 html.Button([html.Span("⤓ ", className="me-1"), "Download CSV"], id=DOWNLOAD_BTN,
                             className="btn btn-primary btn-sm fm-download", title="this station table, as CSV"),
                 dcc.Download(id=DOWNLOAD),
-            ], className="ms-2"),
+                dbc.Button([html.Span("⤓ ", className="me-1"), "QuakeML"], id=QUAKEML_BTN, size="sm",
+                           color="primary", className="fm-export text-nowrap ms-1",
+                           title="this event: origin, magnitude, focal mechanisms and P picks with polarities "
+                                 "(QuakeML 1.2; from the tables, reviews not included)"),
+                dcc.Download(id=QUAKEML),
+            ], className="ms-2 d-flex"),
         ], className="d-flex justify-content-between align-items-center"), className="fm-card-header"),
         dash_table.DataTable(
             id=TABLE, columns=TABLE_COLUMNS, data=_table_rows(table), page_action="none",
@@ -1047,3 +1053,21 @@ def download(n, meta, choice):
     table = station_table_for(ctx, _reviewed(ctx["event_id"]), mech, rays)
     df = ef.station_csv_frame(table, ctx["event_id"], choice)
     return dcc.send_data_frame(df.to_csv, f"event_{ctx['event_id']}_stations.csv", index=False)
+
+
+@dash.callback(
+    Output(QUAKEML, "data"),
+    Input(QUAKEML_BTN, "n_clicks"),
+    State(META, "data"),
+    prevent_initial_call=True,
+)
+def download_quakeml(n, meta):
+    """The event as QuakeML, written by :mod:`pipeline.export.run` as
+    ``python -m pipeline export --format quakeml --event <id>`` writes it."""
+    if not n or not meta:
+        raise PreventUpdate
+    from pipeline.export import run, selection
+
+    p = get_provider()
+    sel = selection.select(p, event_id=meta["event_id"])
+    return dcc.send_bytes(run.quakeml_bytes(p, sel), f"event_{meta['event_id']}.xml")

@@ -27,6 +27,11 @@ TABLE = "map-table"
 SELECTED = "map-selected"
 META = "map-meta"
 DETAILS = "map-details"
+EXPORT_QUAKEML, EXPORT_CSV = "map-export-quakeml", "map-export-csv"
+EXPORT_DOWNLOAD, EXPORT_NOTE = "map-export-download", "map-export-note"
+#: the QuakeML download refuses larger selections (ObsPy needs ~1.5 ms an event: a web
+#: request should not take minutes); the command line has no limit
+EXPORT_MAX_EVENTS = 5_000
 PAGE_SIZE = 12
 
 _fixed = lambda n: Format(precision=n, scheme=Scheme.fixed)  # noqa: E731
@@ -109,6 +114,20 @@ def _details(row):
     ]
 
 
+def _export_buttons():
+    """QuakeML / CSV of the filtered set: the code of ``python -m pipeline export``."""
+    return html.Div([
+        html.Span(id=EXPORT_NOTE, className="fm-note me-2"),
+        html.Span("Export the filtered set", className="fm-note me-2"),
+        dbc.Button([html.Span("⤓ ", className="me-1"), "QuakeML"], id=EXPORT_QUAKEML, size="sm", color="primary",
+                   className="fm-export text-nowrap me-1", title="events, focal mechanisms and P picks with polarities "
+                   "(QuakeML 1.2)"),
+        dbc.Button([html.Span("⤓ ", className="me-1"), "CSV"], id=EXPORT_CSV, size="sm", color="primary",
+                   className="fm-export text-nowrap", title="the filtered mechanisms, documented columns"),
+        dcc.Download(id=EXPORT_DOWNLOAD),
+    ], className="d-flex align-items-center")
+
+
 def layout(**query):
     provider = get_provider()
     missing = provider.missing_tables()
@@ -139,9 +158,12 @@ def layout(**query):
         ], className="g-3 mb-3"),
         dbc.Card([
             dbc.CardHeader(html.Div([
-                html.Span("Mechanisms", className="fw-semibold"),
-                html.Span(id="map-table-caption", className="fm-note ms-2"),
-            ]), className="fm-card-header"),
+                html.Div([
+                    html.Span("Mechanisms", className="fw-semibold"),
+                    html.Span(id="map-table-caption", className="fm-note ms-2"),
+                ]),
+                _export_buttons(),
+            ], className="d-flex justify-content-between align-items-center flex-wrap"), className="fm-card-header"),
             dash_table.DataTable(
                 id=TABLE, columns=COLUMNS, data=[], page_action="custom", page_current=0, page_size=PAGE_SIZE,
                 page_count=1, sort_action="custom", sort_mode="single", sort_by=[],
@@ -291,3 +313,27 @@ def update_table(query, page, sort_by, selected):
               "find it on the map, a ball to find it here"
     new_page = df.attrs["page"] if df.attrs["page"] != page else no_update
     return _rows(df), df.attrs["page_count"], new_page, styles, caption
+
+
+@dash.callback(
+    Output(EXPORT_DOWNLOAD, "data"), Output(EXPORT_NOTE, "children"),
+    Input(EXPORT_QUAKEML, "n_clicks"), Input(EXPORT_CSV, "n_clicks"),
+    State(IDS.filters, "data"),
+    prevent_initial_call=True,
+)
+def export(_qml, _csv, query):
+    """The filtered set (the page's URL filters) as QuakeML or mechanisms CSV, written by
+    :mod:`pipeline.export.run` exactly as ``python -m pipeline export`` writes it."""
+    from pipeline.export import run, selection
+
+    f = Filters.from_query(query or "")
+    p = get_provider()
+    sel = selection.select(p, f)
+    if dash.ctx.triggered_id == EXPORT_CSV:
+        return dcc.send_bytes(run.csv_bytes(p, sel), "toc2me_filtered_mechanisms.csv"), ""
+    if len(sel.events) > EXPORT_MAX_EVENTS:
+        q = f.data_query()
+        return no_update, (f"{len(sel.events):,} events: too many for a QuakeML download (at most "
+                           f"{EXPORT_MAX_EVENTS:,}); narrow the filters, or run python -m pipeline export "
+                           f"--format quakeml" + (f" --query '{q}'" if q else "") + " --out FILE")
+    return dcc.send_bytes(run.quakeml_bytes(p, sel), "toc2me_filtered.xml"), ""

@@ -103,7 +103,7 @@ def _cmd_info(args) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
+    p = _Parser(prog="python -m pipeline", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -111,9 +111,11 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="folder of the Parquet tables (default: data)")
 
     def source_args(sp):
-        sp.add_argument("--source", choices=("demo", "toc2me"), default="demo",
-                        help="demo: synthetic experiment from a fixed seed; toc2me: real data folder")
-        sp.add_argument("--input", help="input folder laid out like the public ToC2ME data (source toc2me)")
+        sp.add_argument("--source", choices=("demo", "toc2me", "files"), default="demo",
+                        help="demo: synthetic experiment from a fixed seed; toc2me: the public ToC2ME folder; "
+                             "files: your own experiment in standard formats, described by INPUT/project.toml")
+        sp.add_argument("--input", help="input folder: laid out like the public ToC2ME data (toc2me), or holding "
+                                        "project.toml (files)")
         sp.add_argument("--seed", type=int, default=20161104, help="demo seed")
         data_args(sp)
 
@@ -190,6 +192,7 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_arguments(ev)
     ev.set_defaults(func=evaluate.run)
     from .demo import synth_archive; synth_archive.add_cli(sub)  # noqa: E702 - one registration line
+    from .export import cli as export_cli; export_cli.add_cli(sub)  # noqa: E702 - one registration line
 
     i = sub.add_parser("info", help="describe the build in a data folder")
     data_args(i)
@@ -197,15 +200,56 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad flags or values: one line ``error: <what> (see <prog> --help)``, exit 2 (no usage dump)."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+def _describe(exc: BaseException) -> tuple[str, int]:
+    """One line ``error: <cause> (<what to do>)`` for an exception escaping a command, and
+    the exit status: 2 for bad input (a missing or unusable file/folder/value), 1 otherwise."""
+    from .ingest.fetch import ChecksumError, FetchError
+    cause = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, InputError):  # its reason may already say what to do, in brackets
+        return cause if cause.endswith(")") else f"{cause} (fix that input or point the command at another one)", 2
+    if isinstance(exc, (FileNotFoundError, NotADirectoryError, IsADirectoryError)):
+        return f"{cause} (check the path)", 2
+    if isinstance(exc, FileExistsError):
+        return f"{cause} (remove it or choose another destination)", 2
+    if isinstance(exc, PermissionError):
+        return f"{cause} (check the permissions of that path)", 1
+    if isinstance(exc, ChecksumError):
+        return f"{cause} (run the command again; a repeated mismatch means the source changed)", 1
+    if isinstance(exc, FetchError):
+        return (f"{cause} (check the network connection and run the command again, it resumes; or use a local "
+                f"copy: --input DIR, make run SOURCE=toc2me INPUT=DIR)"), 1
+    if isinstance(exc, MemoryError):
+        return "out of memory (use fewer --workers or a smaller --chunk-events)", 1
+    if isinstance(exc, OSError):
+        return f"{cause} (check the disk and the paths involved)", 1
+    return f"{type(exc).__name__}: {cause} (an unexpected failure: run with -v for the traceback)", 1
+
+
 def main(argv=None) -> int:
+    """Run one command; any failure is one line on stderr and a non-zero status (2 bad
+    input, 1 otherwise, 130 interrupted); ``-v`` prints the traceback too."""
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted (run the command again; builds and fetches resume)", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - every failure becomes one clear line
+        if args.verbose:
+            import traceback
+            traceback.print_exc()
+        message, status = _describe(exc)
+        print(f"error: {message}", file=sys.stderr)
+        return status
 
 
 if __name__ == "__main__":

@@ -5,6 +5,9 @@ Sources:
 * ``demo`` (default): a synthetic experiment generated from a fixed seed, no input needed
   (:mod:`pipeline.demo.scenario`); it carries its ground truth in ``truth_*`` tables.
 * ``toc2me``: a folder laid out like the public ToC2ME data (:mod:`pipeline.ingest.toc2me`).
+* ``files``: any experiment in standard formats (QuakeML/CSV catalogue, StationXML/CSV
+  stations, MiniSEED/SAC waveforms of any layout matched to events by time), described by
+  ``project.toml`` (:mod:`pipeline.ingest.project`).
 
 Stages after the base tables (each optional, see :class:`Options`), run on dask.distributed
 (:mod:`pipeline.flow`: a LocalCluster of one process per core, or ``scheduler``):
@@ -46,7 +49,7 @@ from .rejects import Rejects
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("demo", "toc2me")
+SOURCES = ("demo", "toc2me", "files")
 DEFAULT_SEED = 20161104
 
 
@@ -76,12 +79,16 @@ def load_source(source: str, input_dir: str | Path | None = None, seed: int = DE
     if source == "demo":
         from .demo import scenario as demo
         return demo.generate(seed=seed)
-    if source == "toc2me":
+    if source in ("toc2me", "files"):
         if input_dir is None:
-            raise InputError("--input", "the toc2me source needs --input DIR (or run `python -m pipeline fetch-toc2me`)")
+            hint = "or run `python -m pipeline fetch-toc2me`" if source == "toc2me" else "a folder with project.toml"
+            raise InputError("--input", f"the {source} source needs --input DIR ({hint})")
         input_dir = Path(input_dir)
         if not input_dir.is_dir():
             raise InputError(input_dir, "input folder does not exist")
+        if source == "files":
+            from .ingest import project
+            return project.load(input_dir).tables
         from .ingest import toc2me
         return toc2me.load(input_dir)
     raise ValueError(f"unknown source {source!r}; choose one of {SOURCES}")
@@ -93,7 +100,9 @@ def _demo_polarities(data: dict, opts: Options) -> pd.DataFrame:
     from . import picking
     from .demo import waveforms as dw
     meta, windows = dw.generate_waveforms(data, max_events=opts.demo_waveform_events)
-    meta = meta.assign(location="", p_source="synthetic", snr=picking.windows_snr(windows))
+    origin = data["events"].set_index("event_id")["time"]
+    p_time = pd.to_datetime(meta["event_id"].map(origin), utc=True) + pd.to_timedelta(meta["p_time_s"], unit="s")
+    meta = meta.assign(location="", p_source="synthetic", snr=picking.windows_snr(windows), p_time=p_time)
     pickers = {n: picking.load_picker(n, opts.weights) for n in opts.pickers}
     pol = picking.pick_windows(meta, windows, data["stations"], pickers)
     data["waveforms"] = pd.DataFrame({
@@ -169,11 +178,19 @@ def build(source: str = "demo", input_dir: str | Path | None = None, data_dir: s
 
 
 def _build(source, input_dir, data_dir: Path, seed, opts: Options) -> dict:
-    from .flow import chunks, cluster, invert_stage, picking_stage, runner
+    from .flow import chunks, cluster, invert_stage, picking_stage
     from .review.reviews import apply_reviews
 
     t0 = time.perf_counter()
-    data = load_source(source, input_dir, seed)
+    project = None
+    if source == "files":
+        from .ingest import project as project_source
+        if input_dir is None:
+            raise InputError("--input", "the files source needs --input DIR (a folder with project.toml)")
+        project = project_source.load(input_dir)
+        data = dict(project.tables)
+    else:
+        data = load_source(source, input_dir, seed)
     rejects = Rejects()
     work = data_dir / chunks.WORK
     if opts.fresh and work.exists():
@@ -188,6 +205,14 @@ def _build(source, input_dir, data_dir: Path, seed, opts: Options) -> dict:
             vmodel = DEMO_VELOCITY_MODEL
             if opts.pick:
                 driver_pol = _demo_polarities(data, opts)
+        elif source == "files":
+            driver_pol = project.polarities if len(project.polarities) else None
+            if opts.pick and project.waveforms is not None:
+                specs = _plan_matched(project, data, work, rejects, opts)
+                pick_results = _run_picking(client, work, specs, opts, stats)
+            vmodel = project.velocity_model
+            if vmodel is None:
+                log.warning("project.toml names no velocity_model: computed mechanisms skipped")
         else:
             input_dir = Path(input_dir)
             driver_pol = _picks_folder(data, input_dir, rejects)
@@ -195,13 +220,7 @@ def _build(source, input_dir, data_dir: Path, seed, opts: Options) -> dict:
             if opts.pick and wf_root.is_dir():
                 specs = picking_stage.plan(wf_root, data["events"], data["stations"], tuple(opts.pickers),
                                            opts.weights, True, opts.chunk_events, rejects)
-                cache = chunks.ChunkCache(work, picking_stage.STAGE)
-                t = time.perf_counter()
-                pick_results = runner.run_stage(client, "picking", specs, picking_stage.pick_chunk,
-                                                picking_stage.failed_chunk, cache, retry_failed=opts.retry_failed,
-                                                progress=opts.progress, count_key="files")
-                stats["picking_s"] = round(time.perf_counter() - t, 2)
-                cache.prune({k for k, _ in specs})
+                pick_results = _run_picking(client, work, specs, opts, stats)
             vz = input_dir / "skhash_demo" / "vz.north"
             if vz.exists():
                 from .mechanisms.skhash import read_velocity_model
@@ -277,6 +296,31 @@ def _build(source, input_dir, data_dir: Path, seed, opts: Options) -> dict:
     log.info("built %s into %s (version %s) in %.1f s: %s", source, data_dir, store.current_version(data_dir),
              info["seconds"], info["rows"])
     return info
+
+
+def _plan_matched(project, data: dict, work: Path, rejects: Rejects, opts: Options) -> list:
+    """Picking chunks of a files-source project: its waveform files indexed (cached in
+    ``work/index``), their traces matched to the events' P picks by time."""
+    from .flow import picking_stage
+    from .ingest import waveform_index as wi
+    from .picking import waveforms as wf
+    index = wi.index_waveforms(project.waveforms, rejects, cache=work / "index" / "waveforms.parquet")
+    matched = wi.match_events(index, wi.station_p_times(project.picks, index, data["events"]), data["stations"],
+                              rejects, wf.PRE_P_S, wf.POST_P_S)
+    log.info("waveforms of %d of %d events matched by time", len(matched), len(data["events"]))
+    return picking_stage.plan_matched(project.waveforms, matched, index, data["stations"], tuple(opts.pickers),
+                                      opts.weights, True, opts.chunk_events)
+
+
+def _run_picking(client, work: Path, specs: list, opts: Options, stats: dict) -> list:
+    from .flow import chunks, picking_stage, runner
+    cache = chunks.ChunkCache(work, picking_stage.STAGE)
+    t = time.perf_counter()
+    results = runner.run_stage(client, "picking", specs, picking_stage.pick_chunk, picking_stage.failed_chunk,
+                               cache, retry_failed=opts.retry_failed, progress=opts.progress, count_key="files")
+    stats["picking_s"] = round(time.perf_counter() - t, 2)
+    cache.prune({k for k, _ in specs})
+    return results
 
 
 def _rows(path: Path) -> int:

@@ -32,7 +32,7 @@ I32 = pa.int32()
 STR = pa.string()
 BOOL = pa.bool_()
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  #: 2: polarities.p_time
 
 
 @dataclass(frozen=True)
@@ -199,6 +199,7 @@ POLARITIES = Table(
         _c("prob_down_recorded", F64, "picker probability that the RECORDED first motion is down"),
         _c("snr", F64, "std(Z, P-0.5..P+0.5 s) / std(Z, start..P-0.5 s); 0 for dead traces"),
         _c("p_source", STR, "where the P time came from: picked (t1), predicted (t3), table"),
+        _c("p_time", TIME, "P arrival time the picker's window is centred on (UTC); null where unknown"),
     ),
     key=("event_id", "network", "station", "method"),
 )

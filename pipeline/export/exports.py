@@ -5,7 +5,11 @@ Entry points
 * :func:`mechanisms_to_quakeml` - the ``mechanisms`` table as a QuakeML 1.2 file (ObsPy
   ``Catalog``), one ``Event`` per ``event_id`` with every mechanism of that event.
 * :func:`mechanisms_to_csv` / :func:`read_mechanisms_csv` - a plain CSV with a fixed,
-  documented column order (:data:`CSV_COLUMNS`) and ISO-8601 UTC times, and its reader.
+  documented column order (:data:`CSV_COLUMNS`) and ISO-8601 UTC times, and its reader;
+  :func:`events_to_csv` the same for catalogue rows (:data:`EVENT_CSV_COLUMNS`).
+* :func:`event_shell` - one event's catalogue origin and magnitude (used by
+  :mod:`pipeline.export.quakeml`, which adds events without mechanisms and P picks; the
+  command line and the dashboard's downloads are in :mod:`pipeline.export.run`).
 * :func:`skhash_inputs` - a self-contained folder to run SKHASH elsewhere
   (``cd <folder> && SKHASH control.txt``), written by the same code that
   :func:`pipeline.mechanisms.skhash.run_skhash` uses, plus a ``README.txt`` and CSVs of the
@@ -67,7 +71,10 @@ from pipeline.mechanisms import skhash as _sr
 __all__ = [
     "COMPUTED_METHOD",
     "CSV_COLUMNS",
+    "EVENT_CSV_COLUMNS",
     "SKHASH_README",
+    "event_shell",
+    "events_to_csv",
     "mechanisms_to_csv",
     "mechanisms_to_quakeml",
     "read_mechanisms_csv",
@@ -156,6 +163,38 @@ def _creation_info(creation_info):
 
 # --------------------------------------------------------------------------- QuakeML
 
+def event_shell(event_id: str, row: dict, event_type: str | None = "induced or triggered event"):
+    """An ObsPy ``Event`` holding only the catalogue ``Origin`` and ``ML`` ``Magnitude`` of
+    ``row`` (a dict with ``lat``, ``lon`` and optionally ``time``, ``depth_km``,
+    ``magnitude``, ``cluster``), mapped as in the module docstring: publicIDs
+    ``smi:local/event|origin|magnitude/<event_id>``, depth in **metres**, the origin time
+    from the event id when ``time`` is missing, ``cluster`` as a ``region name``.
+    The origin is ``ev.origins[0]`` and the preferred one."""
+    from obspy.core.event import Comment, Event, EventDescription, Magnitude, Origin, ResourceIdentifier
+
+    rid = _rid_part(event_id)
+    ev = Event(resource_id=ResourceIdentifier(f"{_SMI}/event/{rid}"))
+    if event_type:
+        ev.event_type = event_type
+    cluster = _text(row.get("cluster"))
+    if cluster:
+        ev.event_descriptions.append(EventDescription(text=cluster, type="region name"))
+    origin = Origin(resource_id=ResourceIdentifier(f"{_SMI}/origin/{rid}"), time=_utc(row.get("time"), event_id),
+                    latitude=_num(row.get("lat")), longitude=_num(row.get("lon")),
+                    depth=_depth_m(row.get("depth_km")))
+    origin.comments.append(Comment(text="catalogue location", resource_id=ResourceIdentifier(
+        f"{_SMI}/origin/{rid}/comment/location")))
+    ev.origins.append(origin)
+    ev.preferred_origin_id = origin.resource_id.id
+    mag = _num(row.get("magnitude"))
+    if mag is not None:
+        magnitude = Magnitude(resource_id=ResourceIdentifier(f"{_SMI}/magnitude/{rid}/ML"),
+                              mag=mag, magnitude_type="ML", origin_id=origin.resource_id.id)
+        ev.magnitudes.append(magnitude)
+        ev.preferred_magnitude_id = magnitude.resource_id.id
+    return ev
+
+
 def mechanisms_to_quakeml(mechanisms: pd.DataFrame, path_or_buffer=None, creation_info=None, *,
                           prefer: str = "published", computed_method: str = COMPUTED_METHOD,
                           event_type: str | None = "induced or triggered event",
@@ -177,8 +216,8 @@ def mechanisms_to_quakeml(mechanisms: pd.DataFrame, path_or_buffer=None, creatio
     on failure). Returns the ObsPy ``Catalog``.
     """
     from obspy.core.event import (
-        Axis, Catalog, Comment, CreationInfo, Event, EventDescription, FocalMechanism,
-        Magnitude, NodalPlane, NodalPlanes, Origin, PrincipalAxes, ResourceIdentifier,
+        Axis, Catalog, Comment, CreationInfo, FocalMechanism, NodalPlane, NodalPlanes, Origin,
+        PrincipalAxes, ResourceIdentifier,
     )
 
     _sr._require(mechanisms, ["event_id", "source", "strike", "dip", "rake", "lat", "lon"],
@@ -198,26 +237,9 @@ def mechanisms_to_quakeml(mechanisms: pd.DataFrame, path_or_buffer=None, creatio
     for eid, rows in m.groupby("event_id", sort=False):
         rid = _rid_part(eid)
         first = rows.iloc[0].to_dict()
-        ev = Event(resource_id=ResourceIdentifier(f"{_SMI}/event/{rid}"))
-        if event_type:
-            ev.event_type = event_type
-        cluster = _text(col(first, "cluster"))
-        if cluster:
-            ev.event_descriptions.append(EventDescription(text=cluster, type="region name"))
-        time = _utc(col(first, "time"), eid)
-        origin = Origin(resource_id=ResourceIdentifier(f"{_SMI}/origin/{rid}"), time=time,
-                        latitude=_num(first["lat"]), longitude=_num(first["lon"]),
-                        depth=_depth_m(col(first, "depth_km")))
-        origin.comments.append(Comment(text="catalogue location", resource_id=ResourceIdentifier(
-            f"{_SMI}/origin/{rid}/comment/location")))
-        ev.origins.append(origin)
-        ev.preferred_origin_id = origin.resource_id.id
-        mag = _num(col(first, "magnitude"))
-        if mag is not None:
-            magnitude = Magnitude(resource_id=ResourceIdentifier(f"{_SMI}/magnitude/{rid}/ML"),
-                                  mag=mag, magnitude_type="ML", origin_id=origin.resource_id.id)
-            ev.magnitudes.append(magnitude)
-            ev.preferred_magnitude_id = magnitude.resource_id.id
+        ev = event_shell(eid, first, event_type)
+        origin = ev.origins[0]
+        time = origin.time
 
         skhash_origins: list[tuple[tuple, str]] = []
         used_fm_ids: set[str] = set()
@@ -411,6 +433,46 @@ def read_mechanisms_csv(path_or_buffer) -> pd.DataFrame:
     for c in text_cols:
         df[c] = df[c].astype(object).where(df[c].notna(), None)
     return df
+
+
+#: The events CSV's columns, in order: (CSV name, column of the dashboard's ``events``
+#: relation, meaning/unit); ``group``, ``quality``, ``mechanism_source`` come from the
+#: event's mechanism as the dashboard picks it (published first).
+EVENT_CSV_COLUMNS: list[tuple[str, str, str]] = [
+    ("event_id", "event_id", "event id, origin time YYYYMMDDhhmmss.fff (UTC)"),
+    ("time_utc", "time", "origin time, ISO 8601 UTC, microseconds"),
+    ("lat", "lat", "latitude, deg"),
+    ("lon", "lon", "longitude, deg east"),
+    ("depth_km", "depth_km", "depth, km, positive down"),
+    ("magnitude_ml", "magnitude", "local magnitude ML"),
+    ("x_km", "x_km", "east of the frame origin, km"),
+    ("y_km", "y_km", "north of the frame origin, km"),
+    ("cluster", "cluster", "named region, empty if none"),
+    ("group", "group", "strike/dip family of the event's mechanism, 'none' without one"),
+    ("quality", "quality", "SKHASH quality A-D of the event's mechanism"),
+    ("mechanism_source", "mechanism_source", "'published' or 'computed': which mechanism gave group/quality"),
+]
+
+
+def events_to_csv(events: pd.DataFrame, path_or_buffer=None) -> pd.DataFrame:
+    """Write catalogue rows (the dashboard's filtered ``events`` relation, or the ``events``
+    table) as a plain CSV with the columns of :data:`EVENT_CSV_COLUMNS` in that order, times
+    ISO 8601 UTC with microseconds, empty fields for nulls; missing columns are written
+    empty. Returns the DataFrame as written."""
+    _sr._require(events, ["event_id"], "events")
+    out = pd.DataFrame(index=events.index)
+    for csv_name, name, _ in EVENT_CSV_COLUMNS:
+        if name not in events.columns:
+            out[csv_name] = pd.Series([None] * len(events), dtype=object, index=events.index)
+        elif name == "time":
+            t = pd.to_datetime(events["time"], utc=True)
+            out[csv_name] = t.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ").where(t.notna(), None)
+        else:
+            out[csv_name] = events[name]
+    out = out.reset_index(drop=True)
+    if path_or_buffer is not None:
+        out.to_csv(path_or_buffer, index=False, lineterminator="\n")
+    return out
 
 
 # --------------------------------------------------------------------------- SKHASH folder

@@ -109,6 +109,20 @@ def _relative(path: Path, root: Path) -> str:
     return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
 
+def _event_label(src, root: Path) -> str:
+    """How rejects name an event's input: its folder, or its files matched by time."""
+    if isinstance(src, dict):
+        paths = sorted({it[0] for it in src["items"]})
+        return paths[0] if len(paths) == 1 else f"{paths[0]} (+{len(paths) - 1} files)"
+    return _relative(Path(src), root)
+
+
+def _picks_dict(picks) -> dict:
+    """``[(network, station, p_ns, p_source)]`` -> the picks mapping :mod:`pipeline.picking.waveforms` reads."""
+    from obspy import UTCDateTime
+    return {(n, s, ""): (UTCDateTime(ns=int(t)), src) for n, s, t, src in picks}
+
+
 _PICKERS: dict = {}
 
 
@@ -142,12 +156,14 @@ def pick_chunk(spec: dict) -> dict:
     pickers = {n: _picker(n, spec.get("weights")) for n in spec["pickers"]}
     rejects = Rejects()
     metas, wins, snips, n_files, n_traces = [], [], [], 0, 0
-    for event_id, path in spec["events"]:
-        path = Path(path)
-        rel = _relative(path, root)
+    for event_id, src in spec["events"]:
+        rel = _event_label(src, root)
         try:
             with time_limit(spec.get("event_time_limit", EVENT_TIME_LIMIT_S)):
-                ev = wf.read_event(path, rejects=rejects, root=root, event_id=event_id)
+                if isinstance(src, dict):  # traces cut from files of any layout, matched by time
+                    ev = wf.read_event_items(event_id, src["items"], _picks_dict(src["picks"]), root, rejects)
+                else:
+                    ev = wf.read_event(Path(src), rejects=rejects, root=root, event_id=event_id)
                 n_traces += len(ev.traces)
                 meta, windows = wf.vertical_windows(ev, rejects)
                 if len(meta):
@@ -197,8 +213,8 @@ def failed_chunk(spec: dict, error: BaseException) -> dict:
     root = Path(spec["root"])
     rejects = Rejects()
     msg = f"chunk failed: {type(error).__name__}: {error}"[:500]
-    for _, path in spec["events"]:
-        rejects.add(_relative(Path(path), root), None, msg, stage="picking")
+    for _, src in spec["events"]:
+        rejects.add(_event_label(src, root), None, msg, stage="picking")
     rej = rejects.to_frame()
     write_parquet(to_part("rejects", rej), folder / "rejects.parquet")
     return chunks.write_marker(folder, spec["key"], "failed", {"rejects": len(rej)}, events=len(spec["events"]),
@@ -206,6 +222,33 @@ def failed_chunk(spec: dict, error: BaseException) -> dict:
 
 
 # --------------------------------------------------------------------------- the driver side
+
+def _base_key(stations, pickers, weights, snippets) -> dict:
+    return {"stage": STAGE, "code": chunks.code_digest(CODE), "snippets": bool(snippets),
+            "models": {n: _model_digest(n, weights) for n in pickers},
+            # the reversal flags decide the true polarity: a changed station table redoes the picks
+            "stations": stations[["network", "station", "reversed"]].astype(str).values.tolist()}
+
+
+def plan_matched(root: Path, matched: dict, index, stations: pd.DataFrame, pickers: tuple[str, ...],
+                 weights: str | None, snippets: bool, chunk_events: int) -> list[tuple[str, dict]]:
+    """Chunk specs for events whose traces were matched by time in files of any layout
+    (:func:`pipeline.ingest.waveform_index.match_events`); a chunk's key covers its files'
+    sizes and mtimes, the cut windows and the P picks."""
+    stamp = {p: (int(s), int(m)) for p, s, m in index[["path", "size", "mtime_ns"]].drop_duplicates("path")
+             .itertuples(index=False, name=None)}
+    base = _base_key(stations, pickers, weights, snippets)
+    specs = []
+    for ids_chunk in chunks.plan_chunks(matched, chunk_events):
+        content = [(e, [(*it, *stamp.get(it[0], (0, 0))) for it in matched[e]["items"]], matched[e]["picks"])
+                   for e in ids_chunk]
+        key = chunks.digest(base, content)
+        specs.append((key, {"key": key, "root": str(root), "events": [(e, matched[e]) for e in ids_chunk],
+                            "n_files": {e: len({it[0] for it in matched[e]["items"]}) for e in ids_chunk},
+                            "pickers": list(pickers), "stations": stations, "weights": weights,
+                            "snippets": bool(snippets), "event_time_limit": EVENT_TIME_LIMIT_S}))
+    return specs
+
 
 def plan(root: Path, events: pd.DataFrame, stations: pd.DataFrame, pickers: tuple[str, ...],
          weights: str | None, snippets: bool, chunk_events: int, rejects) -> list[tuple[str, dict]]:
@@ -224,10 +267,7 @@ def plan(root: Path, events: pd.DataFrame, stations: pd.DataFrame, pickers: tupl
                         stage="picking")
         else:
             by_event[eid] = folder
-    base = {"stage": STAGE, "code": chunks.code_digest(CODE), "snippets": bool(snippets),
-            "models": {n: _model_digest(n, weights) for n in pickers},
-            # the reversal flags decide the true polarity: a changed station table redoes the picks
-            "stations": stations[["network", "station", "reversed"]].astype(str).values.tolist()}
+    base = _base_key(stations, pickers, weights, snippets)
     specs = []
     for ids_chunk in chunks.plan_chunks(by_event, chunk_events):
         fps = {e: folder_fingerprint(by_event[e], root) for e in ids_chunk}

@@ -54,13 +54,13 @@ NVHDR = 6                        #: header version read here
 
 #: accepted ranges (closed) of the numeric fields this reader uses
 DELTA_RANGE_S = (1e-6, 1000.0)   #: 1 MHz .. one sample per 1000 s; below 1 us ObsPy's rounding gives 0
-TIME_LIMIT_S = 1e6               #: |b|, |t1|, |t3| in s after the reference time (~11.6 days)
+TIME_LIMIT_S = 1e6               #: |b|, |o|, |t1|, |t3| in s after the reference time (~11.6 days)
 NZ_RANGES = {"nzyear": (1900, 2200), "nzjday": (1, 366), "nzhour": (0, 23), "nzmin": (0, 59),
              "nzsec": (0, 60), "nzmsec": (0, 999)}
 
 # Byte offsets of the fields used (SAC v6 layout, as obspy.io.sac.header FLOATHDRS/INTHDRS/
 # STRHDRS): float32 k at 4k, int32 k at 280 + 4k, 8-character string k at 440 + 8k.
-_NUMERIC = [("delta", "f", 0), ("b", "f", 4 * 5), ("t1", "f", 4 * 11), ("t3", "f", 4 * 13)] + [
+_NUMERIC = [("delta", "f", 0), ("b", "f", 4 * 5), ("o", "f", 4 * 7), ("t1", "f", 4 * 11), ("t3", "f", 4 * 13)] + [
     (name, "i", 280 + 4 * k) for k, name in enumerate(("nzyear", "nzjday", "nzhour", "nzmin", "nzsec",
                                                          "nzmsec", "nvhdr"))] + [
     ("npts", "i", 280 + 4 * 9), ("iftype", "i", 280 + 4 * 15), ("leven", "i", 280 + 4 * 35)]
@@ -108,6 +108,12 @@ class SacFile:
     p_source: str | None         #: 'picked' (t1), 'predicted' (t3) or None
     data: np.ndarray             #: float32 samples, native byte order, writable
     byteorder: str               #: '<' or '>' as found in the file
+    o: float | None = None       #: event origin, s after the reference time, None when unset
+
+    @property
+    def origin_ns(self) -> int | None:
+        """Event origin time (ns since 1970 UTC) from ``o``, None when unset."""
+        return None if self.o is None else self.reference_ns + _seconds_to_ns(self.o)
 
     @property
     def seed_id(self) -> str:
@@ -195,7 +201,7 @@ def _header(head: bytes, size: int) -> dict:
                                            f"(nzyear={nz['nzyear']})")
 
     times = {}
-    for name in ("b", "t1", "t3"):
+    for name in ("b", "o", "t1", "t3"):
         v = h[name]
         if v == NULL:
             times[name] = None
@@ -230,7 +236,7 @@ def _build(h: dict, body: bytes) -> SacFile:
                    sampling_rate=1.0 / round(h["delta"], 6), delta=h["delta"], npts=npts,
                    reference_ns=ref_ns, b=b, starttime_ns=ref_ns + _seconds_to_ns(b),
                    t1=h["t1"], t3=h["t3"], p_time_ns=p_ns, p_source=p_source, data=data,
-                   byteorder=h["byteorder"])
+                   byteorder=h["byteorder"], o=h["o"])
 
 
 def read(path: str | Path) -> SacFile:

@@ -387,6 +387,85 @@ def read_event(folder: str | Path, picks: dict | str | Path | None = None,
     return ev
 
 
+def _cut(raw: _RawTrace, t0_ns: int, t1_ns: int) -> _RawTrace:
+    """The samples of ``raw`` between ``t0_ns`` and ``t1_ns`` (inclusive, nearest samples)."""
+    from obspy import UTCDateTime
+    start = raw.starttime.ns
+    step = 1e9 / raw.sampling_rate
+    i0 = max(0, int(np.ceil((t0_ns - start) / step - 1e-6)))
+    i1 = min(len(raw.data) - 1, int(np.floor((t1_ns - start) / step + 1e-6)))
+    data = raw.data[i0:i1 + 1] if i1 >= i0 else raw.data[:0]
+    return _RawTrace(raw.network, raw.station, raw.location, raw.channel, data, raw.sampling_rate,
+                     UTCDateTime(ns=start + round(i0 * step)), raw.header_pick)
+
+
+def read_event_items(event_id: str, items, picks: dict, root: str | Path, rejects: Rejects | None = None,
+                     min_rate: float = MIN_RATE) -> EventWaveforms:
+    """An event's traces cut out of files of any layout (:mod:`pipeline.ingest.waveform_index`).
+
+    ``items``: ``(path relative to root, network, station, location, channel, cut_start_ns,
+    cut_end_ns)``; ``picks``: ``{(network, station, channel or ""): (UTCDateTime, source)}``.
+    Each file is read once (MiniSEED: only the records of the cut window), its channel
+    selected, gaps kept as masked samples, then checked like :func:`read_event`'s traces.
+    """
+    from obspy import UTCDateTime
+    root = Path(root)
+    rejects = rejects if rejects is not None else Rejects()
+    ev = EventWaveforms(event_id, root)
+    seen: dict[tuple, str] = {}
+    by_path: dict[str, list] = {}
+    for it in items:
+        by_path.setdefault(it[0], []).append(it)
+    for rel, its in sorted(by_path.items()):
+        path = root / rel
+        t0, t1 = min(i[5] for i in its), max(i[6] for i in its)
+        try:
+            if path.suffix.lower() == ".sac":
+                traces = _read_traces(path, "numpy")
+            else:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    from obspy import read
+                    st = read(str(path), starttime=UTCDateTime(ns=t0), endtime=UTCDateTime(ns=t1))
+                traces = None
+        except Exception as exc:  # noqa: BLE001 - corrupt/truncated files are rejects
+            rejects.add(rel, None, f"unreadable waveform file: {type(exc).__name__}: {exc}", stage=STAGE)
+            continue
+        for _, net, sta, loc, cha, c0, c1 in its:
+            label = f"{net}.{sta}.{loc}.{cha}"
+            try:
+                if traces is not None:
+                    found = [t for t in traces if (t.network, t.station, t.location, t.channel) == (net, sta, loc, cha)]
+                else:
+                    sel = st.select(network=net, station=sta, location=loc, channel=cha).copy()
+                    if len(sel) > 1:  # gappy MiniSEED: gaps become masked samples
+                        sel.merge(method=0, fill_value=None)
+                    if len(sel) > 1:
+                        raise TraceError(f"cannot merge {len(sel)} segments (different sampling rates?)")
+                    found = [_from_obspy(tr) for tr in sel]
+                if not found:
+                    raise TraceError("no samples in the cut window")
+                raw = _cut(found[0], c0, c1)
+                rec = _make_record(raw, rel, event_id, picks, min_rate, rejects)
+            except TraceError as exc:
+                rejects.add(rel, None, f"{label}: {exc}", stage=STAGE)
+                continue
+            except Exception as exc:  # noqa: BLE001 - one bad trace never stops the event
+                rejects.add(rel, None, f"{label}: {type(exc).__name__}: {exc}", stage=STAGE)
+                continue
+            if rec is None:
+                continue
+            key = (rec.network, rec.station, rec.channel)
+            if key in seen:
+                rejects.add(rel, None, f"duplicate trace {'.'.join(key)} for event {event_id} (kept {seen[key]})",
+                            stage=STAGE)
+                continue
+            seen[key] = rel
+            ev.traces.append(rec)
+    ev.traces.sort(key=lambda r: (r.network, r.station, r.channel))
+    return ev
+
+
 def _make_record(raw: _RawTrace, fname, event_id, picks, min_rate, rejects) -> TraceRecord | None:
     """The checks every trace passes, whichever reader gave it; None (and a reject) if unusable."""
     net, sta, loc, cha = raw.network, raw.station, raw.location, raw.channel
@@ -532,7 +611,7 @@ def vertical_windows(event: EventWaveforms, rejects: Rejects | None = None,
     """Raw polarity windows of an event's vertical traces.
 
     Returns ``(meta, windows)``: ``meta`` has one row per window (event_id, network,
-    station, location, channel, p_source, snr, file, original_rate) and ``windows`` is
+    station, location, channel, p_source, p_time, snr, file, original_rate) and ``windows`` is
     float32 (N, 600) with P at index 299.  Traces whose window is unusable are rejects.
     """
     rejects = rejects if rejects is not None else Rejects()
@@ -549,10 +628,11 @@ def vertical_windows(event: EventWaveforms, rejects: Rejects | None = None,
             continue
         rows.append(dict(event_id=event.event_id, network=rec.network, station=rec.station,
                          location=rec.location, channel=rec.channel, p_source=rec.p_source,
+                         p_time=pd.Timestamp(rec.p_time.ns, unit="ns", tz="UTC"),
                          snr=snr, file=rec.file, original_rate=rec.original_rate))
         wins.append(w)
     meta = pd.DataFrame(rows, columns=["event_id", "network", "station", "location", "channel",
-                                       "p_source", "snr", "file", "original_rate"])
+                                       "p_source", "p_time", "snr", "file", "original_rate"])
     arr = np.stack(wins).astype(np.float32) if wins else np.zeros((0, WINDOW_LEN), np.float32)
     return meta, arr
 

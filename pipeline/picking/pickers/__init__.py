@@ -108,7 +108,7 @@ def apply_station_reversal(df: pd.DataFrame, stations: pd.DataFrame | None = Non
 #: polarity_recorded, probability, model_version, lower, upper, reversed)
 POLARITIES_COLUMNS = ("event_id", "network", "station", "location", "channel", "polarity",
                       "polarity_recorded", "prob_down_recorded", "probability", "method",
-                      "model_version", "lower", "upper", "reversed", "snr", "p_source")
+                      "model_version", "lower", "upper", "reversed", "snr", "p_source", "p_time")
 
 
 def polarity_rows(meta: pd.DataFrame, prob_down_recorded, method: str, lower: float, upper: float,
@@ -116,7 +116,7 @@ def polarity_rows(meta: pd.DataFrame, prob_down_recorded, method: str, lower: fl
     """Rows of the ``polarities`` table from window metadata and a picker's output.
 
     ``meta``: as returned by :func:`pipeline.picking.waveforms.vertical_windows` (event_id, network,
-    station, location, channel, snr, p_source).  ``probability`` is the picker's confidence
+    station, location, channel, snr, p_source, p_time).  ``probability`` is the picker's confidence
     in the sign it reports, ``max(p, 1 - p)`` (0.5 for the onset baseline's abstentions).
     The station reversal is applied here, once.
     """
@@ -136,6 +136,9 @@ def polarity_rows(meta: pd.DataFrame, prob_down_recorded, method: str, lower: fl
         "upper": float(upper),
         "snr": meta["snr"].to_numpy(dtype=np.float64) if "snr" in meta else np.nan,
         "p_source": meta["p_source"].to_numpy() if "p_source" in meta else None,
+        # the tables store microseconds (a 500 Hz sample is 2,000 us)
+        "p_time": pd.to_datetime(meta["p_time"], utc=True).dt.round("us").array if "p_time" in meta
+        else pd.array([pd.NaT] * len(meta), dtype="datetime64[ns, UTC]"),
     })
     df = apply_station_reversal(df, stations)
     return df[list(POLARITIES_COLUMNS)]
