@@ -612,7 +612,7 @@ def _table_card(table, current):
                 dbc.Button([html.Span("⤓ ", className="me-1"), "QuakeML"], id=QUAKEML_BTN, size="sm",
                            color="primary", className="fm-export text-nowrap ms-1",
                            title="this event: origin, magnitude, focal mechanisms and P picks with polarities "
-                                 "(QuakeML 1.2; from the tables, reviews not included)"),
+                                 "(QuakeML 1.2; your reviewed picks included)"),
                 dcc.Download(id=QUAKEML),
             ], className="ms-2 d-flex"),
         ], className="d-flex justify-content-between align-items-center"), className="fm-card-header"),

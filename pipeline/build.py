@@ -305,8 +305,13 @@ def _plan_matched(project, data: dict, work: Path, rejects: Rejects, opts: Optio
     from .ingest import waveform_index as wi
     from .picking import waveforms as wf
     index = wi.index_waveforms(project.waveforms, rejects, cache=work / "index" / "waveforms.parquet")
-    matched = wi.match_events(index, wi.station_p_times(project.picks, index, data["events"]), data["stations"],
-                              rejects, wf.PRE_P_S, wf.POST_P_S)
+    p_times = wi.station_p_times(project.picks, index, data["events"])
+    if project.config.get("predict_p"):
+        predicted = wi.predicted_picks(data["events"], data["stations"], project.velocity_model, p_times)
+        log.info("predict_p: %d (event, station) P times from the %s", len(predicted),
+                 "velocity model" if project.velocity_model is not None else f"{wi.DEFAULT_VP_KM_S} km/s straight rays")
+        p_times = pd.concat([p_times, predicted], ignore_index=True)
+    matched = wi.match_events(index, p_times, data["stations"], rejects, wf.PRE_P_S, wf.POST_P_S)
     log.info("waveforms of %d of %d events matched by time", len(matched), len(data["events"]))
     return picking_stage.plan_matched(project.waveforms, matched, index, data["stations"], tuple(opts.pickers),
                                       opts.weights, True, opts.chunk_events)

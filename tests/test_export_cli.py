@@ -52,7 +52,7 @@ def _utc(ts) -> "obspy.UTCDateTime":
 def t(demo_data_dir):
     """The demo build's tables (read once; tests must not modify them)."""
     names = ("events", "mechanisms", "polarities", "waveforms", "stations", "mechanism_stations",
-             "velocity_model", "wells", "stages", "injection")
+             "velocity_model", "wells", "stages", "injection", "frame")
     return {n: tables.read_table(demo_data_dir, n) for n in names}
 
 
@@ -463,7 +463,8 @@ def test_project_folder(demo_data_dir, t, tmp_path, capsys):
     meta = tomllib.loads((out / "project.toml").read_text())
     assert meta == {"name": "NSw late", "catalog": "catalog.xml", "stations": "stations.xml",
                     "waveforms": "waveforms", "velocity_model": "vp.csv", "wells": "wells.csv",
-                    "stages": "stages.csv", "injection": "injection.csv"}
+                    "stages": "stages.csv", "injection": "injection.csv",
+                    "frame_origin": t["frame"][["origin_lat", "origin_lon"]].iloc[0].tolist()}
     want_ev, want_me = expected(t, clusters=["NSw"], start="2016-11-20")
     cat = obspy.read_events(str(out / "catalog.xml"))
     assert {e.resource_id.id.rsplit("/", 1)[1] for e in cat} == want_ev | {e for e, _ in want_me}
@@ -595,3 +596,23 @@ def test_unexpected_errors_and_missing_inputs(tmp_path, monkeypatch, capsys):
         main(["build", "--workers", "many"])
     assert exc.value.code == 2
     assert "invalid int value: 'many'" in _one_line(capsys.readouterr().err)
+
+
+def test_quakeml_carries_the_reviewed_polarity(demo_data_dir, t, tmp_path, capsys):
+    """A pick reviewed in the dashboard overrides the picker in the export, as it does in every
+    inversion; its time comes from the picker's row of that station."""
+    import shutil
+
+    from pipeline.review.reviews import ReviewStore
+    data = tmp_path / "data"
+    shutil.copytree(demo_data_dir, data, symlinks=True)
+    pol = t["polarities"]
+    row = pol[(pol.method == "cnn") & (pol.polarity != 0) & (pol.snr > 2)].iloc[0]
+    ReviewStore(data).set_pick(row.event_id, row.network, row.station, -int(row.polarity), reviewer="tester")
+    out = tmp_path / "ev.xml"
+    _export(capsys, data, "quakeml", out, "--event", row.event_id)
+    picks = [p for p in obspy.read_events(str(out))[0].picks if p.waveform_id.station_code == row.station]
+    assert len(picks) == 1
+    want = {1: "positive", -1: "negative"}[-int(row.polarity)]
+    assert picks[0].polarity == want and picks[0].method_id.id.endswith("/manual")
+    assert picks[0].time == obspy.UTCDateTime(pd.Timestamp(row.p_time).isoformat())

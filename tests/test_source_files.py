@@ -355,3 +355,44 @@ def test_demo_round_trip_through_standard_formats(demo_data_dir, tmp_path):
     a, b = (t(d, "mechanisms").sort_values(["event_id", "source"]).reset_index(drop=True) for d in (demo_data_dir, data))
     assert (a.source == "computed").sum() > 10
     pd.testing.assert_frame_equal(a[cols], b[cols], check_dtype=False)
+
+
+def test_predicted_p_is_the_travel_time_of_a_half_space():
+    """One-layer model: t = hypocentral distance / vp, stations at depth 0 (elevation ignored,
+    as in this pipeline's SKHASH runs)."""
+    vm = pd.DataFrame({"depth_km": [-2.0, 50.0], "vp_km_s": [5.0, 5.0]})
+    ev = pd.DataFrame({"event_id": ["e"], "time": pd.to_datetime(["2020-01-01T00:00:00"], utc=True),
+                       "lat": [10.0], "lon": [20.0], "depth_km": [3.0]})
+    st = pd.DataFrame({"network": ["XX", "XX"], "station": ["A", "B"], "lat": [10.0, 10.03], "lon": [20.02, 20.0],
+                       "elevation_m": [0.0, 500.0]})
+    have = pd.DataFrame({"event_id": ["e"], "network": ["XX"], "station": ["B"]})
+    got = waveform_index.predicted_picks(ev, st, vm, have)
+    assert list(got.station) == ["A"] and set(got.p_source) == {"predicted"}  # B has a pick already
+    from obspy.geodetics import gps2dist_azimuth
+    x_km = gps2dist_azimuth(10.0, 20.0, 10.0, 20.02)[0] / 1000.0
+    want_s = np.hypot(x_km, 3.0) / 5.0
+    t0 = ev.time.iloc[0].value
+    assert (got.p_ns.iloc[0] - t0) / 1e9 == pytest.approx(want_s, abs=0.005)  # sphere vs WGS84: < 0.3 %
+
+
+def test_predict_p_matches_traces_without_picks(toc2me_project, tmp_path):
+    """With predict_p, EV2's MiniSEED stations without a catalogue pick are matched too.
+    (Where both exist, the prediction through ToC2ME's SKHASH model is ~0.35 s early: the
+    reason predicted P is opt-in and labelled.)"""
+    root = tmp_path / "p"
+    shutil.copytree(toc2me_project[0], root)
+    with open(root / "project.toml", "a") as fh:
+        fh.write("predict_p = true\n")
+    proj = project.load(root)
+    index = waveform_index.index_waveforms(proj.waveforms, Rejects())
+    picked = waveform_index.station_p_times(proj.picks, index, proj.tables["events"])
+    pred = waveform_index.predicted_picks(proj.tables["events"], proj.tables["stations"], proj.velocity_model)
+    both = picked.merge(pred, on=["event_id", "network", "station"], suffixes=("", "_pred"))
+    assert len(both) > 50 and (both.p_source_pred == "predicted").all()
+    p_times = pd.concat([picked, waveform_index.predicted_picks(proj.tables["events"], proj.tables["stations"],
+                                                                proj.velocity_model, picked)], ignore_index=True)
+    matched = waveform_index.match_events(index, p_times, proj.tables["stations"], Rejects(), 0.598, 0.6)
+    ev2 = [e for e in matched if e.startswith("20161125")][0]
+    files = {it[0] for it in matched[ev2]["items"]}
+    assert files == {f"by_station/{p.name}" for p in (root / "waveforms" / "by_station").iterdir()}
+    assert {src for *_, src in matched[ev2]["picks"]} == {"catalog", "predicted"}

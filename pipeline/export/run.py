@@ -111,11 +111,15 @@ def _where(out) -> str:
 # --------------------------------------------------------------------------- QuakeML
 
 def quakeml_parts(provider, sel: Selection) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(events, mechanisms, picks) of ``sel`` for :func:`.quakeml.catalog_to_quakeml`."""
+    """(events, mechanisms, picks) of ``sel`` for :func:`.quakeml.catalog_to_quakeml`. The
+    dashboard's reviewed picks override the batch ``manual`` rows, as in every inversion, so
+    an exported polarity is the one a re-inversion would use now."""
+    from ..review.reviews import apply_reviews
     from .quakeml import pick_table
 
     ids = sel.event_ids
-    pol = event_rows(provider, "polarities", ids)
+    pol = apply_reviews(event_rows(provider, "polarities", ids), provider.data_dir)
+    pol = pol[pol["event_id"].astype(str).isin(set(ids))]
     ms = event_rows(provider, "mechanism_stations", ids)
     return sel.events, sel.mechanisms, pick_table(pol, ms)
 

@@ -64,6 +64,7 @@ from .. import geo
 from ..errors import InputError
 from ..rejects import Rejects
 from .catalog_formats import _rel
+from .waveform_index import DEFAULT_VP_KM_S, predicted_p_s
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +72,6 @@ LOG_NAME = "fetch_fdsn_log.csv"
 LOG_COLUMNS = ["event_id", "status", "n_traces", "message"]
 DEFAULT_WAVEFORMS = "waveforms"
 DEFAULT_STATIONS = "stations.xml"
-#: P velocity (km/s) of the straight-ray prediction used without a velocity model
-DEFAULT_VP_KM_S = 6.0
 FETCHED, NO_DATA, FAILED = "fetched", "no data", "failed"
 _KM_PER_DEG = geo.EARTH_RADIUS_KM * math.pi / 180.0
 
@@ -165,26 +164,6 @@ def centroid(lat, lon) -> tuple[float, float]:
     la, lo = np.radians(np.asarray(lat, float)), np.radians(np.asarray(lon, float))
     v = np.array([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)]).mean(axis=1)
     return float(np.degrees(np.arctan2(v[2], math.hypot(v[0], v[1])))), float(np.degrees(np.arctan2(v[1], v[0])))
-
-
-def predicted_p_s(ev_lat: float, ev_lon: float, ev_depth_km: float, st_lat, st_lon, st_elevation_m,
-                  velocity_model: pd.DataFrame | None = None) -> np.ndarray:
-    """Predicted P travel time (s) from one event to each station.
-
-    Depths in km (positive down), elevations in m (positive up, NaN = 0). With a velocity
-    model (``depth_km, vp_km_s``): the first arrival of
-    :func:`pipeline.mechanisms.raytrace.trace`; without: hypocentral distance /
-    :data:`DEFAULT_VP_KM_S`.
-    """
-    dist = np.atleast_1d(geo.great_circle_km(ev_lat, ev_lon, np.asarray(st_lat, float), np.asarray(st_lon, float)))
-    rz = -np.nan_to_num(np.asarray(st_elevation_m, float), nan=0.0) / 1000.0
-    straight = np.hypot(dist, ev_depth_km - rz) / DEFAULT_VP_KM_S
-    if velocity_model is None:
-        return straight
-    from ..mechanisms import raytrace
-    tt = raytrace.trace(ev_depth_km, dist, rz, velocity_model)["travel_time_s"].to_numpy()
-    # no ray reaches the station (a shadow zone of the model): keep a window anyway
-    return np.where(np.isfinite(tt), tt, straight)
 
 
 # --------------------------------------------------------------------------- requests

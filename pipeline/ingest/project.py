@@ -14,6 +14,13 @@
     stages = "stages.csv"          # well,stage_no,time,lat,lon[,day_index,depth_km,rate_m3_min,pumping_min,volume_m3]
     injection = "injection.csv"    # date,rate_m3_min[,volume_m3,well]
     frame_origin = [54.33, -117.24]  # lat, lon of the local km frame (default: the stations' mean)
+    predict_p = false              # true: a station without a P pick gets the velocity model's travel time
+
+Picking needs a P time per trace: a catalogue or picks-file pick, else a SAC ``t1``/``t3``
+header, else (only with ``predict_p = true``) the first arrival through the velocity
+model, labelled ``p_source = 'predicted'``. A predicted P is typically tens of ms off, a
+large part of the picker's 1.2 s window, so its polarities are less reliable: the option
+is off by default and the polarities table says which P each pick used.
 
 Readers: :mod:`pipeline.ingest.catalog_formats` (QuakeML/CSV events, picks with polarity,
 published mechanisms), :mod:`pipeline.ingest.station_formats` (StationXML/CSV, sensor
@@ -47,7 +54,7 @@ FRAME_METHOD = "tangent-plane (WGS84 radii at origin)"
 REQUIRED_KEYS = ("catalog", "stations")
 PATH_KEYS = ("catalog", "stations", "waveforms", "velocity_model", "picks", "mechanisms", "wells", "stages",
              "injection")
-KNOWN_KEYS = ("name", "frame_origin") + PATH_KEYS
+KNOWN_KEYS = ("name", "frame_origin", "predict_p") + PATH_KEYS
 #: optional numeric stage columns kept when the stages CSV has them (depth km, m3/min, min, m3)
 STAGE_EXTRAS = ("depth_km", "rate_m3_min", "pumping_min", "volume_m3")
 
@@ -90,6 +97,9 @@ def read_config(root: Path) -> dict:
             if not p.exists():
                 raise InputError(path, f"{k} = {cfg[k]!r}: {p} does not exist")
             out[k] = p
+    out["predict_p"] = cfg.get("predict_p", False)
+    if not isinstance(out["predict_p"], bool):
+        raise InputError(path, "predict_p must be true or false")
     if "frame_origin" in cfg:
         fo = cfg["frame_origin"]
         if not (isinstance(fo, list) and len(fo) == 2 and all(isinstance(v, (int, float)) for v in fo)

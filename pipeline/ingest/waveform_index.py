@@ -176,7 +176,7 @@ def station_p_times(picks: pd.DataFrame, index: pd.DataFrame | None = None,
     frames = []
     if not picks.empty:
         rank = picks["method"].map({"manual": 0, "published": 1}).fillna(2)
-        df = picks.assign(_rank=rank, p_ns=pd.to_datetime(picks["time"], utc=True).astype("int64"),
+        df = picks.assign(_rank=rank, p_ns=pd.to_datetime(picks["time"], utc=True).dt.as_unit("ns").astype("int64"),
                           p_source="catalog")
         df = df.sort_values(["event_id", "network", "station", "_rank", "p_ns"], kind="stable")
         frames.append(df.drop_duplicates(["event_id", "network", "station"])[cols])
@@ -186,6 +186,57 @@ def station_p_times(picks: pd.DataFrame, index: pd.DataFrame | None = None,
     if not frames:
         return pd.DataFrame(columns=cols)
     return pd.concat(frames, ignore_index=True).drop_duplicates(["event_id", "network", "station"])
+
+
+#: P velocity (km/s) of the straight-ray travel time used without a velocity model
+DEFAULT_VP_KM_S = 6.0
+
+
+def predicted_p_s(ev_lat: float, ev_lon: float, ev_depth_km: float, st_lat, st_lon, st_elevation_m,
+                  velocity_model: pd.DataFrame | None = None, use_elevation: bool = True) -> np.ndarray:
+    """Predicted P travel time (s) from one event to each station.
+
+    Depths in km (positive down), elevations in m (positive up, NaN = 0). With a velocity
+    model (``depth_km, vp_km_s``): the first arrival of
+    :func:`pipeline.mechanisms.raytrace.trace`; without: hypocentral distance /
+    :data:`DEFAULT_VP_KM_S`. ``use_elevation=False`` puts every station at depth 0, the
+    convention of this pipeline's SKHASH runs and demo (depths below the station datum).
+    """
+    from .. import geo
+    dist = np.atleast_1d(geo.great_circle_km(ev_lat, ev_lon, np.asarray(st_lat, float), np.asarray(st_lon, float)))
+    rz = -np.nan_to_num(np.asarray(st_elevation_m, float), nan=0.0) / 1000.0
+    if not use_elevation:
+        rz = np.zeros_like(rz)
+    straight = np.hypot(dist, ev_depth_km - rz) / DEFAULT_VP_KM_S
+    if velocity_model is None:
+        return straight
+    from ..mechanisms import raytrace
+    tt = raytrace.trace(ev_depth_km, dist, rz, velocity_model)["travel_time_s"].to_numpy()
+    # no ray reaches the station (a shadow zone of the model): keep a window anyway
+    return np.where(np.isfinite(tt), tt, straight)
+
+
+def predicted_picks(events: pd.DataFrame, stations: pd.DataFrame, velocity_model: pd.DataFrame | None,
+                    have: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Predicted P times (``p_source='predicted'``) for every (event, station) that ``have``
+    (event_id, network, station) lacks: origin time + :func:`predicted_p_s` with stations at
+    depth 0, as SKHASH is run here (the velocity model's depths are below the stations).
+    Events without a depth get none (a travel time from an unknown depth would be a guess)."""
+    cols = ["event_id", "network", "station", "p_ns", "p_source"]
+    known = set() if have is None or have.empty else set(zip(have["event_id"], have["network"], have["station"]))
+    rows = []
+    st_lat, st_lon = stations["lat"].to_numpy(float), stations["lon"].to_numpy(float)
+    st_el = stations["elevation_m"].to_numpy(float) if "elevation_m" in stations else np.zeros(len(stations))
+    nets, stas = stations["network"].astype(str).to_numpy(), stations["station"].astype(str).to_numpy()
+    origin_ns = pd.to_datetime(events["time"], utc=True).dt.as_unit("ns").astype("int64").to_numpy()
+    for eid, lat, lon, depth, t0 in zip(events["event_id"], events["lat"], events["lon"], events["depth_km"], origin_ns):
+        if not np.isfinite(depth):
+            continue
+        tt = predicted_p_s(lat, lon, depth, st_lat, st_lon, st_el, velocity_model, use_elevation=False)
+        for n, s, t in zip(nets, stas, tt):
+            if (eid, n, s) not in known and np.isfinite(t):
+                rows.append((eid, n, s, int(t0 + round(t * 1e9)), "predicted"))
+    return pd.DataFrame(rows, columns=cols)
 
 
 def match_events(index: pd.DataFrame, p_times: pd.DataFrame, stations: pd.DataFrame,
@@ -225,5 +276,6 @@ def match_events(index: pd.DataFrame, p_times: pd.DataFrame, stations: pd.DataFr
     return out
 
 
-__all__ = ["CUT_PRE_S", "CUT_POST_S", "INDEX_COLUMNS", "header_picks", "index_file", "index_waveforms",
-           "is_waveform_name", "list_files", "match_events", "station_p_times"]
+__all__ = ["CUT_PRE_S", "CUT_POST_S", "DEFAULT_VP_KM_S", "INDEX_COLUMNS", "header_picks", "index_file",
+           "index_waveforms", "is_waveform_name", "list_files", "match_events", "predicted_p_s", "predicted_picks",
+           "station_p_times"]
