@@ -396,3 +396,35 @@ def test_predict_p_matches_traces_without_picks(toc2me_project, tmp_path):
     files = {it[0] for it in matched[ev2]["items"]}
     assert files == {f"by_station/{p.name}" for p in (root / "waveforms" / "by_station").iterdir()}
     assert {src for *_, src in matched[ev2]["picks"]} == {"catalog", "predicted"}
+
+
+def test_gaps_low_rates_and_overlaps_in_matched_miniseed_are_rejects(tmp_path):
+    """read_event_items on MiniSEED cut from continuous files: a gap inside the picker's
+    window, a 100 Hz trace (below the 250 Hz minimum) and two overlapping segments with
+    different rates are rejects with their reason; a clean 1000 Hz trace is resampled and kept."""
+    from obspy import Stream, Trace, UTCDateTime
+
+    from pipeline.picking import waveforms as wf
+    p = UTCDateTime("2020-01-01T00:00:10")
+    rng = np.random.default_rng(0)
+
+    def tr(sta, rate, start, seconds, cha="HHZ"):
+        t = Trace(rng.normal(size=int(seconds * rate)).astype(np.float32))
+        t.stats.update({"network": "XX", "station": sta, "channel": cha, "sampling_rate": rate, "starttime": start})
+        return t
+
+    gappy = Stream([tr("GAP", 500, p - 20, 19.9), tr("GAP", 500, p + 0.1, 20)])  # 0.2 s gap across P
+    Stream([*gappy, tr("LOW", 100, p - 20, 40), tr("OK", 1000, p - 20, 40),
+            tr("MIX", 500, p - 20, 40), tr("MIX", 400, p - 5, 10)]).write(str(tmp_path / "day.mseed"), format="MSEED")
+    c0, c1 = (p - 5).ns, (p + 5).ns
+    items = [("day.mseed", "XX", s, "", "HHZ", c0, c1) for s in ("GAP", "LOW", "OK", "MIX")]
+    picks = {("XX", s, ""): (p, "catalog") for s in ("GAP", "LOW", "OK", "MIX")}
+    rejects = Rejects()
+    ev = wf.read_event_items("E", items, picks, tmp_path, rejects)
+    meta, windows = wf.vertical_windows(ev, rejects)
+    assert list(meta.station) == ["OK"] and windows.shape == (1, 600)
+    rej = rejects.to_frame().reason
+    assert rej.str.contains("XX.LOW..HHZ: sampling rate 100 Hz below").any()
+    assert rej.str.contains("XX.MIX..HHZ: cannot merge").any()
+    gap = rej[rej.str.contains("XX.GAP")]
+    assert len(gap) == 1 and ("NaN" in gap.iloc[0] or "gap" in gap.iloc[0].lower())

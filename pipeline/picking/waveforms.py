@@ -439,9 +439,12 @@ def read_event_items(event_id: str, items, picks: dict, root: str | Path, reject
                 else:
                     sel = st.select(network=net, station=sta, location=loc, channel=cha).copy()
                     if len(sel) > 1:  # gappy MiniSEED: gaps become masked samples
-                        sel.merge(method=0, fill_value=None)
+                        try:
+                            sel.merge(method=0, fill_value=None)
+                        except Exception as exc:  # noqa: BLE001 - ObsPy raises a bare Exception
+                            raise TraceError(f"cannot merge {len(sel)} segments: {exc}") from exc
                     if len(sel) > 1:
-                        raise TraceError(f"cannot merge {len(sel)} segments (different sampling rates?)")
+                        raise TraceError(f"cannot merge {len(sel)} segments into one trace")
                     found = [_from_obspy(tr) for tr in sel]
                 if not found:
                     raise TraceError("no samples in the cut window")
