@@ -517,15 +517,15 @@ class DataProvider:
         df.attrs["matched"] = matched
         return df
 
-    def cluster_events(self, filters: Filters, cluster: str) -> pd.DataFrame:
-        """Filtered events of ``cluster``: ``event_id, time, lat, lon, depth_km, x_km, y_km,
-        magnitude, cluster, group`` (``group`` of the event's mechanism, ``'none'``
-        without), ordered by time, event id. Same rows as :meth:`filtered_sql` on
-        ``events`` with ``cluster = ?`` added."""
+    def cluster_events(self, filters: Filters, cluster: str | None) -> pd.DataFrame:
+        """Filtered events of ``cluster`` (None: every filtered event): ``event_id, time,
+        lat, lon, depth_km, x_km, y_km, magnitude, cluster, group`` (``group`` of the
+        event's mechanism, ``'none'`` without), ordered by time, event id. Same rows as
+        :meth:`filtered_sql` on ``events`` with ``cluster = ?`` added."""
         cols = 'event_id, "time", lat, lon, depth_km, x_km, y_km, magnitude, cluster, "group"'
         sql, params = self.filtered_sql("events", filters, cols)
-        return self.query(f'SELECT * FROM ({sql}) WHERE cluster = ? ORDER BY "time", event_id',
-                          [*params, str(cluster)])
+        where, extra = ("WHERE cluster = ?", [str(cluster)]) if cluster is not None else ("", [])
+        return self.query(f'SELECT * FROM ({sql}) {where} ORDER BY "time", event_id', [*params, *extra])
 
     def event_by_id(self, event_id: str) -> pd.DataFrame:
         """The catalogue row(s) of ``event_id`` (no filters): ``event_id, time, lat, lon,

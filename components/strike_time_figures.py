@@ -145,6 +145,10 @@ def _scatter_traces(table: pd.DataFrame) -> list[dict]:
     return traces
 
 
+#: the figure's empty-table message (the page replaces it with a more precise one)
+NO_MECHANISM = "No mechanism to plot"
+
+
 def strike_time_figure(table: pd.DataFrame, markers: pd.DataFrame | None, bars: pd.DataFrame | None, *,
                        time_range=None, title: str | None = None, uirevision: str = "strike-time",
                        height: int | None = None) -> dict:
@@ -180,8 +184,13 @@ def strike_time_figure(table: pd.DataFrame, markers: pd.DataFrame | None, bars: 
     wells = sorted(markers["well"].astype(str).unique()) if len(markers) else []
     annotations = []
     if len(table) == 0:
-        annotations.append({"text": "No mechanism to plot", "showarrow": False, "xref": "paper", "yref": "y2 domain",
+        annotations.append({"text": NO_MECHANISM, "showarrow": False, "xref": "paper", "yref": "y2 domain",
                             "x": 0.5, "y": 0.5, "font": {"size": 15, "color": "#666"}})
+    absent = [w for w, n in (("stages", len(markers)), ("injection data", len(bars))) if not n]
+    if absent:  # optional tables a data set may lack (a user's own project)
+        annotations.append({"text": "no " + " and no ".join(absent), "showarrow": False, "xref": "paper",
+                            "yref": "paper", "x": 1, "xanchor": "right", "y": 0.01, "yanchor": "bottom",
+                            "font": {"size": 11, "color": "#868e96"}})
     lanes = bool(wells)
     layout = {
         "template": _TEMPLATE,
@@ -190,7 +199,7 @@ def strike_time_figure(table: pd.DataFrame, markers: pd.DataFrame | None, bars: 
         "yaxis": {"title": {"text": "Injection rate (m³/min)", "font": {"color": "#5a6478"}},
                   "side": "right", "range": [0, rate_max * 2.6], "showgrid": False, "zeroline": False,
                   "tickfont": {"color": "#5a6478"}, "domain": [0, 0.80 if lanes else 1.0], "anchor": "x",
-                  "rangemode": "tozero", "fixedrange": True},
+                  "rangemode": "tozero", "fixedrange": True, "visible": bool(len(bars))},
         "yaxis2": {**_AXIS, "mirror": False, "title": {"text": "Strike (°), normalised to 90–270"},
                    "range": [y0 - 3, y1 + 3], "tickvals": list(range(90, 271, 30)), "showgrid": True,
                    "gridcolor": "#eceff1", "overlaying": "y", "side": "left", "anchor": "x"},

@@ -61,8 +61,9 @@ def stage_table(stages: pd.DataFrame, start=None, end=None, only_window: bool = 
     """Stages sorted by well, stage number, with :data:`STAGE_COLUMNS` (``time`` stays a
     UTC timestamp; ``in_window``: inside ``[start, end]``, inclusive, None = open).
     ``only_window`` keeps only the stages in the window."""
-    if stages is None or len(stages) == 0:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in STAGE_COLUMNS})
+    if stages is None or len(stages) == 0:  # same dtypes as a full table (``time`` UTC)
+        return pd.DataFrame({c: pd.Series(dtype="datetime64[ns, UTC]" if c == "time" else bool if c == "in_window"
+                                          else object) for c in STAGE_COLUMNS})
     df = stages.copy()
     for c in STAGE_COLUMNS:
         if c not in df:
@@ -111,7 +112,7 @@ def timeline_figure(stages: pd.DataFrame, injection: pd.DataFrame | None, start=
     has_stages = stages is not None and len(stages) > 0
     has_inj = injection is not None and len(injection) > 0
     if not has_stages and not has_inj:
-        return empty_figure("No stages and no injection data")
+        return empty_figure("No stages and no injection data in this data set")
     start, end = _utc(start), _utc(end)
     traces = []
     wells: list[str] = []
@@ -201,9 +202,13 @@ def timeline_figure(stages: pd.DataFrame, injection: pd.DataFrame | None, start=
         "uirevision": f"wells-{window}",
         "meta": {"window": window, "n_stages": int(len(stages)) if has_stages else 0, "n_in_window": n_in},
     }
+    layout["annotations"] = []
     if not has_inj:
-        layout["annotations"] = [{"xref": "paper", "yref": "paper", "x": 0.5, "y": 0.15, "showarrow": False,
-                                  "text": "no injection data", "font": {"color": "#666"}}]
+        layout["annotations"].append({"xref": "paper", "yref": "paper", "x": 0.5, "y": 0.15, "showarrow": False,
+                                      "text": "no injection data", "font": {"color": "#666"}})
+    if not has_stages:
+        layout["annotations"].append({"xref": "paper", "yref": "paper", "x": 0.5, "y": 0.7, "showarrow": False,
+                                      "text": "no stages", "font": {"color": "#666"}})
     if height:
         layout["height"] = height
     return {"data": traces, "layout": layout}

@@ -264,7 +264,16 @@ def _fmt(v, spec=".0f"):
     return "–" if v is None or not np.isfinite(v) else format(v, spec)
 
 
-def _counts_table(summary, colors, total: int):
+#: the empty state of data without any mechanism (a user's project without published mechanisms
+#: or velocity model): the filters are not the reason, so the page does not say "widen them"
+NO_MECHANISMS = "No mechanisms in this data set (none published, none computed)."
+
+
+def _no_mechanisms() -> bool:
+    return get_provider().filter_options().get("n_mechanisms") == 0
+
+
+def _counts_table(summary, colors, total: int, none_in_data: bool = False):
     head = html.Thead(html.Tr([html.Th("Group"), html.Th("N", className="text-end"),
                                html.Th("%", className="text-end"),
                                html.Th("moved", className="text-end",
@@ -294,8 +303,8 @@ def _counts_table(summary, colors, total: int):
     table = dbc.Table([head, html.Tbody(rows)], size="sm", hover=True, className="mb-0 fm-cls-counts small",
                       style={"fontVariantNumeric": "tabular-nums"})
     if total == 0:
-        return [dbc.Alert("No mechanism matches the filters: widen the filter bar.", color="light",
-                          className="py-1 px-2 mb-2 small"), table]
+        text = NO_MECHANISMS if none_in_data else "No mechanism matches the filters: widen the filter bar."
+        return [dbc.Alert(text, color="light", className="py-1 px-2 mb-2 small"), table]
     return table
 
 
@@ -357,7 +366,8 @@ def sync_rule(hash_, rows, _add, _reset, ml, store):
 )
 def update_summary(query, store):
     res = build_summary(query, store)
-    return _counts_table(res["summary"], res["colors"], res["n"]), res["distributions"], res["ternary"]
+    return (_counts_table(res["summary"], res["colors"], res["n"], none_in_data=res["n"] == 0 and _no_mechanisms()),
+            res["distributions"], res["ternary"])
 
 
 @dash.callback(Output(STEREO, "children"), Input(IDS.filters, "data"), Input(RULE_STORE, "data"))
@@ -365,7 +375,8 @@ def update_stereonets(query, store):
     """A separate request from the counts (they run in parallel; each stays short)."""
     stereonets = build_stereonets(query, store)
     if not stereonets:
-        return dbc.Alert("No mechanism matches the filters.", color="light", className="mb-0")
+        return dbc.Alert(NO_MECHANISMS if _no_mechanisms() else "No mechanism matches the filters.", color="light",
+                         className="mb-0")
     return dbc.Row([
         dbc.Col(dcc.Graph(figure=fig, config={"displayModeBar": False, "responsive": True},
                           className="fm-cls-stereonet"), md=6, xl=4)
@@ -381,7 +392,8 @@ def update_map(query, store, ml):
     fig = build_map(query, store, ml)
     meta = fig["layout"]["meta"]
     caption = (f"{meta['ticks']:,} mechanisms · {meta['balls']:,} beachball{'s' if meta['balls'] != 1 else ''} "
-               f"for ML > {ml:g} (radius {cf.BALL_SCALE:g}× the map page's) · wells drawn · scroll to zoom")
+               f"for ML > {ml:g} (radius {cf.BALL_SCALE:g}× the map page's) · "
+               f"{'wells drawn' if len(get_provider().wells()) else 'no wells in this data set'} · scroll to zoom")
     return fig, caption
 
 

@@ -9,8 +9,9 @@ and export from :mod:`components.diffusion_figures`.
 
 The set is a named mechanism subset of the dataset (``pipeline.ingest.regions.SUBSETS`` for ToC2ME,
 ``pipeline.demo.scenario.SUBSETS`` for the demo; default ``SWe-lowdip``) or all catalogue events of a
-cluster. The page keeps its controls in the URL next to the filters: ``set``, ``origin``,
-``dist``, ``strike``, ``q`` (%), ``D`` (comparison, m²/s) and ``t`` (player, s since the origin).
+cluster; data that name neither (a user's own project) get one set, every event. The page keeps its
+controls in the URL next to the filters: ``set``, ``origin``, ``dist``, ``strike``, ``q`` (%), ``D``
+(comparison, m²/s) and ``t`` (player, s since the origin).
 """
 from __future__ import annotations
 
@@ -67,13 +68,21 @@ def _dataset(provider) -> str | None:
         return None
 
 
+#: the set of data without named subsets or clusters (a user's own project): every event
+ALL_EVENTS = "all:"
+
+
 def set_options(provider) -> list[dict]:
     """Dropdown options: the dataset's named subsets (mechanisms), then every cluster (all
-    its catalogue events). Values ``subset:<name>`` / ``cluster:<name>``."""
+    its catalogue events). Values ``subset:<name>`` / ``cluster:<name>``. Data with neither
+    get one set, every catalogue event (:data:`ALL_EVENTS`)."""
     out = [{"label": f"{s.label} · mechanisms", "value": f"subset:{s.name}", "title": s.description}
            for s in dff.subsets_for(_dataset(provider))]
     clusters = [c for c in provider.filter_options().get("clusters", []) if c != NONE]
     out += [{"label": f"{c} · all catalogue events", "value": f"cluster:{c}"} for c in clusters]
+    if not out:
+        out = [{"label": "all catalogue events", "value": ALL_EVENTS,
+                "title": "these data have no named subsets or clusters"}]
     return out
 
 
@@ -144,7 +153,7 @@ def resolve(query: str, set_value: str | None, origin_id: str | None, method: st
     None); ``cluster``; ``angles``; ``origin`` (dict with ``x_km``/``y_km``) or None;
     ``origin_note`` (why a requested origin was not used) ; ``strike`` (used) and
     ``strike_default``; ``dt`` (the distance-time table); ``matched`` (filtered mechanism
-    rows or events); ``kind`` (``subset``/``cluster``); ``message`` (an empty-state text)."""
+    rows or events); ``kind`` (``subset``/``cluster``/``all``); ``message`` (an empty-state text)."""
     p = get_provider()
     version = p._version("events", "mechanisms", "frame")
     return _resolve_cached(str(p.data_dir), version, query or "", set_value or "", origin_id, method, strike)
@@ -183,6 +192,11 @@ def _resolve(p, query: str, set_value: str, origin_id: str | None, method: str, 
         out["cluster"] = name
         out["events"] = p.cluster_events(f, name)
         out["mechanisms"] = p.mechanisms_per_event(f, name)
+        out["matched"] = int(p.counts(f).iloc[0]["events"])
+    elif kind == "all":
+        out["label"] = "all events"
+        out["events"] = p.cluster_events(f, None)
+        out["mechanisms"] = p.mechanisms_per_event(f)
         out["matched"] = int(p.counts(f).iloc[0]["events"])
     else:
         out["message"] = "These data have no subsets or clusters to analyse"

@@ -380,9 +380,10 @@ def _compare_card(ctx, reinv, job):
             html.Div(_metrics(ctx, reinv), id=METRICS),
             html.Div([
                 dbc.Button("Re-invert with reviewed picks", id=REINV_BTN, color="primary", size="sm",
-                           outline=True, disabled=review_store() is None or (ctx["pol"].empty),
+                           outline=True, disabled=review_store() is None or ctx["pol"].empty or ctx["vm"].empty,
                            className="me-2"),
-                html.Span(_job_text(job, reinv), id=REINV_STATUS, className="fm-note"),
+                html.Span(NO_VM_TEXT if ctx["vm"].empty and not job and not reinv else _job_text(job, reinv),
+                          id=REINV_STATUS, className="fm-note"),
             ], className="d-flex align-items-center flex-wrap mt-2"),
         ], className="p-2"),
     ], className="fm-side-card")
@@ -687,11 +688,18 @@ def layout(event_id=None, **query):
     ], id=PAGE, className="fm-page fm-page-event")
 
 
+#: data without a velocity model (optional in a user's project): SKHASH cannot run
+NO_VM_TEXT = ("No velocity model in this data set: no take-off angles, so SKHASH cannot compute or re-invert "
+              "a mechanism.")
+
+
 def _no_mech_note(ctx):
     if ctx["unsolved"]:
         return "not solved by SKHASH"
     if ctx["pol"].empty:
         return "no mechanism"
+    if ctx["vm"].empty:
+        return "no mechanism (no velocity model)"
     return "no mechanism yet"
 
 

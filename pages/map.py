@@ -60,6 +60,14 @@ _GROUP_STYLES = [
 ]
 
 
+def _has_wells(provider) -> bool:
+    """Whether the data have well paths or stages (optional in a user's own project)."""
+    try:
+        return len(provider.wells()) > 0 or len(provider.stages()) > 0
+    except Exception:  # noqa: BLE001 - informative only
+        return True
+
+
 def _about(provider):
     try:
         frame = provider.frame().iloc[0]
@@ -72,8 +80,9 @@ def _about(provider):
         html.P(["Dataset ", html.B(dataset), ". The km view is a local east/north frame (origin ", origin,
                 ") with true aspect; the lon/lat view keeps the aspect with 1/cos(latitude)."]),
         html.P(["Beachballs: lower hemisphere, equal area; compressional quadrants in the group colour, "
-                "size grows with ML. Small dots: catalogue events. ▲ stations; lines: well paths "
-                "(labels at the toes), ticks: stages."]),
+                "size grows with ML. Small dots: catalogue events. ▲ stations; ",
+                "lines: well paths (labels at the toes), ticks: stages." if _has_wells(provider) else
+                html.B("no wells or stages in this data set.")]),
         html.P([f"At most {EVENT_CAP:,} events are drawn (beyond that a fixed pseudo-random sample, the same "
                 f"for the same filters) and the {MECHANISM_CAP:,} mechanisms of largest ML; the counts, the table "
                 "and the CSV always cover every matched row."], className="mb-0"),

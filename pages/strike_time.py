@@ -1,6 +1,7 @@
 """Strike–time page (``/strike-time``): a cluster's mechanism strikes (normalised to
 90–270°) against time, with every fracturing stage of every well and the daily injection
-rate, plus the mean ± sd strike of each group.
+rate, plus the mean ± sd strike of each group. Data without named clusters (a user's own
+project) plot every mechanism; without stages or injection the figure and caption say so.
 
 Thin wiring only: rows come from :meth:`components.data.DataProvider.mechanisms_per_event`
 (the shared filters, one mechanism per event, the chosen cluster), numbers from
@@ -124,7 +125,8 @@ def layout(**query):
                     dbc.CardBody([
                         dcc.Dropdown(id=CLUSTER, options=[{"label": c, "value": c} for c in choices],
                                      value=state["cluster"], clearable=False, searchable=False,
-                                     placeholder="no clusters in these data", className="fm-dropdown mb-2"),
+                                     placeholder="all events (no clusters in these data)",
+                                     className="fm-dropdown mb-2"),
                         html.Div([
                             dbc.Button([html.Span("⤓ ", className="me-1"), "Download CSV"], id=CSV_BUTTON,
                                        color="primary", size="sm", className="fm-download me-2"),
@@ -148,13 +150,10 @@ def build(query: str, cluster: str | None):
     """(table, stage markers, injection bars, filters, matched mechanism rows) of the page."""
     p = get_provider()
     f = Filters.from_query(query or "")
-    if cluster:
-        mech = p.mechanisms_per_event(f, cluster)
-        matched = mech.attrs["matched"]
-        table = strike_time_table(mech)
-    else:
-        matched, table = int(p.counts(f).iloc[0]["mechanisms"]), strike_time_table(
-            pd.DataFrame(columns=["event_id", "time", "strike", "magnitude", "group"]))
+    # cluster None: the data have no named clusters (a user's own project): every mechanism
+    mech = p.mechanisms_per_event(f, cluster or None)
+    matched = mech.attrs["matched"]
+    table = strike_time_table(mech)
     return table, stage_markers(p.stages()), injection_bars(p.injection()), f, matched
 
 
@@ -178,16 +177,21 @@ def build_figure(query: str, cluster: str | None):
     fig = stf.strike_time_figure(table, markers, bars, time_range=_time_range(f, table, markers, bars),
                                  uirevision=f"st|{cluster}|{f.data_query()}")
     if len(table) == 0:
-        msg = f"No mechanism of cluster {cluster} matches the filters" if cluster else "These data have no clusters"
-        fig["layout"]["annotations"] = [{**a, "text": msg} for a in fig["layout"]["annotations"]]
+        msg = (f"No mechanism of cluster {cluster} matches the filters" if cluster else
+               "No mechanisms in this data set" if get_provider().filter_options().get("n_mechanisms") == 0 else
+               "No mechanism matches the filters")
+        fig["layout"]["annotations"] = [{**a, "text": msg} if a["text"] == stf.NO_MECHANISM else a
+                                        for a in fig["layout"]["annotations"]]
     counts = get_provider().counts(f).iloc[0]
     drawn = filter_bar.drawn_data(
         f, {"matched": int(counts["events"])},
         {"matched": int(matched), "drawn": int(len(table)),
-         "note": f"only cluster {cluster}, one mechanism per event (published first)"})
+         "note": (f"only cluster {cluster}, " if cluster else "") + "one mechanism per event (published first)"})
     n_wells = markers["well"].nunique() if len(markers) else 0
-    caption = (f"cluster {cluster or '–'}: {len(table):,} mechanisms · {len(markers):,} stages of {n_wells} wells · "
-               f"{len(bars):,} daily injection rows")
+    caption = (f"{f'cluster {cluster}' if cluster else 'all events (no clusters in these data)'}: "
+               f"{len(table):,} mechanisms · "
+               + (f"{len(markers):,} stages of {n_wells} wells" if len(markers) else "no stages in this data set")
+               + " · " + (f"{len(bars):,} daily injection rows" if len(bars) else "no injection data"))
     return fig, stf.group_stats(table), caption, drawn
 
 
@@ -276,5 +280,5 @@ def download(n_clicks, query, cluster):
     if not n_clicks:
         raise PreventUpdate
     table = build(query, cluster)[0]
-    name = f"toc2me_strike_time_{cluster or 'none'}.csv".replace("/", "_")
+    name = f"toc2me_strike_time_{cluster or 'all'}.csv".replace("/", "_")
     return dcc.send_data_frame(stf.csv_table(table, cluster).to_csv, name, index=False)

@@ -66,6 +66,21 @@ def _notes(injection):
     ]
 
 
+def absent_note(provider):
+    """An alert naming what this data set lacks of wells, stages and injection (all optional
+    in a project), or None when it has all three."""
+    has = {"wells": provider.has_table("wells") and len(provider.wells()) > 0,
+           "stages": len(provider.stages()) > 0, "injection data": len(provider.injection()) > 0}
+    absent = [k for k, v in has.items() if not v]
+    if not absent:
+        return None
+    what = absent[0] if len(absent) == 1 else ", ".join(absent[:-1]) + " or " + absent[-1]
+    return dbc.Alert([html.B(f"No {what} in this data set."),
+                      " They are optional (a project's ", html.Code("wells"), ", ", html.Code("stages"), " and ",
+                      html.Code("injection"), " files); the other pages work without them."],
+                     color="secondary", className="fm-empty fm-wells-absent py-2 small mb-3")
+
+
 def layout(**query):
     provider = get_provider()
     missing = provider.missing_tables(TABLES)
@@ -77,6 +92,7 @@ def layout(**query):
     wells = sorted(stages["well"].astype(str).unique().tolist())
     return html.Div([
         filter_bar.filter_bar(PAGE, f, options, display=False, table=False),
+        absent_note(provider),
         dcc.Download(id=CSV_DOWNLOAD),
         dcc.Store(id=RELAYOUT),
         dbc.Row([
@@ -138,6 +154,10 @@ def build(query: str):
         span = f"{format_time(start) or '…'} → {format_time(end, end=True) or '…'}"
         caption = f"{len(table):,} of {n_all:,} stages in the time window {span}"
         graph_caption = f"time window {span} shaded · double-click to clear"
+        if not rows:
+            caption += " — no stage in the time window"
+    if n_all == 0:
+        caption = "no stages in this data set"
     return fig, rows, caption, graph_caption
 
 
@@ -148,8 +168,6 @@ def build(query: str):
 )
 def update(query):
     fig, rows, caption, graph_caption = build(query)
-    if not rows:
-        caption = caption + " — no stage in the time window"
     return fig, rows, 0, caption, graph_caption
 
 

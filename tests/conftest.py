@@ -73,3 +73,71 @@ def _reset_dash_registry():
     clear()
     yield
     clear()
+
+
+# --- a user's own experiment (--source files) without the optional tables -----------------
+
+def _strip_project(root: Path, keys: tuple[str, ...]) -> None:
+    """Remove ``keys`` (and the files they name) from ``root/project.toml``."""
+    import re
+    import tomllib
+
+    toml = root / "project.toml"
+    cfg = tomllib.loads(toml.read_text())
+    for k in keys:
+        if k in cfg:
+            (root / cfg[k]).unlink()
+    lines = [ln for ln in toml.read_text().splitlines()
+             if not any(re.match(rf"{k}\s*=", ln) for k in keys)]
+    toml.write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture(scope="session")
+def files_project_dir(demo_data_dir, tmp_path_factory) -> Path:
+    """A small ``--source files`` project, as a user would bring it: the demo's events of
+    ML >= 0.3 (187) exported with ``export --format project`` (QuakeML with published
+    mechanisms and the P picks of 5 events, StationXML, MiniSEED of those 5 events, vp.csv),
+    **without** wells, stages and injection. Tests must not write to it: copy it first."""
+    from pipeline.__main__ import main
+
+    root = tmp_path_factory.mktemp("files_project") / "project"
+    assert main(["export", "--format", "project", "--data-dir", str(demo_data_dir), "--out", str(root),
+                 "--mmin", "0.3", "--name", "Tiny experiment"]) == 0
+    _strip_project(root, ("wells", "stages", "injection"))
+    return root
+
+
+@pytest.fixture(scope="session")
+def files_data_dir(files_project_dir, tmp_path_factory) -> Path:
+    """The data folder built from :func:`files_project_dir` (~15 s): 187 events, all with a
+    null ``cluster``, waveforms of 5; published mechanisms plus a few computed ones; empty
+    ``wells``, ``stages`` and ``injection`` tables. Tests must not write to it."""
+    from pipeline import build
+
+    data_dir = tmp_path_factory.mktemp("files_data")
+    build.build("files", files_project_dir, data_dir,
+                options=build.Options(workers=1, dashboard=False, progress=False))
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def files_bare_data_dir(files_project_dir, tmp_path_factory) -> Path:
+    """As :func:`files_data_dir`, from a project without ``velocity_model`` whose QuakeML has
+    no focal mechanisms: no mechanism at all (no published, none computed)."""
+    import shutil
+
+    from obspy import read_events
+
+    from pipeline import build
+
+    root = tmp_path_factory.mktemp("files_bare_project") / "project"
+    shutil.copytree(files_project_dir, root)
+    _strip_project(root, ("velocity_model",))
+    cat = read_events(str(root / "catalog.xml"))
+    for ev in cat:
+        ev.focal_mechanisms = []
+        ev.preferred_focal_mechanism_id = None
+    cat.write(str(root / "catalog.xml"), format="QUAKEML")
+    data_dir = tmp_path_factory.mktemp("files_bare_data")
+    build.build("files", root, data_dir, options=build.Options(workers=1, dashboard=False, progress=False))
+    return data_dir
