@@ -83,7 +83,10 @@ def _bundle_key(request) -> str:
 def _enable_compression(server) -> bool:
     """Compress JSON callback responses, the layout and the JavaScript/CSS bundles with
     flask-compress (``requirements.txt``); streamed responses (the CSV downloads) are left
-    alone. Without the package the app still serves, uncompressed, and says so once."""
+    alone. Without the package the app still serves, uncompressed, and says so once.
+    ``FM_COMPRESS=0`` turns it off (the browser benchmark's baseline)."""
+    if os.environ.get("FM_COMPRESS", "1") == "0":
+        return False
     try:
         from flask_compress import Compress
     except ImportError:

@@ -34,13 +34,16 @@ Data sets: ``demo`` (built once into ``.bench/browser-demo`` with ``python -m pi
 build``, ~30 s, unless ``--demo-data``), and ``toc2me`` when ``--toc2me-data DIR`` is given or
 the raw files exist (``--toc2me-input``, ``$TOC2ME_DIR`` or ``../shared/toc2me``: built once
 into ``.bench/browser-toc2me`` with ``--no-pick --no-invert``, enough for every page).
-``--quick``: one load per page, demo only (~2 min on 2 cores).
+``--quick``: one load per page, demo only (~2 min on 2 cores). ``--ab-compression``: two
+servers per data set, ``FM_COMPRESS=0`` (plain) and the default (br), loads alternating
+between them page by page, so both see the same machine load.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -247,14 +250,14 @@ def summarise(runs: list[dict]) -> dict:
 def print_table(results: dict, loads: int):
     print(f"\nIN A BROWSER (headless Chromium, cold browser per load, median of {loads} load(s)): "
           "navigation -> every figure drawn, no callback pending")
-    head = f"{'page':<22} {'dataset':<8} {'drawn s: median [min-max]':<27} {'bytes (all)':>12} " \
+    head = f"{'page':<22} {'dataset':<12} {'drawn s: median [min-max]':<27} {'bytes (all)':>12} " \
            f"{'callbacks':>11} {'n cb':>5} {'server s':>9}"
     print(head)
     print("-" * len(head))
     for (page, dataset), s in results.items():
         rng = f"{s['drawn_median_s']:.2f} [{s['drawn_min_s']:.2f}-{s['drawn_max_s']:.2f}]"
         err = "  console errors!" if s["console_errors"] else ""
-        print(f"{page:<22} {dataset:<8} {rng:<27} {fmt_bytes(s['bytes']):>12} "
+        print(f"{page:<22} {dataset:<12} {rng:<27} {fmt_bytes(s['bytes']):>12} "
               f"{fmt_bytes(s['callback_bytes']):>11} {s['n_callbacks']:>5} {s['server_s']:>9.2f}{err}")
     print("bytes: on the wire (encodedDataLength, after any compression); callbacks: the "
           "_dash-update-component part; server: sum of callback request->headers times (loopback), "
@@ -271,8 +274,12 @@ def main(argv=None) -> int:
     p.add_argument("--no-toc2me", action="store_true")
     p.add_argument("--pages", help="comma-separated page paths (default: all; '/event/' = an event)")
     p.add_argument("--window", default="1400x900", help="browser window WxH")
+    p.add_argument("--ab-compression", action="store_true",
+                   help="compare FM_COMPRESS=0 and compressed servers, loads interleaved")
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args(argv)
+    # a terminated run still stops its servers and browsers (the finally blocks)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     loads = 1 if args.quick else args.loads
     window = tuple(int(v) for v in args.window.split("x"))
     pages = args.pages.split(",") if args.pages else PAGES
@@ -287,22 +294,29 @@ def main(argv=None) -> int:
         else:
             print("toc2me: skipped (no --toc2me-data and no raw files found)")
 
+    variants = {"plain": {"FM_COMPRESS": "0"}, "br": {"FM_COMPRESS": "1"}} if args.ab_compression else {"": {}}
     results = {}
     for name, data_dir in datasets.items():
         event = event_with_waveforms(Path(data_dir))
-        server = Server(Path(data_dir))
+        servers = {}
         try:
+            for v, env in variants.items():
+                servers[v] = Server(Path(data_dir), env)
             for page in pages:
                 path = page + event if page == "/event/" else page
-                runs = []
+                runs = {v: [] for v in variants}
                 for _ in range(loads):
-                    runs.append(load_once(server.url + path, window))
-                s = summarise(runs)
-                results[(path if page != "/event/" else "/event/<id>", name)] = s
-                print(f"  {name:<7} {path:<32} drawn {s['drawn_median_s']:.2f} s, "
-                      f"{fmt_bytes(s['bytes'])} ({fmt_bytes(s['callback_bytes'])} callbacks)", flush=True)
+                    for v, server in servers.items():
+                        runs[v].append(load_once(server.url + path, window))
+                for v in variants:
+                    s = summarise(runs[v])
+                    label = f"{name} {v}".strip()
+                    results[(path if page != "/event/" else "/event/<id>", label)] = s
+                    print(f"  {label:<12} {path:<32} drawn {s['drawn_median_s']:.2f} s, "
+                          f"{fmt_bytes(s['bytes'])} ({fmt_bytes(s['callback_bytes'])} callbacks)", flush=True)
         finally:
-            server.close()
+            for server in servers.values():
+                server.close()
     print_table(dict(sorted(results.items(), key=lambda kv: (pages.index(kv[0][0]) if kv[0][0] in pages
                                                                else len(pages), kv[0][1]))), loads)
     if args.json:
