@@ -149,6 +149,23 @@ def _assert_same_rows(got: pd.DataFrame, want: pd.DataFrame):
         pd.testing.assert_series_equal(got[col], want[col], check_names=False, check_dtype=False)
 
 
+def test_reversed_window_in_the_url_is_flagged_and_keeps_both_days(dash_duo, demo_data_dir, provider):
+    """Issue 12 #2: ``/?start=B&end=A`` (B after A) was swapped silently into A 23:59:59.999
+    -> B 00:00, dropping both boundary days."""
+    start_app(dash_duo, demo_data_dir, "/?start=2016-11-05&end=2016-11-01")
+    events = pd.read_parquet(demo_data_dir / "events.parquet", columns=["time"])
+    t = pd.to_datetime(events["time"], utc=True)
+    want = int(((t >= pd.Timestamp("2016-11-01", tz="UTC")) & (t < pd.Timestamp("2016-11-06", tz="UTC"))).sum())
+    first_last = int((t.dt.strftime("%Y-%m-%d").isin(["2016-11-01", "2016-11-05"])).sum())
+    assert first_last > 0  # the boundary days hold events
+    wait(lambda: _counts(dash_duo)["events"][0] == want, message=f"{want} events (both days whole)")
+    for sel in (".fm-time-start", ".fm-time-end"):
+        wait(lambda: "is-invalid" in dash_duo.find_element(sel).get_attribute("class"), message=f"{sel} flagged")
+    assert dash_duo.find_element(".fm-time-start").get_attribute("value") == "2016-11-05"
+    assert "Start is after end: showing 2016-11-01 → 2016-11-05" in dash_duo.find_element(".fm-time-msg").text
+    no_console_errors(dash_duo)
+
+
 def test_csv_download_matches_the_query(dash_duo, demo_data_dir, provider):
     f = Filters.from_values(mag_min=-0.5, table="mechanisms")
     start_app(dash_duo, demo_data_dir, "/" + f.to_search())
