@@ -88,7 +88,7 @@ def _fmt(v, spec=".1f", unit=""):
     return "–" if f != f else f"{f:{spec}}{unit}"
 
 
-def _details(row):
+def _details(row, query: str | None = None):
     if row is None:
         return html.P("Click a beachball on the map or a row of the table.", className="text-muted mb-0")
     eid = row["event_id"]
@@ -109,7 +109,7 @@ def _details(row):
         ("Polarities", _fmt(row.get("n_polarities"), ".0f")),
     ]
     return [
-        html.A(eid, href=f"/event/{eid}", className="fm-details-id"),
+        html.A(eid, href=event_href(eid, query), className="fm-details-id"),
         html.Dl([x for k, v in items for x in (html.Dt(k), html.Dd(v))], className="fm-dl mb-0"),
     ]
 
@@ -261,20 +261,28 @@ def highlight(selected, meta):
     return patch
 
 
-@dash.callback(Output(DETAILS, "children"), Input(SELECTED, "data"), prevent_initial_call=True)
-def details(selected):
+@dash.callback(Output(DETAILS, "children"), Input(SELECTED, "data"), State(IDS.filters, "data"),
+              prevent_initial_call=True)
+def details(selected, query):
     rows = get_provider().mechanism_rows((selected or {}).get("event_id", ""))
-    return _details(rows.iloc[0].to_dict() if len(rows) else None)
+    return _details(rows.iloc[0].to_dict() if len(rows) else None, query)
 
 
-def _rows(df):
+def event_href(eid: str, query: str | None) -> str:
+    """Link to the event page carrying the filters, so its "← Map" and navbar come back to
+    the same view (issue 12 #6)."""
+    q = Filters.from_query(query or "").to_query()
+    return f"/event/{eid}" + (f"?{q}" if q else "")
+
+
+def _rows(df, query: str | None = None):
     out = []
     times = df["time"].dt.strftime("%Y-%m-%d %H:%M:%S").tolist()
     df = df.drop(columns=["time"]).astype(object)
     df = df.where(df.notna(), None)  # NaN / NA -> null
     for rec, t in zip(df.to_dict("records"), times):
         eid = rec["event_id"]
-        rec.update(id=f"{eid}|{rec['source']}", event=f"[{eid}](/event/{eid})", time=t)
+        rec.update(id=f"{eid}|{rec['source']}", event=f"[{eid}]({event_href(eid, query)})", time=t)
         for k in ("x_km", "y_km", "lon", "lat"):
             rec.pop(k, None)
         out.append(rec)
@@ -312,7 +320,7 @@ def update_table(query, page, sort_by, selected):
     caption = f"{m:,} matched · page {df.attrs['page'] + 1} of {df.attrs['page_count']:,} · click a row to " \
               "find it on the map, a ball to find it here"
     new_page = df.attrs["page"] if df.attrs["page"] != page else no_update
-    return _rows(df), df.attrs["page_count"], new_page, styles, caption
+    return _rows(df, query), df.attrs["page_count"], new_page, styles, caption
 
 
 @dash.callback(

@@ -231,6 +231,43 @@ def test_table_row_click_highlights_ball_and_ball_click_selects_row(dash_duo, de
     no_console_errors(dash_duo)
 
 
+def test_filters_survive_map_to_event_and_back(dash_duo, demo_data_dir, provider):
+    """Issue 12 #6: the event links, the event page's navbar and its "← Map" were bare paths,
+    so ``/?cluster=NSw`` -> event -> Map showed everything again."""
+    cluster = provider.filter_options()["clusters"][0]
+    f = Filters.from_values(clusters=[cluster], mag_min=-0.5)
+    want = provider.counts(f).iloc[0]
+    start_app(dash_duo, demo_data_dir, "/?" + f.to_query())
+    _wait_counts(dash_duo, int(want["events"]), int(want["mechanisms"]))
+    # the table's event link and the details panel's carry the filters
+    link = wait(lambda: dash_duo.driver.find_element(By.CSS_SELECTOR, "#map-table td[data-dash-column=event] a"),
+                message="table link")
+    assert link.get_attribute("href").endswith("?" + f.to_query())
+    cell = dash_duo.driver.find_elements(By.CSS_SELECTOR, "#map-table td[data-dash-column=magnitude]")[0]
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", cell)
+    cell.click()
+    details = wait(lambda: dash_duo.driver.find_element(By.CSS_SELECTOR, "#map-details a.fm-details-id"),
+                   message="details link")
+    eid = details.text.strip()
+    assert details.get_attribute("href") == f"{dash_duo.server_url}/event/{eid}?{f.to_query()}"
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", details)
+    details.click()
+    wait(lambda: eid in dash_duo.find_element(".fm-ev-title").text, message="event page")
+    # on the event page: every navbar link and "← Map" keep the filters
+    hrefs = wait(lambda: (lambda h: h if h and all(x.endswith("?" + f.to_query()) for x in h) else None)(
+        dash_duo.driver.execute_script(
+            "return Array.from(document.querySelectorAll('.fm-navbar .nav-link')).map(a => a.href)")),
+        message="navbar hrefs with the filters")
+    assert len(hrefs) >= 5
+    back = dash_duo.find_element(".fm-ev-back")
+    assert back.get_attribute("href") == f"{dash_duo.server_url}/?{f.to_query()}"
+    back.click()
+    wait(lambda: dash_duo.driver.current_url.endswith("/?" + f.to_query()), message="map URL with the filters")
+    _wait_counts(dash_duo, int(want["events"]), int(want["mechanisms"]))
+    time.sleep(0.5)
+    no_console_errors(dash_duo)
+
+
 def test_no_data_message(dash_duo, tmp_path):
     start_app(dash_duo, tmp_path / "nothing-here")
     dash_duo.wait_for_contains_text(".fm-no-data", "No data yet", timeout=TIMEOUT)
