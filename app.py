@@ -45,7 +45,7 @@ def _register_download(app) -> None:
         f = Filters.from_query(request.query_string.decode("utf-8", "replace")).replace(table=table)
         body = stream_with_context(provider.iter_csv(table, f))
         return Response(body, mimetype="text/csv", headers={
-            "Content-Disposition": f'attachment; filename="toc2me_{table}_filtered.csv"',
+            "Content-Disposition": f'attachment; filename="{provider.file_prefix()}_{table}_filtered.csv"',
             "Cache-Control": "no-store",
             "X-Content-Type-Options": "nosniff",
         })

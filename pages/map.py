@@ -338,10 +338,10 @@ def export(_qml, _csv, query):
     p = get_provider()
     sel = selection.select(p, f)
     if dash.ctx.triggered_id == EXPORT_CSV:
-        return dcc.send_bytes(run.csv_bytes(p, sel), "toc2me_filtered_mechanisms.csv"), ""
+        return dcc.send_bytes(run.csv_bytes(p, sel), f"{p.file_prefix()}_filtered_mechanisms.csv"), ""
     if len(sel.events) > EXPORT_MAX_EVENTS:
         q = f.data_query()
         return no_update, (f"{len(sel.events):,} events: too many for a QuakeML download (at most "
                            f"{EXPORT_MAX_EVENTS:,}); narrow the filters, or run python -m pipeline export "
                            f"--format quakeml" + (f" --query '{q}'" if q else "") + " --out FILE")
-    return dcc.send_bytes(run.quakeml_bytes(p, sel), "toc2me_filtered.xml"), ""
+    return dcc.send_bytes(run.quakeml_bytes(p, sel), f"{p.file_prefix()}_filtered.xml"), ""

@@ -183,6 +183,10 @@ def test_csv_download_matches_the_query(dash_duo, demo_data_dir, provider):
     got = _fetch_csv(href)
     _assert_same_rows(got, provider.export_frame("events", f.replace(table="events")))
     assert len(got) == int(want["events"])
+    # the file is named after the data set of the frame table, not always "toc2me" (issue 12 #11)
+    dataset = pd.read_parquet(demo_data_dir / "frame.parquet")["dataset"].iloc[0]
+    with urllib.request.urlopen(href) as r:
+        assert r.headers["Content-Disposition"] == f'attachment; filename="{dataset}_events_filtered.csv"'
     no_console_errors(dash_duo)
 
 
