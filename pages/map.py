@@ -6,6 +6,8 @@ Thin wiring only: queries live in :mod:`components.data`, the figure in
 """
 from __future__ import annotations
 
+import math
+
 import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, Patch, State, dash_table, dcc, html, no_update
@@ -16,7 +18,7 @@ from components import filter_bar
 from components.data import EVENT_CAP, MAP_MECHANISM_COLUMNS, MECHANISM_CAP, get_provider
 from components.filters import Filters
 from components.layout import no_data
-from components.map_figure import GROUP_COLORS, empty_figure, map_figure
+from components.map_figure import GROUP_COLORS, ball_traces, empty_figure, map_figure
 
 dash.register_page(__name__, path="/", name="Map", title="Map · ToC2ME focal mechanisms", order=0)
 
@@ -183,13 +185,31 @@ def layout(**query):
     ], className="fm-page fm-page-map")
 
 
-def _figure_parts(f: Filters, selected_id: str | None):
+def visible_range(relayout) -> tuple[float, float, float, float] | str | None:
+    """(x0, x1, y0, y1) of a zoom or pan in ``relayoutData``, ``"all"`` for an autorange
+    (double-click), None when it says nothing about the axes (a legend click, autosize)."""
+    if not isinstance(relayout, dict):
+        return None
+    if relayout.get("xaxis.autorange") or relayout.get("yaxis.autorange"):
+        return "all"
+    try:
+        v = tuple(float(relayout[f"{a}.range[{i}]"]) for a in ("xaxis", "yaxis") for i in (0, 1))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return v if all(math.isfinite(x) for x in v) else None
+
+
+def _figure_parts(f: Filters, selected_id: str | None, relayout=None):
     p = get_provider()
     events = p.events_for_map(f, cap=EVENT_CAP)
     mechs = p.mechanisms(f, cap=MECHANISM_CAP, columns=MAP_MECHANISM_COLUMNS)
     sel = mechs[mechs["event_id"] == selected_id] if selected_id else None
     fig = map_figure(events, mechs, p.stations(), p.wells(), p.stages(), color_by=f.color_by, view=f.view,
                      origin=p.origin(), selected=sel)
+    vis = visible_range(relayout)
+    meta = fig["layout"]["meta"]
+    if isinstance(vis, tuple) and meta.get("balls_first") is not None:  # a filter change keeps the zoom's detail
+        fig["data"][meta["balls_first"]:meta["balls"] + 1] = ball_traces(mechs, f.view, p.origin(), visible=vis)
     drawn = filter_bar.drawn_data(
         f,
         {"matched": events.attrs["matched"], "drawn": events.attrs["drawn"], "cap": EVENT_CAP,
@@ -200,23 +220,49 @@ def _figure_parts(f: Filters, selected_id: str | None):
     return fig, drawn
 
 
-def build_figure(query: str, selected_id: str | None = None):
+def build_figure(query: str, selected_id: str | None = None, relayout=None):
     """Server-side path of the map (what the benchmark times): the figure and the counts."""
-    return _figure_parts(Filters.from_query(query or ""), selected_id)
+    return _figure_parts(Filters.from_query(query or ""), selected_id, relayout)
 
 
 @dash.callback(
     Output(GRAPH, "figure"), Output(IDS.drawn, "data"), Output(META, "data"),
     Input(IDS.filters, "data"),
-    State(SELECTED, "data"),
+    State(SELECTED, "data"), State(GRAPH, "relayoutData"),
 )
-def update_map(query, selected):
-    fig, drawn = build_figure(query, (selected or {}).get("event_id"))
+def update_map(query, selected, relayout):
+    fig, drawn = build_figure(query, (selected or {}).get("event_id"), relayout)
     if drawn["events"]["matched"] == 0 and drawn["mechanisms"]["matched"] == 0:
         fig["layout"]["annotations"].append({
             "text": "No event matches the filters", "showarrow": False, "xref": "paper", "yref": "paper",
             "x": 0.5, "y": 0.5, "font": {"size": 15, "color": "#666"}})
     return fig, drawn, fig["layout"]["meta"]
+
+
+@dash.callback(
+    Output(GRAPH, "figure", allow_duplicate=True),
+    Input(GRAPH, "relayoutData"),
+    State(IDS.filters, "data"), State(META, "data"),
+    prevent_initial_call=True,
+)
+def zoom_detail(relayout, query, meta):
+    """Level of detail: after a zoom or pan, the largest balls in the visible range are
+    drawn as beachballs (the others as dots); after an autorange, those of the whole map.
+    Only the ball traces are sent (a Patch), the events stay in the browser."""
+    vis = visible_range(relayout)
+    if vis is None or not meta or meta.get("balls_first") is None:
+        raise PreventUpdate
+    f = Filters.from_query(query or "")
+    p = get_provider()
+    mechs = p.mechanisms(f, cap=MECHANISM_CAP, columns=MAP_MECHANISM_COLUMNS)
+    traces = ball_traces(mechs, f.view, p.origin(), visible=None if vis == "all" else vis)
+    first = meta["balls_first"]
+    if len(traces) != meta["balls"] - first + 1:  # the figure changed under us: leave it
+        raise PreventUpdate
+    patch = Patch()
+    for i, t in enumerate(traces):
+        patch["data"][first + i] = t
+    return patch
 
 
 @dash.callback(

@@ -14,6 +14,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from selenium.webdriver.common.by import By
@@ -268,6 +269,48 @@ def test_filters_survive_map_to_event_and_back(dash_duo, demo_data_dir, provider
     back.click()
     wait(lambda: dash_duo.driver.current_url.endswith("/?" + f.to_query()), message="map URL with the filters")
     _wait_counts(dash_duo, int(want["events"]), int(want["mechanisms"]))
+    time.sleep(0.5)
+    no_console_errors(dash_duo)
+
+
+def test_zoom_draws_the_balls_in_view_exactly(dash_duo, demo_data_dir, provider, monkeypatch):
+    """Issue 12, level of detail: at the full extent only the largest balls are polygons
+    (here 20, so the demo's 1,692 exercise it), the rest dots; zooming onto a dot makes the
+    balls in view exact; a double-click (autorange) goes back."""
+    import components.map_figure as mf
+    from components.data import MAP_MECHANISM_COLUMNS, MECHANISM_CAP
+
+    monkeypatch.setattr(mf, "MAX_BALL_POLYGONS", 20)
+    start_app(dash_duo, demo_data_dir)
+    all_ev = provider.counts(Filters()).iloc[0]
+    _wait_counts(dash_duo, int(all_ev["events"]), int(all_ev["mechanisms"]))
+    polygons = "gd.data[gd.layout.meta.balls].meta.polygons"
+    wait(lambda: _graph(dash_duo, polygons) == 20, message="20 exact balls at the full extent")
+    mechs = provider.mechanisms(Filters(), cap=MECHANISM_CAP, columns=MAP_MECHANISM_COLUMNS)
+    mechs = mechs.sort_values("magnitude", ascending=False, kind="stable").reset_index(drop=True)
+    n_dots = _graph(dash_duo, "gd._fullData[gd.layout.meta.balls_first].x.length")
+    assert n_dots == len(mechs) - 20
+    # zoom onto a small ball (a dot now): a 0.3 km square around it
+    target = mechs.iloc[len(mechs) // 2]
+    x0, x1, y0, y1 = target["x_km"] - 0.15, target["x_km"] + 0.15, target["y_km"] - 0.15, target["y_km"] + 0.15
+    x, y = mechs["x_km"].to_numpy(), mechs["y_km"].to_numpy()
+    inside = (x >= x0 - 0.015) & (x <= x1 + 0.015) & (y >= y0 - 0.015) & (y <= y1 + 0.015)
+    want = int(min(inside.sum(), 20))
+    assert want >= 1
+    _graph(dash_duo, f"(Plotly.relayout(gd, {{'xaxis.range[0]': {x0}, 'xaxis.range[1]': {x1},"
+                     f" 'yaxis.range[0]': {y0}, 'yaxis.range[1]': {y1}}}), true)")
+    wait(lambda: _graph(dash_duo, polygons) == want, message=f"{want} exact balls in view")
+    # the target is no longer a dot, and the outline has one circle per exact ball
+    dots_x = _graph(dash_duo, "Array.from(gd._fullData[gd.layout.meta.balls_first].x)")
+    if inside.sum() <= 20:
+        assert not np.any(np.isclose(dots_x, target["x_km"], atol=1e-5))
+    outline = _graph(dash_duo, "Array.from(gd._fullData[gd.layout.meta.balls_first + 1].x)")
+    assert sum(1 for v in outline if v is None) == want
+    # the zoom was kept (only the balls were sent; the aspect lock may widen one axis)
+    xr = _graph(dash_duo, "gd.layout.xaxis.range")
+    assert xr[0] <= target["x_km"] <= xr[1] and xr[1] - xr[0] < 1.0
+    _graph(dash_duo, "(Plotly.relayout(gd, {'xaxis.autorange': true, 'yaxis.autorange': true}), true)")
+    wait(lambda: _graph(dash_duo, polygons) == 20, message="back to the 20 largest")
     time.sleep(0.5)
     no_console_errors(dash_duo)
 
