@@ -28,6 +28,7 @@ GRAPH = "map-graph"
 TABLE = "map-table"
 SELECTED = "map-selected"
 META = "map-meta"
+VIEW_RANGE = "map-view-range"
 DETAILS = "map-details"
 EXPORT_QUAKEML, EXPORT_CSV = "map-export-quakeml", "map-export-csv"
 EXPORT_DOWNLOAD, EXPORT_NOTE = "map-export-download", "map-export-note"
@@ -141,6 +142,7 @@ def layout(**query):
         filter_bar.filter_bar(PAGE, f, options),
         dcc.Store(id=SELECTED),
         dcc.Store(id=META),
+        dcc.Store(id=VIEW_RANGE),
         dbc.Row([
             dbc.Col(dbc.Card(dcc.Loading(dcc.Graph(
                 id=GRAPH, className="fm-map-graph", figure=empty_figure("loading…"),
@@ -228,7 +230,7 @@ def build_figure(query: str, selected_id: str | None = None, relayout=None):
 @dash.callback(
     Output(GRAPH, "figure"), Output(IDS.drawn, "data"), Output(META, "data"),
     Input(IDS.filters, "data"),
-    State(SELECTED, "data"), State(GRAPH, "relayoutData"),
+    State(SELECTED, "data"), State(VIEW_RANGE, "data"),
 )
 def update_map(query, selected, relayout):
     fig, drawn = build_figure(query, (selected or {}).get("event_id"), relayout)
@@ -239,9 +241,22 @@ def update_map(query, selected, relayout):
     return fig, drawn, fig["layout"]["meta"]
 
 
+# only zooms, pans and autoranges reach the server (not the autosize of every first draw)
+dash.clientside_callback(
+    """
+    function(r) {
+        if (!r || !(('xaxis.range[0]' in r && 'yaxis.range[0]' in r) || r['xaxis.autorange'] ||
+                    r['yaxis.autorange'])) { return window.dash_clientside.no_update; }
+        return r;
+    }
+    """,
+    Output(VIEW_RANGE, "data"), Input(GRAPH, "relayoutData"), prevent_initial_call=True,
+)
+
+
 @dash.callback(
     Output(GRAPH, "figure", allow_duplicate=True),
-    Input(GRAPH, "relayoutData"),
+    Input(VIEW_RANGE, "data"),
     State(IDS.filters, "data"), State(META, "data"),
     prevent_initial_call=True,
 )
