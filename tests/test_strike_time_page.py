@@ -196,7 +196,7 @@ def test_csv_is_the_plotted_table(demo_data_dir, provider):
         fig, stats, caption, drawn = page.build_figure("mmin=-0.5", "NSw")
     csv = pd.read_csv(io.StringIO(out["content"]), dtype={"event_id": str})
     want = provider.mechanisms_per_event(Filters.from_values(mag_min=-0.5), "NSw")
-    assert out["filename"] == "toc2me_strike_time_NSw.csv"
+    assert out["filename"] == "demo_strike_time_NSw.csv"  # the frame table's dataset (issue 12 #11)
     assert sorted(csv["event_id"]) == sorted(want["event_id"]) and len(csv) == fig["layout"]["meta"]["n_mechanisms"]
     assert (csv["cluster"] == "NSw").all() and csv["strike_norm"].between(90, 270).all()
     assert drawn["mechanisms"]["drawn"] == len(csv)
