@@ -33,7 +33,9 @@ callbacks of a page run partly in parallel, so it can exceed what they add to *d
 Data sets: ``demo`` (built once into ``.bench/browser-demo`` with ``python -m pipeline
 build``, ~30 s, unless ``--demo-data``), and ``toc2me`` when ``--toc2me-data DIR`` is given or
 the raw files exist (``--toc2me-input``, ``$TOC2ME_DIR`` or ``../shared/toc2me``: built once
-into ``.bench/browser-toc2me`` with ``--no-pick --no-invert``, enough for every page).
+into ``.bench/browser-toc2me`` with ``--no-pick --no-invert``, enough for every page; such
+a build has no waveform snippets, so its event page is that of an event with a mechanism,
+drawn without waveforms).
 ``--quick``: one load per page, demo only (~2 min on 2 cores). ``--ab-compression``: two
 servers per data set, ``FM_COMPRESS=0`` (plain) and the default (br), loads alternating
 between them page by page, so both see the same machine load.
