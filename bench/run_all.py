@@ -2,7 +2,9 @@
 
 Each runs with its defaults, e.g. bench_archive.py: synthetic archives of 40 and 160 events
 built with 1 and 2 workers, a killed-and-resumed build, the event page's waveform read
-(~25 min on 2 cores; `bench/bench_archive.py --quick` for a smoke run of a few minutes).
+(~25 min on 2 cores; `bench/bench_archive.py --quick` for a smoke run of a few minutes);
+bench_browser.py: every page in headless Chromium, demo and ToC2ME builds (~10 min;
+`--quick`: demo, one load per page, ~2 min).
 """
 from __future__ import annotations
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -395,6 +396,17 @@ class DataProvider:
     def frame(self) -> pd.DataFrame:
         """The one-row local frame (``origin_lat, origin_lon, method, dataset``)."""
         return self._small("frame", "origin_lat")
+
+    def file_prefix(self) -> str:
+        """Prefix of download file names: the ``frame`` table's ``dataset`` (``demo``,
+        ``toc2me``, a project's name) in lower case, other characters than ``a-z0-9_-`` as
+        ``_``, at most 40; ``fm`` when there is none."""
+        try:
+            f = self.frame()
+            name = str(f["dataset"].iloc[0]) if "dataset" in f and len(f) and pd.notna(f["dataset"].iloc[0]) else ""
+        except (MissingDataError, KeyError):
+            name = ""
+        return re.sub(r"[^a-z0-9_-]+", "_", name.lower()).strip("_")[:40] or "fm"
 
     def origin(self) -> tuple[float, float]:
         """(lat, lon) origin of ``x_km``/``y_km``."""

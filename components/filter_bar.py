@@ -41,9 +41,9 @@ from dash import MATCH, Input, Output, State, clientside_callback, dcc, html, no
 from dash.exceptions import PreventUpdate
 
 from .map_figure import GROUP_COLORS
-from .filters import COLOR_BY, NONE, Filters, format_time, parse_time
+from .filters import COLOR_BY, NONE, Filters, _as_params, format_time, parse_time, time_order_reversed
 
-_NAMES = ("url", "filters", "drawn", "counts", "download", "cluster", "time_start", "time_end", "mag",
+_NAMES = ("url", "filters", "drawn", "counts", "download", "cluster", "time_start", "time_end", "time_msg", "mag",
           "group", "quality", "source", "color", "view", "table")
 #: control ids in the order of the sync callback's inputs/outputs
 _CONTROLS = ("cluster", "time_start", "time_end", "mag", "group", "quality", "source", "color", "view",
@@ -140,7 +140,8 @@ def filter_bar(page: str, f: Filters, options: dict, *, display: bool = True,
             dbc.InputGroupText("→"),
             dbc.Input(id=i.time_end, value=format_time(f.time_end, end=True), placeholder=ph_end,
                       debounce=True, size="sm", className="fm-time fm-time-end", type="text"),
-        ], size="sm")], xs=12, md=6, xl=3),
+        ], size="sm"), html.Div(id=i.time_msg, className="fm-time-msg small text-danger", role="alert")],
+            xs=12, md=6, xl=3),
         dbc.Col([_label("Magnitude (ML)"), html.Div(dcc.RangeSlider(
             id=i.mag, min=bounds[0], max=bounds[1], step=0.1, value=_mag_value(f, bounds), marks=marks,
             allowCross=False, updatemode="mouseup", tooltip={"placement": "bottom", "always_visible": False},
@@ -200,6 +201,33 @@ def _from_controls(cluster, t0, t1, mag, group, quality, source, color, view, ta
                                color_by=color, view=view)
 
 
+def _raw_times(search) -> tuple[str | None, str | None]:
+    """The first ``start`` and ``end`` values of a query string, as typed (or None)."""
+    try:
+        params = _as_params(search or "")
+    except Exception:  # noqa: BLE001 - hostile input
+        return None, None
+    return tuple((params.get(k) or [None])[0] for k in ("start", "end"))
+
+
+TIME_HELP = "Use YYYY-MM-DD or YYYY-MM-DD hh:mm (UTC)."
+
+
+def _time_flags(t0, t1, f: Filters) -> tuple[bool, bool, str | None]:
+    """(start invalid, end invalid, message) for the typed or URL values ``t0``/``t1``: a
+    value that is not a date is flagged and ignored; a start after the end flags both and
+    says which window is applied (``f``'s, swapped whole days)."""
+    bad0 = bool(t0) and parse_time(t0) is None
+    bad1 = bool(t1) and parse_time(t1, end=True) is None
+    if bad0 or bad1:
+        which = " and ".join(w for w, bad in (("start", bad0), ("end", bad1)) if bad)
+        return bad0, bad1, f"Not a date ({which}, ignored). {TIME_HELP}"
+    if t0 and t1 and time_order_reversed(t0, t1):
+        return True, True, (f"Start is after end: showing {format_time(f.time_start)} → "
+                            f"{format_time(f.time_end, end=True)}.")
+    return False, False, None
+
+
 def _counts_children(d: dict | None, kind: str):
     if not d:
         return None
@@ -222,7 +250,7 @@ def register_callbacks(app) -> None:
     @app.callback(
         Output(i.url, "search"), Output(i.filters, "data"), Output(i.download, "href"),
         *[Output(getattr(i, c), "value") for c in _CONTROLS],
-        Output(i.time_start, "invalid"), Output(i.time_end, "invalid"),
+        Output(i.time_start, "invalid"), Output(i.time_end, "invalid"), Output(i.time_msg, "children"),
         Input(i.url, "search"), *[Input(getattr(i, c), "value") for c in _CONTROLS],
         State(i.filters, "data"), State(i.mag, "min"), State(i.mag, "max"),
         prevent_initial_call=True,
@@ -238,19 +266,22 @@ def register_callbacks(app) -> None:
         if from_url:
             f = Filters.from_query(search or "")
             q = f.to_query()
-            if q == current:
+            raw0, raw1 = _raw_times(search)
+            flags = _time_flags(raw0, raw1, f)
+            if q == current and not any(flags[:2]):
                 raise PreventUpdate
-            values = [list(f.clusters), format_time(f.time_start), format_time(f.time_end, end=True),
-                      _mag_value(f, (mag_min, mag_max)), list(f.groups), list(f.qualities), list(f.sources),
-                      f.color_by, f.view, f.table]
-            return (no_update, q, download_href(f, prefix), *values, False, False)
+            # what the URL asked for stays in a flagged field (not silently dropped/swapped)
+            start = raw0 if (flags[0] or flags[1]) and raw0 else format_time(f.time_start)
+            end = raw1 if (flags[0] or flags[1]) and raw1 else format_time(f.time_end, end=True)
+            values = [list(f.clusters), start, end, _mag_value(f, (mag_min, mag_max)), list(f.groups),
+                      list(f.qualities), list(f.sources), f.color_by, f.view, f.table]
+            return (no_update, q if q != current else no_update, download_href(f, prefix), *values, *flags)
         f = _from_controls(cluster, t0, t1, mag, group, quality, source, color, view, table, mag_min, mag_max)
-        bad0 = bool(t0) and parse_time(t0) is None
-        bad1 = bool(t1) and parse_time(t1, end=True) is None
+        flags = _time_flags(t0, t1, f)
         q = f.to_query()
         if q == current:
-            return (no_update, no_update, no_update, *([no_update] * n), bad0, bad1)
-        return (f.to_search(), q, download_href(f, prefix), *([no_update] * n), bad0, bad1)
+            return (no_update, no_update, no_update, *([no_update] * n), *flags)
+        return (f.to_search(), q, download_href(f, prefix), *([no_update] * n), *flags)
 
     @app.callback(
         Output(i.counts, "children"),

@@ -25,7 +25,8 @@ Defaults are omitted from the canonical query string.
 Semantics
 ---------
 All predicates are ANDed; an empty list means "no filter". Times are inclusive at both
-ends. ``group`` and ``quality`` apply to an event through its mechanism (see
+ends; a start after the end is applied swapped, whole days kept (:func:`swapped_window`),
+and the filter bar flags it. ``group`` and ``quality`` apply to an event through its mechanism (see
 :mod:`components.data`); the value :data:`NONE` matches a null (an event without a
 mechanism, a mechanism without a quality, an event outside any cluster). ``source`` picks
 which mechanisms count (``published``, ``computed``).
@@ -81,8 +82,9 @@ def parse_time(value, end: bool = False) -> datetime | None:
     """A UTC datetime from ``value`` (string, datetime or pandas Timestamp), or None.
 
     Accepts ``YYYY-MM-DD`` and ``YYYY-MM-DD[T ]hh:mm[:ss[.ffffff]]`` with an optional
-    ``Z``/``+00:00``; anything else (other offsets included) gives None. Out-of-range
-    years are clamped to :data:`TIME_LIMITS`. With ``end=True`` a date without a time
+    ``Z``/``+00:00``; anything else (other offsets included), and a day that is not in the
+    calendar (``2016-13-45``, ``9999-99-99``), gives None. Out-of-range years of valid dates
+    are clamped to :data:`TIME_LIMITS`. With ``end=True`` a date without a time
     means the end of that day (last microsecond), so an end date is inclusive.
     """
     if value is None:
@@ -100,15 +102,18 @@ def parse_time(value, end: bool = False) -> datetime | None:
             return None
         y, mo, d, hh, mm, ss, frac = m.groups()
         year = int(y)
+        # the calendar check comes first: 9999-99-99 is not a date, so it is invalid (None),
+        # not clamped (a leap year stands in for years outside the limits: Feb 29 passes)
+        try:
+            t = datetime(year if TIME_LIMITS[0].year <= year < TIME_LIMITS[1].year else 2000, int(mo), int(d),
+                         int(hh or 0), int(mm or 0), int(ss or 0), int((frac or "0").ljust(6, "0")),
+                         tzinfo=timezone.utc)
+        except ValueError:  # month 13, Feb 30, hour 25 ...
+            return None
         if year < TIME_LIMITS[0].year:
             return TIME_LIMITS[0]
         if year >= TIME_LIMITS[1].year:
             return TIME_LIMITS[1]
-        try:
-            t = datetime(year, int(mo), int(d), int(hh or 0), int(mm or 0), int(ss or 0),
-                         int((frac or "0").ljust(6, "0")), tzinfo=timezone.utc)
-        except ValueError:  # month 13, Feb 30, hour 25 ...
-            return None
         if end and hh is None:
             t = end_of_day(t)
     return min(max(t, TIME_LIMITS[0]), TIME_LIMITS[1])
@@ -262,7 +267,7 @@ class Filters:
         # normalised like :meth:`from_values`, so every instance is canonical
         t0, t1 = parse_time(self.time_start), parse_time(self.time_end, end=True)
         if t0 is not None and t1 is not None and t0 > t1:
-            t0, t1 = t1, t0
+            t0, t1 = swapped_window(self.time_start, self.time_end)
         m0, m1 = parse_magnitude(self.mag_min), parse_magnitude(self.mag_max)
         if m0 is not None and m1 is not None and m0 > m1:
             m0, m1 = m1, m0
@@ -393,6 +398,33 @@ def where_clause(f: Filters, table: str, *, alias: str = "") -> tuple[str, list]
     if f.qualities:
         add(*_in_list(col["quality"], f.qualities))
     return (" AND ".join(preds) if preds else "TRUE"), params
+
+
+def time_order_reversed(start, end) -> bool:
+    """True when both ``start`` and ``end`` parse and the start is after the end (the
+    filter bar flags this; :class:`Filters` then applies the two swapped, see
+    :func:`swapped_window`)."""
+    t0, t1 = parse_time(start), parse_time(end, end=True)
+    return t0 is not None and t1 is not None and t0 > t1
+
+
+def swapped_window(start, end) -> tuple[datetime, datetime]:
+    """The window of a reversed start/end pair, swapped without losing boundary days: each
+    value is read again in its new role, so ``start=2016-11-30&end=2016-10-01`` gives
+    2016-10-01 00:00 -> 2016-11-30 23:59:59.999999 (both days whole), not 10-01 23:59:59.999
+    -> 11-30 00:00. A datetime (already parsed) at the end of a day becomes that day's start,
+    one at midnight that day's end, as a date would be read."""
+    def read(value, as_end: bool) -> datetime:
+        t = parse_time(value, end=as_end)
+        if isinstance(value, str):
+            return t
+        if as_end and (t.hour, t.minute, t.second, t.microsecond) == (0, 0, 0, 0):
+            return min(end_of_day(t), TIME_LIMITS[1])
+        if not as_end and (t.hour, t.minute, t.second, t.microsecond) == (23, 59, 59, 999999):
+            return datetime(t.year, t.month, t.day, tzinfo=timezone.utc)
+        return t
+
+    return read(end, False), read(start, True)
 
 
 def end_of_day(t: datetime) -> datetime:

@@ -15,6 +15,7 @@ BRAND = "ToC2ME focal mechanisms"
 def _pages() -> list[dict]:
     pages = [p for p in dash.page_registry.values() if not p.get("path", "").startswith("/_")]
     pages = [p for p in pages if "<" not in (p.get("path_template") or "")]  # skip e.g. /event/<event_id>
+    pages = [p for p in pages if p.get("module", "").split(".")[-1] != "not_found_404"]  # the 404 page
     return sorted(pages, key=lambda p: (p.get("order") if p.get("order") is not None else 1e9, p["name"]))
 
 

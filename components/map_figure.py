@@ -52,6 +52,11 @@ HIGHLIGHT_COLOR = "#d6008f"
 
 #: points per compressional patch: fewer for many balls (each ball is a few pixels wide)
 BALL_POINTS_FEW, BALL_POINTS_MANY, MANY_BALLS = 40, 24, 800
+#: level of detail (issue 12): at most this many balls are drawn as beachball polygons, the
+#: largest ML in the visible range; the others are group-coloured dots until a zoom brings
+#: them among the largest in view. WebGL polygon fills cost ~3 ms per ball in headless
+#: Chromium (2,519 ToC2ME balls: ~8 s of a 9.6 s draw), dots almost nothing.
+MAX_BALL_POLYGONS = 250
 
 #: a minimal template (a named template costs tens of ms to validate per figure)
 _TEMPLATE = {"layout": {
@@ -233,15 +238,35 @@ def _polys(px, py, cx, cy, rad, view, origin):
     return np.hstack([x, pad]).ravel(), np.hstack([y, pad]).ravel()
 
 
-def ball_traces(mechanisms: pd.DataFrame, view: str = "km", origin=None, n_points: int | None = None) -> list[dict]:
+def _in_view(hx, hy, visible) -> np.ndarray:
+    """Centres inside ``visible`` = (x0, x1, y0, y1) (view coordinates, either order),
+    widened by 5 % of each span so balls cut by the frame edge count as visible."""
+    x0, x1, y0, y1 = (float(v) for v in visible)
+    (x0, x1), (y0, y1) = sorted((x0, x1)), sorted((y0, y1))
+    mx, my = 0.05 * (x1 - x0), 0.05 * (y1 - y0)
+    return (hx >= x0 - mx) & (hx <= x1 + mx) & (hy >= y0 - my) & (hy <= y1 + my)
+
+
+def ball_traces(mechanisms: pd.DataFrame, view: str = "km", origin=None, n_points: int | None = None, *,
+                max_polygons: int | str | None = "auto", visible=None) -> list[dict]:
     """Beachball traces of ``mechanisms`` (needs ``event_id, x_km, y_km, strike, dip,
     rake, magnitude, group``), radius :func:`~components.beachball.magnitude_radius`
-    (km), coloured by group (:data:`GROUP_COLORS`). Trace order as
-    :func:`components.beachball.beachball_traces`: white discs with their outline, one
-    filled trace of compressional patches per group, and last the invisible marker trace
-    at the ball centres (hover, click target; ``customdata[i] = [event_id, strike, dip,
-    rake, ML, group]``). Large balls are drawn first. In the ``geo`` view balls are built
-    in km and converted with ``origin`` (lat, lon), so they stay round."""
+    (km), coloured by group (:data:`GROUP_COLORS`). In the ``geo`` view balls are built
+    in km and converted with ``origin`` (lat, lon), so they stay round.
+
+    Level of detail: the ``max_polygons`` largest-ML balls whose centre is in ``visible``
+    ((x0, x1, y0, y1) in the view's coordinates; None = everywhere) are drawn exactly
+    (compressional patches, :func:`components.beachball.beachball_xy`); every other ball is
+    a dot of its group colour (``"auto"``: :data:`MAX_BALL_POLYGONS`; ``None``: all balls
+    exact). Large balls are
+    drawn first.
+
+    Traces, always the same number for the same ``mechanisms`` whatever ``visible`` is (a
+    zoom can replace them in place): the dots (``name='mechanism dots'``), the white discs
+    with their outline, one filled trace of compressional patches per group of
+    ``mechanisms`` (possibly empty), and last the invisible marker trace at every ball
+    centre (hover, click target; ``customdata[i] = [event_id, strike, dip, rake, ML,
+    group]``) whose ``meta`` is ``{'polygons': n drawn exactly, 'balls': n}``."""
     if mechanisms is None or len(mechanisms) == 0:
         return []
     if view == "geo" and origin is None:
@@ -251,28 +276,46 @@ def ball_traces(mechanisms: pd.DataFrame, view: str = "km", origin=None, n_point
     df = df[ok]
     if len(df) == 0:
         return []
-    n_points = n_points or (BALL_POINTS_FEW if len(df) <= MANY_BALLS else BALL_POINTS_MANY)
-    cx, cy = df["x_km"].to_numpy(dtype=float), df["y_km"].to_numpy(dtype=float)
-    mag = df["magnitude"].to_numpy(dtype=float)
-    rad = np.asarray(magnitude_radius(mag), dtype=float)
-    groups = df["group"].fillna("").astype(str).to_numpy(dtype=object)
+    cx_all, cy_all = df["x_km"].to_numpy(dtype=float), df["y_km"].to_numpy(dtype=float)
+    hx, hy = (cx_all, cy_all) if view != "geo" else _km_to_geo(cx_all, cy_all, origin)
+    groups_all = df["group"].fillna("").astype(str).to_numpy(dtype=object)
+    mag_all = df["magnitude"].to_numpy(dtype=float)
+    exact = _in_view(hx, hy, visible) if visible is not None else np.ones(len(df), dtype=bool)
+    if max_polygons == "auto":
+        max_polygons = MAX_BALL_POLYGONS
+    if max_polygons is not None:
+        exact &= np.cumsum(exact) <= max_polygons  # df is sorted by ML, largest first
     cd = _coord_dtype(view)
 
-    ox, oy = _UNIT_BALLS.outline(n_points)
-    ox_all, oy_all = _polys(np.broadcast_to(ox, (len(df), len(ox))), np.broadcast_to(oy, (len(df), len(oy))),
-                            cx, cy, rad, view, origin)
-    traces = [{"type": "scattergl", "x": typed(ox_all, cd), "y": typed(oy_all, cd), "mode": "lines",
-               "fill": "toself", "fillcolor": "white", "line": {"color": "black", "width": 0.5},
-               "hoverinfo": "skip", "showlegend": False, "name": "beachball outline"}]
+    dots = ~exact
+    traces = [{"type": "scattergl", "x": typed(hx[dots], cd), "y": typed(hy[dots], cd), "mode": "markers",
+               "marker": {"size": 6, "color": [GROUP_COLORS.get(g, UNKNOWN_GROUP_COLOR) for g in groups_all[dots]],
+                          "line": {"color": "black", "width": 0.5}},
+               "hoverinfo": "skip", "showlegend": bool(dots.any()), "name": "smaller ML: zoom in",
+               "legendrank": 2000}]
 
-    px, py, owner = _UNIT_BALLS.patches(df["strike"].to_numpy(), df["dip"].to_numpy(), df["rake"].to_numpy(),
-                                        n_points)
+    sub = df[exact]
+    n_points = n_points or (BALL_POINTS_FEW if len(sub) <= MANY_BALLS else BALL_POINTS_MANY)
+    cx, cy = cx_all[exact], cy_all[exact]
+    rad = np.asarray(magnitude_radius(mag_all[exact]), dtype=float)
+    groups = groups_all[exact]
+    ox, oy = _UNIT_BALLS.outline(n_points)
+    ox_all, oy_all = _polys(np.broadcast_to(ox, (len(sub), len(ox))), np.broadcast_to(oy, (len(sub), len(oy))),
+                            cx, cy, rad, view, origin)
+    traces.append({"type": "scattergl", "x": typed(ox_all, cd), "y": typed(oy_all, cd), "mode": "lines",
+                   "fill": "toself", "fillcolor": "white", "line": {"color": "black", "width": 0.5},
+                   "hoverinfo": "skip", "showlegend": False, "name": "beachball outline"})
+
+    if len(sub):
+        px, py, owner = _UNIT_BALLS.patches(sub["strike"].to_numpy(), sub["dip"].to_numpy(),
+                                            sub["rake"].to_numpy(), n_points)
+    else:
+        px = py = np.zeros((0, n_points), dtype=np.float32)
+        owner = np.zeros(0, dtype=np.int64)
     patch_group = groups[owner]
-    present = set(groups.tolist())
-    for g in list(GROUP_COLORS) + sorted(present - set(GROUP_COLORS)):
+    present = set(groups_all.tolist())
+    for g in [g for g in GROUP_COLORS if g in present] + sorted(present - set(GROUP_COLORS)):
         sel = patch_group == g
-        if not sel.any():
-            continue
         o = owner[sel]
         fx, fy = _polys(px[sel], py[sel], cx[o], cy[o], rad[o], view, origin)
         color = GROUP_COLORS.get(g, UNKNOWN_GROUP_COLOR)
@@ -281,19 +324,19 @@ def ball_traces(mechanisms: pd.DataFrame, view: str = "km", origin=None, n_point
                        "hoverinfo": "skip", "name": g or "mechanisms", "showlegend": True,
                        "legendgroup": f"group-{g}"})
 
-    hx, hy = (cx, cy) if view != "geo" else _km_to_geo(cx, cy, origin)
     custom = np.empty((len(df), 6), dtype=object)
     custom[:, 0] = df["event_id"].astype(str).to_numpy(dtype=object)
     for j, col in enumerate(("strike", "dip", "rake"), start=1):
         custom[:, j] = np.round(df[col].to_numpy(dtype=float), 1)
-    custom[:, 4] = np.where(np.isfinite(mag), np.round(mag, 2), None)
-    custom[:, 5] = groups
+    custom[:, 4] = np.where(np.isfinite(mag_all), np.round(mag_all, 2), None)
+    custom[:, 5] = groups_all
     traces.append({
         "type": "scattergl", "x": typed(hx, cd), "y": typed(hy, cd), "mode": "markers",
         "marker": {"size": 10, "color": "rgba(0,0,0,0)"}, "customdata": custom.tolist(),
         "hovertemplate": "<b>%{customdata[0]}</b><br>strike/dip/rake %{customdata[1]}/%{customdata[2]}/"
                          "%{customdata[3]}<br>ML %{customdata[4]} · %{customdata[5]}<extra>mechanism</extra>",
-        "showlegend": False, "name": "beachball hover"})
+        "showlegend": False, "name": "beachball hover",
+        "meta": {"polygons": int(exact.sum()), "balls": int(len(df))}})
     return traces
 
 
@@ -377,16 +420,19 @@ def map_figure(events: pd.DataFrame, mechanisms: pd.DataFrame, stations: pd.Data
                selected: pd.DataFrame | None = None, height: int | None = None) -> dict:
     """The map figure (a dict, see the module doc). ``origin`` (lat, lon) of the km frame
     is needed for ``view='geo'``. ``layout.meta``: ``{'highlight': i, 'balls': j or None,
-    'view': view}``."""
+    'balls_first': k or None, 'view': view, 'polygons': n}`` (traces ``k..j`` are the
+    beachballs of :func:`ball_traces`, ``n`` of them drawn exactly at the full extent)."""
     view = view if view in ("km", "geo") else "km"
     traces, annotations = _well_traces(wells, stages, view)
     traces += event_traces(events, color_by, view)
     balls = ball_traces(mechanisms, view, origin)
     traces += balls
     balls_index = len(traces) - 1 if balls else None
+    balls_first = len(traces) - len(balls) if balls else None
     traces += _station_traces(stations, view)
     traces.append(highlight_trace(selected, view))
-    meta = {"highlight": len(traces) - 1, "balls": balls_index, "view": view}
+    meta = {"highlight": len(traces) - 1, "balls": balls_index, "balls_first": balls_first, "view": view,
+            "polygons": balls[-1]["meta"]["polygons"] if balls else 0}
     extent = _extent([d for d in (events, mechanisms) if d is not None and len(d)], view, origin)
     if view == "geo":
         if origin is not None:

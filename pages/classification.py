@@ -422,7 +422,7 @@ def csv_download(query: str, store=None, provider=None) -> dict:
     for c in df.columns:
         if str(df[c].dtype).startswith("datetime64"):
             df[c] = df[c].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return dcc.send_data_frame(df.to_csv, "toc2me_mechanisms_classified.csv", index=False)
+    return dcc.send_data_frame(df.to_csv, f"{get_provider().file_prefix()}_mechanisms_classified.csv", index=False)
 
 
 __all__ = ["layout", "build_analysis", "build_summary", "build_stereonets", "build_map", "csv_download",

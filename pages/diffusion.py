@@ -679,5 +679,5 @@ def download(n_clicks, store):
         raise PreventUpdate
     r = resolve(store["query"], store["set"], store["origin"], store["method"], store["strike"])
     D = store["D_fit"] if store["D_fit"] is not None else float("nan")
-    name = f"toc2me_diffusion_{(store['set'] or 'none').replace(':', '_')}_{store['method']}.csv"
+    name = f"{get_provider().file_prefix()}_diffusion_{(store['set'] or 'none').replace(':', '_')}_{store['method']}.csv"
     return dcc.send_data_frame(dff.csv_table(r["dt"], D).to_csv, name, index=False)

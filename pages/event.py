@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 import dash
 import dash_bootstrap_components as dbc
@@ -28,15 +28,18 @@ from dash.exceptions import PreventUpdate
 
 from components import event_figures as ef
 from components.data import get_provider
+from components.filters import Filters
 from components.layout import no_data
 from components.reinvert import get_runner, preferred_mechanism
 from pipeline.review.reviews import DEFAULT_REVIEWER, MAX_REVIEWER, ReviewError, ReviewStore
 
 dash.register_page(
     __name__, path_template="/event/<event_id>", name="Event",
-    title=lambda event_id=None, **_: f"Event {event_id} · ToC2ME focal mechanisms", order=90)
+    title=lambda event_id=None, **_: f"Event {_decoded(event_id)} · ToC2ME focal mechanisms", order=90)
 
 BASE_TABLES = ("events", "mechanisms", "stations")
+#: the navbar reads the filters of the page from a store of this id (see components.layout)
+FILTERS = {"type": "fm-filters", "page": "event"}
 DEFAULT_BAND = (5.0, 150.0)
 MECH_LABELS = {"computed": "computed", "published": "published", "reinverted": "re-inverted"}
 MECH_SHORT = {"computed": "computed", "published": "published", "reinverted": "re-inv."}
@@ -574,7 +577,7 @@ def _table_rows(table: pd.DataFrame) -> list[dict]:
             "snr": None if not np.isfinite(r.snr) else round(float(r.snr), 1),
             "published": ef.arrow(r.published_polarity), "manual": ef.arrow(r.manual_polarity),
             "review": (f"{ef.arrow(r.reviewed_polarity)} {r.reviewer}" if np.isfinite(r.reviewed_polarity) else "–"),
-            "used": (f"{ef.arrow(r.polarity)} {r.polarity_source}" if np.isfinite(r.polarity) else "–"),
+            "used": _used(r.polarity, r.polarity_source),
             "predicted": ef.arrow(r.predicted),
             "fit": {None: "", True: "✓", False: "✗ misfit"}[r.agreement],
         })
@@ -637,15 +640,21 @@ def _query_string(query: dict) -> str:
     return urlencode(keep)
 
 
+def _decoded(event_id) -> str:
+    """The event id as typed: Dash passes the path segment percent-encoded (``no%20such``)."""
+    return unquote(str(event_id or ""))[:80]
+
+
 def layout(event_id=None, **query):
     provider = get_provider()
     missing = provider.missing_tables(BASE_TABLES)
     if missing:
         return no_data(provider.data_dir, missing)
     q = _query_string(query)
-    ctx = event_context(str(event_id or ""))
+    filters = dcc.Store(id=FILTERS, data=Filters.from_query(q).to_query())  # the navbar keeps them
+    ctx = event_context(_decoded(event_id))
     if ctx is None:
-        return html.Div(_unknown(event_id, q), id=PAGE, className="fm-page fm-page-event")
+        return html.Div([filters, _unknown(_decoded(event_id), q)], id=PAGE, className="fm-page fm-page-event")
     mode = "recorded" if query.get("view") == "recorded" else "true"
     band_on, lo, hi = _band_from_query(query.get("bp"))
     store = review_store()
@@ -664,6 +673,7 @@ def layout(event_id=None, **query):
             "reversed": {k: bool(r) for k, r in zip(table["key"], table["reversed"])}, "q": q}
     return html.Div([
         dcc.Location(id=URL, refresh=False),
+        filters,
         dcc.Store(id=META, data=meta),
         dcc.Store(id=CURSOR, data=cursor),
         dcc.Store(id=KEY),
@@ -972,6 +982,14 @@ def render(cursor, _reviews, choice, _reinv, mode, bp_on, lo, hi, meta):
             invalid, invalid)
 
 
+def _used(polarity, source) -> str:
+    """The "used" text of a station: arrow and source (``↓ cnn``), "–" when no polarity is
+    used; a missing source (None or NaN, as a row of the table gives it) is never printed."""
+    if not (isinstance(polarity, (int, float)) and np.isfinite(polarity)):
+        return "–"
+    return f"{ef.arrow(polarity)} {source}" if isinstance(source, str) and source else ef.arrow(polarity)
+
+
 def _panel(table: pd.DataFrame, current: str | None, mode: str):
     if current is None or current not in set(table["key"]):
         return html.Span("No station to review for this event.", className="fm-note")
@@ -993,7 +1011,7 @@ def _panel(table: pd.DataFrame, current: str | None, mode: str):
         item("published", ef.arrow(r["published_polarity"])),
         item("manual", ef.arrow(r["manual_polarity"])),
         item("reviewed", rev, "fm-ev-rev" if rev != "–" else ""),
-        item("used", f"{ef.arrow(r['polarity'])} {r['polarity_source'] or ''}".strip()),
+        item("used", _used(r["polarity"], r["polarity_source"])),
         item("mechanism", fit[0], fit[1]),
         *([item("recorded", "reversed", "text-muted")] if bool(r["reversed"]) and mode == "recorded" else []),
     ]

@@ -278,4 +278,4 @@ def download_fmd(n_clicks, query, state_query):
                                       "gr_fit_cumulative", "mc", "b", "b_sigma", "a", "mc_method"])
     else:
         table = mf.fmd_table(analysis)
-    return dcc.send_data_frame(table.to_csv, f"toc2me_fmd_{state['pop']}.csv", index=False)
+    return dcc.send_data_frame(table.to_csv, f"{get_provider().file_prefix()}_fmd_{state['pop']}.csv", index=False)

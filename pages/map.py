@@ -6,6 +6,8 @@ Thin wiring only: queries live in :mod:`components.data`, the figure in
 """
 from __future__ import annotations
 
+import math
+
 import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, Patch, State, dash_table, dcc, html, no_update
@@ -16,7 +18,7 @@ from components import filter_bar
 from components.data import EVENT_CAP, MAP_MECHANISM_COLUMNS, MECHANISM_CAP, get_provider
 from components.filters import Filters
 from components.layout import no_data
-from components.map_figure import GROUP_COLORS, empty_figure, map_figure
+from components.map_figure import GROUP_COLORS, ball_traces, empty_figure, map_figure
 
 dash.register_page(__name__, path="/", name="Map", title="Map · ToC2ME focal mechanisms", order=0)
 
@@ -26,6 +28,7 @@ GRAPH = "map-graph"
 TABLE = "map-table"
 SELECTED = "map-selected"
 META = "map-meta"
+VIEW_RANGE = "map-view-range"
 DETAILS = "map-details"
 EXPORT_QUAKEML, EXPORT_CSV = "map-export-quakeml", "map-export-csv"
 EXPORT_DOWNLOAD, EXPORT_NOTE = "map-export-download", "map-export-note"
@@ -97,7 +100,7 @@ def _fmt(v, spec=".1f", unit=""):
     return "–" if f != f else f"{f:{spec}}{unit}"
 
 
-def _details(row):
+def _details(row, query: str | None = None):
     if row is None:
         return html.P("Click a beachball on the map or a row of the table.", className="text-muted mb-0")
     eid = row["event_id"]
@@ -118,7 +121,7 @@ def _details(row):
         ("Polarities", _fmt(row.get("n_polarities"), ".0f")),
     ]
     return [
-        html.A(eid, href=f"/event/{eid}", className="fm-details-id"),
+        html.A(eid, href=event_href(eid, query), className="fm-details-id"),
         html.Dl([x for k, v in items for x in (html.Dt(k), html.Dd(v))], className="fm-dl mb-0"),
     ]
 
@@ -148,6 +151,7 @@ def layout(**query):
         filter_bar.filter_bar(PAGE, f, options),
         dcc.Store(id=SELECTED),
         dcc.Store(id=META),
+        dcc.Store(id=VIEW_RANGE),
         dbc.Row([
             dbc.Col(dbc.Card(dcc.Loading(dcc.Graph(
                 id=GRAPH, className="fm-map-graph", figure=empty_figure("loading…"),
@@ -192,13 +196,31 @@ def layout(**query):
     ], className="fm-page fm-page-map")
 
 
-def _figure_parts(f: Filters, selected_id: str | None):
+def visible_range(relayout) -> tuple[float, float, float, float] | str | None:
+    """(x0, x1, y0, y1) of a zoom or pan in ``relayoutData``, ``"all"`` for an autorange
+    (double-click), None when it says nothing about the axes (a legend click, autosize)."""
+    if not isinstance(relayout, dict):
+        return None
+    if relayout.get("xaxis.autorange") or relayout.get("yaxis.autorange"):
+        return "all"
+    try:
+        v = tuple(float(relayout[f"{a}.range[{i}]"]) for a in ("xaxis", "yaxis") for i in (0, 1))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return v if all(math.isfinite(x) for x in v) else None
+
+
+def _figure_parts(f: Filters, selected_id: str | None, relayout=None):
     p = get_provider()
     events = p.events_for_map(f, cap=EVENT_CAP)
     mechs = p.mechanisms(f, cap=MECHANISM_CAP, columns=MAP_MECHANISM_COLUMNS)
     sel = mechs[mechs["event_id"] == selected_id] if selected_id else None
     fig = map_figure(events, mechs, p.stations(), p.wells(), p.stages(), color_by=f.color_by, view=f.view,
                      origin=p.origin(), selected=sel)
+    vis = visible_range(relayout)
+    meta = fig["layout"]["meta"]
+    if isinstance(vis, tuple) and meta.get("balls_first") is not None:  # a filter change keeps the zoom's detail
+        fig["data"][meta["balls_first"]:meta["balls"] + 1] = ball_traces(mechs, f.view, p.origin(), visible=vis)
     drawn = filter_bar.drawn_data(
         f,
         {"matched": events.attrs["matched"], "drawn": events.attrs["drawn"], "cap": EVENT_CAP,
@@ -209,23 +231,62 @@ def _figure_parts(f: Filters, selected_id: str | None):
     return fig, drawn
 
 
-def build_figure(query: str, selected_id: str | None = None):
+def build_figure(query: str, selected_id: str | None = None, relayout=None):
     """Server-side path of the map (what the benchmark times): the figure and the counts."""
-    return _figure_parts(Filters.from_query(query or ""), selected_id)
+    return _figure_parts(Filters.from_query(query or ""), selected_id, relayout)
 
 
 @dash.callback(
     Output(GRAPH, "figure"), Output(IDS.drawn, "data"), Output(META, "data"),
     Input(IDS.filters, "data"),
-    State(SELECTED, "data"),
+    State(SELECTED, "data"), State(VIEW_RANGE, "data"),
 )
-def update_map(query, selected):
-    fig, drawn = build_figure(query, (selected or {}).get("event_id"))
+def update_map(query, selected, relayout):
+    fig, drawn = build_figure(query, (selected or {}).get("event_id"), relayout)
     if drawn["events"]["matched"] == 0 and drawn["mechanisms"]["matched"] == 0:
         fig["layout"]["annotations"].append({
             "text": "No event matches the filters", "showarrow": False, "xref": "paper", "yref": "paper",
             "x": 0.5, "y": 0.5, "font": {"size": 15, "color": "#666"}})
     return fig, drawn, fig["layout"]["meta"]
+
+
+# only zooms, pans and autoranges reach the server (not the autosize of every first draw)
+dash.clientside_callback(
+    """
+    function(r) {
+        if (!r || !(('xaxis.range[0]' in r && 'yaxis.range[0]' in r) || r['xaxis.autorange'] ||
+                    r['yaxis.autorange'])) { return window.dash_clientside.no_update; }
+        return r;
+    }
+    """,
+    Output(VIEW_RANGE, "data"), Input(GRAPH, "relayoutData"), prevent_initial_call=True,
+)
+
+
+@dash.callback(
+    Output(GRAPH, "figure", allow_duplicate=True),
+    Input(VIEW_RANGE, "data"),
+    State(IDS.filters, "data"), State(META, "data"),
+    prevent_initial_call=True,
+)
+def zoom_detail(relayout, query, meta):
+    """Level of detail: after a zoom or pan, the largest balls in the visible range are
+    drawn as beachballs (the others as dots); after an autorange, those of the whole map.
+    Only the ball traces are sent (a Patch), the events stay in the browser."""
+    vis = visible_range(relayout)
+    if vis is None or not meta or meta.get("balls_first") is None:
+        raise PreventUpdate
+    f = Filters.from_query(query or "")
+    p = get_provider()
+    mechs = p.mechanisms(f, cap=MECHANISM_CAP, columns=MAP_MECHANISM_COLUMNS)
+    traces = ball_traces(mechs, f.view, p.origin(), visible=None if vis == "all" else vis)
+    first = meta["balls_first"]
+    if len(traces) != meta["balls"] - first + 1:  # the figure changed under us: leave it
+        raise PreventUpdate
+    patch = Patch()
+    for i, t in enumerate(traces):
+        patch["data"][first + i] = t
+    return patch
 
 
 @dash.callback(
@@ -270,20 +331,28 @@ def highlight(selected, meta):
     return patch
 
 
-@dash.callback(Output(DETAILS, "children"), Input(SELECTED, "data"), prevent_initial_call=True)
-def details(selected):
+@dash.callback(Output(DETAILS, "children"), Input(SELECTED, "data"), State(IDS.filters, "data"),
+              prevent_initial_call=True)
+def details(selected, query):
     rows = get_provider().mechanism_rows((selected or {}).get("event_id", ""))
-    return _details(rows.iloc[0].to_dict() if len(rows) else None)
+    return _details(rows.iloc[0].to_dict() if len(rows) else None, query)
 
 
-def _rows(df):
+def event_href(eid: str, query: str | None) -> str:
+    """Link to the event page carrying the filters, so its "← Map" and navbar come back to
+    the same view (issue 12 #6)."""
+    q = Filters.from_query(query or "").to_query()
+    return f"/event/{eid}" + (f"?{q}" if q else "")
+
+
+def _rows(df, query: str | None = None):
     out = []
     times = df["time"].dt.strftime("%Y-%m-%d %H:%M:%S").tolist()
     df = df.drop(columns=["time"]).astype(object)
     df = df.where(df.notna(), None)  # NaN / NA -> null
     for rec, t in zip(df.to_dict("records"), times):
         eid = rec["event_id"]
-        rec.update(id=f"{eid}|{rec['source']}", event=f"[{eid}](/event/{eid})", time=t)
+        rec.update(id=f"{eid}|{rec['source']}", event=f"[{eid}]({event_href(eid, query)})", time=t)
         for k in ("x_km", "y_km", "lon", "lat"):
             rec.pop(k, None)
         out.append(rec)
@@ -321,7 +390,7 @@ def update_table(query, page, sort_by, selected):
     caption = f"{m:,} matched · page {df.attrs['page'] + 1} of {df.attrs['page_count']:,} · click a row to " \
               "find it on the map, a ball to find it here"
     new_page = df.attrs["page"] if df.attrs["page"] != page else no_update
-    return _rows(df), df.attrs["page_count"], new_page, styles, caption
+    return _rows(df, query), df.attrs["page_count"], new_page, styles, caption
 
 
 @dash.callback(
@@ -339,10 +408,10 @@ def export(_qml, _csv, query):
     p = get_provider()
     sel = selection.select(p, f)
     if dash.ctx.triggered_id == EXPORT_CSV:
-        return dcc.send_bytes(run.csv_bytes(p, sel), "toc2me_filtered_mechanisms.csv"), ""
+        return dcc.send_bytes(run.csv_bytes(p, sel), f"{p.file_prefix()}_filtered_mechanisms.csv"), ""
     if len(sel.events) > EXPORT_MAX_EVENTS:
         q = f.data_query()
         return no_update, (f"{len(sel.events):,} events: too many for a QuakeML download (at most "
                            f"{EXPORT_MAX_EVENTS:,}); narrow the filters, or run python -m pipeline export "
                            f"--format quakeml" + (f" --query '{q}'" if q else "") + " --out FILE")
-    return dcc.send_bytes(run.quakeml_bytes(p, sel), "toc2me_filtered.xml"), ""
+    return dcc.send_bytes(run.quakeml_bytes(p, sel), f"{p.file_prefix()}_filtered.xml"), ""

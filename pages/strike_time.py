@@ -280,5 +280,5 @@ def download(n_clicks, query, cluster):
     if not n_clicks:
         raise PreventUpdate
     table = build(query, cluster)[0]
-    name = f"toc2me_strike_time_{cluster or 'all'}.csv".replace("/", "_")
+    name = f"{get_provider().file_prefix()}_strike_time_{cluster or 'all'}.csv".replace("/", "_")
     return dcc.send_data_frame(stf.csv_table(table, cluster).to_csv, name, index=False)

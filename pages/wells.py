@@ -221,4 +221,4 @@ def download(n_clicks, query):
     start, end = _window(query)
     table = wf.stage_table(get_provider().stages(), start, end).drop(columns="in_window")
     table["time"] = table["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return dcc.send_data_frame(table.to_csv, "toc2me_stages.csv", index=False)
+    return dcc.send_data_frame(table.to_csv, f"{get_provider().file_prefix()}_stages.csv", index=False)

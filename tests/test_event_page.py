@@ -289,6 +289,51 @@ def test_unknown_and_unsolved_events(dash_duo, data_dir):
     _no_console_errors(dash_duo)
 
 
+def _panel_item(driver, label: str) -> str:
+    return driver.execute_script(
+        "const it = Array.from(document.querySelectorAll('#ev-station-panel .fm-ev-item'))"
+        ".find(e => e.querySelector('.fm-ev-k').textContent === arguments[0]);"
+        "return it ? it.querySelector('.fm-ev-v').textContent : null;", label)
+
+
+def test_station_with_no_used_polarity_says_dash_not_nan(dash_duo, data_dir):
+    """Issue 12 #5: the panel said "used – nan" for a station whose picks are all undetermined."""
+    computed, _ = _events(data_dir)
+    pol = tables.read_table(data_dir, "polarities")
+    eid, key = next((e, f"{net}.{sta}") for e in computed
+                    for (net, sta), g in pol[pol["event_id"] == e].groupby(["network", "station"])
+                    if (g["polarity"] == 0).all())
+    _open(dash_duo, data_dir, f"/event/{eid}?sta={key}")
+    d = dash_duo.driver
+    assert _panel_station(d) == key
+    assert _panel_item(d, "used") == "–"
+    row = d.execute_script(
+        "return Array.from(document.querySelectorAll('#ev-table tbody tr'))"
+        ".map(tr => tr.innerText).find(t => t.includes(arguments[0]));", key)
+    assert row is not None and "nan" not in row.lower()
+    _no_console_errors(dash_duo)
+
+
+def test_unknown_event_id_is_shown_decoded_and_unknown_path_has_a_way_back(dash_duo, data_dir):
+    """Issue 12 #8: "no%20such" in the message and tab title; a bare "404" for other paths."""
+    _open_page_only(dash_duo, data_dir, "/event/no such event?cluster=NSw")
+    _wait(lambda: "Event not found" in dash_duo.find_element("#ev-unknown").text, message="unknown message")
+    assert dash_duo.find_element("#ev-unknown code").text == "no such event"
+    _wait(lambda: dash_duo.driver.title.startswith("Event no such event ·"), message="decoded title")
+    back = dash_duo.find_element("#ev-unknown a")
+    assert back.get_attribute("href").endswith("/?cluster=NSw")
+    dash_duo.driver.get(dash_duo.server_url + "/no-such-page?cluster=NSw")
+    _wait(lambda: "Page not found" in dash_duo.find_element("#fm-not-found").text, message="404 page")
+    assert dash_duo.driver.title.startswith("Page not found")
+    link = dash_duo.find_element(".fm-404-home")
+    assert link.get_attribute("href") == dash_duo.server_url + "/?cluster=NSw"
+    assert "Not found" not in dash_duo.find_element(".fm-navbar").text  # not a navbar entry
+    link.click()
+    _wait(lambda: dash_duo.driver.current_url == dash_duo.server_url + "/?cluster=NSw", message="back on the map")
+    _wait(lambda: dash_duo.find_elements("#map-graph .js-plotly-plot"), message="map drawn")
+    _no_console_errors(dash_duo)
+
+
 def _open_page_only(dash_duo, data_dir, path):
     from app import create_app
 

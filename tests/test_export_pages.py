@@ -51,13 +51,13 @@ def test_map_page_quakeml_and_csv_of_the_filtered_set(dash_duo, demo_data_dir):
     _wait_counts(dash_duo, len(events), len(mechs))
 
     _click(dash_duo, "map-export-quakeml")
-    cat = obspy.read_events(str(_downloaded(dash_duo, "toc2me_filtered.xml")))
+    cat = obspy.read_events(str(_downloaded(dash_duo, "demo_filtered.xml")))
     assert len(cat) == len(want_ids) > 10
     assert {e.resource_id.id.rsplit("/", 1)[1] for e in cat} == want_ids
     assert sum(len(e.focal_mechanisms) for e in cat) == len(mechs)
 
     _click(dash_duo, "map-export-csv")
-    got = read_mechanisms_csv(_downloaded(dash_duo, "toc2me_filtered_mechanisms.csv"))
+    got = read_mechanisms_csv(_downloaded(dash_duo, "demo_filtered_mechanisms.csv"))
     assert list(zip(got["event_id"], got["source"])) == list(zip(mechs["event_id"], mechs["source"]))
     no_console_errors(dash_duo)
 

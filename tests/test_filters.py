@@ -13,7 +13,7 @@ import pytest
 
 from components.data import DataProvider
 from components.filters import (MAG_LIMITS, MAX_LIST, MAX_STR, NONE, TIME_LIMITS, Filters, format_time,
-                                parse_time, where_clause)
+                                parse_time, time_order_reversed, where_clause)
 from pipeline.tables import read_table
 
 UTC = timezone.utc
@@ -80,6 +80,7 @@ def test_date_only_end_is_inclusive_and_round_trips():
     ("2016-13-03", None), ("2016-02-30", None), ("2016-11-03T25:00", None),
     ("2016-11-03T06:07+02:00", None), ("yesterday", None), ("", None), ("1" * 100, None),
     ("0001-01-01", TIME_LIMITS[0]), ("9999-12-31", TIME_LIMITS[1]),
+    ("9999-99-99", None), ("0001-13-01", None), ("2016-13-45", None), ("9999-12-31T25:00", None),
 ])
 def test_parse_time(text, expected):
     assert parse_time(text) == expected
@@ -92,6 +93,21 @@ def test_clamping_and_ordering():
     g = Filters.from_query("mmin=3&mmax=1&start=2016-11-20&end=2016-11-01T00:00")
     assert g.mag_min == 1 and g.mag_max == 3
     assert g.time_start < g.time_end
+
+
+def test_reversed_window_is_swapped_with_both_days_whole():
+    """Issue 12 #2: start=11-30&end=10-01 used to give 10-01 23:59:59.999 -> 11-30 00:00."""
+    f = Filters.from_query("start=2016-11-30&end=2016-10-01")
+    assert f.time_start == datetime(2016, 10, 1, tzinfo=UTC)
+    assert f.time_end == datetime(2016, 11, 30, 23, 59, 59, 999999, tzinfo=UTC)
+    assert f.to_query() == "start=2016-10-01&end=2016-11-30"
+    assert time_order_reversed("2016-11-30", "2016-10-01") and not time_order_reversed("2016-10-01", "2016-10-01")
+    # times keep their instants; parsed datetimes at day edges are read as dates
+    g = Filters.from_values(time_start="2016-11-30T12:00", time_end="2016-10-01T06:00")
+    assert (g.time_start, g.time_end) == (datetime(2016, 10, 1, 6, tzinfo=UTC), datetime(2016, 11, 30, 12, tzinfo=UTC))
+    h = Filters(time_start=datetime(2016, 11, 30, tzinfo=UTC),
+                time_end=datetime(2016, 10, 1, 23, 59, 59, 999999, tzinfo=UTC))
+    assert h == f
 
 
 @pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "1e999", "-1e999", "0x10", "1,5", "", " ",

@@ -150,7 +150,7 @@ def test_fmd_csv_download(dash_duo, demo_data_dir, provider):
     dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
     time.sleep(0.3)
     dash_duo.driver.execute_script("arguments[0].click()", button)
-    path = Path(dash_duo.download_path) / "toc2me_fmd_all.csv"
+    path = Path(dash_duo.download_path) / "demo_fmd_all.csv"  # the frame table's dataset names the file (issue 12 #11)
     wait(lambda: path.exists() and path.stat().st_size > 0, message="downloaded CSV")
     got = pd.read_csv(path)
     want = mf.fmd_table(_analysis(provider, f))

@@ -14,6 +14,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from selenium.webdriver.common.by import By
@@ -149,6 +150,23 @@ def _assert_same_rows(got: pd.DataFrame, want: pd.DataFrame):
         pd.testing.assert_series_equal(got[col], want[col], check_names=False, check_dtype=False)
 
 
+def test_reversed_window_in_the_url_is_flagged_and_keeps_both_days(dash_duo, demo_data_dir, provider):
+    """Issue 12 #2: ``/?start=B&end=A`` (B after A) was swapped silently into A 23:59:59.999
+    -> B 00:00, dropping both boundary days."""
+    start_app(dash_duo, demo_data_dir, "/?start=2016-11-05&end=2016-11-01")
+    events = pd.read_parquet(demo_data_dir / "events.parquet", columns=["time"])
+    t = pd.to_datetime(events["time"], utc=True)
+    want = int(((t >= pd.Timestamp("2016-11-01", tz="UTC")) & (t < pd.Timestamp("2016-11-06", tz="UTC"))).sum())
+    first_last = int((t.dt.strftime("%Y-%m-%d").isin(["2016-11-01", "2016-11-05"])).sum())
+    assert first_last > 0  # the boundary days hold events
+    wait(lambda: _counts(dash_duo)["events"][0] == want, message=f"{want} events (both days whole)")
+    for sel in (".fm-time-start", ".fm-time-end"):
+        wait(lambda: "is-invalid" in dash_duo.find_element(sel).get_attribute("class"), message=f"{sel} flagged")
+    assert dash_duo.find_element(".fm-time-start").get_attribute("value") == "2016-11-05"
+    assert "Start is after end: showing 2016-11-01 → 2016-11-05" in dash_duo.find_element(".fm-time-msg").text
+    no_console_errors(dash_duo)
+
+
 def test_csv_download_matches_the_query(dash_duo, demo_data_dir, provider):
     f = Filters.from_values(mag_min=-0.5, table="mechanisms")
     start_app(dash_duo, demo_data_dir, "/" + f.to_search())
@@ -166,6 +184,10 @@ def test_csv_download_matches_the_query(dash_duo, demo_data_dir, provider):
     got = _fetch_csv(href)
     _assert_same_rows(got, provider.export_frame("events", f.replace(table="events")))
     assert len(got) == int(want["events"])
+    # the file is named after the data set of the frame table, not always "toc2me" (issue 12 #11)
+    dataset = pd.read_parquet(demo_data_dir / "frame.parquet")["dataset"].iloc[0]
+    with urllib.request.urlopen(href) as r:
+        assert r.headers["Content-Disposition"] == f'attachment; filename="{dataset}_events_filtered.csv"'
     no_console_errors(dash_duo)
 
 
@@ -211,6 +233,85 @@ def test_table_row_click_highlights_ball_and_ball_click_selects_row(dash_duo, de
     # event ids link to the (future) event inspector
     link = dash_duo.driver.find_element(By.CSS_SELECTOR, "#map-table td[data-dash-column=event] a")
     assert re.search(r"/event/\d{14}\.\d{3}$", link.get_attribute("href"))
+    no_console_errors(dash_duo)
+
+
+def test_filters_survive_map_to_event_and_back(dash_duo, demo_data_dir, provider):
+    """Issue 12 #6: the event links, the event page's navbar and its "← Map" were bare paths,
+    so ``/?cluster=NSw`` -> event -> Map showed everything again."""
+    cluster = provider.filter_options()["clusters"][0]
+    f = Filters.from_values(clusters=[cluster], mag_min=-0.5)
+    want = provider.counts(f).iloc[0]
+    start_app(dash_duo, demo_data_dir, "/?" + f.to_query())
+    _wait_counts(dash_duo, int(want["events"]), int(want["mechanisms"]))
+    # the table's event link and the details panel's carry the filters
+    link = wait(lambda: dash_duo.driver.find_element(By.CSS_SELECTOR, "#map-table td[data-dash-column=event] a"),
+                message="table link")
+    assert link.get_attribute("href").endswith("?" + f.to_query())
+    cell = dash_duo.driver.find_elements(By.CSS_SELECTOR, "#map-table td[data-dash-column=magnitude]")[0]
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", cell)
+    cell.click()
+    details = wait(lambda: dash_duo.driver.find_element(By.CSS_SELECTOR, "#map-details a.fm-details-id"),
+                   message="details link")
+    eid = details.text.strip()
+    assert details.get_attribute("href") == f"{dash_duo.server_url}/event/{eid}?{f.to_query()}"
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", details)
+    details.click()
+    wait(lambda: eid in dash_duo.find_element(".fm-ev-title").text, message="event page")
+    # on the event page: every navbar link and "← Map" keep the filters
+    hrefs = wait(lambda: (lambda h: h if h and all(x.endswith("?" + f.to_query()) for x in h) else None)(
+        dash_duo.driver.execute_script(
+            "return Array.from(document.querySelectorAll('.fm-navbar .nav-link')).map(a => a.href)")),
+        message="navbar hrefs with the filters")
+    assert len(hrefs) >= 5
+    back = dash_duo.find_element(".fm-ev-back")
+    assert back.get_attribute("href") == f"{dash_duo.server_url}/?{f.to_query()}"
+    back.click()
+    wait(lambda: dash_duo.driver.current_url.endswith("/?" + f.to_query()), message="map URL with the filters")
+    _wait_counts(dash_duo, int(want["events"]), int(want["mechanisms"]))
+    time.sleep(0.5)
+    no_console_errors(dash_duo)
+
+
+def test_zoom_draws_the_balls_in_view_exactly(dash_duo, demo_data_dir, provider, monkeypatch):
+    """Issue 12, level of detail: at the full extent only the largest balls are polygons
+    (here 20, so the demo's 1,692 exercise it), the rest dots; zooming onto a dot makes the
+    balls in view exact; a double-click (autorange) goes back."""
+    import components.map_figure as mf
+    from components.data import MAP_MECHANISM_COLUMNS, MECHANISM_CAP
+
+    monkeypatch.setattr(mf, "MAX_BALL_POLYGONS", 20)
+    start_app(dash_duo, demo_data_dir)
+    all_ev = provider.counts(Filters()).iloc[0]
+    _wait_counts(dash_duo, int(all_ev["events"]), int(all_ev["mechanisms"]))
+    polygons = "gd.data[gd.layout.meta.balls].meta.polygons"
+    wait(lambda: _graph(dash_duo, polygons) == 20, message="20 exact balls at the full extent")
+    mechs = provider.mechanisms(Filters(), cap=MECHANISM_CAP, columns=MAP_MECHANISM_COLUMNS)
+    mechs = mechs.sort_values("magnitude", ascending=False, kind="stable").reset_index(drop=True)
+    n_dots = _graph(dash_duo, "gd._fullData[gd.layout.meta.balls_first].x.length")
+    assert n_dots == len(mechs) - 20
+    # zoom onto a small ball (a dot now): a 0.3 km square around it
+    target = mechs.iloc[len(mechs) // 2]
+    x0, x1, y0, y1 = target["x_km"] - 0.15, target["x_km"] + 0.15, target["y_km"] - 0.15, target["y_km"] + 0.15
+    x, y = mechs["x_km"].to_numpy(), mechs["y_km"].to_numpy()
+    inside = (x >= x0 - 0.015) & (x <= x1 + 0.015) & (y >= y0 - 0.015) & (y <= y1 + 0.015)
+    want = int(min(inside.sum(), 20))
+    assert want >= 1
+    _graph(dash_duo, f"(Plotly.relayout(gd, {{'xaxis.range[0]': {x0}, 'xaxis.range[1]': {x1},"
+                     f" 'yaxis.range[0]': {y0}, 'yaxis.range[1]': {y1}}}), true)")
+    wait(lambda: _graph(dash_duo, polygons) == want, message=f"{want} exact balls in view")
+    # the target is no longer a dot, and the outline has one circle per exact ball
+    dots_x = _graph(dash_duo, "Array.from(gd._fullData[gd.layout.meta.balls_first].x)")
+    if inside.sum() <= 20:
+        assert not np.any(np.isclose(dots_x, target["x_km"], atol=1e-5))
+    outline = _graph(dash_duo, "Array.from(gd._fullData[gd.layout.meta.balls_first + 1].x)")
+    assert sum(1 for v in outline if v is None) == want
+    # the zoom was kept (only the balls were sent; the aspect lock may widen one axis)
+    xr = _graph(dash_duo, "gd.layout.xaxis.range")
+    assert xr[0] <= target["x_km"] <= xr[1] and xr[1] - xr[0] < 1.0
+    _graph(dash_duo, "(Plotly.relayout(gd, {'xaxis.autorange': true, 'yaxis.autorange': true}), true)")
+    wait(lambda: _graph(dash_duo, polygons) == 20, message="back to the 20 largest")
+    time.sleep(0.5)
     no_console_errors(dash_duo)
 
 

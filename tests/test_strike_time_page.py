@@ -5,9 +5,11 @@ from __future__ import annotations
 import io
 import re
 import time
+from datetime import datetime, timezone
 
 import pandas as pd
 import pytest
+from selenium.webdriver.common.keys import Keys
 
 from components.data import DataProvider
 from components.filters import Filters
@@ -88,6 +90,62 @@ def test_cluster_change_url_and_restore(dash_duo, demo_data_dir, provider):
     no_console_errors(dash_duo)
 
 
+def _retype(box, text: str):
+    """Select all, delete, type ``text`` and Enter, as key presses (modifiers are released
+    at the end of each ``send_keys``)."""
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(Keys.DELETE)
+    box.send_keys(text, Keys.ENTER)
+
+
+def _invalid(dash_duo, selector) -> bool:
+    return "is-invalid" in (dash_duo.find_element(selector).get_attribute("class") or "")
+
+
+def test_impossible_date_is_flagged_not_clamped(dash_duo, demo_data_dir, provider):
+    """Issue 12 #1: 9999-99-99 was read as 2200-01-01 (no mechanism left, no flag)."""
+    n = _n_cluster(provider, "NSw")
+    _start(dash_duo, demo_data_dir, "/strike-time?start=9999-99-99")
+    wait(lambda: _invalid(dash_duo, ".fm-time-start"), message="start flagged from the URL")
+    assert dash_duo.find_element(".fm-time-start").get_attribute("value") == "9999-99-99"
+    assert not _invalid(dash_duo, ".fm-time-end")
+    wait(lambda: "Not a date (start, ignored)" in dash_duo.find_element(".fm-time-msg").text, message="message")
+    wait(lambda: f"cluster NSw: {n:,} mechanisms" in dash_duo.find_element("#st-caption").text,
+         message="unfiltered caption")
+    # typed by a user: the field is cleared and the same text typed, then a valid date
+    box = dash_duo.find_element(".fm-time-start")
+    _retype(box, "2016-11-20")
+    wait(lambda: not _invalid(dash_duo, ".fm-time-start"), message="valid date clears the flag")
+    assert dash_duo.find_element(".fm-time-msg").text == ""
+    n2 = _n_cluster(provider, "NSw", Filters(time_start=datetime(2016, 11, 20, tzinfo=timezone.utc)))
+    wait(lambda: f"cluster NSw: {n2:,} mechanisms" in dash_duo.find_element("#st-caption").text, message="window")
+    _retype(box, "9999-99-99")
+    wait(lambda: _invalid(dash_duo, ".fm-time-start"), message="typed 9999-99-99 flagged")
+    wait(lambda: f"cluster NSw: {n:,} mechanisms" in dash_duo.find_element("#st-caption").text,
+         message="ignored, not clamped")
+    assert "start=" not in url_query(dash_duo)
+    no_console_errors(dash_duo)
+
+
+def test_typed_start_after_end_is_flagged_and_keeps_both_days(dash_duo, demo_data_dir, provider):
+    """Issue 12 #2: a reversed window was swapped silently and lost both boundary days."""
+    _start(dash_duo, demo_data_dir)
+    wait(lambda: "cluster NSw" in dash_duo.find_element("#st-caption").text, message="caption")
+    dash_duo.find_element(".fm-time-end").send_keys("2016-11-20", Keys.ENTER)
+    dash_duo.find_element(".fm-time-start").send_keys("2016-11-25", Keys.ENTER)
+    wait(lambda: _invalid(dash_duo, ".fm-time-start") and _invalid(dash_duo, ".fm-time-end"), message="both flagged")
+    wait(lambda: "Start is after end: showing 2016-11-20 → 2016-11-25" in dash_duo.find_element(".fm-time-msg").text,
+         message="message")
+    # the window applied: 2016-11-20 00:00 to 2016-11-25 23:59:59.999999, counted here directly
+    mech = provider.mechanisms_per_event(Filters(), "NSw")
+    t = pd.to_datetime(mech["time"], utc=True)
+    want = int(((t >= pd.Timestamp("2016-11-20", tz="UTC")) & (t < pd.Timestamp("2016-11-26", tz="UTC"))).sum())
+    assert want > 0
+    wait(lambda: f"cluster NSw: {want:,} mechanisms" in dash_duo.find_element("#st-caption").text, message="window")
+    wait(lambda: "start=2016-11-20&end=2016-11-25" in url_query(dash_duo), message="canonical URL")
+    no_console_errors(dash_duo)
+
+
 def test_zooming_the_time_axis_sets_the_shared_time_window(dash_duo, demo_data_dir, provider):
     _start(dash_duo, demo_data_dir)
     n = _n_cluster(provider, "NSw")
@@ -138,7 +196,7 @@ def test_csv_is_the_plotted_table(demo_data_dir, provider):
         fig, stats, caption, drawn = page.build_figure("mmin=-0.5", "NSw")
     csv = pd.read_csv(io.StringIO(out["content"]), dtype={"event_id": str})
     want = provider.mechanisms_per_event(Filters.from_values(mag_min=-0.5), "NSw")
-    assert out["filename"] == "toc2me_strike_time_NSw.csv"
+    assert out["filename"] == "demo_strike_time_NSw.csv"  # the frame table's dataset (issue 12 #11)
     assert sorted(csv["event_id"]) == sorted(want["event_id"]) and len(csv) == fig["layout"]["meta"]["n_mechanisms"]
     assert (csv["cluster"] == "NSw").all() and csv["strike_norm"].between(90, 270).all()
     assert drawn["mechanisms"]["drawn"] == len(csv)

@@ -177,7 +177,7 @@ def test_url_restores_the_window_and_csv(dash_duo, demo_data_dir, provider):
     # the stages CSV is the table shown
     button = dash_duo.find_element("#wells-csv")
     dash_duo.driver.execute_script("arguments[0].click()", button)
-    path = Path(dash_duo.download_path) / "toc2me_stages.csv"
+    path = Path(dash_duo.download_path) / "demo_stages.csv"  # the frame table's dataset (issue 12 #11)
     wait(lambda: path.exists() and path.stat().st_size > 0, message="downloaded CSV")
     got = pd.read_csv(path)
     assert list(got.columns) == [c for c in wf.STAGE_COLUMNS if c != "in_window"]
