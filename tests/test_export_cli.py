@@ -476,9 +476,11 @@ def test_project_folder(demo_data_dir, t, tmp_path, capsys):
     assert list(vp.columns) == ["depth_km", "vp_km_s"]
     np.testing.assert_array_equal(vp.to_numpy(), t["velocity_model"].sort_values("depth_km").to_numpy())
     wells = pd.read_csv(out / "wells.csv")
-    assert list(wells.columns) == ["well", "vertex", "lat", "lon"] and len(wells) == len(t["wells"])
+    assert list(wells.columns) == ["well", "vertex", "lat", "lon", "depth_km"] and len(wells) == len(t["wells"])
     stages = pd.read_csv(out / "stages.csv")
-    assert list(stages.columns) == ["well", "stage_no", "time", "lat", "lon", "day_index"]
+    # the demo's stages carry depth and treatment columns too (written when present)
+    assert list(stages.columns) == ["well", "stage_no", "time", "lat", "lon", "day_index", "depth_km", "rate_m3_min",
+                                    "pumping_min", "volume_m3"]
     times = pd.to_datetime(stages["time"], utc=True, format="ISO8601")
     ref = t["stages"].sort_values(["well", "stage_no"])
     assert (times.to_numpy() == ref["time"].to_numpy()).all() and stages["time"].str.endswith("Z").all()

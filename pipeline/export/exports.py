@@ -65,7 +65,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.mechanisms import focal
+from pipeline.mechanisms import enrich
 from pipeline.mechanisms import skhash as _sr
 
 __all__ = [
@@ -134,11 +134,11 @@ def _completed(mech: pd.DataFrame) -> pd.DataFrame:
     if not np.all(np.isfinite(np.column_stack([s, d, r]))):
         bad = m.loc[~np.isfinite(np.column_stack([s, d, r])).all(axis=1), "event_id"].tolist()[:5]
         raise ValueError(f"mechanisms with missing strike/dip/rake: {bad}")
-    aux = focal.auxiliary_plane(s, d, r)
-    axes = focal.pbt_axes(s, d, r)
-    fill = {"strike2": aux[0], "dip2": aux[1], "rake2": aux[2]}
+    # the same derived columns, rounded the same way, as the tables hold
+    full = enrich.complete_mechanisms(m[["strike", "dip", "rake"]])
+    fill = {c: full[c].to_numpy() for c in ("strike2", "dip2", "rake2")}
     for k in ("p", "b", "t"):
-        fill[f"{k}_trend"], fill[f"{k}_plunge"] = axes[k]
+        fill[f"{k}_trend"], fill[f"{k}_plunge"] = full[f"{k}_trend"].to_numpy(), full[f"{k}_plunge"].to_numpy()
     for col, values in fill.items():
         if col not in m.columns:
             m[col] = values
