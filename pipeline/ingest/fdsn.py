@@ -53,7 +53,6 @@ import math
 import os
 import sys
 import time
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,21 +110,12 @@ def read_layout(root: str | Path) -> Layout:
     :func:`pipeline.ingest.project.read_config`, the ``stations`` file and ``waveforms``
     folder may be missing (they are what the fetch makes); their keys may be too (defaults
     ``stations.xml`` and ``waveforms``, reported in ``missing_keys``)."""
-    from .project import CONFIG, KNOWN_KEYS
+    from .project import load_toml
     root = Path(root).resolve()
     if not root.is_dir():
         raise InputError(root, "input folder does not exist")
-    path = root / CONFIG
-    if not path.is_file():
-        raise InputError(path, "no project.toml: fetch-fdsn needs one with at least a catalog key "
-                               "(see README, 'Fetching waveforms from an FDSN service')")
-    try:
-        cfg = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(path, f"not valid TOML: {exc}") from None
-    unknown = sorted(set(cfg) - set(KNOWN_KEYS))
-    if unknown:
-        raise InputError(path, f"unknown key(s) {unknown}; known: {list(KNOWN_KEYS)}")
+    path, cfg = load_toml(root, "fetch-fdsn needs one with at least a catalog key "
+                                "(see README, 'Fetching waveforms from an FDSN service')")
 
     def rel(key, default=None):
         value = cfg.get(key, default)

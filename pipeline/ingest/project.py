@@ -73,11 +73,12 @@ class Project:
     config: dict = field(default_factory=dict)
 
 
-def read_config(root: Path) -> dict:
-    """The validated ``project.toml`` of ``root`` with its paths made absolute."""
+def load_toml(root: Path, missing_hint: str) -> tuple[Path, dict]:
+    """(path, parsed keys) of ``root/project.toml``; :class:`InputError` when it is missing
+    (``missing_hint`` says what the command needs), not TOML, or has an unknown key."""
     path = root / CONFIG
     if not path.is_file():
-        raise InputError(path, "no project.toml: the files source needs one (see README, 'Bring your own data')")
+        raise InputError(path, f"no project.toml: {missing_hint}")
     try:
         cfg = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
@@ -85,6 +86,12 @@ def read_config(root: Path) -> dict:
     unknown = sorted(set(cfg) - set(KNOWN_KEYS))
     if unknown:
         raise InputError(path, f"unknown key(s) {unknown}; known: {list(KNOWN_KEYS)}")
+    return path, cfg
+
+
+def read_config(root: Path) -> dict:
+    """The validated ``project.toml`` of ``root`` with its paths made absolute."""
+    path, cfg = load_toml(root, "the files source needs one (see README, 'Bring your own data')")
     for k in REQUIRED_KEYS:
         if k not in cfg:
             raise InputError(path, f"missing key {k!r}")
