@@ -20,7 +20,7 @@ $(VENV)/bin/python:
 	$(PY) -m pip install -q -U pip
 
 # Stamp files make re-runs instant; they are redone when a requirements file changes.
-$(VENV)/.installed: requirements.txt | $(VENV)/bin/python
+$(VENV)/.installed: requirements.txt scripts/build_skhash_fortran.sh scripts/skhash_gridsearch_fast.py | $(VENV)/bin/python
 	$(PY) -m pip install -q -r requirements.txt
 	@# SKHASH's Fortran grid search is optional (~2x faster, results within 1 deg): try to get gfortran
 	@command -v gfortran >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \

@@ -211,6 +211,21 @@ def _reseeded(*args, **kwargs):
         srand(ctypes.byref(ctypes.c_int(f_seed)))
     return _orig(*args, **kwargs)
 compute_mech.compute_mech = _reseeded
+# SKHASH hands the grid search two (15000, 500) float64 arrays per event, which f2py then
+# copies into float32 Fortran order (~60 ms an event, as long as the whole patched grid
+# search). Give it float32 Fortran-order arrays: the same values (the same rounding to
+# float32), no copy.
+import functions.gridsearch_so as gridsearch_so
+_prep = gridsearch_so.prep_subroutine
+def _prep_f32(sr_azimuth, takeoff, p_pol, sp_amp, npick0, nmc):
+    n = sr_azimuth.shape[0]
+    az = np.zeros((npick0, 500), np.float32, order="F")
+    th = np.zeros((npick0, 500), np.float32, order="F")
+    az[:n, :nmc] = sr_azimuth
+    th[:n, :nmc] = takeoff
+    _, _, sp, pol, qual = _prep(sr_azimuth, takeoff, p_pol, sp_amp, n, nmc)
+    return az, th, sp, pol, qual
+gridsearch_so.prep_subroutine = _prep_f32
 # SKHASH 1.1.5 bug: when no event of the run is solved, pol_df has no 'mech_quality' column
 # and out.pol_agree raises KeyError. Add the (empty) column.
 import functions.out as out
