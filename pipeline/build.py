@@ -200,6 +200,12 @@ def _build(source, input_dir, data_dir: Path, seed, opts: Options) -> dict:
     stats: dict = {}
     with cluster.open_client(opts.workers, opts.scheduler, dashboard=opts.dashboard) as client:
         stats["workers"] = cluster.n_workers(client)
+        will_pick = opts.pick and (
+            (source == "files" and project.waveforms is not None)
+            or (source not in ("demo", "files") and input_dir is not None
+                and (Path(input_dir) / "waveforms").is_dir()))
+        # the models load on the workers while this process plans the chunks
+        warm = picking_stage.start_warm_up(client, tuple(opts.pickers), opts.weights) if will_pick else []
         if source == "demo":
             from .mechanisms.skhash import DEMO_VELOCITY_MODEL
             vmodel = DEMO_VELOCITY_MODEL
@@ -227,6 +233,7 @@ def _build(source, input_dir, data_dir: Path, seed, opts: Options) -> dict:
                 vmodel = read_velocity_model(vz)
             else:
                 log.warning("no velocity model at %s: computed mechanisms skipped", vz)
+        del warm
         if any(not r.reused for r in pick_results) and getattr(client, "cluster", None) is not None:
             # our own LocalCluster: fresh workers for the SKHASH stage give back the pickers'
             # TensorFlow memory (~1 GB a worker) before SKHASH processes start beside them

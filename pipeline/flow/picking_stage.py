@@ -135,6 +135,23 @@ def _picker(name: str, weights: str | None):
     return _PICKERS[key]
 
 
+def warm_up(pickers: tuple[str, ...], weights: str | None) -> int:
+    """Load ``pickers`` into this worker process (TensorFlow and the weights: ~10 s) before
+    its first chunk; returns the process id."""
+    for name in pickers:
+        _picker(name, weights)
+    return os.getpid()
+
+
+def start_warm_up(client, pickers: tuple[str, ...], weights: str | None) -> list:
+    """Submit :func:`warm_up` once to every worker now, so that the models load while the
+    driver is still planning the chunks (single-threaded: a core is idle). Keep the futures
+    until the stage has run; a failure here is left to the chunks to report."""
+    workers = list(client.scheduler_info().get("workers", {}))
+    return [client.submit(warm_up, tuple(pickers), weights, workers=[w], allow_other_workers=False,
+                          pure=False, key=f"warm-up-{i}") for i, w in enumerate(workers)]
+
+
 def pick_chunk(spec: dict) -> dict:
     """Run one picking chunk (on a worker) and write its parts; returns its summary.
 
