@@ -144,3 +144,77 @@ def kagan_to_published(computed: pd.DataFrame, published: pd.DataFrame | None) -
             (c["strike"].to_numpy(), c["dip"].to_numpy(), c["rake"].to_numpy()),
             (p["strike"].to_numpy(), p["dip"].to_numpy(), p["rake"].to_numpy()))
     return out
+
+
+def composite(events: pd.DataFrame, polarities: pd.DataFrame, stations: pd.DataFrame, velocity_model,
+              picks: str = "auto", snr_min: float = DEFAULT_SNR_MIN, settings: dict | None = None,
+              locations: pd.DataFrame | None = None, published: pd.DataFrame | None = None,
+              use_fortran: bool | None = None, timeout: float | None = None,
+              composite_id: str = "composite") -> dict:
+    """One composite focal mechanism from the polarities of all ``events`` (SKHASH's
+    composite mode, one SKHASH subprocess limited to ``timeout`` s).
+
+    The polarities and locations are chosen exactly as :func:`invert` chooses them for a
+    single event (:func:`select_polarities`, ``locations`` / the published SKHASH locations
+    overriding the catalogue), so an event contributes the same rays to a composite as to its
+    own mechanism. Each ray's azimuth and takeoff are computed by SKHASH from the location of
+    the event that recorded it, then all rays are pooled in one grid search
+    (:func:`pipeline.mechanisms.skhash.run_skhash` with ``composite=``).
+
+    Returns a dict:
+
+    * ``mechanism``: None when unsolved, else a dict with ``strike, dip, rake`` (plane 1, deg,
+      Aki & Richards), ``strike2, dip2, rake2`` (auxiliary plane), ``quality`` (SKHASH A-D),
+      ``fault_plane_uncertainty`` / ``aux_plane_uncertainty`` (deg), ``polarity_misfit``,
+      ``prob_mech``, ``sta_distribution_ratio`` (percent), ``azimuthal_gap``, ``takeoff_gap``
+      (deg), ``n_polarities`` (pooled polarities SKHASH used), ``n_events`` (member events
+      that contributed at least one of them) and ``n_stations`` (distinct stations);
+    * ``reason``: why it is unsolved (None when solved);
+    * ``rays``: one row per pooled polarity: ``event_id`` (the member event), ``network,
+      station, polarity`` (true ground motion, +1 up), ``takeoff_deg`` (**from the downward
+      vertical**, 0 = down, > 90 = up-going), ``azimuth_deg`` (source -> station, clockwise
+      from north), ``distance_km``, ``pol_agreement`` (agrees with the composite);
+    * ``acceptable_planes``: ``strike, dip, rake`` of every acceptable plane SKHASH kept;
+    * ``engine``, ``seconds``, ``log`` of the SKHASH run, ``n_input_events`` (events given
+      with at least one chosen polarity).
+
+    Raises :class:`pipeline.mechanisms.skhash.SkhashError` (``SkhashTimeout`` past
+    ``timeout``) when SKHASH itself fails.
+    """
+    from . import raytrace, skhash
+
+    if locations is None:
+        locations = skhash_locations(published)
+    ids = set(events["event_id"].astype(str))
+    pol = polarities[polarities["event_id"].astype(str).isin(ids)]
+    chosen = select_polarities(pol, picks, snr_min)
+    ev = _locations(events[events["event_id"].isin(chosen["event_id"])], locations)
+    res = skhash.run_skhash(ev, chosen, stations, velocity_model, settings, use_fortran=use_fortran,
+                            acceptable_planes=True, timeout=timeout, composite=composite_id)
+    pi = res.polinfo
+    rays = pd.DataFrame({
+        "event_id": pi["source_event_id"].astype(str), "network": pi["network"].astype(str),
+        "station": pi["station"].astype(str), "polarity": np.sign(pi["polarity"].astype(float)).astype("int8"),
+        "takeoff_deg": raytrace.convert_takeoff(pi["takeoff"].to_numpy(float), "up", "down"),
+        "azimuth_deg": pi["azimuth"].astype(float), "distance_km": pi["sr_dist_km"].astype(float),
+        "pol_agreement": pi["pol_agreement"].astype(bool),
+    })
+    pref = res.preferred
+    out = {"mechanism": None, "reason": None, "rays": rays, "engine": res.engine, "seconds": res.seconds,
+           "log": res.log, "n_input_events": int(ev["event_id"].nunique())}
+    acc = res.acceptable_planes
+    out["acceptable_planes"] = (acc[["strike", "dip", "rake"]].astype(float).reset_index(drop=True)
+                                if acc is not None and len(acc) else pd.DataFrame(columns=["strike", "dip", "rake"]))
+    if pref.empty:
+        uns = res.unsolved
+        out["reason"] = str(uns["reason"].iloc[0]) if len(uns) else "not solved by SKHASH"
+        return out
+    m = pref.iloc[0]
+    mech = {k: float(m[k]) for k in ("strike", "dip", "rake", "strike2", "dip2", "rake2", "fault_plane_uncertainty",
+                                     "aux_plane_uncertainty", "polarity_misfit", "prob_mech",
+                                     "sta_distribution_ratio", "azimuthal_gap", "takeoff_gap")}
+    mech.update(quality=str(m["quality"]), n_polarities=int(m["n_polarities"]),
+                n_events=int(rays["event_id"].nunique()),
+                n_stations=int(rays[["network", "station"]].drop_duplicates().shape[0]))
+    out["mechanism"] = mech
+    return out
