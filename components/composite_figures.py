@@ -235,7 +235,7 @@ def stress_figure(boot, n_used: int, n_selected: int | None = None, *, height: i
         hover.append(f"{SIGMA_LABELS[name]}: trend {tr:.0f}°, plunge {pl:.0f}°<br>95 % cone {boot.radius[name]:.0f}°")
     traces.append({"type": "scatter", "x": xs, "y": ys, "mode": "markers+text", "text": text,
                    "textposition": "top right", "textfont": {"size": 14, "color": colors},
-                   "marker": {"size": 13, "color": colors, "symbol": ["square", "diamond", "circle"],
+                   "marker": {"size": 11, "color": colors, "symbol": ["square", "diamond", "circle"],
                               "line": {"color": "white", "width": 1.5}},
                    "hovertext": hover, "hoverinfo": "text", "name": "σ1 σ2 σ3 (best)"})
     meta = {name: {"trend": float(tp[name][0]), "plunge": float(tp[name][1]),
@@ -247,5 +247,7 @@ def stress_figure(boot, n_used: int, n_selected: int | None = None, *, height: i
     title = (f"<b>Stress</b> · R = {best.r:.2f} {_interval(*boot.r_interval)} · "
              f"SHmax = {best.shmax:.0f}° {_interval(*boot.shmax_interval, spec='.0f', unit='°')}")
     sub = (f"{n_used:,} mechanisms" + (f" (of {n_selected:,})" if n_selected and n_selected > n_used else "")
-           + f" · {len(boot.r):,} bootstrap resamples (clouds) · Michael + Vavryčuk, μ = {best.friction:g}")
+           + f" · {len(boot.r):,} bootstrap resamples (clouds) · Michael + Vavryčuk, μ = {best.friction:g}"
+           + "<br>95 % cones: " + ", ".join(f"{SIGMA_LABELS[a]} {boot.radius[a]:.0f}°" for a in AXES
+                                           if _finite(boot.radius[a])))
     return {"data": traces, "layout": _layout(title, sub, meta, height)}
