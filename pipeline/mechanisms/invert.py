@@ -14,6 +14,10 @@ convention already (station reversal applied at picking time), so nothing is fli
 Locations: SKHASH needs the location its takeoff angles are computed from. ``locations``
 (event_id, lat, lon, depth_km) overrides the catalogue location per event; the ToC2ME
 build passes the SKHASH/SAC-header solution where known, as the published run used it.
+
+:func:`composite` pools the polarities of several events into one composite mechanism with
+the same polarity and location choice (SKHASH's composite mode, per-ray geometry from each
+ray's own event).
 """
 from __future__ import annotations
 

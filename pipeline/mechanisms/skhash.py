@@ -7,7 +7,9 @@ inputs and a control file into a work folder, runs it in a **subprocess** (a sma
 
 Entry points
 ------------
-* :func:`run_skhash` - one SKHASH process for a set of events -> :class:`SkhashResult`.
+* :func:`run_skhash` - one SKHASH process for a set of events -> :class:`SkhashResult`;
+  with ``composite=ID``, one composite mechanism of all of them (SKHASH's ``event_id2``
+  mode: per-ray geometry from each ray's own event, then one pooled grid search).
 * :func:`run_skhash_parallel` - the same, split into chunks run concurrently (one process
   per chunk); a failing chunk is retried event by event, and an event that still fails is
   recorded in ``unsolved`` with SKHASH's error message - the batch never stops.
