@@ -22,6 +22,7 @@ State
 """
 from __future__ import annotations
 
+import logging
 import math
 from functools import lru_cache
 
@@ -324,6 +325,9 @@ def build_composite_and_stress(query: str, provider=None) -> dict:
                                             "narrow the selection)")
     except SkhashError as exc:
         out["composite_error"] = ("danger", f"Composite mechanism failed: {str(exc)[:400]}")
+    except Exception as exc:  # noqa: BLE001 - shown on the page, not hidden behind a fallback
+        logging.getLogger(__name__).exception("composite of %r failed", query)
+        out["composite_error"] = ("danger", f"Composite mechanism failed: {type(exc).__name__}: {str(exc)[:400]}")
     else:
         if res["mechanism"] is None:
             out["composite_error"] = ("warning", f"SKHASH found no composite mechanism for the "
@@ -344,6 +348,9 @@ def build_composite_and_stress(query: str, provider=None) -> dict:
                                  used["rake"].to_numpy(float), n_boot=STRESS_BOOTSTRAP, seed=0)
         except (ValueError, np.linalg.LinAlgError) as exc:
             out["stress_error"] = ("warning", f"No stress inversion: {exc}")
+        except Exception as exc:  # noqa: BLE001 - shown on the page
+            logging.getLogger(__name__).exception("stress of %r failed", query)
+            out["stress_error"] = ("danger", f"Stress inversion failed: {type(exc).__name__}: {str(exc)[:400]}")
         else:
             out["stress"] = cpf.stress_figure(b, len(used), n_sel)
     return out
