@@ -146,3 +146,22 @@ def test_command_refuses_an_empty_selection(demo_data_dir):
     assert "no event of this selection has polarities" in out.stderr
     bad = _run("--data-dir", str(demo_data_dir), "--max-events", "0")
     assert bad.returncode == 2 and "--max-events" in bad.stderr
+
+
+def test_one_trial_gives_what_thirty_give_without_location_uncertainty(scenario_geometry):
+    """The composite's nmc=1 default: with exact locations SKHASH's trials are identical."""
+    events, stations = scenario_geometry
+    pol, _ = _synthetic_polarities(events, stations)
+    one = invert.composite(events, pol, stations, skhash.DEMO_VELOCITY_MODEL, timeout=120)
+    thirty = invert.composite(events, pol, stations, skhash.DEMO_VELOCITY_MODEL, settings={"nmc": 30}, timeout=120)
+    keys = ("strike", "dip", "rake", "quality", "fault_plane_uncertainty", "prob_mech", "n_polarities")
+    assert {k: one["mechanism"][k] for k in keys} == {k: thirty["mechanism"][k] for k in keys}
+    pd.testing.assert_frame_equal(one["acceptable_planes"], thirty["acceptable_planes"])
+
+
+def test_pure_python_grid_search_too_large_is_refused_before_running(scenario_geometry, monkeypatch):
+    events, stations = scenario_geometry
+    pol, _ = _synthetic_polarities(events, stations)
+    monkeypatch.setattr(invert, "PYTHON_MEMORY_LIMIT", invert.PYTHON_BYTES_PER_RAY_TRIAL * (len(pol) - 1))
+    with pytest.raises(invert.CompositeTooLarge, match="pool fewer events"):
+        invert.composite(events, pol, stations, skhash.DEMO_VELOCITY_MODEL, use_fortran=False)

@@ -23,7 +23,11 @@ What goes in
 * **Locations**: the SKHASH locations of the published mechanisms where known (as the
   batch inversion uses them), else the catalogue location; SKHASH settings
   :data:`pipeline.mechanisms.skhash.DEFAULT_SETTINGS` (npolmin then applies to the pooled
-  polarities).
+  polarities) except ``nmc=1``: without location uncertainties SKHASH's trials are
+  identical (see :func:`pipeline.mechanisms.invert.composite`).
+* **Memory**: SKHASH's Fortran grid search needs little; its pure-Python one keeps
+  rays x trials x ~30,000 orientations (~0.85 MB per ray): a composite it could not hold in
+  4 GB is refused before it runs (exit 2, "pool fewer events").
 
 :func:`composite_of_selection` returns :func:`pipeline.mechanisms.invert.composite`'s dict
 plus ``n_selected`` (filtered events with polarities before the cap) and ``max_events``;
@@ -95,10 +99,13 @@ def composite_of_selection(provider, filters, *, max_events: int = DEFAULT_MAX_E
     vm = provider.velocity_model()
     if vm.empty:
         raise InputError(data_dir, "the velocity_model table is empty: SKHASH needs a 1-D P model")
-    res = invert.composite(events, pol, provider.stations(), vm[["depth_km", "vp_km_s"]], picks=picks,
-                           snr_min=invert.DEFAULT_SNR_MIN if snr_min is None else float(snr_min),
-                           published=published if published is not None and len(published) else None,
-                           use_fortran=use_fortran, timeout=timeout, composite_id=COMPOSITE_ID)
+    try:
+        res = invert.composite(events, pol, provider.stations(), vm[["depth_km", "vp_km_s"]], picks=picks,
+                               snr_min=invert.DEFAULT_SNR_MIN if snr_min is None else float(snr_min),
+                               published=published if published is not None and len(published) else None,
+                               use_fortran=use_fortran, timeout=timeout, composite_id=COMPOSITE_ID)
+    except invert.CompositeTooLarge as exc:
+        raise InputError(data_dir, f"{exc} (e.g. --max-events {max(1, max_events // 4)})") from exc
     res["n_selected"] = int(events.attrs.get("matched", len(events)))
     res["max_events"] = max_events
     res["event_ids"] = ids

@@ -150,6 +150,18 @@ def kagan_to_published(computed: pd.DataFrame, published: pd.DataFrame | None) -
     return out
 
 
+#: memory of SKHASH's pure-Python grid search per ray and trial (nmc), bytes: it holds arrays of
+#: rays x trials x grid orientations (30,170 at the default 5 deg spacing); measured ~0.8 MB
+#: (270 rays x 30 trials: 6.5 GB peak)
+PYTHON_BYTES_PER_RAY_TRIAL = 0.85e6
+#: largest estimated memory a composite may ask of the pure-Python grid search, bytes
+PYTHON_MEMORY_LIMIT = 4e9
+
+
+class CompositeTooLarge(ValueError):
+    """A composite the pure-Python grid search could not hold in memory."""
+
+
 def composite(events: pd.DataFrame, polarities: pd.DataFrame, stations: pd.DataFrame, velocity_model,
               picks: str = "auto", snr_min: float = DEFAULT_SNR_MIN, settings: dict | None = None,
               locations: pd.DataFrame | None = None, published: pd.DataFrame | None = None,
@@ -182,8 +194,16 @@ def composite(events: pd.DataFrame, polarities: pd.DataFrame, stations: pd.DataF
     * ``engine``, ``seconds``, ``log`` of the SKHASH run, ``n_input_events`` (events given
       with at least one chosen polarity).
 
+    SKHASH trials: the events carry no location uncertainty (as in :func:`invert`), so all of
+    SKHASH's ``nmc`` trials of an event would see the same rays and give the same planes;
+    unless ``settings`` says otherwise a composite runs ``nmc=1`` (same result, checked on
+    the demo selections, and a fraction of the time and memory).
+
     Raises :class:`pipeline.mechanisms.skhash.SkhashError` (``SkhashTimeout`` past
-    ``timeout``) when SKHASH itself fails.
+    ``timeout``) when SKHASH itself fails, and :class:`CompositeTooLarge` before running
+    when the pure-Python grid search (no Fortran module, or ``use_fortran=False``) would need
+    more than :data:`PYTHON_MEMORY_LIMIT` bytes (it keeps rays x trials x orientations in
+    memory; the Fortran one does not).
     """
     from . import raytrace, skhash
 
@@ -193,6 +213,16 @@ def composite(events: pd.DataFrame, polarities: pd.DataFrame, stations: pd.DataF
     pol = polarities[polarities["event_id"].astype(str).isin(ids)]
     chosen = select_polarities(pol, picks, snr_min)
     ev = _locations(events[events["event_id"].isin(chosen["event_id"])], locations)
+    settings = dict(settings or {})
+    settings.setdefault("nmc", 1)   # identical trials without location uncertainty (docstring)
+    nmc = int(settings["nmc"])
+    if use_fortran is False or (use_fortran is None and not skhash.fortran_available()):
+        need = PYTHON_BYTES_PER_RAY_TRIAL * len(chosen) * nmc
+        if need > PYTHON_MEMORY_LIMIT:
+            raise CompositeTooLarge(
+                f"{len(chosen)} polarities x {nmc} trial(s) would need ~{need / 1e9:.0f} GB in SKHASH's pure-Python "
+                f"grid search (limit {PYTHON_MEMORY_LIMIT / 1e9:.0f} GB): pool fewer events, or build the Fortran "
+                "grid search with scripts/build_skhash_fortran.sh")
     res = skhash.run_skhash(ev, chosen, stations, velocity_model, settings, use_fortran=use_fortran,
                             acceptable_planes=True, timeout=timeout, composite=composite_id)
     pi = res.polinfo
