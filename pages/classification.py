@@ -70,6 +70,7 @@ STRESS_GRAPH = "cls-stress"
 #: per-request bounds of "Composite & stress for this selection"
 PAGE_MAX_EVENTS = 60          # events pooled into the composite (largest magnitudes first)
 PAGE_TIMEOUT_S = 60.0         # SKHASH time limit of the composite
+PAGE_PYTHON_MEMORY = 1.5e9    # bytes the pure-Python grid search may take (without Fortran)
 STRESS_CAP = 500              # mechanisms inverted for stress (fixed sample by event id)
 STRESS_BOOTSTRAP = 100        # bootstrap resamples of the stress inversion
 STRESS_MIN = 4                # fewest mechanisms a stress inversion takes
@@ -295,8 +296,8 @@ def build_map(query: str, store=None, threshold=cf.DEFAULT_THRESHOLD, provider=N
 
 def build_composite_and_stress(query: str, provider=None) -> dict:
     """The composite mechanism and the stress inversion of the filtered selection, bounded
-    per request (:data:`PAGE_MAX_EVENTS`, :data:`PAGE_TIMEOUT_S`, :data:`STRESS_CAP`,
-    :data:`STRESS_BOOTSTRAP`). Returns ``composite`` (figure dict or None),
+    per request (:data:`PAGE_MAX_EVENTS`, :data:`PAGE_TIMEOUT_S`, :data:`PAGE_PYTHON_MEMORY`,
+    :data:`STRESS_CAP`, :data:`STRESS_BOOTSTRAP`). Returns ``composite`` (figure dict or None),
     ``composite_error`` (None or ``(level, message)``: ``warning`` for a selection that
     cannot make a composite, ``danger`` for a SKHASH failure or timeout), ``stress`` /
     ``stress_error`` likewise, ``average`` (moment-tensor average of the selection's
@@ -317,7 +318,8 @@ def build_composite_and_stress(query: str, provider=None) -> dict:
     if mechs is not None and len(mechs):
         out["average"] = average_mechanism(mechs["strike"], mechs["dip"], mechs["rake"])
     try:
-        res = composite.composite_of_selection(p, f, max_events=PAGE_MAX_EVENTS, timeout=PAGE_TIMEOUT_S)
+        res = composite.composite_of_selection(p, f, max_events=PAGE_MAX_EVENTS, timeout=PAGE_TIMEOUT_S,
+                                               python_memory_limit=PAGE_PYTHON_MEMORY)
     except InputError as exc:
         out["composite_error"] = ("warning", f"No composite mechanism: {exc.reason}")
     except SkhashTimeout as exc:

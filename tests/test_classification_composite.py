@@ -62,6 +62,13 @@ def test_builder_shows_errors_instead_of_falling_back(page, provider, monkeypatc
     assert slow["stress"] is not None          # the stress inversion does not depend on SKHASH
     children = page._composite_children(slow)
     assert "fm-composite-error" in str(children)
+    # without the Fortran grid search, a composite too large for the page's memory bound is refused
+    from pipeline.mechanisms import skhash
+    monkeypatch.setattr(skhash, "fortran_available", lambda python=None: False)
+    monkeypatch.setattr(page, "PAGE_PYTHON_MEMORY", 1e6)
+    big = page.build_composite_and_stress(QUERY, provider)
+    assert big["composite"] is None and big["composite_error"][0] == "warning"
+    assert "pool fewer events" in big["composite_error"][1] and "Fortran" in big["composite_error"][1]
 
 
 def test_page_shows_composite_and_stress_after_the_button(dash_duo, demo_data_dir, provider):

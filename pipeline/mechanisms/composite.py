@@ -62,7 +62,8 @@ __all__ = ["composite_of_selection", "summary", "add_cli", "DEFAULT_MAX_EVENTS",
 
 def composite_of_selection(provider, filters, *, max_events: int = DEFAULT_MAX_EVENTS, picks: str = "auto",
                            snr_min: float | None = None, timeout: float | None = DEFAULT_TIMEOUT_S,
-                           use_fortran: bool | None = None, reviews: pd.DataFrame | None = None) -> dict:
+                           use_fortran: bool | None = None, reviews: pd.DataFrame | None = None,
+                           python_memory_limit: float | None = None) -> dict:
     """The composite mechanism of the events ``filters`` selects (see the module docstring).
 
     ``provider``: a :class:`components.data.DataProvider`; ``filters``: a
@@ -70,7 +71,10 @@ def composite_of_selection(provider, filters, *, max_events: int = DEFAULT_MAX_E
     those of the data folder's review database, read-only). Raises :class:`InputError` when
     a table is missing or no selected event has polarities;
     :class:`pipeline.mechanisms.skhash.SkhashError` when SKHASH fails or runs over
-    ``timeout`` s. An unsolved composite is returned with ``mechanism`` None and ``reason``.
+    ``timeout`` s, and :class:`InputError` too when the pure-Python grid search would need more
+    than ``python_memory_limit`` bytes (default
+    :data:`pipeline.mechanisms.invert.PYTHON_MEMORY_LIMIT`). An unsolved composite is
+    returned with ``mechanism`` None and ``reason``.
     """
     from pipeline.review.reviews import apply_reviews, manual_polarities
 
@@ -103,7 +107,8 @@ def composite_of_selection(provider, filters, *, max_events: int = DEFAULT_MAX_E
         res = invert.composite(events, pol, provider.stations(), vm[["depth_km", "vp_km_s"]], picks=picks,
                                snr_min=invert.DEFAULT_SNR_MIN if snr_min is None else float(snr_min),
                                published=published if published is not None and len(published) else None,
-                               use_fortran=use_fortran, timeout=timeout, composite_id=COMPOSITE_ID)
+                               use_fortran=use_fortran, timeout=timeout, composite_id=COMPOSITE_ID,
+                               python_memory_limit=python_memory_limit)
     except invert.CompositeTooLarge as exc:
         raise InputError(data_dir, f"{exc} (e.g. --max-events {max(1, max_events // 4)})") from exc
     res["n_selected"] = int(events.attrs.get("matched", len(events)))

@@ -166,7 +166,7 @@ def composite(events: pd.DataFrame, polarities: pd.DataFrame, stations: pd.DataF
               picks: str = "auto", snr_min: float = DEFAULT_SNR_MIN, settings: dict | None = None,
               locations: pd.DataFrame | None = None, published: pd.DataFrame | None = None,
               use_fortran: bool | None = None, timeout: float | None = None,
-              composite_id: str = "composite") -> dict:
+              composite_id: str = "composite", python_memory_limit: float | None = None) -> dict:
     """One composite focal mechanism from the polarities of all ``events`` (SKHASH's
     composite mode, one SKHASH subprocess limited to ``timeout`` s).
 
@@ -202,7 +202,7 @@ def composite(events: pd.DataFrame, polarities: pd.DataFrame, stations: pd.DataF
     Raises :class:`pipeline.mechanisms.skhash.SkhashError` (``SkhashTimeout`` past
     ``timeout``) when SKHASH itself fails, and :class:`CompositeTooLarge` before running
     when the pure-Python grid search (no Fortran module, or ``use_fortran=False``) would need
-    more than :data:`PYTHON_MEMORY_LIMIT` bytes (it keeps rays x trials x orientations in
+    more than ``python_memory_limit`` bytes (default :data:`PYTHON_MEMORY_LIMIT`) (it keeps rays x trials x orientations in
     memory; the Fortran one does not).
     """
     from . import raytrace, skhash
@@ -218,10 +218,11 @@ def composite(events: pd.DataFrame, polarities: pd.DataFrame, stations: pd.DataF
     nmc = int(settings["nmc"])
     if use_fortran is False or (use_fortran is None and not skhash.fortran_available()):
         need = PYTHON_BYTES_PER_RAY_TRIAL * len(chosen) * nmc
-        if need > PYTHON_MEMORY_LIMIT:
+        limit = PYTHON_MEMORY_LIMIT if python_memory_limit is None else float(python_memory_limit)
+        if need > limit:
             raise CompositeTooLarge(
                 f"{len(chosen)} polarities x {nmc} trial(s) would need ~{need / 1e9:.0f} GB in SKHASH's pure-Python "
-                f"grid search (limit {PYTHON_MEMORY_LIMIT / 1e9:.0f} GB): pool fewer events, or build the Fortran "
+                f"grid search (limit {limit / 1e9:.1f} GB): pool fewer events, or build the Fortran "
                 "grid search with scripts/build_skhash_fortran.sh")
     res = skhash.run_skhash(ev, chosen, stations, velocity_model, settings, use_fortran=use_fortran,
                             acceptable_planes=True, timeout=timeout, composite=composite_id)
