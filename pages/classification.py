@@ -135,6 +135,15 @@ def _about():
                 "are coloured by the axial strike deviation min(|d|, 180−|d|) from the average (the original "
                 "compared raw strikes with a wrapped mean and hid most g1 lines). At most "
                 f"{LINE_CAP:,} lines are drawn per stereonet (a fixed sample by event id)."]),
+        html.P(["Composite & stress (on request) use the filter bar's selection, not the edited rule. Composite: "
+                "one SKHASH mechanism from the polarities of all selected events with polarities, each ray's "
+                "takeoff and azimuth from its own event's location (SKHASH's composite mode); dashed beside it, the "
+                "moment-tensor average of the selection's mechanisms. Stress: Michael (1984) with Vavryčuk (2014)'s "
+                "fault-plane choice on one mechanism per event; σ1 ≥ σ2 ≥ σ3 compression positive, clouds = "
+                "bootstrap axes, R = (σ1−σ2)/(σ1−σ3), SHmax (Lund & Townend 2007). The composite is what "
+                "python -m pipeline composite --max-events 60 gives for the same filters; the stress command, "
+                "unlike this panel, inverts every mechanism row (an event with a published and a computed "
+                "mechanism counts twice unless --source picks one)."]),
         html.P(["The filter bar's Group filter selects by the stored group (published rule, as on every page); "
                 "the counts, figures and CSV here re-group those rows with the table's rule. The rule and the "
                 "beachball threshold are kept in the URL fragment (#rule=…&ml=…), so reloading or sharing the "
