@@ -563,6 +563,43 @@ class DataProvider:
             sql, params = sql + " AND channel = ?", [*params, str(channel)]
         return self.query(sql, params)
 
+    # -- composite mechanisms (pipeline.mechanisms.composite) ---------------------------
+    def events_with_polarities(self, filters: Filters, cap: int | None = None) -> pd.DataFrame:
+        """Filtered events (the :meth:`filtered_sql` ``events`` rows) that have at least one
+        row in ``polarities``: ``event_id, time, lat, lon, depth_km, magnitude, cluster``,
+        the ``cap`` largest magnitudes (ties by event id; None = all), ordered that way.
+        ``df.attrs['matched']``: such events before the cap. Empty when the ``polarities``
+        table is absent."""
+        cols = 'event_id, "time", lat, lon, depth_km, magnitude, cluster'
+        if not self.has_table("polarities"):
+            df = pd.DataFrame({c.strip('"'): pd.Series(dtype=object) for c in cols.split(", ")})
+            df.attrs["matched"] = 0
+            return df
+        ev_sql, ev_params = self.filtered_sql("events", filters, cols)
+        sql = (f"WITH ev AS MATERIALIZED ({ev_sql}) SELECT ev.*, count(*) OVER () AS _n FROM ev"
+               " WHERE event_id IN (SELECT DISTINCT event_id FROM read_parquet(?)"
+               " WHERE event_id IN (SELECT event_id FROM ev))"
+               " ORDER BY magnitude DESC NULLS LAST, event_id")
+        params = [*ev_params, self._src("polarities")]
+        if cap is not None:
+            sql, params = sql + " LIMIT ?", [*params, max(0, int(cap))]
+        df = self.query(sql, params)
+        matched = int(df["_n"].iloc[0]) if len(df) else 0
+        df = df.drop(columns="_n")
+        df.attrs["matched"] = matched
+        return df
+
+    def rows_of_events(self, table: str, event_ids) -> pd.DataFrame:
+        """Every row of ``polarities`` or ``mechanisms`` (``table``) of the given events, all
+        columns (no filters); empty with the contract columns when the table is absent."""
+        if table not in ("polarities", "mechanisms"):
+            raise ValueError(f"unknown table {table!r}")
+        if not self.has_table(table):
+            return pd.DataFrame({c: pd.Series(dtype=object) for c in table_columns(table)})
+        ids = [str(e) for e in event_ids]
+        return self.query("SELECT * FROM read_parquet(?) WHERE list_contains(?::VARCHAR[], event_id)",
+                          [self._src(table), ids])
+
     def velocity_model(self) -> pd.DataFrame:
         """The 1-D P model (``depth_km, vp_km_s``, by depth); empty when the table is absent."""
         if not self.has_table("velocity_model"):

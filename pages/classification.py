@@ -1,6 +1,8 @@
 """Classification page (``/classification``): the group rule as an editable table with live
 counts, strike roses and dip/rake histograms per group, group stereonets with the
-moment-tensor average mechanism, the Frohlich ternary diagram, and the classification map.
+moment-tensor average mechanism, the Frohlich ternary diagram, the classification map, and -
+on demand (a button) - the selection's composite mechanism (SKHASH) beside its moment-tensor
+average and its stress inversion (σ1-σ3 with bootstrap clouds, R, SHmax).
 
 Thin wiring only: figures live in :mod:`components.classification_figures` and
 :mod:`components.stereonet`, the rows come from :meth:`components.data.DataProvider.mechanisms`
@@ -20,6 +22,7 @@ State
 """
 from __future__ import annotations
 
+import logging
 import math
 from functools import lru_cache
 
@@ -30,6 +33,7 @@ from dash import Input, Output, State, dash_table, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from components import classification_figures as cf
+from components import composite_figures as cpf
 from components import filter_bar
 from components.data import get_provider
 from components.filters import Filters
@@ -58,6 +62,18 @@ STEREO = "cls-stereonets"
 TERNARY = "cls-ternary"
 DOWNLOAD_BTN = "cls-download-btn"
 DOWNLOAD = "cls-download"
+COMP_BTN = "cls-comp-btn"
+COMP_OUT = "cls-comp-out"
+COMPOSITE_GRAPH = "cls-composite"
+STRESS_GRAPH = "cls-stress"
+
+#: per-request bounds of "Composite & stress for this selection"
+PAGE_MAX_EVENTS = 60          # events pooled into the composite (largest magnitudes first)
+PAGE_TIMEOUT_S = 60.0         # SKHASH time limit of the composite
+PAGE_PYTHON_MEMORY = 1.5e9    # bytes the pure-Python grid search may take (without Fortran)
+STRESS_CAP = 500              # mechanisms inverted for stress (fixed sample by event id)
+STRESS_BOOTSTRAP = 100        # bootstrap resamples of the stress inversion
+STRESS_MIN = 4                # fewest mechanisms a stress inversion takes
 
 #: mechanism columns the page reads
 COLUMNS = ("event_id", "source", "x_km", "y_km", "magnitude", "strike", "dip", "rake", "p_plunge", "b_plunge",
@@ -119,6 +135,15 @@ def _about():
                 "are coloured by the axial strike deviation min(|d|, 180−|d|) from the average (the original "
                 "compared raw strikes with a wrapped mean and hid most g1 lines). At most "
                 f"{LINE_CAP:,} lines are drawn per stereonet (a fixed sample by event id)."]),
+        html.P(["Composite & stress (on request) use the filter bar's selection, not the edited rule. Composite: "
+                "one SKHASH mechanism from the polarities of all selected events with polarities, each ray's "
+                "takeoff and azimuth from its own event's location (SKHASH's composite mode); dashed beside it, the "
+                "moment-tensor average of the selection's mechanisms. Stress: Michael (1984) with Vavryčuk (2014)'s "
+                "fault-plane choice on one mechanism per event; σ1 ≥ σ2 ≥ σ3 compression positive, clouds = "
+                "bootstrap axes, R = (σ1−σ2)/(σ1−σ3), SHmax (Lund & Townend 2007). The composite is what "
+                "python -m pipeline composite --max-events 60 gives for the same filters; the stress command, "
+                "unlike this panel, inverts every mechanism row (an event with a published and a computed "
+                "mechanism counts twice unless --source picks one)."]),
         html.P(["The filter bar's Group filter selects by the stored group (published rule, as on every page); "
                 "the counts, figures and CSV here re-group those rows with the table's rule. The rule and the "
                 "beachball threshold are kept in the URL fragment (#rule=…&ml=…), so reloading or sharing the "
@@ -181,6 +206,13 @@ def layout(**query):
         _card("Group stereonets", dcc.Loading(html.Div(id=STEREO), type="circle", delay_show=400),
               note="plane-1 nodal lines coloured by axial strike deviation from the average; bold: the average "
                    "mechanism (moment-tensor sum) with its P/B/T axes", class_name="mb-3"),
+        _card("Composite mechanism and stress of this selection", [
+            html.Div([
+                dbc.Button("Composite & stress for this selection", id=COMP_BTN, color="primary", size="sm"),
+                html.Span(_composite_note(), className="fm-note ms-2"),
+            ], className="d-flex align-items-center flex-wrap gap-1 mb-2"),
+            dcc.Loading(html.Div(_composite_prompt(), id=COMP_OUT), type="circle", delay_show=200),
+        ], note="computed on request: SKHASH in a subprocess and a bootstrap, a few seconds", class_name="mb-3"),
         dbc.Row([
             dbc.Col(_card("Faulting style: Frohlich ternary diagram", dcc.Loading(dcc.Graph(
                 id=TERNARY, figure=cf.message_figure("loading…", 440), config=_GRAPH_CONFIG), type="circle",
@@ -189,6 +221,17 @@ def layout(**query):
             dbc.Col(_card("About this page", _about(), class_name="fm-about"), lg=6, className="mb-3"),
         ], className="g-3"),
     ], className="fm-page fm-page-classification")
+
+
+def _composite_note() -> str:
+    return (f"composite: the polarities of at most {PAGE_MAX_EVENTS} filtered events with polarities (largest "
+            f"magnitudes first), SKHASH limited to {PAGE_TIMEOUT_S:g} s; stress: at most {STRESS_CAP} mechanisms "
+            f"(one per event, a fixed sample by event id), {STRESS_BOOTSTRAP} bootstrap resamples")
+
+
+def _composite_prompt():
+    return html.Div("Press the button to compute the composite mechanism and the stress inversion of the filtered "
+                    "selection.", className="fm-note fm-comp-prompt")
 
 
 # -- server-side builders (what the callbacks and the benchmark call) ----------------------------
@@ -258,6 +301,98 @@ def build_map(query: str, store=None, threshold=cf.DEFAULT_THRESHOLD, provider=N
     p = provider or get_provider()
     mechs, rule, order, colors = load_mechanisms(query, store, p)
     return cf.classification_map_figure(mechs, p.wells(), threshold=threshold, order=order, colors=colors)
+
+
+def build_composite_and_stress(query: str, provider=None) -> dict:
+    """The composite mechanism and the stress inversion of the filtered selection, bounded
+    per request (:data:`PAGE_MAX_EVENTS`, :data:`PAGE_TIMEOUT_S`, :data:`PAGE_PYTHON_MEMORY`,
+    :data:`STRESS_CAP`, :data:`STRESS_BOOTSTRAP`). Returns ``composite`` (figure dict or None),
+    ``composite_error`` (None or ``(level, message)``: ``warning`` for a selection that
+    cannot make a composite, ``danger`` for a SKHASH failure or timeout), ``stress`` /
+    ``stress_error`` likewise, ``average`` (moment-tensor average of the selection's
+    mechanisms, one per event) and ``summary`` (the composite's JSON object or None)."""
+    from pipeline.analysis import stress
+    from pipeline.analysis.mechanism_stats import average_mechanism
+    from pipeline.errors import InputError
+    from pipeline.mechanisms import composite
+    from pipeline.mechanisms.skhash import SkhashError, SkhashTimeout
+
+    from components.stereonet import sample_rows
+
+    p = provider or get_provider()
+    f = Filters.from_query(query or "")
+    out = {"composite": None, "composite_error": None, "stress": None, "stress_error": None, "average": None,
+           "summary": None}
+    mechs = p.mechanisms_per_event(f) if p.has_table("mechanisms") else None
+    if mechs is not None and len(mechs):
+        out["average"] = average_mechanism(mechs["strike"], mechs["dip"], mechs["rake"])
+    try:
+        res = composite.composite_of_selection(p, f, max_events=PAGE_MAX_EVENTS, timeout=PAGE_TIMEOUT_S,
+                                               python_memory_limit=PAGE_PYTHON_MEMORY)
+    except InputError as exc:
+        out["composite_error"] = ("warning", f"No composite mechanism: {exc.reason}")
+    except SkhashTimeout as exc:
+        out["composite_error"] = ("danger", f"Composite mechanism failed: {exc} (limit {PAGE_TIMEOUT_S:g} s; "
+                                            "narrow the selection)")
+    except SkhashError as exc:
+        out["composite_error"] = ("danger", f"Composite mechanism failed: {str(exc)[:400]}")
+    except Exception as exc:  # noqa: BLE001 - shown on the page, not hidden behind a fallback
+        logging.getLogger(__name__).exception("composite of %r failed", query)
+        out["composite_error"] = ("danger", f"Composite mechanism failed: {type(exc).__name__}: {str(exc)[:400]}")
+    else:
+        if res["mechanism"] is None:
+            out["composite_error"] = ("warning", f"SKHASH found no composite mechanism for the "
+                                                 f"{res['n_input_events']} events with polarities: {res['reason']}")
+        else:
+            out["summary"] = composite.summary(res)
+            out["composite"] = cpf.composite_figure(res["mechanism"], res["rays"], res["acceptable_planes"],
+                                                    out["average"])
+            out["composite"]["layout"]["meta"].update(n_selected=res["n_selected"], max_events=res["max_events"])
+    n_sel = 0 if mechs is None else len(mechs)
+    if n_sel < STRESS_MIN:
+        out["stress_error"] = ("warning", f"No stress inversion: {n_sel} mechanism(s) in this selection, at least "
+                                          f"{STRESS_MIN} needed (widen the selection).")
+    else:
+        used = sample_rows(mechs, STRESS_CAP)
+        try:
+            b = stress.bootstrap(used["strike"].to_numpy(float), used["dip"].to_numpy(float),
+                                 used["rake"].to_numpy(float), n_boot=STRESS_BOOTSTRAP, seed=0)
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            out["stress_error"] = ("warning", f"No stress inversion: {exc}")
+        except Exception as exc:  # noqa: BLE001 - shown on the page
+            logging.getLogger(__name__).exception("stress of %r failed", query)
+            out["stress_error"] = ("danger", f"Stress inversion failed: {type(exc).__name__}: {str(exc)[:400]}")
+        else:
+            out["stress"] = cpf.stress_figure(b, len(used), n_sel)
+    return out
+
+
+def _composite_children(res: dict):
+    """The card's content: composite and stress side by side, errors as visible alerts."""
+    cfg = {"displayModeBar": False, "responsive": True}
+
+    def panel(key, graph_id):
+        err = res[f"{key}_error"]
+        if err is not None:
+            return dbc.Alert(err[1], color=err[0], className=f"py-2 px-2 small mb-0 fm-{key}-error")
+        return dcc.Graph(id=graph_id, figure=res[key], config=cfg)
+
+    rows = [dbc.Row([dbc.Col(panel("composite", COMPOSITE_GRAPH), md=6),
+                     dbc.Col(panel("stress", STRESS_GRAPH), md=6)], className="g-2")]
+    s, avg = res["summary"], res["average"]
+    if s is not None:
+        kag = res["composite"]["layout"]["meta"].get("kagan_to_average")
+        line = [html.B("Composite "), f"{s['strike']:.0f}/{s['dip']:.0f}/{s['rake']:.0f} (quality {s['quality']}, "
+                f"{s['n_polarities']:,} polarities of {s['n_events']:,} events"
+                + (f", the {s['max_events']} largest of {s['n_selected_events']:,}" if s["n_selected_events"]
+                   > s["max_events"] else "") + ")"]
+        if avg is not None and avg.get("reason") is None:
+            line += [" · ", html.B("MT average "), f"{avg['strike']:.0f}/{avg['dip']:.0f}/{avg['rake']:.0f} "
+                     f"of {int(avg['n']):,} mechanisms"]
+            if kag is not None:
+                line.append(f" · Kagan {kag:.0f}°")
+        rows.append(html.Div(line, className="fm-note mt-1 fm-comp-summary"))
+    return rows
 
 
 def _fmt(v, spec=".0f"):
@@ -384,6 +519,19 @@ def update_stereonets(query, store):
 
 
 @dash.callback(
+    Output(COMP_OUT, "children"),
+    Input(COMP_BTN, "n_clicks"), Input(IDS.filters, "data"),
+    prevent_initial_call=True,
+)
+def update_composite(n_clicks, query):
+    """On the button only (SKHASH and a bootstrap take seconds); a filter change clears the
+    result, which no longer describes the selection."""
+    if dash.ctx.triggered_id != COMP_BTN or not n_clicks:
+        return _composite_prompt()
+    return _composite_children(build_composite_and_stress(query))
+
+
+@dash.callback(
     Output(MAP, "figure"), Output(MAP_CAPTION, "children"),
     Input(IDS.filters, "data"), Input(RULE_STORE, "data"), Input(THRESHOLD, "value"),
 )
@@ -426,4 +574,4 @@ def csv_download(query: str, store=None, provider=None) -> dict:
 
 
 __all__ = ["layout", "build_analysis", "build_summary", "build_stereonets", "build_map", "csv_download",
-           "load_mechanisms"]
+           "load_mechanisms", "build_composite_and_stress"]

@@ -14,6 +14,10 @@ convention already (station reversal applied at picking time), so nothing is fli
 Locations: SKHASH needs the location its takeoff angles are computed from. ``locations``
 (event_id, lat, lon, depth_km) overrides the catalogue location per event; the ToC2ME
 build passes the SKHASH/SAC-header solution where known, as the published run used it.
+
+:func:`composite` pools the polarities of several events into one composite mechanism with
+the same polarity and location choice (SKHASH's composite mode, per-ray geometry from each
+ray's own event).
 """
 from __future__ import annotations
 
@@ -143,4 +147,109 @@ def kagan_to_published(computed: pd.DataFrame, published: pd.DataFrame | None) -
         out[has] = focal.kagan_angle(
             (c["strike"].to_numpy(), c["dip"].to_numpy(), c["rake"].to_numpy()),
             (p["strike"].to_numpy(), p["dip"].to_numpy(), p["rake"].to_numpy()))
+    return out
+
+
+#: memory of SKHASH's pure-Python grid search per ray and trial (nmc), bytes: it holds arrays of
+#: rays x trials x grid orientations (30,170 at the default 5 deg spacing); measured ~0.8 MB
+#: (270 rays x 30 trials: 6.5 GB peak)
+PYTHON_BYTES_PER_RAY_TRIAL = 0.85e6
+#: largest estimated memory a composite may ask of the pure-Python grid search, bytes
+PYTHON_MEMORY_LIMIT = 4e9
+
+
+class CompositeTooLarge(ValueError):
+    """A composite the pure-Python grid search could not hold in memory."""
+
+
+def composite(events: pd.DataFrame, polarities: pd.DataFrame, stations: pd.DataFrame, velocity_model,
+              picks: str = "auto", snr_min: float = DEFAULT_SNR_MIN, settings: dict | None = None,
+              locations: pd.DataFrame | None = None, published: pd.DataFrame | None = None,
+              use_fortran: bool | None = None, timeout: float | None = None,
+              composite_id: str = "composite", python_memory_limit: float | None = None) -> dict:
+    """One composite focal mechanism from the polarities of all ``events`` (SKHASH's
+    composite mode, one SKHASH subprocess limited to ``timeout`` s).
+
+    The polarities and locations are chosen exactly as :func:`invert` chooses them for a
+    single event (:func:`select_polarities`, ``locations`` / the published SKHASH locations
+    overriding the catalogue), so an event contributes the same rays to a composite as to its
+    own mechanism. Each ray's azimuth and takeoff are computed by SKHASH from the location of
+    the event that recorded it, then all rays are pooled in one grid search
+    (:func:`pipeline.mechanisms.skhash.run_skhash` with ``composite=``).
+
+    Returns a dict:
+
+    * ``mechanism``: None when unsolved, else a dict with ``strike, dip, rake`` (plane 1, deg,
+      Aki & Richards), ``strike2, dip2, rake2`` (auxiliary plane), ``quality`` (SKHASH A-D),
+      ``fault_plane_uncertainty`` / ``aux_plane_uncertainty`` (deg), ``polarity_misfit``,
+      ``prob_mech``, ``sta_distribution_ratio`` (percent), ``azimuthal_gap``, ``takeoff_gap``
+      (deg), ``n_polarities`` (pooled polarities SKHASH used), ``n_events`` (member events
+      that contributed at least one of them) and ``n_stations`` (distinct stations);
+    * ``reason``: why it is unsolved (None when solved);
+    * ``rays``: one row per pooled polarity: ``event_id`` (the member event), ``network,
+      station, polarity`` (true ground motion, +1 up), ``takeoff_deg`` (**from the downward
+      vertical**, 0 = down, > 90 = up-going), ``azimuth_deg`` (source -> station, clockwise
+      from north), ``distance_km``, ``pol_agreement`` (agrees with the composite);
+    * ``acceptable_planes``: ``strike, dip, rake`` of every acceptable plane SKHASH kept;
+    * ``engine``, ``seconds``, ``log`` of the SKHASH run, ``n_input_events`` (events given
+      with at least one chosen polarity).
+
+    SKHASH trials: the events carry no location uncertainty (as in :func:`invert`), so all of
+    SKHASH's ``nmc`` trials of an event would see the same rays and give the same planes;
+    unless ``settings`` says otherwise a composite runs ``nmc=1`` (same result, checked on
+    the demo selections, and a fraction of the time and memory).
+
+    Raises :class:`pipeline.mechanisms.skhash.SkhashError` (``SkhashTimeout`` past
+    ``timeout``) when SKHASH itself fails, and :class:`CompositeTooLarge` before running
+    when the pure-Python grid search (no Fortran module, or ``use_fortran=False``) would need
+    more than ``python_memory_limit`` bytes (default :data:`PYTHON_MEMORY_LIMIT`) (it keeps rays x trials x orientations in
+    memory; the Fortran one does not).
+    """
+    from . import raytrace, skhash
+
+    if locations is None:
+        locations = skhash_locations(published)
+    ids = set(events["event_id"].astype(str))
+    pol = polarities[polarities["event_id"].astype(str).isin(ids)]
+    chosen = select_polarities(pol, picks, snr_min)
+    ev = _locations(events[events["event_id"].isin(chosen["event_id"])], locations)
+    settings = dict(settings or {})
+    settings.setdefault("nmc", 1)   # identical trials without location uncertainty (docstring)
+    nmc = int(settings["nmc"])
+    if use_fortran is False or (use_fortran is None and not skhash.fortran_available()):
+        need = PYTHON_BYTES_PER_RAY_TRIAL * len(chosen) * nmc
+        limit = PYTHON_MEMORY_LIMIT if python_memory_limit is None else float(python_memory_limit)
+        if need > limit:
+            raise CompositeTooLarge(
+                f"{len(chosen)} polarities x {nmc} trial(s) would need ~{need / 1e9:.0f} GB in SKHASH's pure-Python "
+                f"grid search (limit {limit / 1e9:.1f} GB): pool fewer events, or build the Fortran "
+                "grid search with scripts/build_skhash_fortran.sh")
+    res = skhash.run_skhash(ev, chosen, stations, velocity_model, settings, use_fortran=use_fortran,
+                            acceptable_planes=True, timeout=timeout, composite=composite_id)
+    pi = res.polinfo
+    rays = pd.DataFrame({
+        "event_id": pi["source_event_id"].astype(str), "network": pi["network"].astype(str),
+        "station": pi["station"].astype(str), "polarity": np.sign(pi["polarity"].astype(float)).astype("int8"),
+        "takeoff_deg": raytrace.convert_takeoff(pi["takeoff"].to_numpy(float), "up", "down"),
+        "azimuth_deg": pi["azimuth"].astype(float), "distance_km": pi["sr_dist_km"].astype(float),
+        "pol_agreement": pi["pol_agreement"].astype(bool),
+    })
+    pref = res.preferred
+    out = {"mechanism": None, "reason": None, "rays": rays, "engine": res.engine, "seconds": res.seconds,
+           "log": res.log, "n_input_events": int(ev["event_id"].nunique())}
+    acc = res.acceptable_planes
+    out["acceptable_planes"] = (acc[["strike", "dip", "rake"]].astype(float).reset_index(drop=True)
+                                if acc is not None and len(acc) else pd.DataFrame(columns=["strike", "dip", "rake"]))
+    if pref.empty:
+        uns = res.unsolved
+        out["reason"] = str(uns["reason"].iloc[0]) if len(uns) else "not solved by SKHASH"
+        return out
+    m = pref.iloc[0]
+    mech = {k: float(m[k]) for k in ("strike", "dip", "rake", "strike2", "dip2", "rake2", "fault_plane_uncertainty",
+                                     "aux_plane_uncertainty", "polarity_misfit", "prob_mech",
+                                     "sta_distribution_ratio", "azimuthal_gap", "takeoff_gap")}
+    mech.update(quality=str(m["quality"]), n_polarities=int(m["n_polarities"]),
+                n_events=int(rays["event_id"].nunique()),
+                n_stations=int(rays[["network", "station"]].drop_duplicates().shape[0]))
+    out["mechanism"] = mech
     return out

@@ -7,7 +7,9 @@ inputs and a control file into a work folder, runs it in a **subprocess** (a sma
 
 Entry points
 ------------
-* :func:`run_skhash` - one SKHASH process for a set of events -> :class:`SkhashResult`.
+* :func:`run_skhash` - one SKHASH process for a set of events -> :class:`SkhashResult`;
+  with ``composite=ID``, one composite mechanism of all of them (SKHASH's ``event_id2``
+  mode: per-ray geometry from each ray's own event, then one pooled grid search).
 * :func:`run_skhash_parallel` - the same, split into chunks run concurrently (one process
   per chunk); a failing chunk is retried event by event, and an event that still fails is
   recorded in ``unsolved`` with SKHASH's error message - the batch never stops.
@@ -382,8 +384,13 @@ def _fmt_value(v) -> str:
     return s
 
 
-def _prepare(events, polarities, stations, settings):
-    """Validate and normalise; returns (events, polarities, stations, unsolved, notes)."""
+def _prepare(events, polarities, stations, settings, composite: str | None = None):
+    """Validate and normalise; returns (events, polarities, stations, unsolved, notes).
+
+    ``composite``: the id of one composite event made of all polarities (see
+    :func:`run_skhash`); the npolmin check then applies to their total, the returned events
+    are the member events that contribute a polarity, and ``unsolved`` can only name the
+    composite."""
     _require(events, ["event_id", "lat", "lon", "depth_km"], "events")
     _require(polarities, ["event_id", "network", "station", "polarity"], "polarities")
     _require(stations, ["network", "station", "lat", "lon", "elevation_m"], "stations")
@@ -440,6 +447,23 @@ def _prepare(events, polarities, stations, settings):
 
     # Events SKHASH would discard for too few polarities: decided here, no SKHASH call.
     npolmin = int(settings.get("npolmin", 0))
+    if composite is not None:
+        if composite in set(ev["event_id"]):
+            raise ValueError(f"composite id {composite!r} is also a member event id")
+        ev = ev[ev["event_id"].isin(pol["event_id"])]
+        badloc = ev[["lat", "lon", "depth_km"]].isna().any(axis=1)
+        if badloc.any():
+            notes.append(f"{int(badloc.sum())} member events without latitude, longitude or depth left out "
+                         f"of the composite: {ev.loc[badloc, 'event_id'].tolist()[:5]}")
+            ev = ev[~badloc]
+        ev = ev.reset_index(drop=True)
+        pol = pol[pol["event_id"].isin(ev["event_id"])].reset_index(drop=True)
+        unsolved = []
+        if len(pol) < npolmin or ev.empty:
+            unsolved.append((composite, f"only {len(pol)} usable polarities from {len(ev)} events "
+                                        f"(npolmin {npolmin})"))
+            ev, pol = ev.iloc[:0], pol.iloc[:0]
+        return ev, pol, st, pd.DataFrame(unsolved, columns=UNSOLVED_COLUMNS), notes
     counts = pol.groupby("event_id").size().reindex(ev["event_id"], fill_value=0)
     unsolved = []
     for eid, n in counts.items():
@@ -478,8 +502,19 @@ def _engine_arg(use_fortran: bool | None) -> str:
 # --------------------------------------------------------------------------- one run
 
 def _write_inputs(folder: Path, ev, pol, st, vmodel: pd.DataFrame, settings: dict,
-                  acceptable_planes: bool):
-    """Write SKHASH inputs + control file; returns (id_map, sta_map)."""
+                  acceptable_planes: bool, composite: str | None = None):
+    """Write SKHASH inputs + control file; returns (id_map, sta_map).
+
+    ``composite``: every polarity row goes to one SKHASH event (integer id N + 1 after the
+    N member events) and carries its member event's integer id in ``event_id2``, SKHASH's
+    composite-mechanism column: SKHASH then merges each row with *its own* catalogue row
+    (``SKHASH.py``: ``pol_df.merge(cat_df.rename(columns={'event_id': 'event_id2'}),
+    on='event_id2')``), so distance, azimuth and takeoff of each ray come from the location
+    of the event that recorded it (``fun.perturb_eq_locations`` perturbs each member
+    separately). The composite's own catalogue row (mean member location, first member
+    time) only satisfies SKHASH's check that every polarity ``event_id`` is catalogued and
+    labels its output row. ``allow_duplicate_stations`` is set: one station records several
+    member events."""
     (folder / "IN").mkdir(parents=True, exist_ok=True)
     (folder / "OUT").mkdir(parents=True, exist_ok=True)
     id_map = {eid: i + 1 for i, eid in enumerate(ev["event_id"])}  # ev is sorted by id
@@ -493,6 +528,15 @@ def _write_inputs(folder: Path, ev, pol, st, vmodel: pd.DataFrame, settings: dic
         "vert_uncert_km": ev["vert_uncert_km"],
         "event_id": ev["event_id"].map(id_map),
     })
+    if composite is not None:
+        id_map[composite] = len(id_map) + 1
+        cat = pd.concat([cat, pd.DataFrame({
+            "time": [ev["time"].min().strftime("%Y-%m-%d %H:%M:%S.%f")],
+            "latitude": [float(ev["lat"].astype(float).mean())],
+            "longitude": [float(ev["lon"].astype(float).mean())],
+            "depth": [float(ev["depth_km"].astype(float).mean())],
+            "horz_uncert_km": [0.0], "vert_uncert_km": [0.0], "event_id": [id_map[composite]],
+        })], ignore_index=True)
     cat.to_csv(folder / "IN" / "catalog.csv", index=False)
 
     used = st.set_index(["network", "station"]).loc[
@@ -508,12 +552,16 @@ def _write_inputs(folder: Path, ev, pol, st, vmodel: pd.DataFrame, settings: dic
         "elevation": used["elevation_m"].fillna(0.0).astype(float),
     }).to_csv(folder / "IN" / "stations.csv", index=False)
 
-    pd.DataFrame({
+    polfile = pd.DataFrame({
         "event_id": pol["event_id"].map(id_map),
         "network": "N" + pol["network"],
         "station": "S" + pol["station"],
         "p_polarity": pol["polarity"].astype(float) * pol["weight"].astype(float),
-    }).to_csv(folder / "IN" / "polarities.csv", index=False)
+    })
+    if composite is not None:
+        polfile.insert(1, "event_id2", polfile["event_id"])
+        polfile["event_id"] = id_map[composite]
+    polfile.to_csv(folder / "IN" / "polarities.csv", index=False)
 
     vmodel.to_csv(folder / "vmodel.csv", index=False, header=False)
 
@@ -533,6 +581,8 @@ def _write_inputs(folder: Path, ev, pol, st, vmodel: pd.DataFrame, settings: dic
     }
     if acceptable_planes:
         ctl["outfile2"] = "OUT/acceptable.csv"
+    if composite is not None:
+        ctl["allow_duplicate_stations"] = True
     ctl.update(settings)
     lines = ["# written by pipeline.mechanisms.skhash"]
     for k, v in ctl.items():
@@ -562,7 +612,7 @@ def _parse_skips(log: str) -> dict:
 
 
 def _read_outputs(folder: Path, id_map: dict, sta_map: dict, log: str,
-                  acceptable_planes: bool, settings: dict):
+                  acceptable_planes: bool, settings: dict, composite: str | None = None):
     back = {str(v): k for k, v in id_map.items()}
 
     def map_ids(s: pd.Series) -> pd.Series:
@@ -606,10 +656,12 @@ def _read_outputs(folder: Path, id_map: dict, sta_map: dict, log: str,
         for c in POLINFO_COLUMNS:
             if c not in pi.columns:
                 pi[c] = np.nan
-        pi = pi[POLINFO_COLUMNS]
+        if composite is not None:
+            pi["source_event_id"] = map_ids(pi["event_id2"].astype("Int64"))
+        pi = pi[_polinfo_columns(composite)]
         pi["pol_agreement"] = pi["pol_agreement"].astype(int)
     else:
-        pi = pd.DataFrame({c: pd.Series(dtype=object) for c in POLINFO_COLUMNS})
+        pi = pd.DataFrame({c: pd.Series(dtype=object) for c in _polinfo_columns(composite)})
 
     acc = None
     if acceptable_planes:
@@ -634,6 +686,8 @@ def _read_outputs(folder: Path, id_map: dict, sta_map: dict, log: str,
     solved = set(mech["event_id"])
     uns = []
     for eid, sid in id_map.items():
+        if composite is not None and eid != composite:
+            continue  # member events are not solved on their own
         if eid not in solved:
             reason = skips.get(str(sid))
             if reason is None:
@@ -643,9 +697,16 @@ def _read_outputs(folder: Path, id_map: dict, sta_map: dict, log: str,
     return mech, pi, acc, pd.DataFrame(uns, columns=UNSOLVED_COLUMNS)
 
 
+def _polinfo_columns(composite: str | None) -> list[str]:
+    """Polinfo columns; a composite run adds ``source_event_id`` (the member event of the ray)."""
+    return POLINFO_COLUMNS if composite is None else POLINFO_COLUMNS[:1] + ["source_event_id"] + POLINFO_COLUMNS[1:]
+
+
 def _sort_result(mech, pi, uns, acc):
     mech = mech.sort_values(["event_id", "solution_rank"]).reset_index(drop=True)
-    pi = pi.sort_values(["event_id", "network", "station"]).reset_index(drop=True)
+    key = ["event_id", "source_event_id", "network", "station"] if "source_event_id" in pi else \
+        ["event_id", "network", "station"]
+    pi = pi.sort_values(key).reset_index(drop=True)
     uns = uns.sort_values("event_id").reset_index(drop=True)
     if acc is not None:
         acc = acc.sort_values(["event_id", "plane_number"]).reset_index(drop=True)
@@ -656,8 +717,18 @@ def run_skhash(events: pd.DataFrame, polarities: pd.DataFrame, stations: pd.Data
                velocity_model, settings: dict | None = None, workdir=None,
                use_fortran: bool | None = None, *, seed: int | None = None,
                acceptable_planes: bool = False, python: str | None = None,
-               timeout: float | None = None) -> SkhashResult:
+               timeout: float | None = None, composite: str | None = None) -> SkhashResult:
     """Run SKHASH once (one subprocess) on ``events``; see the module docstring.
+
+    ``composite``: solve **one composite mechanism** from the polarities of all ``events``
+    instead of one mechanism per event; the value is the composite's event id in the
+    result (it must not be a member's id). SKHASH's own composite mode is used (polarity
+    rows with ``event_id2``, see :func:`_write_inputs`): each ray's azimuth, distance and
+    takeoff come from the location of the event that recorded it, then all rays are pooled
+    in one grid search. The same station may appear once per member event. ``polinfo``
+    then has a ``source_event_id`` column (the member event of each ray); ``mechanisms``,
+    ``acceptable_planes`` and ``unsolved`` name the composite id only; npolmin applies to
+    the pooled polarities.
 
     ``settings``: SKHASH control variables overriding :data:`DEFAULT_SETTINGS` (file names,
     engine and matching flags are managed here). ``workdir``: folder to write SKHASH's
@@ -671,7 +742,7 @@ def run_skhash(events: pd.DataFrame, polarities: pd.DataFrame, stations: pd.Data
     """
     settings = _merge_settings(settings)
     vmodel = read_velocity_model(velocity_model)
-    ev, pol, st, unsolved, notes = _prepare(events, polarities, stations, settings)
+    ev, pol, st, unsolved, notes = _prepare(events, polarities, stations, settings, composite)
     log = "".join(f"[pipeline.mechanisms.skhash] {n}\n" for n in notes)
     if unsolved is not None and len(unsolved):
         log += "".join(f"[pipeline.mechanisms.skhash] {e}: {r} -> not sent to SKHASH\n"
@@ -679,7 +750,7 @@ def run_skhash(events: pd.DataFrame, polarities: pd.DataFrame, stations: pd.Data
 
     empty = SkhashResult(
         mechanisms=pd.DataFrame({c: pd.Series(dtype=object) for c in MECHANISM_COLUMNS}),
-        polinfo=pd.DataFrame({c: pd.Series(dtype=object) for c in POLINFO_COLUMNS}),
+        polinfo=pd.DataFrame({c: pd.Series(dtype=object) for c in _polinfo_columns(composite)}),
         unsolved=unsolved.sort_values("event_id").reset_index(drop=True),
         acceptable_planes=(pd.DataFrame({c: pd.Series(dtype=object) for c in ACCEPTABLE_COLUMNS})
                            if acceptable_planes else None),
@@ -695,7 +766,7 @@ def run_skhash(events: pd.DataFrame, polarities: pd.DataFrame, stations: pd.Data
         folder = Path(workdir)
         folder.mkdir(parents=True, exist_ok=True)
     try:
-        id_map, sta_map = _write_inputs(folder, ev, pol, st, vmodel, settings, acceptable_planes)
+        id_map, sta_map = _write_inputs(folder, ev, pol, st, vmodel, settings, acceptable_planes, composite)
         cmd = [python or os.environ.get(PYTHON_ENV) or sys.executable, "-c", _DRIVER, "control.txt",
                "native" if seed is None else str(int(seed)), _engine_arg(use_fortran)]
         t0 = time.perf_counter()
@@ -711,7 +782,7 @@ def run_skhash(events: pd.DataFrame, polarities: pd.DataFrame, stations: pd.Data
             msg = em.group(1) if em else (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
             raise SkhashError(f"SKHASH failed (exit {proc.returncode}): {msg}", log)
         mech, pi, acc, uns2 = _read_outputs(folder, id_map, sta_map, proc.stdout, acceptable_planes,
-                                              settings)
+                                              settings, composite)
     finally:
         if tmp is not None:
             tmp.cleanup()
