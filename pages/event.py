@@ -288,7 +288,8 @@ def _view_note(ctx, mode):
     if mode == "recorded":
         if text:
             return [html.B("Traces shown as recorded"), f": {text} are polarity-reversed (recorded up = true down). "
-                    "↑/↓ pick the first motion you see; it is stored as true ground motion."]
+                    "Colours and ↑/↓ labels show the recorded sense (with the true one beside it); "
+                    "↑/↓ keys pick the first motion you see; it is stored as true ground motion."]
         return [html.B("Traces shown as recorded"), " (no station of this event is reversed)."]
     if text:
         return [html.B("Traces shown as true ground motion"), f" ({text} flipped, ×−1)."]
@@ -966,7 +967,7 @@ def render(cursor, _reviews, choice, _reinv, mode, bp_on, lo, hi, meta):
             waves = ef.waveform_figure(ctx["waves"], table, mode=mode, band=band, current=current)
     elif trig & {REVIEWS, CURSOR, MECH, REINV}:
         wkeys = [k for k in table["key"] if k in set(ctx["wkeys"])]
-        st = ef.waveform_styles(table, wkeys, current)
+        st = ef.waveform_styles(table, wkeys, current, mode)
         waves = Patch()
         for i in range(len(wkeys)):
             waves["data"][i]["line"]["color"] = st["colors"][i]

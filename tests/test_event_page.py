@@ -266,10 +266,16 @@ def test_url_restores_view_filter_station_and_recorded_picks_are_stored_true(das
     _press(d, Keys.ARROW_UP)
     store = ReviewStore(data_dir)
     _wait(lambda: _pols(store, eid, sta) == [-1], message="flipped pick")
+    # ... and its drawn label says what the user sees, ↑ as recorded, with the true ↓ beside it
+    # (rough edge 4 of issue 12: labels and colours had stayed in true-motion terms)
+    label = ("const gd = document.getElementById('ev-waves').querySelector('.js-plotly-plot');"
+             "const i = gd.layout.meta.keys.indexOf(arguments[0]); return gd.layout.annotations[i].text;")
+    _wait(lambda: d.execute_script(label, key).startswith("<b>↑</b> rec (true ↓)"), message="recorded-sense label")
     # switching the view rewrites the URL
     d.execute_script("document.querySelector('#ev-view label').click()")  # first option: true motion
     _wait(lambda: "view=recorded" not in d.current_url, message="URL without view")
     _wait(lambda: "true ground motion" in d.find_element("id", "ev-view-note").text, message="redrawn")
+    _wait(lambda: d.execute_script(label, key).startswith("<b>↓</b>"), message="true-motion label")
     time.sleep(2)  # let superseded redraws still running on the server finish before it is stopped
     _no_console_errors(dash_duo)
 
