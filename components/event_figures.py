@@ -465,9 +465,27 @@ def _wave_color(p) -> str:
     return POL_COLORS.get(int(p), NO_POL_COLOR)
 
 
-def _side_text(row) -> str:
-    """Right-hand label of a trace (``row``: a station-table row as a mapping)."""
-    parts = [f"<b>{arrow(row['polarity'])}</b>"]
+def shown_polarity(polarity, reversed_, mode: str):
+    """The polarity in the sense the traces are drawn: true ground motion (``mode='true'``),
+    or, ``'recorded'``, as the sensor recorded it (x -1 for a reversed station). NaN stays NaN."""
+    if mode == "recorded" and bool(reversed_) and polarity is not None and np.isfinite(polarity):
+        return -polarity
+    return polarity
+
+
+def _recorded_note(row, mode: str) -> str:
+    """' as recorded, true ↓' for a reversed station's polarity in the recorded view."""
+    if mode == "recorded" and bool(row.reversed) and _finite(row.polarity):
+        return f" as recorded, true {arrow(row.polarity)}"
+    return ""
+
+
+def _side_text(row, mode: str = "true") -> str:
+    """Right-hand label of a trace (``row``: a station-table row as a mapping): the polarity
+    arrow in the drawn sense; a reversed station in the recorded view adds its true sense."""
+    shown = shown_polarity(row["polarity"], row["reversed"], mode)
+    flipped = mode == "recorded" and bool(row["reversed"]) and _finite(row["polarity"])
+    parts = [f"<b>{arrow(shown)}</b>" + (f" rec (true {arrow(row['polarity'])})" if flipped else "")]
     if _finite(row["prob_down_recorded"]):
         parts.append(f"p↓rec {float(row['prob_down_recorded']):.2f}")
     if _finite(row["snr"]):
@@ -477,16 +495,19 @@ def _side_text(row) -> str:
     return " · ".join(parts)
 
 
-def waveform_styles(table: pd.DataFrame, keys: list[str], current: str | None = None) -> dict:
+def waveform_styles(table: pd.DataFrame, keys: list[str], current: str | None = None, mode: str = "true") -> dict:
     """Per-trace styles of :func:`waveform_figure` for ``keys`` (its trace order), for Patch
-    updates: ``colors``, ``widths``, ``side`` (right-hand labels) and ``current_index``."""
+    updates: ``colors``, ``widths``, ``side`` (right-hand labels) and ``current_index``.
+    Colours and arrows follow the drawn traces (:func:`shown_polarity`): in the recorded
+    view a reversed station's true up is drawn, coloured and labelled down."""
     t = table.set_index("key")
     colors, widths, side = [], [], []
     for k in keys:
         row = t.loc[k] if k in t.index else None
-        colors.append(_wave_color(row["polarity"]) if row is not None else NO_POL_COLOR)
+        colors.append(_wave_color(shown_polarity(row["polarity"], row["reversed"], mode))
+                      if row is not None else NO_POL_COLOR)
         widths.append(2.0 if k == current else 1.0)
-        side.append(_side_text(row) if row is not None else "")
+        side.append(_side_text(row, mode) if row is not None else "")
     return {"colors": colors, "widths": widths, "side": side,
             "current_index": keys.index(current) if current in keys else None}
 
@@ -511,7 +532,7 @@ def waveform_figure(waves: pd.DataFrame, table: pd.DataFrame, *, mode: str = "tr
     keys = rows["key"].tolist()
     n = len(keys)
     fig = go.Figure()
-    styles = waveform_styles(table, keys, current)
+    styles = waveform_styles(table, keys, current, mode)
     ci = styles["current_index"]
     shapes = [dict(type="line", x0=0, x1=0, y0=0, y1=1, xref="x", yref="paper",
                    line=dict(color="#495057", width=1, dash="dot")),
@@ -528,7 +549,8 @@ def waveform_figure(waves: pd.DataFrame, table: pd.DataFrame, *, mode: str = "tr
             x0=float(t[0]) if t.size else 0.0, dx=1.0 / float(wr["sampling_rate"]),
             y=(-i + 0.45 * a).astype(np.float32), mode="lines",
             line=dict(color=styles["colors"][i], width=styles["widths"][i]), name=row.key, showlegend=False,
-            hovertemplate=f"<b>{row.key}</b> az {_fmt(row.azimuth_deg, '.0f')}° · polarity {arrow(row.polarity)}"
+            hovertemplate=f"<b>{row.key}</b> az {_fmt(row.azimuth_deg, '.0f')}° · polarity "
+                          f"{arrow(shown_polarity(row.polarity, row.reversed, mode))}{_recorded_note(row, mode)}"
                           f" ({row.polarity_source or 'not used'})<br>t = %{{x:.3f}} s<extra></extra>"))
     annotations = [dict(x=1.0, xref="paper", xanchor="left", y=-i, yref="y", text=styles["side"][i],
                         showarrow=False, font=dict(size=10, color="#495057"), align="left", xshift=4)

@@ -60,7 +60,7 @@ COMPARE = "ev-compare"
 METRICS = "ev-metrics"
 MECH = "ev-mech"
 VIEW = "ev-view"
-BP_ON, BP_LO, BP_HI = "ev-bp-on", "ev-bp-lo", "ev-bp-hi"
+BP_ON, BP_LO, BP_HI, BP_MSG = "ev-bp-on", "ev-bp-lo", "ev-bp-hi", "ev-bp-msg"
 STATUS = "ev-status"
 PANEL = "ev-station-panel"
 TABLE = "ev-table"
@@ -251,14 +251,15 @@ def _band_from_query(bp) -> tuple[bool, float, float]:
     return False, *DEFAULT_BAND
 
 
-def _band(on, lo, hi, fs) -> tuple[tuple | None, bool]:
-    """((low, high) or None, invalid flag)."""
+def _band(on, lo, hi, fs) -> tuple[tuple | None, str | None]:
+    """((low, high) or None, why the corners are refused or None). A refused band draws the
+    traces unfiltered and says so next to the fields."""
     if not on:
-        return None, False
+        return None, None
     try:
-        return ef.parse_bandpass(lo, hi, fs), False
-    except ValueError:
-        return None, True
+        return ef.parse_bandpass(lo, hi, fs), None
+    except ValueError as exc:
+        return None, f"{exc}; traces shown unfiltered"
 
 
 def _sdr(m) -> str:
@@ -288,7 +289,8 @@ def _view_note(ctx, mode):
     if mode == "recorded":
         if text:
             return [html.B("Traces shown as recorded"), f": {text} are polarity-reversed (recorded up = true down). "
-                    "↑/↓ pick the first motion you see; it is stored as true ground motion."]
+                    "Colours and ↑/↓ labels show the recorded sense (with the true one beside it); "
+                    "↑/↓ keys pick the first motion you see; it is stored as true ground motion."]
         return [html.B("Traces shown as recorded"), " (no station of this event is reversed)."]
     if text:
         return [html.B("Traces shown as true ground motion"), f" ({text} flipped, ×−1)."]
@@ -476,7 +478,7 @@ def _job_text(job, reinv):
     return "Runs SKHASH in the background on the picks marked 'used' below; the result is kept in the review database."
 
 
-def _review_card(ctx, mode, band_on, lo, hi, fig, store_ok, panel=None, invalid=False):
+def _review_card(ctx, mode, band_on, lo, hi, fig, store_ok, panel=None, invalid=None):
     controls = html.Div([
         html.Div([
             html.Span("Reviewer", className="fm-inline-label"),
@@ -493,12 +495,13 @@ def _review_card(ctx, mode, band_on, lo, hi, fig, store_ok, panel=None, invalid=
         html.Div([
             dbc.Switch(id=BP_ON, value=band_on, label="Band-pass", className="fm-ev-switch mb-0"),
             dbc.Input(id=BP_LO, type="number", value=lo, size="sm", debounce=True, min=0, step="any",
-                      className="fm-ev-hz", disabled=not band_on, invalid=invalid),
+                      className="fm-ev-hz", disabled=not band_on, invalid=bool(invalid)),
             html.Span("–", className="fm-inline-label"),
             dbc.Input(id=BP_HI, type="number", value=hi, size="sm", debounce=True, min=0, step="any",
-                      className="fm-ev-hz", disabled=not band_on, invalid=invalid),
+                      className="fm-ev-hz", disabled=not band_on, invalid=bool(invalid)),
             html.Span("Hz", className="fm-inline-label",
                       title="3rd-order Butterworth, zero phase (forward + backward), for viewing only"),
+            html.Span(invalid or "", id=BP_MSG, className="fm-ev-bp-msg", role="alert"),
         ], className="fm-inline"),
     ], className="fm-ev-controls")
     picks = html.Div([
@@ -670,7 +673,8 @@ def layout(event_id=None, **query):
     ball = ef.mechanism_figure(mech, table, acc, current, note=_no_mech_note(ctx))
     waves = ef.waveform_figure(ctx["waves"], table, mode=mode, band=band, current=current)
     meta = {"event_id": ctx["event_id"], "keys": keys,
-            "reversed": {k: bool(r) for k, r in zip(table["key"], table["reversed"])}, "q": q}
+            "reversed": {k: bool(r) for k, r in zip(table["key"], table["reversed"])}, "q": q,
+            "nyquist": 0.5 * float(ctx["sampling_rate"]) if ctx["sampling_rate"] else None}
     return html.Div([
         dcc.Location(id=URL, refresh=False),
         filters,
@@ -805,7 +809,9 @@ dash.clientside_callback(
     function(view, bpOn, lo, hi, cursor, mech, meta) {
         const params = new URLSearchParams((meta && meta.q) || '');
         if (view === 'recorded') { params.set('view', 'recorded'); }
-        if (bpOn && lo !== null && hi !== null && lo !== undefined && hi !== undefined) {
+        // only a band the page applies goes into the URL (the server says why others are refused)
+        const nyq = (meta && meta.nyquist) || Infinity;
+        if (bpOn && typeof lo === 'number' && typeof hi === 'number' && lo > 0 && lo < hi && hi < nyq) {
             params.set('bp', lo + '-' + hi);
         }
         const keys = (meta && meta.keys) || [];
@@ -912,7 +918,7 @@ def _signature(store: ReviewStore, event_id: str) -> str:
 @dash.callback(
     Output(BALL, "figure"), Output(WAVES, "figure"), Output(PANEL, "children"), Output(TABLE, "data"),
     Output(TABLE, "style_data_conditional"), Output(NOTE, "children"), Output("ev-ball-legend", "children"),
-    Output(BP_LO, "invalid"), Output(BP_HI, "invalid"),
+    Output(BP_LO, "invalid"), Output(BP_HI, "invalid"), Output(BP_MSG, "children"),
     Input(CURSOR, "data"), Input(REVIEWS, "data"), Input(MECH, "value"), Input(REINV, "data"),
     Input(VIEW, "value"), Input(BP_ON, "value"), Input(BP_LO, "value"), Input(BP_HI, "value"),
     State(META, "data"),
@@ -966,7 +972,7 @@ def render(cursor, _reviews, choice, _reinv, mode, bp_on, lo, hi, meta):
             waves = ef.waveform_figure(ctx["waves"], table, mode=mode, band=band, current=current)
     elif trig & {REVIEWS, CURSOR, MECH, REINV}:
         wkeys = [k for k in table["key"] if k in set(ctx["wkeys"])]
-        st = ef.waveform_styles(table, wkeys, current)
+        st = ef.waveform_styles(table, wkeys, current, mode)
         waves = Patch()
         for i in range(len(wkeys)):
             waves["data"][i]["line"]["color"] = st["colors"][i]
@@ -979,7 +985,7 @@ def render(cursor, _reviews, choice, _reinv, mode, bp_on, lo, hi, meta):
         waves = no_update
     note = _view_note(ctx, mode) if VIEW in trig else no_update
     return (ball, waves, _panel(table, current, mode), _table_rows(table), _table_styles(current), note, legend,
-            invalid, invalid)
+            bool(invalid), bool(invalid), invalid or "")
 
 
 def _used(polarity, source) -> str:

@@ -39,6 +39,7 @@ RESULTS = "mag-results"
 STATE = "mag-state"
 URL_SYNC = "mag-url-sync"
 METHOD, CORR, FIXED, POP = "mag-method", "mag-corr", "mag-fixed-mc", "mag-pop"
+CORR_MSG = "mag-corr-msg"
 FMD_BUTTON, FMD_DOWNLOAD = "mag-fmd-csv", "mag-fmd-download"
 #: the page's own URL keys (the shared filters use others)
 PAGE_KEYS = ("method", "corr", "mc", "pop")
@@ -47,19 +48,36 @@ CORR_LIMITS = (-1.0, 1.0)
 
 def page_state(query) -> dict:
     """The page's controls from a query string or mapping: ``method`` (one of
-    :data:`components.magnitude_figures.METHODS`), ``corr`` (MAXC correction, clamped to
-    [-1, 1]), ``mc`` (fixed Mc or None), ``pop`` (``all``/``resolved``). Never raises;
-    bad values fall back to the defaults."""
+    :data:`components.magnitude_figures.METHODS`), ``corr`` (MAXC correction within
+    :data:`CORR_LIMITS`), ``mc`` (fixed Mc or None), ``pop`` (``all``/``resolved``). Never
+    raises; bad values fall back to the defaults (:func:`correction_problem` says why, for
+    the page to show)."""
     try:
         params = _as_params(query)
     except Exception:  # noqa: BLE001 - hostile input must never raise
         params = {}
     method = next((v for v in params.get("method", []) if v in mf.METHODS), mf.DEFAULT_METHOD)
-    corr = _first(params.get("corr", []), parse_magnitude)
-    corr = mf.DEFAULT_CORRECTION if corr is None else min(max(corr, CORR_LIMITS[0]), CORR_LIMITS[1])
+    raw = params.get("corr", [])
+    corr = None if correction_problem(raw[0] if raw else None) else _first(raw, parse_magnitude)
+    corr = mf.DEFAULT_CORRECTION if corr is None else corr
     mc = _first(params.get("mc", []), parse_magnitude)
     pop = next((v for v in params.get("pop", []) if v in mf.POPULATIONS), "all")
     return {"method": method, "corr": corr, "mc": mc, "pop": pop}
+
+
+def correction_problem(value) -> str | None:
+    """Why a typed or URL MAXC correction is not used (the default is, instead), or None
+    when it is usable or empty. Out-of-range values are refused, not clamped: a user who
+    typed -5 must see that -5 is not what the numbers use."""
+    if value is None or str(value).strip() == "":
+        return None
+    x = parse_magnitude(str(value))
+    if x is None:
+        return f"not a number: {str(value)[:20]!r}; the default {mf.DEFAULT_CORRECTION:+.2f} is used"
+    if not CORR_LIMITS[0] <= x <= CORR_LIMITS[1]:
+        return (f"{x:+g} is outside {CORR_LIMITS[0]:+g} … {CORR_LIMITS[1]:+g}; "
+                f"the default {mf.DEFAULT_CORRECTION:+.2f} is used")
+    return None
 
 
 def page_query(state: dict) -> str:
@@ -92,15 +110,19 @@ def _about():
     ]
 
 
-def _controls(state: dict):
+def _controls(state: dict, corr_typed=None):
+    problem = correction_problem(corr_typed)
     return html.Div([
         dbc.Label("Completeness method", className="fm-label", html_for=METHOD),
         dbc.Select(id=METHOD, options=[{"label": v, "value": k} for k, v in mf.METHODS.items()],
                    value=state["method"], size="sm", className="mb-2"),
         dbc.Row([
             dbc.Col([dbc.Label("MAXC correction", className="fm-label", html_for=CORR),
-                     dbc.Input(id=CORR, type="number", value=state["corr"], step=0.05, min=CORR_LIMITS[0],
-                               max=CORR_LIMITS[1], size="sm", debounce=True)], width=6),
+                     # no min/max: the browser would send None for -5 and the page could not say why
+                     dbc.Input(id=CORR, type="number", value=parse_magnitude(str(corr_typed)) if problem else state["corr"],
+                               step=0.05,
+                               size="sm", debounce=True, invalid=bool(problem)),
+                     dbc.FormFeedback(problem, id=CORR_MSG, type="invalid")], width=6),
             dbc.Col([dbc.Label("Fixed Mc (ML)", className="fm-label", html_for=FIXED),
                      dbc.Input(id=FIXED, type="number", value=state["mc"], step=0.1, size="sm", debounce=True,
                                placeholder="e.g. -1.0", disabled=state["method"] != "fixed")], width=6),
@@ -154,7 +176,7 @@ def layout(**query):
                 dbc.Card([
                     dbc.CardHeader("Completeness and b-value", className="fm-card-header fw-semibold"),
                     dbc.CardBody([
-                        _controls(state),
+                        _controls(state, _first_raw(query, "corr")),
                         html.Div(id=RESULTS, className="fm-details"),
                         html.Div([
                             dbc.Button([html.Span("⤓ ", className="me-1"), "FMD table CSV"], id=FMD_BUTTON,
@@ -170,15 +192,27 @@ def layout(**query):
     ], className="fm-page fm-page-magnitudes")
 
 
+def _first_raw(query, key: str):
+    try:
+        values = _as_params(query).get(key, [])
+    except Exception:  # noqa: BLE001 - hostile input must never raise
+        return None
+    return values[0] if values else None
+
+
 # -- callbacks --------------------------------------------------------------------------------
 @dash.callback(
     Output(STATE, "data"), Output(FIXED, "disabled"), Output(CORR, "disabled"),
+    Output(CORR, "invalid"), Output(CORR_MSG, "children"),
     Input(METHOD, "value"), Input(CORR, "value"), Input(FIXED, "value"), Input(POP, "value"),
 )
 def update_state(method, corr, mc, pop):
-    state = page_state({"method": str(method or ""), "corr": "" if corr is None else str(corr),
-                        "mc": "" if mc is None else str(mc), "pop": str(pop or "")})
-    return page_query(state), state["method"] != "fixed", state["method"] not in ("maxc", "gft")
+    corr = "" if corr is None else str(corr)
+    state = page_state({"method": str(method or ""), "corr": corr, "mc": "" if mc is None else str(mc),
+                        "pop": str(pop or "")})
+    problem = correction_problem(corr)
+    return (page_query(state), state["method"] != "fixed", state["method"] not in ("maxc", "gft"),
+            bool(problem), problem)
 
 
 # the filter bar writes ``?<filters>``; add the page's keys back (after its own update)

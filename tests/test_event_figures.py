@@ -258,6 +258,28 @@ def test_waveform_order_current_highlight_and_side_labels():
     assert st["current_index"] == 0 and st["widths"] == [2.0, 1.0]
 
 
+def test_recorded_view_labels_and_colours_follow_the_drawn_traces():
+    """Rough edge 4 (issue 12): in the 'as recorded' view the traces flipped but the arrows
+    and colours stayed in true-motion terms. Now the drawn first motion, its colour and its
+    arrow agree in both views, and a reversed station also states its true sense."""
+    t = _table([{"azimuth_deg": 10, "takeoff_deg": 50, "polarity": 1.0, "reversed": True},
+                {"azimuth_deg": 20, "takeoff_deg": 50, "polarity": -1.0, "reversed": False}])
+    w = _waves([("XX.S00", _step(sign=-1.0)), ("XX.S01", _step(sign=-1.0))])  # both recorded going down
+    for mode in ("true", "recorded"):
+        fig = ef.waveform_figure(w, t, mode=mode)
+        for i, tr in enumerate(fig.data[:2]):
+            drawn = np.sign(np.asarray(tr.y, dtype=float)[150] - (-i))     # first motion as drawn
+            label = fig.layout.annotations[i].text
+            assert tr.line.color == ef.POL_COLORS[int(drawn)], (mode, i)
+            assert label.startswith(f"<b>{ef.ARROWS[int(drawn)]}</b>"), (mode, i, label)
+            assert ef.ARROWS[int(drawn)] in tr.hovertemplate.split("polarity ")[1][:2]
+        rec_label = fig.layout.annotations[0].text
+        assert ("true ↑" in rec_label) == (mode == "recorded")   # the reversed one says its true sense
+        assert "true" not in fig.layout.annotations[1].text        # a normal station needs no note
+    st = ef.waveform_styles(t, ["XX.S00", "XX.S01"], None, "recorded")
+    assert st["colors"] == [ef.POL_COLORS[-1], ef.POL_COLORS[-1]]
+
+
 def test_empty_waveforms_say_so():
     fig = ef.waveform_figure(_waves([]).reindex(columns=["network", "station", "t0_s", "sampling_rate", "samples"]),
                              _table([]))

@@ -266,11 +266,48 @@ def test_url_restores_view_filter_station_and_recorded_picks_are_stored_true(das
     _press(d, Keys.ARROW_UP)
     store = ReviewStore(data_dir)
     _wait(lambda: _pols(store, eid, sta) == [-1], message="flipped pick")
+    # ... and its drawn label says what the user sees, ↑ as recorded, with the true ↓ beside it
+    # (rough edge 4 of issue 12: labels and colours had stayed in true-motion terms)
+    label = ("const gd = document.getElementById('ev-waves').querySelector('.js-plotly-plot');"
+             "const i = gd.layout.meta.keys.indexOf(arguments[0]); return gd.layout.annotations[i].text;")
+    _wait(lambda: d.execute_script(label, key).startswith("<b>↑</b> rec (true ↓)"), message="recorded-sense label")
     # switching the view rewrites the URL
     d.execute_script("document.querySelector('#ev-view label').click()")  # first option: true motion
     _wait(lambda: "view=recorded" not in d.current_url, message="URL without view")
     _wait(lambda: "true ground motion" in d.find_element("id", "ev-view-note").text, message="redrawn")
+    _wait(lambda: d.execute_script(label, key).startswith("<b>↓</b>"), message="true-motion label")
     time.sleep(2)  # let superseded redraws still running on the server finish before it is stopped
+    _no_console_errors(dash_duo)
+
+
+def test_refused_band_pass_says_why_and_stays_out_of_the_url(dash_duo, data_dir):
+    """Rough edge 9 (issue 12): low > high or high above Nyquist turned both fields red with no
+    explanation, the narrow field cut "10" to "1", and the URL still recorded the band."""
+    computed, _ = _events(data_dir)
+    eid = computed[0]
+    _open(dash_duo, data_dir, f"/event/{eid}")
+    d = dash_duo.driver
+    d.execute_script("document.querySelector('#ev-bp-on').click()")   # the switch's real input
+    lo, hi = d.find_element("id", "ev-bp-lo"), d.find_element("id", "ev-bp-hi")
+    _wait(lambda: lo.is_enabled() and "bp=5-150" in d.current_url, message="band-pass on, default band in URL")
+    hi.send_keys(Keys.CONTROL, "a")
+    hi.send_keys("5000" + Keys.ENTER)
+    msg = d.find_element("id", "ev-bp-msg")
+    _wait(lambda: "Nyquist" in msg.text and msg.is_displayed(), message="reason shown")
+    assert "is-invalid" in hi.get_attribute("class") and "unfiltered" in msg.text
+    _wait(lambda: "bp=" not in d.current_url, message="refused band out of the URL")
+    lo.send_keys(Keys.CONTROL, "a")
+    lo.send_keys("10" + Keys.ENTER)
+    hi.send_keys(Keys.CONTROL, "a")
+    hi.send_keys("8" + Keys.ENTER)
+    _wait(lambda: "low < high" in msg.text, message="low above high explained")
+    # the whole typed value is visible: nothing is cut by the invalid icon's padding
+    for box in (lo, hi):
+        assert d.execute_script("return arguments[0].scrollWidth <= arguments[0].clientWidth", box)
+    hi.send_keys(Keys.CONTROL, "a")
+    hi.send_keys("100" + Keys.ENTER)
+    _wait(lambda: msg.text == "" and "bp=10-100" in d.current_url, message="valid band applied and in URL")
+    assert "is-invalid" not in lo.get_attribute("class")
     _no_console_errors(dash_duo)
 
 

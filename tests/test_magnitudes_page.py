@@ -111,6 +111,39 @@ def test_method_and_filter_changes_update_numbers_and_url(dash_duo, demo_data_di
     no_console_errors(dash_duo)
 
 
+def test_maxc_correction_out_of_range_is_flagged_and_the_default_is_stated(dash_duo, demo_data_dir, provider):
+    """Rough edge 3: -5 typed as MAXC correction was kept in the field, not flagged, dropped from
+    the URL and +0.20 silently used. Now the field is flagged with the reason, the numbers
+    say which correction they use, and the URL holds no correction."""
+    _start(dash_duo, demo_data_dir)
+    res = _analysis(provider, Filters())["result"]
+    _wait_b(dash_duo, res["b"], res["b_sigma"])
+    corr = dash_duo.find_element("#mag-corr")
+    corr.send_keys(Keys.CONTROL, "a")
+    corr.send_keys("-5" + Keys.ENTER)
+    wait(lambda: "is-invalid" in corr.get_attribute("class"), message="correction flagged invalid")
+    msg = dash_duo.find_element("#mag-corr-msg")
+    wait(lambda: msg.is_displayed() and "outside" in msg.text and "+0.20" in msg.text, message="reason shown")
+    assert corr.get_attribute("value") == "-5"            # what the user typed stays visible
+    items = _wait_b(dash_duo, res["b"], res["b_sigma"])   # the default correction's numbers
+    assert f"{mf.DEFAULT_CORRECTION:+.2f}" in items["Mc, max. curvature"]
+    assert "corr" not in url_params(dash_duo)
+    # a usable value clears the flag and goes into the URL
+    corr.send_keys(Keys.CONTROL, "a")
+    corr.send_keys("0.1" + Keys.ENTER)
+    wait(lambda: "is-invalid" not in corr.get_attribute("class"), message="flag cleared")
+    wait(lambda: url_params(dash_duo).get("corr") == ["0.1"], message="correction in URL")
+    no_console_errors(dash_duo)
+
+
+def test_url_with_out_of_range_correction_is_flagged_on_load(dash_duo, demo_data_dir):
+    _start(dash_duo, demo_data_dir, "?corr=-5")
+    corr = dash_duo.find_element("#mag-corr")
+    wait(lambda: "is-invalid" in corr.get_attribute("class"), message="flagged from the URL")
+    assert "outside" in dash_duo.find_element("#mag-corr-msg").text
+    no_console_errors(dash_duo)
+
+
 def test_url_restores_filters_and_page_controls(dash_duo, demo_data_dir, provider):
     f = Filters.from_values(time_start="2016-11-05", mag_min=-1.5)
     _start(dash_duo, demo_data_dir, f.to_search() + "&method=fixed&mc=-1&pop=resolved")
@@ -178,7 +211,10 @@ def test_server_paths_and_hostile_page_state(demo_data_dir, provider):
 
     assert pm.page_state("method=%27;DROP&corr=nan&mc=inf&pop=<script>") == {
         "method": "maxc", "corr": 0.2, "mc": None, "pop": "all"}
-    assert pm.page_state({"corr": "7"})["corr"] == 1.0
+    # out of range is refused with a reason, not clamped silently (issue 12, rough edge 3)
+    assert pm.page_state({"corr": "7"})["corr"] == mf.DEFAULT_CORRECTION
+    assert "outside" in pm.correction_problem("7") and pm.correction_problem("-1") is None
+    assert pm.correction_problem("") is None and "not a number" in pm.correction_problem("x")
     assert pm.page_query(pm.page_state("")) == ""
     state = pm.page_state("method=gft&corr=0.1&mc=-1&pop=resolved")
     assert pm.page_query(state) == "method=gft&corr=0.1&mc=-1&pop=resolved"
