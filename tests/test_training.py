@@ -98,3 +98,20 @@ def test_committed_record_feeds_model_eval():
     if "model_eval" in schema.TABLES:
         from pipeline import tables
         tables.to_arrow("model_eval", df)
+
+
+def test_determinism_switch_failure_is_an_error_not_silent(monkeypatch):
+    """Regression: ``enable_op_determinism`` was wrapped in ``except Exception: pass`` while the
+    record and the docs promise identical weights for the same config and seed."""
+    import tensorflow as tf
+
+    def broken():
+        raise RuntimeError("op determinism unavailable here")
+
+    monkeypatch.setattr(tf.config.experimental, "enable_op_determinism", broken)
+    with pytest.raises(RuntimeError, match="determinism could not be enabled.*not be reproducible"):
+        T._setup(T.TrainConfig.tiny())
+    monkeypatch.setattr(tf.config.experimental, "enable_op_determinism", lambda: None)
+    monkeypatch.setattr(tf.config.experimental, "is_op_determinism_enabled", lambda: False, raising=False)
+    with pytest.raises(RuntimeError, match="not enabled"):
+        T._setup(T.TrainConfig.tiny())

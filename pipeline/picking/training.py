@@ -25,7 +25,8 @@ Recipe (docs/polarity.md, "Labelled real data available here"):
    ``pipeline/models/``.
 
 Everything is seeded (``keras.utils.set_random_seed`` + ``enable_op_determinism``): the
-same config and seed give the same weights.
+same config and seed give the same weights.  If TensorFlow's op determinism cannot be
+switched on, :func:`train` raises ``RuntimeError`` rather than train irreproducibly.
 """
 from __future__ import annotations
 
@@ -344,10 +345,17 @@ def _setup(cfg: TrainConfig) -> None:
     from .pickers import set_threads
     set_threads(cfg.threads)
     import tensorflow as tf
+    # The record promises "same config and seed -> same weights"; without op determinism
+    # that is not true, so a failure here stops training instead of being swallowed.
     try:
         tf.config.experimental.enable_op_determinism()
-    except Exception:  # noqa: BLE001
-        pass
+    except Exception as exc:  # noqa: BLE001 - re-raised with the reason
+        raise RuntimeError(f"TensorFlow op determinism could not be enabled ({exc!r}): training would not be "
+                           "reproducible (same config and seed -> same weights), so it does not start") from exc
+    check = getattr(tf.config.experimental, "is_op_determinism_enabled", None)
+    if check is not None and not check():
+        raise RuntimeError("TensorFlow op determinism is not enabled after enable_op_determinism(): "
+                           "training would not be reproducible, so it does not start")
 
 
 def _new_model(seed: int):
