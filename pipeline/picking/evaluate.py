@@ -716,20 +716,26 @@ def evaluate(data: str | Path | Mapping, input_dir: str | Path | None = None,
 
 
 def summary(df: pd.DataFrame) -> str:
-    """A few lines for the console: accuracy / coverage per picker and set."""
-    m = df[(df["kind"] == "metric") & df["name"].isin(["accuracy", "coverage", "n_correct", "n_decided",
-                                                        "n_labelled"])]
+    """A few lines for the console: accuracy / coverage per picker and set, with their 95 %
+    Wilson intervals."""
+    names = ["n_correct", "n_decided", "n_labelled"] + [f"{k}{e}" for k in ("accuracy", "coverage")
+                                                         for e in ("", "_ci_low", "_ci_high")]
+    m = df[(df["kind"] == "metric") & df["name"].isin(names)]
     if m.empty:
         return "no labelled set to evaluate"
     w = m.pivot_table(index=["dataset", "model"], columns="name", values="value", aggfunc="first")
+
+    def share(r, k):
+        v, lo, hi = (r.get(k, np.nan), r.get(f"{k}_ci_low", np.nan), r.get(f"{k}_ci_high", np.nan))
+        return f"{k} {v:.3f} [{lo:.3f}, {hi:.3f}]"
+
     lines = []
     for (ds, model), r in w.iterrows():
         if pd.isna(r.get("n_labelled")) or pd.isna(r.get("n_decided")):
             continue
         lines.append(f"{ds:28s} {model:20s} {int(r.get('n_correct', 0)):5d}/{int(r.get('n_decided', 0)):<5d} correct "
-                     f"(accuracy {r.get('accuracy', float('nan')):.3f}), coverage {r.get('coverage', float('nan')):.3f}"
-                     f" of {int(r['n_labelled'])}")
-    return "\n".join(lines)
+                     f"({share(r, 'accuracy')}), {share(r, 'coverage')} of {int(r['n_labelled'])}")
+    return "\n".join(lines + ["[lo, hi]: 95 % Wilson intervals (traces taken as independent)"] if lines else lines)
 
 
 # --------------------------------------------------------------------------- command line
