@@ -53,10 +53,9 @@ DATASETS = {
     "loeo_heldout": ("Held-out events (nested LOEO)",
                      "the CNN's leave-one-event-out predictions from its training record, scored nested: each "
                      "event predicted by a fold model that never saw its labels, with the recipe and the "
-                     "undetermined band chosen on the other event only (the honest CNN numbers). Only two "
-                     "labelled ToC2ME events (56 + 62 traces): the 95 % Wilson intervals treat traces as "
-                     "independent and are too narrow for so few events. The onset baseline on the same "
-                     "labelled traces"),
+                     "undetermined band chosen on the other events only (the honest CNN numbers). Very few "
+                     "labelled events (ToC2ME: two): the 95 % Wilson intervals treat traces as independent "
+                     "and are too narrow for so few events. The onset baseline on the same labelled traces"),
     "manual50": ("Manual picks",
                  "the analyst's manual picks (ToC2ME: the 50 picks of event 20161104064824.680)"),
     "reference_confident": ("Reference's confident outputs",
