@@ -25,11 +25,12 @@ def data_dir_from_env() -> Path:
 
 def _register_download(app) -> None:
     """``GET <prefix>download/<table>.csv?<filters query>``: the filtered rows as CSV,
-    streamed from DuckDB (same SQL as the page's table and counts)."""
+    streamed from DuckDB (same SQL as the page's table and counts). A malformed filter
+    value answers 400 with the reasons (:func:`components.filters.query_problems`)."""
     from flask import Response, abort, request, stream_with_context
 
     from components.data import get_provider
-    from components.filters import TABLES, Filters
+    from components.filters import TABLES, Filters, FilterQueryError
 
     prefix = app.config.routes_pathname_prefix
 
@@ -42,7 +43,11 @@ def _register_download(app) -> None:
         if missing:
             return Response(f"missing tables: {', '.join(missing)} (run `python -m pipeline build`)\n",
                             status=404, mimetype="text/plain")
-        f = Filters.from_query(request.query_string.decode("utf-8", "replace")).replace(table=table)
+        try:  # a malformed filter is an error, never "no filter" (that would send the whole table)
+            f = Filters.from_query_strict(request.query_string.decode("utf-8", "replace")).replace(table=table)
+        except FilterQueryError as exc:
+            return Response("malformed filter, nothing downloaded:\n" + "".join(f"- {p}\n" for p in exc.problems),
+                            status=400, mimetype="text/plain")
         body = stream_with_context(provider.iter_csv(table, f))
         return Response(body, mimetype="text/csv", headers={
             "Content-Disposition": f'attachment; filename="{provider.file_prefix()}_{table}_filtered.csv"',

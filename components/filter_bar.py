@@ -41,10 +41,11 @@ from dash import MATCH, Input, Output, State, clientside_callback, dcc, html, no
 from dash.exceptions import PreventUpdate
 
 from .map_figure import GROUP_COLORS
-from .filters import COLOR_BY, NONE, Filters, _as_params, format_time, parse_time, time_order_reversed
+from .filters import (COLOR_BY, NONE, Filters, _as_params, format_time, parse_time, query_problems,
+                      time_order_reversed)
 
 _NAMES = ("url", "filters", "drawn", "counts", "download", "cluster", "time_start", "time_end", "time_msg", "mag",
-          "group", "quality", "source", "color", "view", "table")
+          "group", "quality", "source", "color", "view", "table", "problems")
 #: control ids in the order of the sync callback's inputs/outputs
 _CONTROLS = ("cluster", "time_start", "time_end", "mag", "group", "quality", "source", "color", "view",
              "table")
@@ -173,7 +174,7 @@ def filter_bar(page: str, f: Filters, options: dict, *, display: bool = True,
                                                 {"label": "mechanisms", "value": "mechanisms"}],
                            value=f.table, size="sm", className="fm-select"),
                 html.A([html.Span("⤓ ", className="me-1"), "Download CSV"], id=i.download,
-                       href=download_href(f), className="btn btn-primary btn-sm fm-download", role="button"),
+                       href=download_href(f), className=_DOWNLOAD_CLASS, role="button"),
             ], className="fm-inline", style=None if table else hidden),
         ], className="fm-actions"),
     ], className="fm-bar-row2")
@@ -182,6 +183,7 @@ def filter_bar(page: str, f: Filters, options: dict, *, display: bool = True,
         dcc.Location(id=i.url, refresh=False),
         dcc.Store(id=i.filters, data=f.to_query()),
         dcc.Store(id=i.drawn),
+        html.Div(id=i.problems, className="fm-filter-problems"),
         row1,
         row2,
     ], className="fm-filter-bar card card-body")
@@ -243,6 +245,24 @@ def _counts_children(d: dict | None, kind: str):
                      title=f"not all drawn: {title}" if title else None)
 
 
+_DOWNLOAD_CLASS = "btn btn-primary btn-sm fm-download"
+
+
+def problem_children(search) -> tuple:
+    """(alert or None, download-link class, download-link title) for the URL query ``search``.
+
+    The alert lists the malformed filter values (:func:`components.filters.query_problems`):
+    they are not applied, and before they silently meant "no filter". The CSV link is
+    disabled while there are any: it would download more rows than the address asks for."""
+    found = query_problems(search or "")
+    if not found:
+        return None, _DOWNLOAD_CLASS, None
+    alert = dbc.Alert([html.B("Malformed filter in the address, not applied: "), "; ".join(found),
+                       ". Fix or clear it; the CSV download is off until then."],
+                      color="danger", className="py-2 mb-2 small fm-filter-problem")
+    return alert, _DOWNLOAD_CLASS + " disabled", "malformed filter in the address: " + "; ".join(found)
+
+
 def register_callbacks(app) -> None:
     """Register the bar's callbacks on ``app`` (once per app; ``create_app`` does it)."""
     i = ids(MATCH)
@@ -282,6 +302,13 @@ def register_callbacks(app) -> None:
         if q == current:
             return (no_update, no_update, no_update, *([no_update] * n), *flags)
         return (f.to_search(), q, download_href(f, prefix), *([no_update] * n), *flags)
+
+    @app.callback(
+        Output(i.problems, "children"), Output(i.download, "className"), Output(i.download, "title"),
+        Input(i.url, "search"),
+    )
+    def problems(search):
+        return problem_children(search)
 
     @app.callback(
         Output(i.counts, "children"),

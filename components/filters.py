@@ -10,6 +10,12 @@ Security contract
   values are dropped, out-of-range numbers and times are clamped, NaN/inf are dropped,
   lists are de-duplicated and capped (:data:`MAX_LIST` items of at most
   :data:`MAX_STR` printable characters).
+* Dropping is never silent where it matters: :func:`query_problems` lists every malformed
+  filter value of a query (a dropped value would otherwise mean "no filter", and a CSV
+  download the whole table). The filter bar shows them in an alert and disables its
+  download link; the CSV route answers 400 with them; :meth:`Filters.from_query_strict`
+  raises :class:`FilterQueryError`. Clamping (a magnitude of 99, a year 9999) is not a
+  problem: the value is a valid number or date, only outside the range.
 * SQL (:func:`where_clause`) never contains a user value: every value is a bound
   parameter, and column names come from the fixed whitelist :data:`COLUMNS`.
 
@@ -205,6 +211,72 @@ def _first(values, parse):
     return None
 
 
+class FilterQueryError(ValueError):
+    """A query string with malformed filter values; ``problems`` lists them (one sentence each)."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("malformed filter: " + "; ".join(self.problems))
+
+
+#: URL keys that hold one value each, with the parser that must accept it
+_SINGLE_KEYS = {
+    "start": ("a date", lambda v: parse_time(v)),
+    "end": ("a date", lambda v: parse_time(v, end=True)),
+    "mmin": ("a number", parse_magnitude),
+    "mmax": ("a number", parse_magnitude),
+    "table": (f"one of {', '.join(TABLES)}", lambda v: v if v in TABLES else None),
+    "color": (f"one of {', '.join(COLOR_BY)}", lambda v: v if v in COLOR_BY else None),
+    "view": (f"one of {', '.join(VIEWS)}", lambda v: v if v in VIEWS else None),
+}
+_LIST_KEYS = ("cluster", "group", "quality", "source")
+
+
+def query_problems(query) -> list[str]:
+    """Every malformed filter value of ``query`` (query string or mapping, as
+    :meth:`Filters.from_query` takes), one sentence each; ``[]`` when the query is clean.
+
+    Malformed: a ``start``/``end`` that is not a date (:func:`parse_time`), an
+    ``mmin``/``mmax`` that is not a finite number, a ``table``/``color``/``view``/``quality``
+    outside its choices, a single-valued key given twice, a list value that is not 1 to
+    :data:`MAX_STR` printable characters, more than :data:`MAX_LIST` values of a list key,
+    or a query longer than 8192 characters (the rest would be ignored). Keys that are not
+    filter keys (a page's own keys) and blank values (``start=``) are not problems. Never
+    raises."""
+    problems: list[str] = []
+    if isinstance(query, str) and len(query) > _MAX_QUERY:
+        problems.append(f"the query string is longer than {_MAX_QUERY} characters")
+    try:
+        params = _as_params(query)
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        return problems + [f"the query string cannot be read ({exc})"]
+    for key, (what, parse) in _SINGLE_KEYS.items():
+        values = params.get(key) or []
+        if len(values) > 1:
+            problems.append(f"{key} is given {len(values)} times (one value only)")
+        for v in values:
+            if parse(v) is None:
+                problems.append(f"{key}={_show(v)} is not {what}")
+    for key in _LIST_KEYS:
+        values = params.get(key) or []
+        if len(values) > MAX_LIST:
+            problems.append(f"{key} has {len(values)} values (at most {MAX_LIST})")
+        for v in values[:MAX_LIST + 1]:
+            s = _clean_str(v)
+            if s is None:
+                problems.append(f"{key}={_show(v)} is not 1 to {MAX_STR} printable characters")
+            elif key == "quality" and (s.lower() if s.lower() == NONE else s.upper()) not in QUALITIES:
+                problems.append(f"quality={_show(v)} is not one of {', '.join(QUALITIES)}")
+    return problems
+
+
+def _show(value) -> str:
+    """A value quoted for a message: printable, at most 40 characters."""
+    text = value if isinstance(value, str) else repr(value)
+    text = "".join(c if c.isprintable() else "?" for c in text)
+    return repr(text[:40] + ("…" if len(text) > 40 else ""))
+
+
 @dataclass(frozen=True)
 class Filters:
     """The view state shared by all pages. Immutable; build with :meth:`from_query`
@@ -251,6 +323,16 @@ class Filters:
             color_by=params.get("color"),
             view=params.get("view"),
         )
+
+    @classmethod
+    def from_query_strict(cls, query: str | Mapping | None) -> "Filters":
+        """As :meth:`from_query`, but a query with malformed filter values
+        (:func:`query_problems`) raises :class:`FilterQueryError` instead of being read as
+        fewer filters (for downloads: a dropped filter would return the whole table)."""
+        problems = query_problems(query)
+        if problems:
+            raise FilterQueryError(problems)
+        return cls.from_query(query)
 
     @classmethod
     def from_values(cls, clusters=None, time_start=None, time_end=None, mag_min=None, mag_max=None,

@@ -30,6 +30,7 @@ from .map_figure import _AXIS, _TEMPLATE, empty_figure
 #: display order, labels and colours of the pickers
 MODEL_LABELS = {
     "cnn": "CNN (ours)",
+    "cnn_finetuned": "CNN, fine-tuned recipe",
     "cnn_synthetic_only": "CNN, synthetic only",
     "onset": "Onset baseline",
     "cct": "CCT (user weights)",
@@ -39,6 +40,7 @@ MODEL_LABELS = {
 }
 MODEL_COLORS = {
     "cnn": "#d6008f",
+    "cnn_finetuned": "#9c2a73",
     "cnn_synthetic_only": "#f29ad0",
     "onset": "#0d6efd",
     "cct": "#fd7e14",
@@ -48,10 +50,12 @@ MODEL_COLORS = {
 }
 #: evaluation sets the page offers (in this order), with labels and a one-line description
 DATASETS = {
-    "loeo_heldout": ("Held-out events (LOEO)",
-                     "the CNN's leave-one-event-out predictions from its training record: each event predicted "
-                     "by a model that never saw its labels (the honest CNN numbers); the onset baseline on the "
-                     "same labelled traces"),
+    "loeo_heldout": ("Held-out events (nested LOEO)",
+                     "the CNN's leave-one-event-out predictions from its training record, scored nested: each "
+                     "event predicted by a fold model that never saw its labels, with the recipe and the "
+                     "undetermined band chosen on the other events only (the honest CNN numbers). Very few "
+                     "labelled events (ToC2ME: two): the 95 % Wilson intervals treat traces as independent "
+                     "and are too narrow for so few events. The onset baseline on the same labelled traces"),
     "manual50": ("Manual picks",
                  "the analyst's manual picks (ToC2ME: the 50 picks of event 20161104064824.680)"),
     "reference_confident": ("Reference's confident outputs",
@@ -76,9 +80,11 @@ TABLE_COLUMNS = {
     "n_labelled": ("Labelled", "int"),
     "n_decided": ("Decided", "int"),
     "coverage": ("Coverage", "pct"),
+    "coverage_ci": ("Coverage 95 % CI", "text"),
     "n_correct": ("Correct", "int"),
     "n_wrong": ("Wrong", "int"),
     "accuracy": ("Accuracy", "pct"),
+    "accuracy_ci": ("Accuracy 95 % CI", "text"),
     "abstention": ("Abstained", "pct"),
     "precision_up": ("Prec. up", "pct"),
     "recall_up": ("Rec. up", "pct"),
@@ -140,6 +146,21 @@ def fmt_pct(v, digits: int = 1) -> str:
     return "–" if v is None or not math.isfinite(float(v)) else f"{100 * float(v):.{digits}f} %"
 
 
+def fmt_ci(lo, hi, digits: int = 1) -> str:
+    """A 95 % interval as ``[96.6, 100.0] %`` ('' when either end is missing)."""
+    if lo is None or hi is None or not (math.isfinite(float(lo)) and math.isfinite(float(hi))):
+        return ""
+    return f"[{100 * float(lo):.{digits}f}, {100 * float(hi):.{digits}f}] %"
+
+
+def share_text(rows: pd.DataFrame, model: str, dataset: str, name: str) -> str:
+    """``name`` (``accuracy`` or ``coverage``) of ``model`` on ``dataset`` with its 95 % Wilson
+    interval: ``100.0 % [96.6, 100.0]`` ('–' when absent)."""
+    v = metric(rows, model, dataset, name)
+    ci = fmt_ci(metric(rows, model, dataset, f"{name}_ci_low"), metric(rows, model, dataset, f"{name}_ci_high"))
+    return fmt_pct(v) + (f" {ci[:-2]}" if ci and v is not None else "")
+
+
 def fmt_count(a, b) -> str:
     if a is None or b is None:
         return "–"
@@ -156,29 +177,30 @@ def headline_cards(rows: pd.DataFrame) -> list[dict]:
 
     # 1. agreement with the reference's confident outputs
     lines = []
-    loeo_agree, loeo_cov = g("cnn", "loeo_heldout", "agreement_reference"), g("cnn", "loeo_heldout",
-                                                                              "coverage_reference")
+    loeo_acc = g("cnn", "loeo_heldout", "accuracy")
     ref_acc = g("cnn", "reference_confident", "accuracy")
     in_sample = (g("cnn", "reference_confident", "in_sample_events") or 0) > 0
     value, caption = None, ""
-    if loeo_agree is not None:
-        value = fmt_pct(loeo_agree)
-        n_ref = g("cnn", "loeo_heldout", "n_reference")
-        caption = f"CNN on held-out ToC2ME events (training record), where both decide; it decides " \
-                  f"{fmt_pct(loeo_cov)} of the {int(n_ref) if n_ref else '?'} confident stations"
-        lines.append(("CNN, held-out", f"agreement {fmt_pct(loeo_agree)}, decides {fmt_pct(loeo_cov)}", "held-out"))
+
+    def decided_text(m, d):
+        return f"{fmt_count(g(m, d, 'n_correct'), g(m, d, 'n_decided'))} = {share_text(rows, m, d, 'accuracy')}, " \
+               f"decides {fmt_count(g(m, d, 'n_decided'), g(m, d, 'n_labelled'))} = {share_text(rows, m, d, 'coverage')}"
+
+    if loeo_acc is not None:
+        value = fmt_pct(loeo_acc)
+        n_lab, n_ev = g("cnn", "loeo_heldout", "n_labelled"), g("cnn", "loeo_heldout", "n_events")
+        caption = f"CNN on held-out ToC2ME events, nested (recipe and band chosen on the other event), where it " \
+                  f"decides; 95 % Wilson interval {fmt_ci(g('cnn', 'loeo_heldout', 'accuracy_ci_low'), g('cnn', 'loeo_heldout', 'accuracy_ci_high'))}" \
+                  f". A small sample: {int(n_lab or 0)} labelled traces of {int(n_ev or 0)} events"
+        lines.append(("CNN, held-out (nested)", decided_text("cnn", "loeo_heldout"), "held-out"))
     if ref_acc is not None:
-        txt = f"{fmt_count(g('cnn', 'reference_confident', 'n_correct'), g('cnn', 'reference_confident', 'n_decided'))}" \
-              f" = {fmt_pct(ref_acc)}, decides {fmt_pct(g('cnn', 'reference_confident', 'coverage'))}"
-        lines.append(("CNN, this build", txt, "in-sample" if in_sample else None))
+        lines.append(("CNN, this build", decided_text("cnn", "reference_confident"), "in-sample" if in_sample else None))
         if value is None:
             value, caption = fmt_pct(ref_acc), "CNN on this build's traces, where both decide"
     for m in ("cct", "onset"):
         acc = g(m, "reference_confident", "accuracy")
         if acc is not None:
-            lines.append((model_label(m), f"{fmt_count(g(m, 'reference_confident', 'n_correct'), g(m, 'reference_confident', 'n_decided'))}"
-                          f" = {fmt_pct(acc)}, decides {fmt_pct(g(m, 'reference_confident', 'coverage'))}",
-                          "baseline" if m == "onset" else None))
+            lines.append((model_label(m), decided_text(m, "reference_confident"), "baseline" if m == "onset" else None))
     if value is not None:
         cards.append({"key": "reference", "title": "Agreement with the reference", "value": value,
                       "caption": caption, "lines": lines})
@@ -187,8 +209,10 @@ def headline_cards(rows: pd.DataFrame) -> list[dict]:
     lines, value, caption = [], None, ""
     lm, ln = g("cnn", "loeo_heldout", "manual_match"), g("cnn", "loeo_heldout", "manual_n")
     if lm is not None and ln:
-        value, caption = fmt_count(lm, ln), "ToC2ME manual picks matched by the CNN when that event was " \
-                                            "held out (training record)"
+        from pipeline.picking.intervals import wilson_interval
+        value = fmt_count(lm, ln)
+        caption = "ToC2ME manual picks matched by the CNN when that event was held out (nested band); 95 % " \
+                  f"Wilson interval {fmt_ci(*wilson_interval(int(lm), int(ln)))}, one event only"
         lines.append(("CNN, held-out", f"{fmt_count(lm, ln)} matched, "
                       f"{int(g('cnn', 'loeo_heldout', 'manual_wrong') or 0)} wrong", "held-out"))
     for m in ("cnn", "cct", "onset", "reference"):
@@ -214,7 +238,7 @@ def headline_cards(rows: pd.DataFrame) -> list[dict]:
         lo, hi = g(m, "all_traces", "band_lower"), g(m, "all_traces", "band_upper")
         band = f" (band {lo:g}–{hi:g})" if lo is not None and hi is not None else ""
         lines.append((model_label(m), f"{fmt_count(g(m, 'all_traces', 'n_decided'), g(m, 'all_traces', 'n_scored'))}"
-                      f" = {fmt_pct(cov)}{band}", "baseline" if m == "onset" else None))
+                      f" = {share_text(rows, m, 'all_traces', 'coverage')}{band}", "baseline" if m == "onset" else None))
         if value is None and m in ("cnn", "cct"):
             value = fmt_pct(cov)
             caption = f"of all {int(g(m, 'all_traces', 'n_scored') or 0):,} traces decided by the {model_label(m)}; " \
@@ -231,15 +255,14 @@ def headline_cards(rows: pd.DataFrame) -> list[dict]:
             a = g(m, "demo_truth", "accuracy")
             if a is None:
                 continue
-            lines.append((model_label(m), f"{fmt_count(g(m, 'demo_truth', 'n_correct'), g(m, 'demo_truth', 'n_decided'))}"
-                          f" = {fmt_pct(a)}, decides {fmt_pct(g(m, 'demo_truth', 'coverage'))}",
-                          "baseline" if m == "onset" else None))
+            lines.append((model_label(m), decided_text(m, "demo_truth"), "baseline" if m == "onset" else None))
         nn = g("cnn", "demo_truth_near_nodal", "accuracy")
         if nn is not None:
-            lines.append(("CNN near nodal planes", fmt_pct(nn), None))
+            lines.append(("CNN near nodal planes", share_text(rows, "cnn", "demo_truth_near_nodal", "accuracy"), None))
         cards.append({"key": "truth", "title": "Demo ground truth", "value": fmt_pct(acc),
                       "caption": f"CNN accuracy on decided synthetic traces (of "
-                                 f"{int(g('cnn', 'demo_truth', 'n_labelled') or 0):,} live traces)",
+                                 f"{int(g('cnn', 'demo_truth', 'n_labelled') or 0):,} live traces); 95 % Wilson "
+                                 f"interval {fmt_ci(g('cnn', 'demo_truth', 'accuracy_ci_low'), g('cnn', 'demo_truth', 'accuracy_ci_high'))}",
                       "lines": lines})
     return cards
 
@@ -262,6 +285,10 @@ def metrics_table(rows: pd.DataFrame, dataset: str) -> pd.DataFrame:
         for c, (_, kind) in TABLE_COLUMNS.items():
             if c in ("picker", "band", "note"):
                 continue
+            if c.endswith("_ci"):   # "[lo, hi] %" from the 95 % Wilson bounds
+                lo, hi = r.get(f"{c}_low"), r.get(f"{c}_high")
+                rec[c] = fmt_ci(None if lo is None or pd.isna(lo) else lo, None if hi is None or pd.isna(hi) else hi)
+                continue
             v = r.get(c)
             rec[c] = None if v is None or pd.isna(v) else (int(round(v)) if kind == "int" else float(v))
         lo, hi = r.get("band_lower"), r.get("band_upper")
@@ -271,7 +298,10 @@ def metrics_table(rows: pd.DataFrame, dataset: str) -> pd.DataFrame:
         if (r.get("in_sample_events") or 0) > 0:
             notes.append("in-sample: trained on these events (optimistic)")
         if dataset == "loeo_heldout" and model.startswith("cnn"):
-            notes.append("held-out")
+            notes.append("held-out, nested: " + ("recipe and band chosen on the other event" if model == "cnn"
+                                                 else "band chosen on the other event"))
+        if dataset == "loeo_heldout" and model == "cnn" and pd.isna(lo):
+            rec["band"] = "per fold"
         if dataset == "reference_confident" and model == "onset":
             notes.append("baseline, same traces")
         rec["note"] = "; ".join(notes)
@@ -281,7 +311,8 @@ def metrics_table(rows: pd.DataFrame, dataset: str) -> pd.DataFrame:
 
 def subsets_table(rows: pd.DataFrame, datasets=DEMO_SUBSETS) -> pd.DataFrame:
     """Accuracy and coverage per picker on the demo subsets: columns ``subset``,
-    ``n_labelled`` and, per picker, ``<model>_accuracy`` / ``<model>_coverage``."""
+    ``n_labelled`` and, per picker, ``<model>_accuracy`` / ``<model>_coverage`` (fractions)
+    and ``<model>_accuracy_ci`` / ``<model>_coverage_ci`` (95 % Wilson intervals as text)."""
     out = []
     for d in datasets:
         m = _sel(rows, dataset=d, kind="metric")
@@ -290,8 +321,10 @@ def subsets_table(rows: pd.DataFrame, datasets=DEMO_SUBSETS) -> pd.DataFrame:
         rec = {"subset": dataset_label(d), "dataset": d}
         for model in _ordered_models(m["model"]):
             rec["n_labelled"] = metric(rows, model, d, "n_labelled")
-            rec[f"{model}_accuracy"] = metric(rows, model, d, "accuracy")
-            rec[f"{model}_coverage"] = metric(rows, model, d, "coverage")
+            for name in ("accuracy", "coverage"):
+                rec[f"{model}_{name}"] = metric(rows, model, d, name)
+                rec[f"{model}_{name}_ci"] = fmt_ci(metric(rows, model, d, f"{name}_ci_low"),
+                                                   metric(rows, model, d, f"{name}_ci_high"))
         out.append(rec)
     return pd.DataFrame(out)
 
@@ -547,7 +580,8 @@ def training_summary(rows: pd.DataFrame) -> list[tuple[str, str]]:
                     f" final val_loss {g('reference', 'training', 'final_val_loss'):.3f} after "
                     f"{g('reference', 'training', 'n_epochs'):.0f} epochs (overfits: train acc keeps rising)"))
     if g("cnn", "loeo_heldout", "accuracy") is not None:
-        out.append(("Our CNN", f"held-out (leave-one-event-out) accuracy {fmt_pct(g('cnn', 'loeo_heldout', 'accuracy'))}"
-                    f" at coverage {fmt_pct(g('cnn', 'loeo_heldout', 'coverage'))}; synthetic hold-out accuracy "
-                    f"{fmt_pct(g('cnn', 'synthetic_heldout', 'accuracy'))}"))
+        out.append(("Our CNN", f"held-out (nested leave-one-event-out, {int(g('cnn', 'loeo_heldout', 'n_events') or 0)}"
+                    f" events) accuracy {share_text(rows, 'cnn', 'loeo_heldout', 'accuracy')} at coverage "
+                    f"{share_text(rows, 'cnn', 'loeo_heldout', 'coverage')} (95 % Wilson); synthetic hold-out "
+                    f"accuracy {fmt_pct(g('cnn', 'synthetic_heldout', 'accuracy'))}"))
     return out

@@ -36,7 +36,7 @@ from components import classification_figures as cf
 from components import composite_figures as cpf
 from components import filter_bar
 from components.data import get_provider
-from components.filters import Filters
+from components.filters import Filters, query_problems
 from components.layout import no_data
 from components.stereonet import LINE_CAP, stereonet_figure
 from pipeline.analysis.mechanism_stats import group_average_table
@@ -548,11 +548,13 @@ def update_map(query, store, ml):
 @dash.callback(
     Output(DOWNLOAD, "data"),
     Input(DOWNLOAD_BTN, "n_clicks"),
-    State(IDS.filters, "data"), State(RULE_STORE, "data"),
+    State(IDS.filters, "data"), State(RULE_STORE, "data"), State(IDS.url, "search"),
     prevent_initial_call=True,
 )
-def download(n_clicks, query, store):
-    if not n_clicks:
+def download(n_clicks, query, store, search=None):
+    # a malformed filter in the address: the bar's alert says so; download nothing rather
+    # than mechanisms the address did not ask for
+    if not n_clicks or query_problems(search or ""):
         raise PreventUpdate
     return csv_download(query, store)
 

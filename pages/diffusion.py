@@ -62,10 +62,15 @@ PLAY_FRAMES = 80
 
 # -- page state (URL) ---------------------------------------------------------------------
 def _dataset(provider) -> str | None:
-    try:
-        return str(provider.frame()["dataset"].iloc[0])
-    except Exception:  # noqa: BLE001 - informative only
+    """The ``frame`` table's ``dataset`` (it selects the named subsets), or None when the
+    frame names none (a user's own project: no named subsets, which is not an error).
+
+    Errors reading the frame propagate. They used to become None here, and the page then said
+    "These data have no subsets or clusters to analyse" about data that have them."""
+    frame = provider.frame()
+    if "dataset" not in frame.columns or frame.empty or pd.isna(frame["dataset"].iloc[0]):
         return None
+    return str(frame["dataset"].iloc[0])
 
 
 #: the set of data without named subsets or clusters (a user's own project): every event

@@ -16,7 +16,7 @@ from dash.exceptions import PreventUpdate
 
 from components import filter_bar
 from components.data import EVENT_CAP, MAP_MECHANISM_COLUMNS, MECHANISM_CAP, get_provider
-from components.filters import Filters
+from components.filters import Filters, query_problems
 from components.layout import no_data
 from components.map_figure import GROUP_COLORS, ball_traces, empty_figure, map_figure
 
@@ -396,14 +396,18 @@ def update_table(query, page, sort_by, selected):
 @dash.callback(
     Output(EXPORT_DOWNLOAD, "data"), Output(EXPORT_NOTE, "children"),
     Input(EXPORT_QUAKEML, "n_clicks"), Input(EXPORT_CSV, "n_clicks"),
-    State(IDS.filters, "data"),
+    State(IDS.filters, "data"), State(IDS.url, "search"),
     prevent_initial_call=True,
 )
-def export(_qml, _csv, query):
+def export(_qml, _csv, query, search=None):
     """The filtered set (the page's URL filters) as QuakeML or mechanisms CSV, written by
-    :mod:`pipeline.export.run` exactly as ``python -m pipeline export`` writes it."""
+    :mod:`pipeline.export.run` exactly as ``python -m pipeline export`` writes it. Nothing
+    is exported while the address has a malformed filter (it would export more than asked)."""
     from pipeline.export import run, selection
 
+    problems = query_problems(search or "")
+    if problems:
+        return dash.no_update, "Not exported: malformed filter in the address (" + "; ".join(problems) + ")."
     f = Filters.from_query(query or "")
     p = get_provider()
     sel = selection.select(p, f)

@@ -175,8 +175,15 @@ def _conventions():
             html.P([html.B("Held-out vs in-sample"), ": the production CNN was fine-tuned on the labels of the two "
                     "ToC2ME events with waveforms (manual picks + the reference's confident outputs), so its numbers "
                     "on those events are in-sample (optimistic). The honest ones are the leave-one-event-out "
-                    "numbers of its training record. The onset baseline has no training: it is scored on the same "
-                    "traces. Agreement with the reference measures consistency with a model, not truth."],
+                    "numbers of its training record, scored ", html.B("nested"), ": for each held-out event the "
+                    "recipe (fine-tuned or synthetic only) and the band are chosen on the other event's held-out "
+                    "predictions only. Not nested: those predictions come from the fold model trained on the "
+                    "held-out event's labels, and the fold models were not re-fitted. The onset baseline has no "
+                    "training: it is scored on the same traces. Agreement with the reference measures consistency "
+                    "with a model, not truth."]),
+            html.P([html.B("Intervals and sample size"), ": every accuracy and coverage comes with a 95 % Wilson "
+                    "interval. They treat traces as independent; with only two labelled events (118 traces) the "
+                    "spread between events is unknown, so read them as lower bounds on the uncertainty."],
                    className="mb-0"),
         ], className="fm-about"),
     ], className="fm-side-card")
@@ -298,7 +305,9 @@ def _subsets(rows):
     cols = [{"id": "subset", "name": ["", "Subset"]}, {"id": "n_labelled", "name": ["", "Traces"], "type": "numeric"}]
     for m in models:
         cols += [{"id": f"{m}_accuracy", "name": [mf.model_label(m), "accuracy"], "type": "numeric", "format": _pct},
-                 {"id": f"{m}_coverage", "name": [mf.model_label(m), "coverage"], "type": "numeric", "format": _pct}]
+                 {"id": f"{m}_accuracy_ci", "name": [mf.model_label(m), "95 % CI"]},
+                 {"id": f"{m}_coverage", "name": [mf.model_label(m), "coverage"], "type": "numeric", "format": _pct},
+                 {"id": f"{m}_coverage_ci", "name": [mf.model_label(m), "95 % CI"]}]
     return dash_table.DataTable(columns=cols, data=t.to_dict("records"), merge_duplicate_headers=True,
                                 style_cell_conditional=[{"if": {"column_id": "subset"}, "textAlign": "left"}],
                                 **_TABLE_STYLE)

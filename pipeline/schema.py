@@ -270,10 +270,12 @@ MODEL_EVAL = Table(
     "Polarity-picker evaluation in long form: scalar metrics and curve points.",
     (
         _c("model", STR, "picker (cnn, cct, onset, reference, ...)", False),
-        _c("dataset", STR, "evaluation set: manual50, reference_confident, loeo_heldout, all_traces, "
-                           "demo_truth*, reference_reported_2861 (the authors' own test set), training", False),
+        _c("dataset", STR, "evaluation set: manual50, reference_confident, loeo_heldout (nested), "
+                           "loeo_fold:<event>, loeo_selected_on_itself (optimistic), all_traces, demo_truth*, "
+                           "reference_reported_2861 (the authors' own test set), training", False),
         _c("kind", STR, "metric, roc, pr, calibration, confusion, coverage, training", False),
-        _c("name", STR, "metric name or curve/series name", False),
+        _c("name", STR, "metric name or curve/series name (shares have *_ci_low/*_ci_high: 95 % Wilson)",
+           False),
         _c("x", F64, "curve abscissa (threshold, FPR, recall, predicted prob, epoch)"),
         _c("y", F64, "curve ordinate"),
         _c("value", F64, "scalar value"),

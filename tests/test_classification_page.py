@@ -278,3 +278,21 @@ def test_builders_on_toc2me_counts_and_latency(toc2me_data_dir):
     assert drawn["g2"] == 1500 and drawn["g1"] == 462
     # generous bound for a shared 2-core machine; measured ~90 ms for both callbacks together
     assert min(times) < 1.0, times
+
+
+def test_malformed_filter_classified_csv_downloads_nothing(demo_data_dir):
+    """Regression: with ``?mmin=abc`` in the address the bar's filters had silently dropped the
+    value, so the classified-mechanisms CSV held every mechanism. Now nothing is sent (the
+    bar's alert says why); a clean address still downloads."""
+    from dash.exceptions import PreventUpdate
+
+    from app import create_app
+
+    app = create_app(demo_data_dir)
+    from pages import classification as page
+
+    store = {"code": cf.encode_rule(cf.check_rule(cf.default_rule_rows())[0])}
+    with app.server.app_context():
+        with pytest.raises(PreventUpdate):
+            page.download(1, Filters.from_query("mmin=abc").to_query(), store, "?mmin=abc")
+        assert page.download(1, "mmin=1", store, "?mmin=1")["filename"].endswith(".csv")

@@ -208,3 +208,31 @@ def test_csv_and_toc2me_shares_through_the_provider(tmp_path, toc2me_tables):
         # NSw cluster: 290 mechanisms drawn on the player (one per event)
         out = page.analyse("", "cluster:NSw", "", "signed_epicentral", None, 90, -1.5, None, None)
         assert out[3]["mechanisms"]["matched"] == 290
+
+
+def test_frame_read_error_is_raised_not_shown_as_no_subsets(demo_data_dir):
+    """Regression: ``_dataset`` turned any error reading the ``frame`` table into None, so the
+    page said "These data have no subsets or clusters to analyse" about data that have them."""
+    _, page = page_module(demo_data_dir, "pages.diffusion")
+
+    class BrokenFrame:
+        def frame(self):
+            raise OSError("frame.parquet: corrupt footer")
+
+    with pytest.raises(OSError, match="corrupt footer"):
+        page._dataset(BrokenFrame())
+    with pytest.raises(OSError, match="corrupt footer"):
+        page.set_options(BrokenFrame())
+
+    class Frame:
+        def __init__(self, df):
+            self.df = df
+
+        def frame(self):
+            return self.df
+
+    assert page._dataset(Frame(pd.DataFrame({"origin_lat": [1.0], "dataset": ["demo"]}))) == "demo"
+    # a frame that names no dataset (a user's own project) is not an error: no named subsets
+    assert page._dataset(Frame(pd.DataFrame({"origin_lat": [1.0]}))) is None
+    assert page._dataset(Frame(pd.DataFrame({"origin_lat": [1.0], "dataset": [None]}))) is None
+    assert page._dataset(DataProvider(demo_data_dir)) == "demo"

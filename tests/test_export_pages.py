@@ -77,6 +77,21 @@ def test_map_page_refuses_a_huge_quakeml(dash_duo, demo_data_dir, monkeypatch):
     no_console_errors(dash_duo)
 
 
+def test_malformed_filter_map_export_is_refused_not_whole_set(dash_duo, demo_data_dir):
+    """Regression: ``?mmin=abc`` was read as "no magnitude filter", so the map's exports wrote
+    every event. Now the page's alert names the value and the export buttons write nothing."""
+    start_app(dash_duo, demo_data_dir, "/?cluster=NSw&mmin=abc")
+    wait(lambda: "mmin='abc' is not a number" in dash_duo.find_element(".fm-filter-problem").text,
+         message="alert")
+    for button in ("map-export-csv", "map-export-quakeml"):
+        _click(dash_duo, button)
+        dash_duo.wait_for_contains_text("#map-export-note", "Not exported: malformed filter", timeout=30)
+        assert "mmin='abc' is not a number" in dash_duo.find_element("#map-export-note").text
+    time.sleep(1.0)
+    assert not [p for p in Path(dash_duo.download_path).iterdir() if p.suffix in (".csv", ".xml")]
+    no_console_errors(dash_duo, "SEVERE")
+
+
 def test_event_page_quakeml(dash_duo, demo_data_dir, tmp_path):
     import shutil
 

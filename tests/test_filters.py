@@ -271,3 +271,79 @@ def test_hostile_filters_run_and_match_nothing(demo_data_dir):
     f = Filters.from_query(urlencode([("cluster", v) for v in HOSTILE]))
     assert provider.counts(f).iloc[0].tolist() == [0, 0]
     assert math.isfinite(provider.events_for_map(f).attrs["matched"])
+
+
+# ----------------------------------------------------------------- malformed filters are errors
+
+@pytest.mark.parametrize("query, expected", [
+    ("start=2016-13-45", ["start='2016-13-45' is not a date"]),
+    ("end=yesterday", ["end='yesterday' is not a date"]),
+    ("mmin=abc&mmax=nan", ["mmin='abc' is not a number", "mmax='nan' is not a number"]),
+    ("mmin=1&mmin=2", ["mmin is given 2 times (one value only)"]),
+    ("table=../../etc/passwd", ["table='../../etc/passwd' is not one of events, mechanisms"]),
+    ("view=mercator&color=';DROP", ["color=\"';DROP\" is not one of time, group, depth, magnitude",
+                                    "view='mercator' is not one of km, geo"]),
+    ("quality=Z", ["quality='Z' is not one of A, B, C, D, none"]),
+    ("cluster=nul%00byte", ["cluster='nul?byte' is not 1 to 64 printable characters"]),
+])
+def test_query_problems_name_each_malformed_value(query, expected):
+    from components.filters import FilterQueryError, query_problems
+    assert query_problems(query) == expected
+    with pytest.raises(FilterQueryError) as info:
+        Filters.from_query_strict(query)
+    assert info.value.problems == expected
+    assert Filters.from_query(query) == Filters.from_query(query)   # the lenient parser still never raises
+
+
+@pytest.mark.parametrize("query", ["", "start=2016-11-03&end=2016-11-04T12:00&mmin=-0.5&quality=a&quality=none",
+                                   "mmin=-99&start=0001-01-01",          # clamped, not malformed
+                                   "start=&mmin=",                       # blank = no filter
+                                   "evalset=manual50&picker=onset&set=subset:x",  # pages' own keys
+                                   full_filters().to_query()])
+def test_clean_queries_have_no_problems(query):
+    from components.filters import query_problems
+    assert query_problems(query) == []
+    assert Filters.from_query_strict(query) == Filters.from_query(query)
+
+
+def test_query_problems_of_oversized_and_overlong_queries():
+    from components.filters import query_problems
+    many = urlencode([("group", f"g{i}") for i in range(MAX_LIST + 3)])
+    assert query_problems(many) == [f"group has {MAX_LIST + 3} values (at most {MAX_LIST})"]
+    assert "longer than 8192 characters" in query_problems("group=" + "x" * 9000)[0]
+    assert query_problems({"mmin": ["1", "oops"]}) == ["mmin is given 2 times (one value only)",
+                                                       "mmin='oops' is not a number"]
+
+
+def test_malformed_filter_download_is_400_not_whole_table(demo_data_dir):
+    """Regression: a malformed value was dropped, i.e. read as "no filter", so
+    ``/download/events.csv?mmin=abc`` sent every event. Now: 400 with the reason."""
+    import io
+
+    from app import create_app
+    client = create_app(demo_data_dir).server.test_client()
+    n_all = len(read_table(demo_data_dir, "events"))
+    assert Filters.from_query("mmin=abc") == Filters()          # what the lenient parser makes of it
+    for url, reason in (("/download/events.csv?mmin=abc", "mmin='abc' is not a number"),
+                        ("/download/mechanisms.csv?start=2016-11-40", "start='2016-11-40' is not a date"),
+                        ("/download/events.csv?mmin=1&quality=Q", "quality='Q' is not one of")):
+        r = client.get(url)
+        assert r.status_code == 400, url
+        body = r.get_data(as_text=True)
+        assert r.mimetype == "text/plain" and "nothing downloaded" in body and reason in body
+        assert "event_id" not in body                                       # no CSV at all
+    ok = client.get("/download/events.csv?mmin=1")
+    assert ok.status_code == 200
+    got = pd.read_csv(io.BytesIO(ok.get_data()))
+    want = DataProvider(demo_data_dir).counts(Filters(mag_min=1.0)).iloc[0]["events"]
+    assert len(got) == want < n_all
+
+
+def test_filter_bar_alerts_malformed_url_and_disables_download():
+    """The page side of the same bug: the bar's alert names the malformed values and its
+    CSV link is disabled (it would download more rows than the address asks for)."""
+    from components import filter_bar
+    alert, cls, title = filter_bar.problem_children("?mmin=abc&group=g1")
+    assert alert.color == "danger" and alert.children[1] == "mmin='abc' is not a number"
+    assert "disabled" in cls.split() and "mmin='abc'" in title
+    assert filter_bar.problem_children("?mmin=1&group=g1") == (None, "btn btn-primary btn-sm fm-download", None)

@@ -359,7 +359,13 @@ def test_download_route_rejects_unknown_tables_and_handles_hostile_queries(demo_
     traversal = client.get("/download/..%2Fetc%2Fpasswd.csv")  # falls through to Dash's index page
     assert traversal.status_code == 404 or not traversal.content_type.startswith("text/csv")
     assert "root:" not in traversal.get_data(as_text=True)
+    # malformed values are refused with the reasons (they used to be dropped: fewer filters)
     r = client.get("/download/events.csv?cluster=%27%3B+DROP+TABLE+events%3B+--&mmin=nan&start=%00")
+    assert r.status_code == 400
+    body = r.get_data(as_text=True)
+    assert "mmin='nan' is not a number" in body and "start='?' is not a date" in body
+    # a hostile but well-formed value is a bound parameter that matches nothing
+    r = client.get("/download/events.csv?cluster=%27%3B+DROP+TABLE+events%3B+--")
     assert r.status_code == 200
     assert r.get_data(as_text=True).count("\n") == 1  # header only
     assert provider.counts(Filters()).iloc[0]["events"] > 0

@@ -55,8 +55,14 @@ def test_headline_cards_separate_held_out_from_in_sample(rows):
     cards = {c["key"]: c for c in mf.headline_cards(rows)}
     assert {"reference", "manual", "decided"} <= set(cards)
     ref = cards["reference"]
-    # the big number is the held-out (leave-one-event-out) agreement of the training record
-    assert ref["value"] == mf.fmt_pct(mf.metric(rows, "cnn", "loeo_heldout", "agreement_reference"))
+    # the big number is the nested held-out (leave-one-event-out) accuracy, with its interval
+    # and the sample size in the caption
+    g = lambda n: mf.metric(rows, "cnn", "loeo_heldout", n)  # noqa: E731
+    assert ref["value"] == mf.fmt_pct(g("accuracy"))
+    assert mf.fmt_ci(g("accuracy_ci_low"), g("accuracy_ci_high")) in ref["caption"]
+    assert f"{int(g('n_labelled'))} labelled traces of 2 events" in ref["caption"]
+    held = dict((label, text) for label, text, _ in ref["lines"])["CNN, held-out (nested)"]
+    assert f"= {mf.fmt_pct(g('coverage'))} [" in held                   # coverage with its interval
     tags = {label: tag for label, _, tag in ref["lines"]}
     assert tags["CNN, this build"] == "in-sample"                      # the record's events: optimistic
     assert tags["Onset baseline"] == "baseline"
@@ -74,6 +80,9 @@ def test_metrics_table(rows):
     cnn = t.set_index("model").loc["cnn"]
     assert (cnn.n_labelled, cnn.n_decided, cnn.n_correct) == (10, 9, 8)
     assert cnn.band == "0.2–0.8" and "in-sample" in cnn.note
+    from pipeline.picking.intervals import wilson_interval
+    assert cnn.accuracy_ci == mf.fmt_ci(*wilson_interval(8, 9))           # every share with its interval
+    assert cnn.coverage_ci == mf.fmt_ci(*wilson_interval(9, 10))
     assert mf.metrics_table(rows, "no-such-set").empty
     assert mf.available_datasets(rows) == ["loeo_heldout", "manual50", "reference_confident"]
 

@@ -113,7 +113,8 @@ def test_evalset_and_picker_change_update_panels_and_url(dash_duo, demo_eval_dir
     dash_duo.driver.execute_script("arguments[0].click()", label)
     want = mf.metrics_table(provider.model_eval(), "loeo_heldout")["picker"].tolist()
     _wait(lambda: _metrics_pickers(dash_duo) == want, message="LOEO metrics")
-    _wait(lambda: "Held-out events (LOEO)" in dash_duo.find_element("#model-evalset-note").text, message="note")
+    _wait(lambda: mf.dataset_label("loeo_heldout") in dash_duo.find_element("#model-evalset-note").text,
+          message="note")
     _wait(lambda: "evalset=loeo_heldout" in dash_duo.driver.current_url, message="URL evalset")
     Select(dash_duo.find_element("#model-picker")).select_by_value("onset")
     _wait(lambda: "picker=onset" in dash_duo.driver.current_url, message="URL picker")
@@ -126,7 +127,8 @@ def test_url_restores_state_and_filters_drive_the_agreement_table(dash_duo, demo
     end = _mid_date(provider)
     f = Filters.from_values(time_end=end)
     _start(dash_duo, demo_eval_dir, f"/model{f.to_search()}&evalset=loeo_heldout&picker=onset")
-    _wait(lambda: "Held-out events (LOEO)" in dash_duo.find_element("#model-evalset-note").text, message="note")
+    _wait(lambda: mf.dataset_label("loeo_heldout") in dash_duo.find_element("#model-evalset-note").text,
+          message="note")
     checked = dash_duo.driver.execute_script(
         "return Array.from(document.querySelectorAll('#model-evalset input')).filter(i => i.checked)"
         ".map(i => i.value)")
@@ -176,6 +178,14 @@ def test_toc2me_page(dash_duo, toc2me_eval_dir):
     assert "50/50" in manual and "optimistic" in manual.lower()
     ref = dash_duo.find_element(".fm-model-card-reference").text
     assert "held-out" in ref.lower()
+    # nested held-out accuracy with its 95 % Wilson interval and the sample size, said plainly
+    g = lambda n: mf.metric(rows, "cnn", "loeo_heldout", n)  # noqa: E731
+    assert mf.fmt_pct(g("accuracy")) in ref and mf.fmt_ci(g("accuracy_ci_low"), g("accuracy_ci_high")) in ref
+    assert "118 labelled traces of 2 events" in ref and "nested" in ref
+    cells = dash_duo.driver.execute_script(
+        "return [...document.querySelectorAll('#model-metrics td[data-dash-column=\"accuracy_ci\"]')]"
+        ".map(td => td.innerText)")
+    assert mf.fmt_ci(g("accuracy_ci_low"), g("accuracy_ci_high")) in cells
     # the reference's log beside ours
     _wait(lambda: _graph_traces(dash_duo, "model-training") >= 6, message="training curves")
     names = dash_duo.driver.execute_script(

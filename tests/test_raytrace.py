@@ -94,14 +94,29 @@ def test_skhash_model_cleanup_drops_non_increasing_rows():
 
 
 def test_demo_velocity_model_is_the_skhash_one():
-    try:
-        from pipeline.mechanisms.skhash import DEMO_VELOCITY_MODEL
-    except Exception:  # pragma: no cover
-        pytest.skip("pipeline.mechanisms.skhash not importable")
+    from pipeline.mechanisms.skhash import DEMO_VELOCITY_MODEL
     assert rt.DEMO_VELOCITY_MODEL is DEMO_VELOCITY_MODEL
-    r = rt.trace(3.2, [0.0, 2.0, 5.0], 0.0)  # default model
+    r = rt.trace(3.2, [0.0, 2.0, 5.0], 0.0, velocity_model=rt.DEMO)  # asked for by name: no warning
     assert (r["branch"] == "direct").all()
     assert r["takeoff_deg"].iloc[0] == pytest.approx(180.0)
+
+
+def test_missing_velocity_model_warns_not_silent_demo_swap(recwarn):
+    """Regression: ``velocity_model=None`` used to trace in the made-up demo model without a
+    word (and a failed SKHASH-wrapper import swapped in a second, different demo model)."""
+    with pytest.warns(rt.DemoVelocityModelWarning, match="made-up demo model"):
+        r = rt.trace(3.2, [0.0, 2.0, 5.0], 0.0)
+    # same rays as the demo model asked for by name: the warning is the only difference
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", rt.DemoVelocityModelWarning)
+        named = rt.trace(3.2, [0.0, 2.0, 5.0], 0.0, velocity_model=rt.DEMO)
+        explicit = rt.trace(3.2, [0.0, 2.0, 5.0], 0.0, velocity_model=rt.DEMO_VELOCITY_MODEL)
+    pd.testing.assert_frame_equal(r, named)
+    pd.testing.assert_frame_equal(r, explicit)
+    # one model only: the module has no fallback copy of it
+    src = Path(rt.__file__).read_text()
+    assert '"vp_km_s": [' not in src
 
 
 def test_takeoff_azimuth_and_pair_geometry():
@@ -126,7 +141,7 @@ def test_takeoff_azimuth_and_pair_geometry():
 
 def test_vectorised_speed_smoke():
     rng = np.random.default_rng(0)
-    r = rt.trace(rng.uniform(2.9, 3.6, 5000), rng.uniform(0, 8, 5000))
+    r = rt.trace(rng.uniform(2.9, 3.6, 5000), rng.uniform(0, 8, 5000), velocity_model=rt.DEMO)
     assert len(r) == 5000 and r["takeoff_deg"].between(90, 180).all()
 
 

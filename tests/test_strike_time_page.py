@@ -230,3 +230,19 @@ def test_toc2me_nsw_shows_290_mechanisms(tmp_path, toc2me_tables):
     assert fig["layout"]["meta"]["n_mechanisms"] == 290 and drawn["mechanisms"]["drawn"] == 290
     g1 = stats.set_index("group").loc["g1"]
     assert (int(g1["n"]), round(g1["mean"], 1), round(g1["std"], 1)) == (230, 182.7, 2.8)
+
+
+def test_malformed_filter_in_url_is_alerted_not_read_as_no_filter(dash_duo, demo_data_dir):
+    """Regression: ``?mmin=abc`` was silently read as "no magnitude filter" (and the bar's CSV
+    link then downloaded every row). The bar now names it in an alert and disables the link;
+    a clean address clears both."""
+    _start(dash_duo, demo_data_dir, "/strike-time?mmin=abc&quality=Q")
+    wait(lambda: "mmin='abc' is not a number" in dash_duo.find_element(".fm-filter-problem").text,
+         message="alert names the value")
+    assert "quality='Q' is not one of" in dash_duo.find_element(".fm-filter-problem").text
+    link = dash_duo.find_element(".fm-download")
+    assert "disabled" in link.get_attribute("class").split()
+    dash_duo.wait_for_page(url=dash_duo.server_url + "/strike-time?mmin=1")
+    wait(lambda: not dash_duo.find_elements(".fm-filter-problem"), message="alert cleared")
+    assert "disabled" not in dash_duo.find_element(".fm-download").get_attribute("class").split()
+    no_console_errors(dash_duo, "SEVERE")

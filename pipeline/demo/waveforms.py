@@ -257,9 +257,11 @@ def plan_waveforms(demo_tables: dict, seed: int = DEFAULT_SEED, max_events: int 
     sp = _station_params(st, seed, dead_stations)
     ne, ns = len(ev), len(st)
     ei, si = np.repeat(np.arange(ne), ns), np.tile(np.arange(ns), ne)
+    # the demo is synthetic: without a model it is traced in the made-up demo model, on purpose
     geom = raytrace.takeoff_azimuth(ev["lat"].to_numpy(float)[ei], ev["lon"].to_numpy(float)[ei],
                                     ev["depth_km"].to_numpy(float)[ei], st["lat"].to_numpy(float)[si],
-                                    st["lon"].to_numpy(float)[si], velocity_model=velocity_model,
+                                    st["lon"].to_numpy(float)[si],
+                                    velocity_model=raytrace.DEMO if velocity_model is None else velocity_model,
                                     takeoff_from="down")
     strike, dip, rake = (ev[c].to_numpy(float)[ei] for c in ("strike", "dip", "rake"))
     ray = focal.ray_vector(geom["takeoff_deg"].to_numpy(), geom["azimuth_deg"].to_numpy(), "down")

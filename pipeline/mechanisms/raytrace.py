@@ -53,6 +53,7 @@ well below a metre / 0.001 deg, unlike a spherical great circle, 0.2-0.3 % off a
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -60,17 +61,23 @@ import pandas as pd
 
 from pipeline import geo
 
-try:  # the SKHASH wrapper owns the demo model; import it when present
-    from .skhash import DEMO_VELOCITY_MODEL  # noqa: F401
-except Exception:  # pragma: no cover - fallback when the wrapper is absent or broken
-    #: A simple made-up 1-D P model for the synthetic demo data (not the ToC2ME model).
-    DEMO_VELOCITY_MODEL = pd.DataFrame({
-        "depth_km": [0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 10.0, 20.0, 30.0, 45.0],
-        "vp_km_s": [4.0, 4.4, 4.8, 5.2, 5.5, 5.9, 6.2, 6.5, 6.9, 7.5],
-    })
+# The SKHASH wrapper owns the demo model (one definition). There used to be a fallback copy
+# here, a different model (no 60 km node), swapped in without a word when that import
+# failed; a broken wrapper is now an ImportError.
+from .skhash import DEMO_VELOCITY_MODEL
+
+
+class DemoVelocityModelWarning(UserWarning):
+    """A ray was traced in the made-up demo model because no velocity model was given."""
+
+
+#: ``velocity_model="demo"`` asks for :data:`DEMO_VELOCITY_MODEL` explicitly (no warning)
+DEMO = "demo"
 
 __all__ = [
+    "DEMO",
     "DEMO_VELOCITY_MODEL",
+    "DemoVelocityModelWarning",
     "LayeredModel",
     "convert_takeoff",
     "pair_geometry",
@@ -136,7 +143,10 @@ class LayeredModel:
 def prepare_model(velocity_model=None, convention: str = "skhash") -> LayeredModel:
     """A :class:`LayeredModel` from a ``depth_km, vp_km_s`` DataFrame, a file path (read
     with :func:`pipeline.mechanisms.skhash.read_velocity_model` semantics: comma/whitespace,
-    optional header, ``#`` comments), an (n, 2) array, or None (:data:`DEMO_VELOCITY_MODEL`).
+    optional header, ``#`` comments), an (n, 2) array, or :data:`DEMO` (the made-up
+    :data:`DEMO_VELOCITY_MODEL`, for the synthetic demo). ``None`` also gives the demo model
+    but warns (:class:`DemoVelocityModelWarning`): takeoffs of real data traced in a made-up
+    model are wrong, so that must never happen unnoticed.
 
     ``convention='skhash'`` drops non-increasing velocity nodes as SKHASH does (module
     docstring); ``'as_given'`` keeps them.
@@ -144,6 +154,11 @@ def prepare_model(velocity_model=None, convention: str = "skhash") -> LayeredMod
     if isinstance(velocity_model, LayeredModel):
         return velocity_model
     if velocity_model is None:
+        warnings.warn("no velocity model given: tracing in the made-up demo model (DEMO_VELOCITY_MODEL, not "
+                      "ToC2ME's); pass the data set's model, or velocity_model='demo' for the synthetic demo",
+                      DemoVelocityModelWarning, stacklevel=3)
+        velocity_model = DEMO_VELOCITY_MODEL
+    if isinstance(velocity_model, str) and velocity_model == DEMO:
         velocity_model = DEMO_VELOCITY_MODEL
     if isinstance(velocity_model, (str, Path)):
         arr = _read_model_file(Path(velocity_model))
@@ -171,18 +186,8 @@ def prepare_model(velocity_model=None, convention: str = "skhash") -> LayeredMod
 
 
 def _read_model_file(path: Path) -> np.ndarray:
-    try:
-        from .skhash import read_velocity_model
-        return read_velocity_model(path)[["depth_km", "vp_km_s"]].to_numpy(float)
-    except ImportError:  # pragma: no cover
-        rows = []
-        for line in path.read_text().splitlines():
-            parts = line.split("#", 1)[0].replace(",", " ").split()
-            try:
-                rows.append((float(parts[0]), float(parts[1])))
-            except (ValueError, IndexError):
-                continue
-        return np.array(rows, dtype=float)
+    from .skhash import read_velocity_model   # imported above already: no second parser to drift
+    return read_velocity_model(path)[["depth_km", "vp_km_s"]].to_numpy(float)
 
 
 # --------------------------------------------------------------------------- layer integrals

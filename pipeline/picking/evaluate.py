@@ -16,8 +16,18 @@ Evaluation sets (``dataset``)
     * ``reference_confident``: the reference model's confident outputs (method
       ``reference``, polarity != 0) - an agreement measure, not ground truth;
     * ``loeo_heldout``: the CNN's leave-one-event-out held-out predictions stored in its
-      training record (each event predicted by the fold model that never saw its labels:
-      the honest CNN numbers), and the onset baseline scored on the same labelled traces;
+      training record (each event predicted by the fold model that never saw its labels),
+      scored **nested** (:mod:`pipeline.picking.nested`): for each outer (held-out) event the
+      recipe and the undetermined band are chosen on the other event's predictions only,
+      then applied to it. Model ``cnn`` is that procedure (recipe and band chosen per fold);
+      ``cnn_synthetic_only`` / ``cnn_finetuned`` fix the recipe and nest only the band.
+      These are the honest CNN numbers; the onset baseline is scored on the same labelled
+      traces;
+    * ``loeo_fold:<event_id>``: the same, one outer fold (the held-out event) at a time, with
+      the fold's band and ``recipe:<name>`` (value 1);
+    * ``loeo_selected_on_itself``: the training record's own LOEO summary, whose band and
+      recipe were chosen on these same pooled predictions (optimistic; kept to show the
+      difference);
     * ``demo_truth``: the demo's true polarities (``truth_polarities``, dead traces
       excluded), plus subsets ``demo_truth_near_nodal`` / ``demo_truth_clear`` (|P
       radiation| below / above the nodal threshold) and ``demo_truth_snr_lt3`` /
@@ -33,14 +43,18 @@ Evaluation sets (``dataset``)
 Kinds and conventions
     * ``metric`` (``value``): ``n_labelled``, ``n_scored``, ``n_decided``, ``n_correct``,
       ``n_wrong``, ``n_missing`` (labelled traces the picker has no output for),
-      ``coverage`` (decided / labelled), ``accuracy`` (correct / decided), ``abstention``
+      ``coverage`` (decided / labelled), ``accuracy`` (correct / decided), each with its 95 %
+      Wilson interval ``coverage_ci_low`` / ``coverage_ci_high`` / ``accuracy_ci_low`` /
+      ``accuracy_ci_high`` (:func:`pipeline.picking.intervals.wilson_interval`; traces taken
+      as independent, so too narrow for traces of a few events), ``abstention``
       (share of scored traces inside the picker's undetermined band), ``accuracy_forced``
       (p >= 0.5 -> down, every scored trace), ``precision_up``, ``recall_up``, ``f1_up``,
       ``precision_down``, ``recall_down``, ``f1_down`` - classes in the **true ground-motion
       convention** (up = +1 after the station reversal), on the decided traces -
       ``roc_auc``, ``average_precision`` (recorded convention, below), ``band_lower`` /
       ``band_upper``, ``in_sample_events`` (how many of the set's events the production
-      CNN was trained on: > 0 means optimistic numbers);
+      CNN was trained on: > 0 means optimistic numbers), ``n_events``; on ``loeo_heldout``
+      also ``n_folds`` and ``nested_selection`` (1: recipe and band chosen on inner data);
     * ``confusion`` (``value`` = count; ``x`` = actual index, ``y`` = predicted index):
       names ``true:<actual>-><predicted>`` with actual in up/down and predicted in
       up/down/undetermined, **true convention**; the authors' reported matrix is
@@ -69,6 +83,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .intervals import wilson_interval
 from .pickers import REFERENCE_BAND, station_reversed
 from .pickers.calibration import reliability_curve
 
@@ -85,6 +100,8 @@ DEFAULT_BANDS = {"reference": REFERENCE_BAND, "onset": (0.25, 0.75)}
 MANUAL = "manual50"
 REFERENCE_CONFIDENT = "reference_confident"
 LOEO = "loeo_heldout"
+LOEO_FOLD = "loeo_fold:"            # + the held-out event id
+LOEO_SELF = "loeo_selected_on_itself"
 DEMO_TRUTH = "demo_truth"
 ALL_TRACES = "all_traces"
 REPORTED = "reference_reported_2861"
@@ -356,7 +373,10 @@ def score_rows(rows: list, model: str, dataset: str, labels: pd.DataFrame, prob,
     roc, pr = roc_points(prob, y), pr_points(prob, y)
     s["roc_auc"], s["average_precision"] = roc_auc(roc), average_precision(pr)
     s["band_lower"], s["band_upper"] = band
-    for k in ("n_labelled", "n_scored", "n_decided", "n_correct", "n_wrong", "n_missing", "coverage", "accuracy",
+    s["accuracy_ci_low"], s["accuracy_ci_high"] = wilson_interval(s["n_correct"], s["n_decided"])
+    s["coverage_ci_low"], s["coverage_ci_high"] = wilson_interval(s["n_decided"], s["n_labelled"])
+    for k in ("n_labelled", "n_scored", "n_decided", "n_correct", "n_wrong", "n_missing", "coverage",
+              "coverage_ci_low", "coverage_ci_high", "accuracy", "accuracy_ci_low", "accuracy_ci_high",
               "abstention", "accuracy_forced", "precision_up", "recall_up", "f1_up", "precision_down",
               "recall_down", "f1_down", "roc_auc", "average_precision", "band_lower", "band_upper"):
         _add(rows, model, dataset, "metric", k, value=s[k])
@@ -419,6 +439,9 @@ def _all_traces(rows, pol, methods):
         _add(rows, m, ALL_TRACES, "metric", "n_scored", value=n)
         _add(rows, m, ALL_TRACES, "metric", "n_decided", value=dec)
         _add(rows, m, ALL_TRACES, "metric", "coverage", value=_ratio(dec, n))
+        lo, hi = wilson_interval(dec, n)
+        _add(rows, m, ALL_TRACES, "metric", "coverage_ci_low", value=lo)
+        _add(rows, m, ALL_TRACES, "metric", "coverage_ci_high", value=hi)
         _add(rows, m, ALL_TRACES, "metric", "abstention", value=_ratio(n - dec, n))
         _add(rows, m, ALL_TRACES, "metric", "n_events", value=r["event_id"].nunique())
         lo, hi = _band(r, m)
@@ -426,25 +449,61 @@ def _all_traces(rows, pol, methods):
         _add(rows, m, ALL_TRACES, "metric", "band_upper", value=hi)
 
 
+#: model names of the LOEO rows: the nested procedure, and each recipe with only the band nested
+LOEO_MODELS = {"procedure": "cnn", "synthetic": "cnn_synthetic_only", "finetuned": "cnn_finetuned"}
+
+
+def _one_band(lower, upper) -> tuple[float, float]:
+    """The band when every fold chose the same one, else (NaN, NaN) (see the fold rows)."""
+    lo, hi = np.unique(np.asarray(lower, float)), np.unique(np.asarray(upper, float))
+    return (float(lo[0]), float(hi[0])) if len(lo) == 1 and len(hi) == 1 else (float("nan"), float("nan"))
+
+
 def _loeo(rows, record, pol, stations, methods):
-    """The record's held-out predictions (honest CNN numbers) and the onset baseline on the
-    same labelled traces (where the build picked those events)."""
+    """The record's held-out predictions scored nested (:mod:`pipeline.picking.nested`: the
+    honest CNN numbers), per outer fold too, and the onset baseline on the same labelled
+    traces (where the build picked those events)."""
+    from .nested import nested_from_record
     lab = record_labels(record, stations)
-    if lab.empty:
+    nest = nested_from_record(record)
+    if lab.empty or nest is None:
         return
-    loeo = record.get("loeo") or {}
-    chosen = loeo.get("chosen_recipe")
-    recipes = (loeo.get("recipes") or {})
-    for col in [c for c in lab.columns if c.startswith("p_")]:
-        recipe = col[2:]
-        model = "cnn" if recipe == chosen else {"synthetic": "cnn_synthetic_only"}.get(recipe, f"cnn_{recipe}")
-        cal = (recipes.get(recipe) or {}).get("calibration") or {}
-        band = (float(cal.get("lower", 0.2)), float(cal.get("upper", 0.8)))
-        prob = lab[col].to_numpy(float)
-        pred = _decide_true(prob, _reversed(lab, stations), *band)
-        score_rows(rows, model, LOEO, lab, prob, pred, band, curves=True)
+    keys = ["event_id", "station"]
+    tr = nest["trace"].astype({"event_id": str, "station": str})
+    lab = lab.merge(tr.drop(columns=[c for c in ("label", "network") if c in tr] +
+                            [c for c in tr if c.startswith("p_")]), on=keys, how="left", validate="one_to_one")
+    rev = _reversed(lab, stations)
+    recipes = [c[2:] for c in lab.columns if c.startswith("p_")]
+    variants = [("procedure", lab["p"], lab["lower"], lab["upper"])] + \
+               [(r, lab[f"p_{r}"], lab[f"lower_{r}"], lab[f"upper_{r}"]) for r in recipes]
+    manual = manual_labels(pol, stations) if len(pol) else pd.DataFrame()
+    for variant, prob, lower, upper in variants:
+        model = LOEO_MODELS.get(variant, f"cnn_{variant}")
+        prob = prob.to_numpy(float)
+        pred = _decide_true(prob, rev, lower.to_numpy(float), upper.to_numpy(float))
+        score_rows(rows, model, LOEO, lab, prob, pred, _one_band(lower, upper), curves=True)
         _add(rows, model, LOEO, "metric", "in_sample_events", value=0)
         _add(rows, model, LOEO, "metric", "n_events", value=lab["event_id"].nunique())
+        _add(rows, model, LOEO, "metric", "n_folds", value=len(nest["folds"]))
+        _add(rows, model, LOEO, "metric", "nested_selection", value=1)
+        if variant == "procedure" and len(manual):
+            # the analyst's picks against the nested decisions (true motion, station by station)
+            m = manual.merge(lab[["event_id", "network", "station"]].assign(_pred=pred),
+                             on=["event_id", "network", "station"], how="left")
+            dec = m["_pred"].fillna(0).to_numpy() != 0
+            hit = dec & (m["_pred"].to_numpy() == m["label_true"].to_numpy())
+            _add(rows, model, LOEO, "metric", "manual_n", value=len(m))
+            _add(rows, model, LOEO, "metric", "manual_match", value=int(hit.sum()))
+            _add(rows, model, LOEO, "metric", "manual_wrong", value=int((dec & ~hit).sum()))
+    for fold in nest["folds"]:
+        ds = LOEO_FOLD + fold["test_event"]
+        sub = lab[lab["event_id"] == fold["test_event"]].reset_index(drop=True)
+        prob = sub["p"].to_numpy(float)
+        pred = _decide_true(prob, _reversed(sub, stations), fold["lower"], fold["upper"])
+        score_rows(rows, "cnn", ds, sub, prob, pred, (fold["lower"], fold["upper"]), curves=False)
+        _add(rows, "cnn", ds, "metric", f"recipe:{fold['recipe']}", value=1)
+        _add(rows, "cnn", ds, "metric", "in_sample_events", value=0)
+        _add(rows, "cnn", ds, "metric", "n_events", value=1)
     for m in methods:
         if m in ("cnn", "reference"):
             continue  # cnn: the production model saw these labels; reference: it made most of them
@@ -649,9 +708,7 @@ def evaluate(data: str | Path | Mapping, input_dir: str | Path | None = None,
     frames = [_frame(rows)]
     if record is not None:
         from .training import model_eval_rows
-        rec = model_eval_rows(record)
-        # the record's LOEO calibration points are recomputed above from its predictions
-        frames.append(rec[~((rec["dataset"] == LOEO) & (rec["kind"] == "calibration") & (rec["name"] == "reliability"))])
+        frames.append(model_eval_rows(record))
     frames.append(reference_training_rows(input_dir))
     frames.append(reference_reported_rows(input_dir))
     df = pd.concat([f for f in frames if len(f)], ignore_index=True)
@@ -659,20 +716,26 @@ def evaluate(data: str | Path | Mapping, input_dir: str | Path | None = None,
 
 
 def summary(df: pd.DataFrame) -> str:
-    """A few lines for the console: accuracy / coverage per picker and set."""
-    m = df[(df["kind"] == "metric") & df["name"].isin(["accuracy", "coverage", "n_correct", "n_decided",
-                                                        "n_labelled"])]
+    """A few lines for the console: accuracy / coverage per picker and set, with their 95 %
+    Wilson intervals."""
+    names = ["n_correct", "n_decided", "n_labelled"] + [f"{k}{e}" for k in ("accuracy", "coverage")
+                                                         for e in ("", "_ci_low", "_ci_high")]
+    m = df[(df["kind"] == "metric") & df["name"].isin(names)]
     if m.empty:
         return "no labelled set to evaluate"
     w = m.pivot_table(index=["dataset", "model"], columns="name", values="value", aggfunc="first")
+
+    def share(r, k):
+        v, lo, hi = (r.get(k, np.nan), r.get(f"{k}_ci_low", np.nan), r.get(f"{k}_ci_high", np.nan))
+        return f"{k} {v:.3f} [{lo:.3f}, {hi:.3f}]"
+
     lines = []
     for (ds, model), r in w.iterrows():
         if pd.isna(r.get("n_labelled")) or pd.isna(r.get("n_decided")):
             continue
         lines.append(f"{ds:28s} {model:20s} {int(r.get('n_correct', 0)):5d}/{int(r.get('n_decided', 0)):<5d} correct "
-                     f"(accuracy {r.get('accuracy', float('nan')):.3f}), coverage {r.get('coverage', float('nan')):.3f}"
-                     f" of {int(r['n_labelled'])}")
-    return "\n".join(lines)
+                     f"({share(r, 'accuracy')}), {share(r, 'coverage')} of {int(r['n_labelled'])}")
+    return "\n".join(lines + ["[lo, hi]: 95 % Wilson intervals (traces taken as independent)"] if lines else lines)
 
 
 # --------------------------------------------------------------------------- command line

@@ -17,15 +17,20 @@ Recipe (docs/polarity.md, "Labelled real data available here"):
    few samples of time shift and extra real noise.
 3. **Leave-one-event-out validation** (2 events: train on one, test on the other, both ways);
    each fold pre-trains with the noise of its training event only.  The pooled held-out
-   predictions choose the undetermined band (:mod:`pipeline.picking.pickers.calibration`) and decide
-   whether fine-tuning helps (recipe ``finetuned`` vs ``synthetic``).
+   predictions choose the undetermined band of the *production* model
+   (:mod:`pipeline.picking.pickers.calibration`) and whether fine-tuning helps (recipe
+   ``finetuned`` vs ``synthetic``).  Because those predictions made the choice, their
+   pooled scores (``loeo.recipes.*.pooled``) are optimistic; the numbers to report are the
+   **nested** ones (``loeo.nested``, :mod:`pipeline.picking.nested`): per held-out event,
+   recipe and band chosen on the other event's predictions only, with 95 % Wilson intervals.
 4. **Production model** = the chosen recipe trained on everything (all noise, all labels);
    its weights (< 1 MB) and a JSON record (config, seed, data used, LOEO and in-sample
    metrics, calibration, date, library versions, sha256 of the weights) are written to
    ``pipeline/models/``.
 
 Everything is seeded (``keras.utils.set_random_seed`` + ``enable_op_determinism``): the
-same config and seed give the same weights.
+same config and seed give the same weights.  If TensorFlow's op determinism cannot be
+switched on, :func:`train` raises ``RuntimeError`` rather than train irreproducibly.
 """
 from __future__ import annotations
 
@@ -344,10 +349,17 @@ def _setup(cfg: TrainConfig) -> None:
     from .pickers import set_threads
     set_threads(cfg.threads)
     import tensorflow as tf
+    # The record promises "same config and seed -> same weights"; without op determinism
+    # that is not true, so a failure here stops training instead of being swallowed.
     try:
         tf.config.experimental.enable_op_determinism()
-    except Exception:  # noqa: BLE001
-        pass
+    except Exception as exc:  # noqa: BLE001 - re-raised with the reason
+        raise RuntimeError(f"TensorFlow op determinism could not be enabled ({exc!r}): training would not be "
+                           "reproducible (same config and seed -> same weights), so it does not start") from exc
+    check = getattr(tf.config.experimental, "is_op_determinism_enabled", None)
+    if check is not None and not check():
+        raise RuntimeError("TensorFlow op determinism is not enabled after enable_op_determinism(): "
+                           "training would not be reproducible, so it does not start")
 
 
 def _new_model(seed: int):
@@ -558,6 +570,9 @@ def train(config: TrainConfig | None = None) -> dict:
             {"event_id": e, "station": s, "p_synthetic": float(a), "p_finetuned": float(b), "label": (None if np.isnan(l) else float(l))}
             for e, s, a, b, l in zip(meta.event_id, meta.station, held["synthetic"], held["finetuned"], y)]
         calib = C.Calibration.from_dict(recipes[chosen]["calibration"])
+        from .nested import nested_from_record
+        nest = nested_from_record(record | {"config": asdict(cfg)})
+        record["loeo"]["nested"] = {k: v for k, v in nest.items() if k != "trace"}
     else:
         chosen = "finetuned" if cfg.finetune_epochs > 0 else "synthetic"
         calib = None
@@ -580,7 +595,7 @@ def train(config: TrainConfig | None = None) -> dict:
         ins["all"] = evaluate(p_all, meta, calib.lower, calib.upper)
         record["in_sample"] = ins
         record["in_sample_note"] = ("the production model was fine-tuned on these events' labels: these numbers are "
-                                    "optimistic; the LOEO numbers are the honest ones")
+                                    "optimistic; the nested LOEO numbers (loeo.nested) are the honest ones")
         Xv, yv, sv = synthetic_windows(_bank(real, events), cfg.n_val_synthetic, cfg.seed + 7, cfg)
         record["synthetic_validation"] = _synthetic_accuracy(_predict(model, Xv), yv, sv)
         record["n_params"] = int(model.count_params())
@@ -628,8 +643,15 @@ def summary(record: dict) -> str:
         out.append(f"band: undetermined for {cal['lower']:.3g} < p < {cal['upper']:.3g} ({cal['source']})")
     loeo = record.get("loeo")
     if loeo:
+        from .nested import nested_from_record, summary_line
+        nest = nested_from_record(record)
+        if nest is not None:
+            out.append(f"nested LOEO ({nest['n_events']} events, {nest['n_labelled']} labelled traces; 95 % Wilson "
+                       f"intervals): {summary_line(nest['pooled'])}")
+            out += [f"  fold {f['test_event']}: {f['recipe']}, band {f['lower']:g}/{f['upper']:g}: "
+                    f"{summary_line(f['outer'])}" for f in nest["folds"]]
         for name, r in loeo["recipes"].items():
-            out.append(line(f"LOEO held-out, {name}", r["pooled"]))
+            out.append(line(f"LOEO, band chosen on itself, {name}", r["pooled"]))
         out.append(f"chosen recipe: {loeo['chosen_recipe']}")
     if "in_sample" in record:
         out.append(line("in-sample (optimistic)", record["in_sample"]["all"]))
@@ -651,14 +673,17 @@ def model_eval_rows(record: dict | None = None) -> pd.DataFrame:
     """The ``model_eval`` table (long form) from a training record.
 
     model: ``cnn`` (production), ``cnn_synthetic_only`` (LOEO recipe without fine-tuning),
-    ``onset`` (baseline); dataset: ``loeo_heldout`` (each event predicted by the model that
-    did not see its labels), ``in_sample`` (production model on its own training events:
-    optimistic), ``synthetic_heldout``; kind: ``metric`` (value), ``calibration``
-    (x = mean predicted p, y = observed fraction recorded-down, value = n), ``training``
-    (x = epoch, y = loss).  Metric names: ``agreement_reference`` / ``coverage_reference``
-    (on the reference's confident stations), ``manual_match`` / ``manual_wrong`` /
-    ``manual_n``, ``band_lower`` / ``band_upper``, ``temperature``.
+    ``onset`` (baseline); dataset: ``loeo_selected_on_itself`` (the pooled LOEO predictions
+    scored with the band and recipe chosen on them: optimistic; the nested, honest LOEO rows
+    ``loeo_heldout`` come from :func:`pipeline.picking.evaluate.evaluate`), ``in_sample``
+    (production model on its own training events: optimistic), ``synthetic_heldout``; kind:
+    ``metric`` (value), ``calibration`` (x = mean predicted p, y = observed fraction
+    recorded-down, value = n), ``training`` (x = epoch, y = loss).  Metric names:
+    ``agreement_reference`` / ``coverage_reference`` (on the reference's confident
+    stations) with 95 % Wilson intervals ``*_ci_low`` / ``*_ci_high``, ``manual_match`` /
+    ``manual_wrong`` / ``manual_n``, ``band_lower`` / ``band_upper``, ``temperature``.
     """
+    from .intervals import wilson_interval
     record = record if record is not None else load_record()
     rows: list[dict] = []
 
@@ -668,6 +693,10 @@ def model_eval_rows(record: dict | None = None) -> pd.DataFrame:
 
     def block(model, dataset, e):
         metric(model, dataset, "agreement_reference", e["ref_agreement"])
+        for name, (lo, hi) in (("agreement_reference", wilson_interval(e["ref_agree"], e["ref_both"])),
+                               ("coverage_reference", wilson_interval(e["ref_both"], e["ref_n"]))):
+            metric(model, dataset, f"{name}_ci_low", lo)
+            metric(model, dataset, f"{name}_ci_high", hi)
         metric(model, dataset, "coverage_reference", e["ref_coverage"])
         metric(model, dataset, "n_reference", e["ref_n"])
         metric(model, dataset, "manual_match", e["manual_match"])
@@ -675,25 +704,26 @@ def model_eval_rows(record: dict | None = None) -> pd.DataFrame:
         metric(model, dataset, "manual_n", e["manual_n"])
 
     loeo = record.get("loeo")
+    self_ds = "loeo_selected_on_itself"   # band and recipe chosen on these predictions: optimistic
     if loeo:
         names = {"finetuned": "cnn", "synthetic": "cnn_synthetic_only"}
         chosen = loeo["chosen_recipe"]
         for recipe, r in loeo["recipes"].items():
             model = "cnn" if recipe == chosen else names.get(recipe, recipe)
-            block(model, "loeo_heldout", r["pooled"])
+            block(model, self_ds, r["pooled"])
             cal = r["calibration"]
-            metric(model, "loeo_heldout", "band_lower", cal["lower"])
-            metric(model, "loeo_heldout", "band_upper", cal["upper"])
-            metric(model, "loeo_heldout", "temperature", cal["temperature"])
+            metric(model, self_ds, "band_lower", cal["lower"])
+            metric(model, self_ds, "band_upper", cal["upper"])
+            metric(model, self_ds, "temperature", cal["temperature"])
             for curve in ("reliability", "reliability_calibrated"):
                 for pt in cal.get(curve, []):
-                    rows.append(dict(model=model, dataset="loeo_heldout", kind="calibration", name=curve,
+                    rows.append(dict(model=model, dataset=self_ds, kind="calibration", name=curve,
                                      x=pt["mean_pred"], y=pt["frac_down"], value=pt["n"]))
     if "in_sample" in record:
         block("cnn", "in_sample", record["in_sample"]["all"])
     if "baseline_onset" in record:
         block("onset", "in_sample", record["baseline_onset"]["all"])
-        block("onset", "loeo_heldout", record["baseline_onset"]["all"])   # no training: same numbers
+        block("onset", self_ds, record["baseline_onset"]["all"])   # no training: same numbers
     for k, v in record.get("synthetic_validation", {}).items():
         metric("cnn", "synthetic_heldout", k, v)
     fin = record.get("final", {}).get("train", {})
