@@ -1,7 +1,6 @@
 """Pickers: the polarity conventions, the onset baseline, the reference CCT, the production CNN."""
 import json
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -271,16 +270,6 @@ def test_cnn_polarity_applies_reversal_once(cnn):
     assert (cnn.predict(up) < 0.1).all()
     assert list(cnn.polarity(up, reversed=True)) == [-1, -1, -1]    # recorded up on 5B = true down
     assert list(cnn.polarity(up, reversed=False)) == [1, 1, 1]
-
-
-def test_cnn_much_faster_than_cct(cnn, tf_threads):
-    from pipeline.picking.pickers.cct import CCTPicker
-    x = np.random.default_rng(0).normal(size=(256, 600)).astype(np.float32)
-    cct = CCTPicker(batch_size=256)
-    cct.predict(x[:8]), cnn.predict(x[:8])           # warm up
-    t = time.perf_counter(); cct.predict(x); t_cct = time.perf_counter() - t
-    t = time.perf_counter(); cnn.predict(x); t_cnn = time.perf_counter() - t
-    assert t_cct / t_cnn >= 10
 
 
 # ----------------------------------------------------------------- calibration
