@@ -195,6 +195,7 @@ def parser() -> argparse.ArgumentParser:
     from .export import cli as export_cli; export_cli.add_cli(sub)  # noqa: E702 - one registration line
     from .ingest import fdsn; fdsn.add_cli(sub)  # noqa: E702 - one registration line
     from .analysis import stress; stress.add_cli(sub)  # noqa: E702 - one registration line
+    from .review import accounts; accounts.add_cli(sub)  # noqa: E702 - one registration line
 
     i = sub.add_parser("info", help="describe the build in a data folder")
     data_args(i)
