@@ -30,6 +30,9 @@ __all__ = ["ACTIONS", "VIEWS", "event_stations", "apply_pick", "undo_change", "s
 #: pick actions -> polarity as SHOWN (None: delete the review, the batch picks apply again)
 ACTIONS = {"up": 1, "down": -1, "zero": 0, "reset": None}
 VIEWS = ("true", "recorded")
+#: the fields a pick request may have: a request carrying anything else - a polarity, a
+#: reversal flag, from a crafted request or a page of an older version - is refused whole
+REQUEST_FIELDS = frozenset({"id", "action", "station", "view", "reviewer"})
 
 
 def event_stations(event_id: str) -> dict[str, bool]:
@@ -56,6 +59,9 @@ def apply_pick(store: ReviewStore, event_id: str, request: dict, *, reviewer: st
     name = require("review", reviewer)
     if not isinstance(request, dict):
         raise ReviewError("bad request")
+    extra = sorted(map(str, set(request) - REQUEST_FIELDS))
+    if extra:
+        raise ReviewError(f"request refused: unexpected field {extra[0][:20]!r} (reload the page)")
     action, key, view = request.get("action"), request.get("station"), request.get("view", "true")
     if action not in ACTIONS:
         raise ReviewError(f"unknown action {str(action)[:20]!r}")

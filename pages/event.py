@@ -74,6 +74,8 @@ DOWNLOAD, DOWNLOAD_BTN = "ev-download", "ev-download-btn"
 QUAKEML, QUAKEML_BTN = "ev-quakeml", "ev-quakeml-btn"
 BUTTONS = {"up": "ev-btn-up", "down": "ev-btn-down", "zero": "ev-btn-zero", "reset": "ev-btn-reset"}
 PREV, NEXT = "ev-prev", "ev-next"
+#: what the page's META store holds (a pick whose META has more came from an older page)
+META_FIELDS = frozenset({"event_id", "keys", "q", "write"})
 
 
 # -- data ---------------------------------------------------------------------------------------
@@ -896,6 +898,9 @@ def pick(queue, _sync, meta, reviews):
     acked = list(reviews.get("acked") or [])
     done = set(acked)
     msg = no_update
+    # a page of an older version sent the reversal flags it was drawn with: refuse its picks
+    # rather than guess what its arrows meant (the page says to reload)
+    stale = sorted(map(str, set(meta) - META_FIELDS))
     stations = None  # the event's stations and reversal flags, read once per batch
     for req in (queue or [])[-50:]:
         rid = req.get("id") if isinstance(req, dict) else None
@@ -905,6 +910,8 @@ def pick(queue, _sync, meta, reviews):
             if store is None or store.read_only:
                 require("review")  # AccessDenied on a read-only server
                 raise ReviewError(f"the review database cannot be written ({_store_error()})")
+            if stale:
+                raise ReviewError(f"this page is out of date (it sent {stale[0][:20]!r}): reload it")
             if stations is None:
                 stations = review_writes.event_stations(event_id)
             change = review_writes.apply_pick(store, event_id, req, reviewer=req.get("reviewer"), stations=stations)
