@@ -468,3 +468,58 @@ def test_local_mode_is_unchanged_single_user(data_dir):
     r = pick(c, meta_for(eid), {"id": "l2", "action": "down", "station": "XX.NOPE", "view": "true"})
     assert "is not a station" in status_text(r)
     assert len(_audit(data_dir)) == 1
+
+
+def test_app_on_a_shared_address_without_users_file_starts_read_only_and_says_so(data_dir):
+    """``app.py --host 0.0.0.0`` without ``--users``: the start message says read-only, and the
+    served app (real waitress, real HTTP) refuses a review and creates no database."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import requests
+
+    from pagetools import free_port
+
+    port = free_port()
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "app.py", "--data-dir", str(data_dir), "--host", "0.0.0.0", "--port",
+                             str(port)], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)
+    reader.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        end = time.time() + 60
+        while time.time() < end:
+            try:
+                if requests.get(base + "/healthz", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.3)
+        r = requests.get(base + "/healthz", timeout=5)
+        assert r.status_code == 200 and r.text == "ok\n"
+        assert any("READ-ONLY" in line and "0.0.0.0" in line for line in lines), lines
+        s = requests.Session()
+        assert s.get(base + "/", timeout=30).status_code == 200
+        deps = s.get(base + "/_dash-dependencies", timeout=30).json()
+        dep = next(d for d in deps if d["output"].startswith("..ev-reviews.data") and not d.get("clientside_function"))
+        eid, rev_key, normal, _ = _event(data_dir)
+        given = {"ev-pickq.data": [{"id": "w1", "action": "down", "station": normal[0], "view": "true"}],
+                 "ev-meta.data": meta_for(eid), "ev-reviews.data": {}}
+        body = {"output": dep["output"],
+                "outputs": [{"id": o.rsplit(".", 1)[0], "property": o.rsplit(".", 1)[1]}
+                            for o in dep["output"].strip(".").split("...")],
+                "inputs": [{**i, "value": given.get(f"{i['id']}.{i['property']}")} for i in dep["inputs"]],
+                "state": [{**i, "value": given.get(f"{i['id']}.{i['property']}")} for i in dep["state"]],
+                "changedPropIds": ["ev-pickq.data"]}
+        r = s.post(base + "/_dash-update-component", json=body, headers={"Origin": base}, timeout=30)
+        assert r.status_code == 200 and "read-only" in r.text
+        assert s.post(base + "/_dash-update-component", json=body, headers={"Origin": "http://evil.example"},
+                      timeout=30).status_code == 403
+        assert not db_path(data_dir).exists()
+    finally:
+        proc.terminate()
+        proc.wait(30)
