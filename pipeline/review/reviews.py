@@ -36,6 +36,14 @@ trail for the same station returns the earlier result without writing again (the
 re-sends its recent keyboard requests until the server acknowledges them, so none is lost
 and none applied twice).
 
+Undo (admins on the dashboard's audit trail): :meth:`ReviewStore.undo` reverts one audited
+change as a new audited change (request id ``undo:<audit id>``), refused when the pick changed
+since. Read-only: ``ReviewStore(..., read_only=True)`` neither creates nor migrates the file,
+reads through SQLite ``mode=ro`` and refuses every write (a dashboard shared without accounts).
+Who may write, and which event/station/sign, is decided by the dashboard before it calls the
+store (:mod:`components.review_writes`); the store itself checks that the event and station
+exist.
+
 For the batch side
 ------------------
 * :func:`db_path` - where the database of a data folder is.
