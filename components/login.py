@@ -207,6 +207,7 @@ def _login_page(token: str, nxt: str, action: str, error: str = "", status: int 
     html = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Log in · {escape(BRAND)}</title>
+<link rel="icon" href="data:,">
 <style>
 body {{ font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; background: #f4f5f7; margin: 0; }}
 main {{ max-width: 22rem; margin: 12vh auto; background: #fff; border: 1px solid #dee2e6; border-radius: .5rem;
