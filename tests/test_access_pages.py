@@ -17,8 +17,8 @@ from pipeline import tables
 from pipeline.review.accounts import add_account
 from pipeline.review.reviews import ReviewStore, db_path
 
-PASSWORDS = {"alice": "alice-pass-1", "vic": "viewer-pass"}
-ROLES = {"alice": "reviewer", "vic": "viewer"}
+PASSWORDS = {"alice": "alice-pass-1", "vic": "viewer-pass", "ada": "admin-pass-9"}
+ROLES = {"alice": "reviewer", "vic": "viewer", "ada": "admin"}
 BUTTONS = ("ev-btn-up", "ev-btn-down", "ev-btn-zero", "ev-btn-reset", "ev-reinvert")
 
 
@@ -146,4 +146,34 @@ def test_read_only_server_page_has_no_review_controls_enabled(dash_duo, data_dir
     _press(d, Keys.ARROW_DOWN)
     _idle(dash_duo)
     assert not db_path(data_dir).exists()
+    no_console_errors(dash_duo)
+
+
+def test_admin_sees_the_audit_trail_and_undoes_a_change(dash_duo, data_dir, users_file):
+    from app import create_app
+
+    eid = _event(data_dir)
+    pol = tables.read_table(data_dir, "polarities", columns=["event_id", "network", "station"])
+    net, sta = pol.loc[pol["event_id"] == eid, ["network", "station"]].iloc[0]
+    store = ReviewStore(data_dir)
+    store.set_pick(eid, net, sta, -1, "alice")
+    store.set_pick(eid, net, sta, 1, "bob")
+    base = _start(dash_duo, create_app(data_dir, users_file=users_file), "/audit")
+    d = dash_duo.driver
+    _login(d, "ada", PASSWORDS["ada"])
+    wait(lambda: d.current_url == f"{base}/audit", message="on the audit page")
+    assert "Audit" in d.find_element("css selector", ".fm-navbar").get_attribute("textContent")
+    rows = wait(lambda: d.find_elements("css selector", "#audit-table tbody tr td input[type='radio']"),
+                message="audit rows")
+    assert len(rows) == 2
+    texts = [tr.text for tr in d.find_elements("css selector", "#audit-table tbody tr")
+             if tr.find_elements("css selector", "td")]
+    assert "bob" in texts[0] and "alice" in texts[1]  # newest first
+    d.execute_script("arguments[0].click()", rows[0])
+    d.find_element("id", "audit-undo").click()
+    wait(lambda: "undid" in d.find_element("id", "audit-status").text, message="undone")
+    assert store.picks(eid)[["polarity", "reviewer"]].values.tolist() == [[-1, "ada"]]
+    wait(lambda: len(d.find_elements("css selector", "#audit-table tbody tr td input[type='radio']")) == 3,
+         message="the undo in the trail")
+    _idle(dash_duo)
     no_console_errors(dash_duo)
