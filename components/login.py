@@ -5,7 +5,8 @@
 * ``GET /healthz`` - ``200 ok`` in every mode, no data, no login (for load balancers and
   monitors).
 * ``GET|POST /login``, ``POST /logout`` (``accounts`` mode) - a plain Flask form; Flask-Login
-  keeps the account in Flask's signed session cookie.
+  keeps the account in Flask's signed session cookie. Five failed logins of one account name
+  from one address within 15 minutes block that pair for the rest of the window (429).
 * a gate before every request (``accounts`` mode): without a logged-in account, page GETs
   redirect to the login page and everything else - ``/_dash-layout``, ``/_dash-dependencies``,
   callbacks (``/_dash-update-component``), the JavaScript bundles, ``/assets``, downloads -
@@ -66,6 +67,48 @@ class User:
 
     def get_id(self) -> str:
         return f"{self.account.name}|{self.fingerprint(self.account)}"
+
+
+class LoginThrottle:
+    """Failed logins per (account name, client address): after :attr:`limit` failures within
+    :attr:`window_s` seconds that pair is refused (429) until the window has passed, so a
+    password cannot be guessed at request speed, and a guesser elsewhere cannot lock the
+    account's owner out. In memory, per process."""
+
+    def __init__(self, limit: int = 5, window_s: float = 900.0):
+        import threading
+
+        self.limit, self.window_s = limit, window_s
+        self._failures: dict[tuple[str, str], list[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key, now) -> list[float]:
+        times = [t for t in self._failures.get(key, []) if now - t < self.window_s]
+        if times:
+            self._failures[key] = times
+        else:
+            self._failures.pop(key, None)
+        return times
+
+    def retry_after(self, key) -> int:
+        """Seconds until ``key`` may try again (0: now)."""
+        import time
+
+        now = time.monotonic()
+        with self._lock:
+            times = self._recent(key, now)
+            return int(self.window_s - (now - times[0])) + 1 if len(times) >= self.limit else 0
+
+    def failed(self, key) -> None:
+        import time
+
+        now = time.monotonic()
+        with self._lock:
+            self._failures[key] = [*self._recent(key, now), now]
+
+    def succeeded(self, key) -> None:
+        with self._lock:
+            self._failures.pop(key, None)
 
 
 def _trusted_hosts() -> set[str]:
@@ -131,6 +174,7 @@ def install(app, access: Access) -> None:
             return None
         return User(acc)
 
+    throttle = server.extensions["fm_login_throttle"] = LoginThrottle()
     login_path, logout_path = f"{prefix}login", f"{prefix}logout"
     open_paths = {f"{prefix}{HEALTHZ}", login_path}
 
@@ -167,9 +211,18 @@ def install(app, access: Access) -> None:
         if not hmac.compare_digest(str(session.get("csrf", "")), token) or not token:
             return _login_page(_csrf_token(), nxt, login_path, "The form expired; try again.", 400)
         name = request.form.get("username", "")
+        key = (name[:64], request.remote_addr or "")
+        wait_s = throttle.retry_after(key)
+        if wait_s:
+            page = _login_page(_csrf_token(), nxt, login_path, f"Too many failed logins: try again in "
+                               f"{(wait_s + 59) // 60} min.", 429)
+            page.headers["Retry-After"] = str(wait_s)
+            return page
         acc = accounts.get(name)
         if not check_password(acc, request.form.get("password", "")):
+            throttle.failed(key)
             return _login_page(_csrf_token(), nxt, login_path, "Wrong account name or password.", 401)
+        throttle.succeeded(key)
         session.clear()  # a fresh session (and CSRF token) for the account
         session.permanent = True
         login_user(User(acc))

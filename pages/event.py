@@ -10,6 +10,14 @@ writes the key pressed into the ``ev-key`` store.
 
 URL state: ``?view=recorded`` (traces as recorded), ``bp=LOW-HIGH`` (band-pass on),
 ``sta=NET.STA`` (current station), ``mech=computed|published|reinverted`` (mechanism drawn).
+
+Writes (picks, re-inversion) are checked on the server by :mod:`components.review_writes`:
+the account's role (:mod:`components.access`), the event, the station being one of the
+event's, and the sign - stored polarities are TRUE ground motion, ``true = shown × (−1 if
+the station is reversed in the stations table and the traces were shown as recorded)``. The
+page sends only the event id, the station key, the action and the view; no reversal flag
+or polarity from the browser is used. With accounts the account signs the reviews (no
+free-text reviewer); on a read-only server or for a viewer the review controls are off.
 """
 from __future__ import annotations
 

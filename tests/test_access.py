@@ -78,11 +78,11 @@ def _event(data_dir):
     pytest.skip("demo data without an event having reversed and normal stations")
 
 
-def login(client, name, password=None):
+def login(client, name, password=None, addr="127.0.0.1"):
     page = client.get("/login").get_data(as_text=True)
     token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
     return client.post("/login", data={"username": name, "password": password or PASSWORDS[name], "csrf": token,
-                                       "next": "/"}, headers=ORIGIN)
+                                       "next": "/"}, headers=ORIGIN, environ_base={"REMOTE_ADDR": addr})
 
 
 def _dep(client, output_prefix: str) -> dict:
@@ -183,6 +183,18 @@ def test_login_with_the_right_password_works_and_a_wrong_one_does_not(app):
     assert c.get("/_dash-layout").status_code == 401
 
 
+def test_repeated_wrong_passwords_are_throttled_per_account_and_address(app):
+    c = app.server.test_client()
+    for _ in range(5):
+        assert login(c, "alice", "guess-guess").status_code == 401
+    r = login(c, "alice")  # even the right password, for the rest of the window
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+    assert c.get("/_dash-layout").status_code == 401
+    # the account's owner elsewhere is not locked out, nor are other accounts
+    assert login(app.server.test_client(), "alice", addr="10.0.0.7").status_code == 302
+    assert login(app.server.test_client(), "bob").status_code == 302
+
+
 def test_login_form_needs_its_csrf_token_same_origin_and_redirects_only_locally(app):
     c = app.server.test_client()
     c.get("/login")
@@ -236,6 +248,24 @@ def test_unauthenticated_and_viewer_requests_cannot_write(app, data_dir):
     assert _picks(data_dir) == []
     st = ReviewStore(data_dir)
     assert st.audit().empty and st.active_job(eid) is None and st.reinversions().empty
+
+
+def test_reviewer_reinversion_is_signed_by_the_account(app, data_dir):
+    import time
+
+    eid, rev_key, normal, _ = _event(data_dir)
+    c = _logged_in(app, "alice")
+    r = call(c, "..ev-job.data", {"ev-reinvert.n_clicks": 1}, {"ev-meta.data": meta_for(eid),
+                                                               "ev-reviewer.data": "mallory"}, "ev-reinvert.n_clicks")
+    assert r.status_code == 200
+    job_id = r.get_json()["response"]["ev-job"]["data"]["job_id"]
+    store = ReviewStore(data_dir)
+    assert store.job(job_id)["reviewer"] == "alice"
+    end = time.time() + 90
+    while time.time() < end and store.job(job_id)["status"] in ("queued", "running"):
+        time.sleep(0.2)
+    assert store.job(job_id)["status"] == "done", store.job(job_id)
+    assert store.latest_reinversion(eid)["reviewer"] == "alice"
 
 
 def test_reviews_are_signed_by_the_account_not_the_browser(app, data_dir):
