@@ -103,6 +103,15 @@ def test_login_in_the_browser_and_reviews_are_signed_by_the_account(dash_duo, da
     wait(lambda: "by alice" in d.find_element("id", "ev-status").text, message="status")
     _idle(dash_duo)
     no_console_errors(dash_duo)
+    # the session ends elsewhere (cookie gone): the next callback answers 401 and the page goes
+    # to the login form, coming back to this view afterwards
+    d.delete_all_cookies()
+    _press(d, Keys.ARROW_RIGHT)
+    wait(lambda: "/login?next=" in d.current_url, message="sent to the login page")
+    dash_duo.get_logs()  # (the refused callback is in the console: expected)
+    _login(d, "alice", PASSWORDS["alice"])
+    wait(lambda: d.current_url.startswith(f"{base}/event/{eid}"), message="back on the event page")
+    _wait_loaded(d)
     d.execute_script("document.getElementById('fm-logout').click()")  # (in the collapsed navbar)
     wait(lambda: "/login" in d.current_url, message="logged out")
     d.get(f"{base}/event/{eid}")
