@@ -891,10 +891,11 @@ def pick(queue, _sync, meta, reviews):
     from the stations table); from the browser only the event id, the station key, the
     action, the view shown and - in local mode - the typed reviewer name are taken, and
     checked."""
-    if not meta:
+    if not isinstance(meta, dict) or not meta:
         raise PreventUpdate
     store = review_store()
-    reviews = reviews or {}
+    reviews = reviews if isinstance(reviews, dict) else {}  # (crafted requests: any JSON)
+    queue = queue if isinstance(queue, list) else []
     event_id = meta.get("event_id")
     if dash.ctx.triggered_id == SYNC:
         if store is None:
@@ -903,14 +904,15 @@ def pick(queue, _sync, meta, reviews):
         if sig == reviews.get("sig"):
             raise PreventUpdate
         return {**reviews, "n": reviews.get("n", 0) + 1, "sig": sig}, no_update
-    acked = list(reviews.get("acked") or [])
+    acked = [a for a in (reviews.get("acked") if isinstance(reviews.get("acked"), list) else [])
+             if isinstance(a, str)]
     done = set(acked)
     msg = no_update
     # a page of an older version sent the reversal flags it was drawn with: refuse its picks
     # rather than guess what its arrows meant (the page says to reload)
     stale = sorted(map(str, set(meta) - META_FIELDS))
     stations = None  # the event's stations and reversal flags, read once per batch
-    for req in (queue or [])[-50:]:
+    for req in queue[-50:]:
         rid = req.get("id") if isinstance(req, dict) else None
         if rid in done:
             continue
@@ -922,7 +924,8 @@ def pick(queue, _sync, meta, reviews):
                 raise ReviewError(f"this page is out of date (it sent {stale[0][:20]!r}): reload it")
             if stations is None:
                 stations = review_writes.event_stations(event_id)
-            change = review_writes.apply_pick(store, event_id, req, reviewer=req.get("reviewer"), stations=stations)
+            typed = req.get("reviewer") if isinstance(req, dict) else None
+            change = review_writes.apply_pick(store, event_id, req, reviewer=typed, stations=stations)
         except (ReviewError, AccessDenied) as exc:
             msg = html.Span(str(exc), className="text-danger")
         else:
@@ -1068,7 +1071,7 @@ def _panel(table: pd.DataFrame, current: str | None, mode: str):
 )
 def start_reinversion(n, meta, reviewer):
     """Queue a background re-inversion (returns at once; :func:`poll_reinversion` follows it)."""
-    if not n or not meta:
+    if not n or not isinstance(meta, dict):
         raise PreventUpdate
     try:
         if review_store() is None or review_store().read_only:

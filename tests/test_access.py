@@ -338,6 +338,21 @@ def test_forged_station_or_event_is_refused_and_changes_nothing(app, data_dir):
     assert _picks(data_dir) == [] and _audit(data_dir).empty
 
 
+def test_malformed_pick_payloads_are_refused_without_a_server_error(app, data_dir):
+    eid, rev_key, normal, _ = _event(data_dir)
+    c = _logged_in(app, "alice")
+    junk = [("ev-pickq.data", "not a list"), ("ev-pickq.data", [None, 3, "x", ["up"]]),
+            ("ev-meta.data", ["not", "a", "dict"]), ("ev-reviews.data", "nope"),
+            ("ev-pickq.data", [{"id": 5, "action": "up", "station": ["5B", "X"], "view": "true"}])]
+    for where, value in junk:
+        given = {"ev-pickq.data": [], "ev-meta.data": meta_for(eid), "ev-reviews.data": {}, where: value}
+        r = call(c, "..ev-reviews.data", {"ev-pickq.data": given["ev-pickq.data"]},
+                 {"ev-meta.data": given["ev-meta.data"], "ev-reviews.data": given["ev-reviews.data"]},
+                 "ev-pickq.data")
+        assert r.status_code in (200, 204), (where, value, r.status_code)
+    assert _picks(data_dir) == [] and _audit(data_dir).empty
+
+
 def test_two_reviewers_on_one_event_both_audited_no_lost_write(app, data_dir):
     eid, rev_key, normal, _ = _event(data_dir)
     keys = [rev_key, *normal][:3]
