@@ -241,7 +241,7 @@ def test_unauthenticated_and_viewer_requests_cannot_write(app, data_dir):
     vic = _logged_in(app, "vic")
     assert pick(anon, meta_for(eid), req, deps_client=vic).status_code == 401
     dl = vic.get("/download/events.csv")  # viewers browse and download
-    assert dl.status_code == 200 and dl.get_data(as_text=True).startswith("event_id")
+    assert dl.status_code == 200 and dl.get_data(as_text=True).startswith("\"event_id\"")
     r = pick(vic, meta_for(eid), req)
     assert r.status_code == 200 and "vic is a viewer: cannot review picks" in status_text(r)
     r = call(vic, "..ev-job.data", {"ev-reinvert.n_clicks": 1}, {"ev-meta.data": meta_for(eid),
