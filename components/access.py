@@ -19,7 +19,7 @@ Rights (:data:`RIGHTS`): ``view`` (browse, download), ``review`` (set/clear pick
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 __all__ = ["LOCAL", "ACCOUNTS", "READ_ONLY", "RIGHTS", "Access", "AccessDenied", "mode_for", "is_loopback",
            "set_access", "get_access", "current_account", "current_role", "can", "require"]
@@ -47,7 +47,6 @@ class Access:
     mode: str = LOCAL
     accounts: object | None = None
     reason: str = ""
-    notes: list[str] = field(default_factory=list)
 
     @property
     def writable(self) -> bool:
