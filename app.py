@@ -4,8 +4,15 @@
   Parquet tables of ``data_dir`` through :class:`components.data.DataProvider`.
 * ``server`` (module attribute, created on first access) is the Flask app of
   ``create_app($FM_DATA_DIR or ./data)`` for WSGI servers: ``waitress-serve app:server``.
-* ``python app.py [--data-dir DIR] [--host H] [--port P]`` serves on 127.0.0.1:8050 with
-  waitress if installed, else Dash's development server.
+  It has accounts when ``$FM_USERS_FILE`` names a users file; without one it is read-only
+  unless ``$FM_HOST`` is a loopback address (a WSGI server's address is not known here).
+* ``python app.py [--data-dir DIR] [--host H] [--port P] [--users FILE]`` serves on
+  127.0.0.1:8050 with waitress if installed, else Dash's development server.
+
+Access (:mod:`components.access`, :mod:`components.login`): with ``--users FILE`` everyone
+logs in and the account's role decides what it may do; without one, on a loopback address
+it is the single-user local mode, and on any other address the app is read-only (no write
+path at all) and says so on start. ``GET /healthz`` answers 200 in every mode.
 
 The app never imports TensorFlow, ObsPy or SKHASH, opens no DuckDB connection at import
 (one per process, lazily), and loads Bootstrap from ``assets/`` (no CDN).
@@ -108,15 +115,20 @@ def _enable_compression(server) -> bool:
     return True
 
 
-def create_app(data_dir: str | os.PathLike | None = None, **dash_kwargs):
+def create_app(data_dir: str | os.PathLike | None = None, *, users_file: str | os.PathLike | None = None,
+               read_only: bool = False, **dash_kwargs):
     """The Dash app on the tables of ``data_dir`` (default ``$FM_DATA_DIR`` or ``./data``).
 
-    The folder may be empty: pages then tell the user to build the data. Extra keyword
+    The folder may be empty: pages then tell the user to build the data. ``users_file``:
+    accounts and roles (``python -m pipeline users add``), login required for everything
+    but ``/healthz``; else ``read_only`` (the default for a non-loopback address, see
+    :func:`main`) turns every write path off; else the single-user local mode. Extra keyword
     arguments go to :class:`dash.Dash` (e.g. ``url_base_pathname``).
     """
     import dash
 
-    from components import filter_bar, layout
+    from components import access as access_mod
+    from components import filter_bar, layout, login
     from components.data import DataProvider, set_provider
 
     data_dir = Path(data_dir) if data_dir is not None else data_dir_from_env()
@@ -133,6 +145,16 @@ def create_app(data_dir: str | os.PathLike | None = None, **dash_kwargs):
     kwargs.update(dash_kwargs)
     app = dash.Dash(__name__, **kwargs)
     set_provider(DataProvider(data_dir), app.server)
+    if users_file is not None:
+        from pipeline.review.accounts import AccountsFile
+
+        access = access_mod.Access(access_mod.ACCOUNTS, accounts=AccountsFile(users_file))
+    elif read_only:
+        access = access_mod.Access(access_mod.READ_ONLY, reason="shared address without a users file")
+    else:
+        access = access_mod.Access(access_mod.LOCAL)
+    access_mod.set_access(app.server, access)
+    login.install(app, access)  # before any page or callback is served
     _enable_compression(app.server)
     app.layout = layout.shell
     layout.register_callbacks(app)
@@ -150,7 +172,10 @@ def __getattr__(name: str):
     global _app
     if name in ("app", "server"):
         if _app is None:
-            _app = create_app()
+            from components.access import READ_ONLY, mode_for
+
+            users = os.environ.get("FM_USERS_FILE") or None
+            _app = create_app(users_file=users, read_only=mode_for(os.environ.get("FM_HOST"), users) == READ_ONLY)
         return _app if name == "app" else _app.server
     raise AttributeError(name)
 
@@ -163,9 +188,24 @@ def main(argv=None) -> int:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=int(os.environ.get("FM_PORT", 8050)))
     p.add_argument("--threads", type=int, default=4, help="waitress worker threads")
+    p.add_argument("--users", default=os.environ.get("FM_USERS_FILE") or None, metavar="FILE",
+                   help="accounts file (python -m pipeline users add NAME --role viewer|reviewer|admin --file FILE): "
+                        "everyone logs in; without it, a non-loopback --host serves read-only")
     args = p.parse_args(argv)
-    dash_app = create_app(args.data_dir)
+    from components.access import ACCOUNTS, READ_ONLY, mode_for
+
+    mode = mode_for(args.host, args.users)
+    if args.users and not Path(args.users).is_file():
+        p.exit(2, f"error: users file {args.users} not found (create it with `python -m pipeline users add NAME "
+                  f"--role admin --file {args.users}`)\n")
+    dash_app = create_app(args.data_dir, users_file=args.users, read_only=mode == READ_ONLY)
     url = f"http://{args.host}:{args.port}/"
+    if mode == READ_ONLY:
+        print(f"READ-ONLY: serving on the non-loopback address {args.host} without --users FILE, so nobody can "
+              "review, re-invert or undo (browsing and downloads work). Give --users FILE for accounts and roles.")
+    elif mode == ACCOUNTS:
+        n = len(dash_app.server.extensions["fm_access"].accounts.accounts())
+        print(f"accounts: {n} in {args.users}; login required (GET /healthz is open)")
     try:
         import waitress
     except ImportError:

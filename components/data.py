@@ -549,6 +549,20 @@ class DataProvider:
     #: event-keyed tables :meth:`event_rows` may read (whitelist)
     EVENT_TABLES = ("polarities", "waveforms", "mechanism_stations", "acceptable_planes", "unsolved")
 
+    def event_station_keys(self, event_id: str) -> set[tuple[str, str]]:
+        """(network, station) of every station the tables tie to ``event_id``: a polarity, a
+        waveform or a station SKHASH used (``polarities``, ``waveforms``,
+        ``mechanism_stations``); what a review of this event may name (checked on the server
+        for every write, :mod:`components.review_writes`). Empty for an unknown event."""
+        out: set[tuple[str, str]] = set()
+        for table in ("polarities", "waveforms", "mechanism_stations"):
+            if not self.has_table(table):
+                continue
+            df = self.query("SELECT DISTINCT network, station FROM read_parquet(?) WHERE event_id = ?",
+                            [self._src(table), str(event_id)])
+            out |= set(zip(df["network"].astype(str), df["station"].astype(str)))
+        return out
+
     def event_rows(self, table: str, event_id: str, channel: str | None = None) -> pd.DataFrame:
         """Every row of the event-keyed ``table`` (one of :data:`EVENT_TABLES`) for
         ``event_id``, optionally only ``channel`` (waveforms), all columns; an empty frame

@@ -5,6 +5,8 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, html
 
+from components.access import ACCOUNTS, READ_ONLY, can, current_account, get_access
+
 BRAND = "ToC2ME focal mechanisms"
 
 #: navbar order of the pages (each page passes ``order=`` to ``dash.register_page``): Map 0,
@@ -16,6 +18,7 @@ def _pages() -> list[dict]:
     pages = [p for p in dash.page_registry.values() if not p.get("path", "").startswith("/_")]
     pages = [p for p in pages if "<" not in (p.get("path_template") or "")]  # skip e.g. /event/<event_id>
     pages = [p for p in pages if p.get("module", "").split(".")[-1] != "not_found_404"]  # the 404 page
+    pages = [p for p in pages if not p.get("right") or can(p["right"])]  # e.g. the audit trail: admins
     return sorted(pages, key=lambda p: (p.get("order") if p.get("order") is not None else 1e9, p["name"]))
 
 
@@ -33,11 +36,29 @@ def navbar() -> dbc.Navbar:
             dbc.NavbarBrand([html.Span("◐", className="fm-logo me-2"), BRAND], href=dash.get_relative_path("/"),
                             className="fw-semibold"),
             dbc.NavbarToggler(id="fm-navbar-toggler"),
-            dbc.Collapse(dbc.Nav(links, navbar=True, className="ms-auto"), id="fm-navbar-collapse",
+            dbc.Collapse([dbc.Nav(links, navbar=True, className="ms-auto"), *_who()], id="fm-navbar-collapse",
                          navbar=True),
         ], fluid=True),
         color="dark", dark=True, className="fm-navbar py-1", expand="lg",
     )
+
+
+def _who() -> list:
+    """The navbar's account part: name, role and a log-out button (a plain POST form to
+    Flask's ``/logout``) with accounts; a "read-only" badge on a read-only server; nothing
+    in local mode."""
+    access = get_access()
+    if access.mode == READ_ONLY:
+        return [html.Span("read-only", className="badge bg-secondary ms-3 fm-readonly",
+                          title=f"Reviews and re-inversions are off: {access.reason}")]
+    acc = current_account()
+    if access.mode != ACCOUNTS or acc is None:
+        return []
+    return [html.Span([html.Span(acc.name, className="fw-semibold"), f" · {acc.role}"],
+                      className="navbar-text text-light ms-3 fm-account", id="fm-account"),
+            html.Form(html.Button("Log out", type="submit", className="btn btn-outline-light btn-sm ms-2",
+                                  id="fm-logout"),
+                      action=dash.get_relative_path("/logout"), method="POST", className="d-inline mb-0")]
 
 
 def shell() -> html.Div:

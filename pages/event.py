@@ -10,6 +10,14 @@ writes the key pressed into the ``ev-key`` store.
 
 URL state: ``?view=recorded`` (traces as recorded), ``bp=LOW-HIGH`` (band-pass on),
 ``sta=NET.STA`` (current station), ``mech=computed|published|reinverted`` (mechanism drawn).
+
+Writes (picks, re-inversion) are checked on the server by :mod:`components.review_writes`:
+the account's role (:mod:`components.access`), the event, the station being one of the
+event's, and the sign - stored polarities are TRUE ground motion, ``true = shown × (−1 if
+the station is reversed in the stations table and the traces were shown as recorded)``. The
+page sends only the event id, the station key, the action and the view; no reversal flag
+or polarity from the browser is used. With accounts the account signs the reviews (no
+free-text reviewer); on a read-only server or for a viewer the review controls are off.
 """
 from __future__ import annotations
 
@@ -27,10 +35,12 @@ from dash.dash_table.Format import Format, Scheme
 from dash.exceptions import PreventUpdate
 
 from components import event_figures as ef
+from components import review_writes
+from components.access import ACCOUNTS, READ_ONLY, AccessDenied, can, current_account, get_access, require
 from components.data import get_provider
 from components.filters import Filters
 from components.layout import no_data
-from components.reinvert import get_runner, preferred_mechanism
+from components.reinvert import preferred_mechanism
 from pipeline.review.reviews import DEFAULT_REVIEWER, MAX_REVIEWER, ReviewError, ReviewStore
 
 dash.register_page(
@@ -72,6 +82,8 @@ DOWNLOAD, DOWNLOAD_BTN = "ev-download", "ev-download-btn"
 QUAKEML, QUAKEML_BTN = "ev-quakeml", "ev-quakeml-btn"
 BUTTONS = {"up": "ev-btn-up", "down": "ev-btn-down", "zero": "ev-btn-zero", "reset": "ev-btn-reset"}
 PREV, NEXT = "ev-prev", "ev-next"
+#: what the page's META store holds (a pick whose META has more came from an older page)
+META_FIELDS = frozenset({"event_id", "keys", "q", "write"})
 
 
 # -- data ---------------------------------------------------------------------------------------
@@ -172,14 +184,17 @@ def _build_context(p, event_id: str) -> dict | None:
 
 def review_store() -> ReviewStore | None:
     """The review database of the app's data folder (created on first use); None (and the
-    page says why) when it cannot be opened for writing."""
+    page says why) when it cannot be opened for writing. On a read-only server it is opened
+    read-only (reviews shown, never written; None when there is no database yet), so that
+    such a server has no write path at all."""
     p = get_provider()
-    key = str(p.data_dir)
+    read_only = get_access().mode == READ_ONLY
+    key = (str(p.data_dir), read_only)
     with _stores_lock:
         st = _stores.get(key)
-        if st is None:
+        if st is None or (read_only and isinstance(st, Exception)):  # (a database may appear later)
             try:
-                st = _stores[key] = ReviewStore(p.data_dir)
+                st = _stores[key] = ReviewStore(p.data_dir, read_only=read_only)
             except Exception as exc:  # noqa: BLE001 - read-only folder, ...
                 _stores[key] = exc
                 return None
@@ -187,8 +202,25 @@ def review_store() -> ReviewStore | None:
 
 
 def _store_error() -> str:
-    st = _stores.get(str(get_provider().data_dir))
+    st = _stores.get((str(get_provider().data_dir), get_access().mode == READ_ONLY))
     return f"{type(st).__name__}: {st}" if isinstance(st, Exception) else ""
+
+
+def _write_state(right: str = "review") -> tuple[bool, str]:
+    """(whether this client may ``right`` here, why not): the server's mode, the account's
+    role and a writable review database. Only hides/disables controls: every write is checked
+    again on the server (:mod:`components.review_writes`)."""
+    access = get_access()
+    if access.mode == READ_ONLY:
+        return False, (f"This dashboard is read-only ({access.reason}): reviews and re-inversions are off. "
+                       "Browsing and downloads work.")
+    if not can(right):
+        acc = current_account()
+        return False, f"Signed in as {acc.name if acc else '?'} ({acc.role if acc else 'no account'}): reviews are off."
+    st = review_store()
+    if st is None:
+        return False, f"Reviews are disabled: the review database cannot be written ({_store_error()})."
+    return True, ""
 
 
 def _reviewed(event_id: str) -> pd.DataFrame:
@@ -385,7 +417,7 @@ def _compare_card(ctx, reinv, job):
             html.Div(_metrics(ctx, reinv), id=METRICS),
             html.Div([
                 dbc.Button("Re-invert with reviewed picks", id=REINV_BTN, color="primary", size="sm",
-                           outline=True, disabled=review_store() is None or ctx["pol"].empty or ctx["vm"].empty,
+                           outline=True, disabled=not _write_state("reinvert")[0] or ctx["pol"].empty or ctx["vm"].empty,
                            className="me-2"),
                 html.Span(NO_VM_TEXT if ctx["vm"].empty and not job and not reinv else _job_text(job, reinv),
                           id=REINV_STATUS, className="fm-note"),
@@ -478,13 +510,29 @@ def _job_text(job, reinv):
     return "Runs SKHASH in the background on the picks marked 'used' below; the result is kept in the review database."
 
 
-def _review_card(ctx, mode, band_on, lo, hi, fig, store_ok, panel=None, invalid=None):
-    controls = html.Div([
-        html.Div([
+def _reviewer_field():
+    """Local mode: the free-text reviewer name (kept in the browser). With accounts the
+    account signs every review, so the field goes (a hidden input keeps the clientside
+    wiring) and the page says who is signed in."""
+    acc = current_account()
+    if get_access().mode == ACCOUNTS:
+        who = f"{acc.name} ({acc.role})" if acc else "not signed in"
+        return html.Div([
             html.Span("Reviewer", className="fm-inline-label"),
-            dbc.Input(id=REVIEWER_INPUT, type="text", size="sm", maxLength=MAX_REVIEWER, debounce=True,
-                      placeholder=DEFAULT_REVIEWER, className="fm-ev-reviewer"),
-        ], className="fm-inline"),
+            html.Span(who, id="ev-account", className="fm-ev-account fw-semibold"),
+            dbc.Input(id=REVIEWER_INPUT, type="hidden"),
+        ], className="fm-inline")
+    return html.Div([
+        html.Span("Reviewer", className="fm-inline-label"),
+        dbc.Input(id=REVIEWER_INPUT, type="text", size="sm", maxLength=MAX_REVIEWER, debounce=True,
+                  placeholder=DEFAULT_REVIEWER, className="fm-ev-reviewer",
+                  disabled=get_access().mode == READ_ONLY),
+    ], className="fm-inline")
+
+
+def _review_card(ctx, mode, band_on, lo, hi, fig, store_ok, panel=None, invalid=None, why_not=""):
+    controls = html.Div([
+        _reviewer_field(),
         html.Div([
             html.Span("Show", className="fm-inline-label"),
             dbc.RadioItems(id=VIEW, options=[{"label": "true motion", "value": "true"},
@@ -522,8 +570,8 @@ def _review_card(ctx, mode, band_on, lo, hi, fig, store_ok, panel=None, invalid=
         html.Span(["Keys: ", html.Kbd("↑"), " ", html.Kbd("↓"), " pick · ", html.Kbd("0"), " undetermined · ",
                    html.Kbd("⌫"), " reset · ", html.Kbd("←"), " ", html.Kbd("→"), " station"], className="fm-note"),
     ], className="fm-ev-pickbar")
-    warn = [] if store_ok else [dbc.Alert(f"Reviews are disabled: the review database cannot be written "
-                                          f"({_store_error()}).", color="danger", className="py-1 px-2 mb-2")]
+    warn = [] if store_ok else [dbc.Alert(why_not, id="ev-readonly", color="secondary" if why_not.startswith(
+        ("This dashboard", "Signed in")) else "danger", className="py-1 px-2 mb-2")]
     nothing = ctx["waves"].empty and ctx["pol"].empty
     if nothing:
         warn.append(dbc.Alert("No waveforms or polarities for this event in the data folder: only events whose "
@@ -672,8 +720,10 @@ def layout(event_id=None, **query):
     band, invalid = _band(band_on, lo, hi, ctx["sampling_rate"])
     ball = ef.mechanism_figure(mech, table, acc, current, note=_no_mech_note(ctx))
     waves = ef.waveform_figure(ctx["waves"], table, mode=mode, band=band, current=current)
-    meta = {"event_id": ctx["event_id"], "keys": keys,
-            "reversed": {k: bool(r) for k, r in zip(table["key"], table["reversed"])}, "q": q,
+    write_ok, why_not = _write_state()
+    # "write" only spares a viewer's keys a refused round trip: the server decides (review_writes);
+    # no reversal flags are sent, the server reads them from the stations table at each write
+    meta = {"event_id": ctx["event_id"], "keys": keys, "q": q, "write": write_ok,
             "nyquist": 0.5 * float(ctx["sampling_rate"]) if ctx["sampling_rate"] else None}
     return html.Div([
         dcc.Location(id=URL, refresh=False),
@@ -691,8 +741,8 @@ def layout(event_id=None, **query):
         _header(ctx, q),
         dbc.Row([
             dbc.Col([_mech_card(ctx, choice, reinv, ball), _compare_card(ctx, reinv, job)], lg=4, className="fm-side"),
-            dbc.Col(_review_card(ctx, mode, band_on, lo, hi, waves, store is not None, _panel(table, current, mode),
-                                 invalid), lg=8),
+            dbc.Col(_review_card(ctx, mode, band_on, lo, hi, waves, write_ok, _panel(table, current, mode),
+                                 invalid, why_not), lg=8),
         ], className="g-3"),
         _table_card(table, current),
         html.P(["Re-inversions and reviewed picks are stored in ", html.Code("reviews.sqlite"),
@@ -756,6 +806,7 @@ dash.clientside_callback(
         let q = (queue || []).filter(r => !acked.has(r.id));
         let queued = false;
         const enqueue = (action, rid) => {
+            if (meta.write === false) { return; }  // viewer / read-only: the server would refuse it
             if (!rid) { rid = Date.now().toString(36) + Math.random().toString(36).slice(2, 12); }
             q.push({id: String(rid).slice(0, 64), action: action, station: keys[i], view: view || 'true',
                     reviewer: reviewer || null});
@@ -832,33 +883,6 @@ dash.clientside_callback(
     Output(BP_LO, "disabled"), Output(BP_HI, "disabled"), Input(BP_ON, "value"),
 )
 
-_ACTIONS = {"up": 1, "down": -1, "zero": 0, "reset": None}
-
-
-def apply_pick(store: ReviewStore, meta: dict, request: dict):
-    """Apply one queued pick request ``{id, action, station: "NET.STA", view, reviewer}`` to
-    the review database; returns the :class:`~pipeline.review.reviews.PickChange`.
-    ``up``/``down`` are the first motion as displayed: in the 'as recorded' view a reversed
-    station's motion is flipped to true motion before it is stored. Raises ReviewError."""
-    if not isinstance(request, dict):
-        raise ReviewError("bad request")
-    action, key = request.get("action"), request.get("station")
-    if action not in _ACTIONS:
-        raise ReviewError(f"unknown action {str(action)[:20]!r}")
-    if not isinstance(key, str) or key not in (meta.get("keys") or []):
-        raise ReviewError(f"station {str(key)[:40]!r} is not a station of this event")
-    network, _, station = key.partition(".")
-    rid = request.get("id")
-    rid = rid[:64] if isinstance(rid, str) and rid else None
-    reviewer = request.get("reviewer")
-    if action == "reset":
-        return store.clear_pick(meta["event_id"], network, station, reviewer, rid)
-    value = _ACTIONS[action]
-    if request.get("view") == "recorded" and (meta.get("reversed") or {}).get(key):
-        value = -value
-    return store.set_pick(meta["event_id"], network, station, value, reviewer, rid)
-
-
 @dash.callback(
     Output(REVIEWS, "data"), Output(STATUS, "children"),
     Input(PICKQ, "data"), Input(SYNC, "n_intervals"),
@@ -868,33 +892,55 @@ def apply_pick(store: ReviewStore, meta: dict, request: dict):
 def pick(queue, _sync, meta, reviews):
     """Apply the queued pick requests (each once: the database ignores a request id it has
     seen) and acknowledge them; the periodic sync only refreshes when another session
-    changed this event's picks."""
-    store = review_store()
-    if store is None or not meta:
+    changed this event's picks. Every request is checked on the server
+    (:func:`components.review_writes.apply_pick`: right, event, station of the event, sign
+    from the stations table); from the browser only the event id, the station key, the
+    action, the view shown and - in local mode - the typed reviewer name are taken, and
+    checked."""
+    if not isinstance(meta, dict) or not meta:
         raise PreventUpdate
-    reviews = reviews or {}
+    store = review_store()
+    reviews = reviews if isinstance(reviews, dict) else {}  # (crafted requests: any JSON)
+    queue = queue if isinstance(queue, list) else []
+    event_id = meta.get("event_id")
     if dash.ctx.triggered_id == SYNC:
-        sig = _signature(store, meta["event_id"])
+        if store is None:
+            raise PreventUpdate
+        sig = _signature(store, event_id)
         if sig == reviews.get("sig"):
             raise PreventUpdate
         return {**reviews, "n": reviews.get("n", 0) + 1, "sig": sig}, no_update
-    acked = list(reviews.get("acked") or [])
+    acked = [a for a in (reviews.get("acked") if isinstance(reviews.get("acked"), list) else [])
+             if isinstance(a, str)]
     done = set(acked)
     msg = no_update
-    for req in (queue or [])[-50:]:
+    # a page of an older version sent the reversal flags it was drawn with: refuse its picks
+    # rather than guess what its arrows meant (the page says to reload)
+    stale = sorted(map(str, set(meta) - META_FIELDS))
+    stations = None  # the event's stations and reversal flags, read once per batch
+    for req in queue[-50:]:
         rid = req.get("id") if isinstance(req, dict) else None
         if rid in done:
             continue
         try:
-            change = apply_pick(store, meta, req)
-        except ReviewError as exc:
+            if store is None or store.read_only:
+                require("review")  # AccessDenied on a read-only server
+                raise ReviewError(f"the review database cannot be written ({_store_error()})")
+            if stale:
+                raise ReviewError(f"this page is out of date (it sent {stale[0][:20]!r}): reload it")
+            if stations is None:
+                stations = review_writes.event_stations(event_id)
+            typed = req.get("reviewer") if isinstance(req, dict) else None
+            change = review_writes.apply_pick(store, event_id, req, reviewer=typed, stations=stations)
+        except (ReviewError, AccessDenied) as exc:
             msg = html.Span(str(exc), className="text-danger")
         else:
             msg = _change_text(change)
         if isinstance(rid, str):
             acked.append(rid)
             done.add(rid)
-    return {"n": reviews.get("n", 0) + 1, "sig": _signature(store, meta["event_id"]), "acked": acked[-100:]}, msg
+    sig = _signature(store, event_id) if store is not None and isinstance(event_id, str) else None
+    return {"n": reviews.get("n", 0) + 1, "sig": sig, "acked": acked[-100:]}, msg
 
 
 def _change_text(change) -> str:
@@ -1031,11 +1077,14 @@ def _panel(table: pd.DataFrame, current: str | None, mode: str):
 )
 def start_reinversion(n, meta, reviewer):
     """Queue a background re-inversion (returns at once; :func:`poll_reinversion` follows it)."""
-    if not n or not meta or review_store() is None:
+    if not n or not isinstance(meta, dict):
         raise PreventUpdate
     try:
-        job_id, _ = get_runner(get_provider().data_dir).submit(meta["event_id"], reviewer)
-    except ReviewError as exc:
+        if review_store() is None or review_store().read_only:
+            require("reinvert")  # AccessDenied on a read-only server
+            raise ReviewError(f"the review database cannot be written ({_store_error()})")
+        job_id = review_writes.start_reinversion(get_provider().data_dir, meta.get("event_id"), reviewer)
+    except (ReviewError, AccessDenied) as exc:
         return no_update, True, html.Span(str(exc), className="text-danger")
     job = review_store().job(job_id)
     return {"job_id": job_id}, False, _job_text(job, None)

@@ -5,7 +5,6 @@ import argparse
 import json
 import logging
 import sys
-from pathlib import Path
 
 from .errors import InputError
 
@@ -196,6 +195,7 @@ def parser() -> argparse.ArgumentParser:
     from .ingest import fdsn; fdsn.add_cli(sub)  # noqa: E702 - one registration line
     from .analysis import stress; stress.add_cli(sub)  # noqa: E702 - one registration line
     from .mechanisms import composite; composite.add_cli(sub)  # noqa: E702 - one registration line
+    from .review import accounts; accounts.add_cli(sub)  # noqa: E702 - one registration line
 
     i = sub.add_parser("info", help="describe the build in a data folder")
     data_args(i)

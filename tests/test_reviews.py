@@ -278,3 +278,24 @@ def test_jobs_dedupe_and_reinversions(store):
         store.create_job("nope", "bob")
     with pytest.raises(ReviewError):
         store.add_reinversion({"event_id": "20990101000000.000"})
+
+
+def test_undo_restores_the_previous_pick_audited_and_refuses_a_superseded_change(store):
+    """Admin undo (issue 10): back to the change's old value, as a new audited change; a change
+    overwritten since is refused until the later one is undone; undoing twice changes nothing."""
+    first = store.set_pick(EVENT, "5B", "1107", -1, "alice")
+    second = store.set_pick(EVENT, "5B", "1107", 1, "bob")
+    with pytest.raises(ReviewError, match="undo the later change first"):
+        store.undo(first.audit_id, "ada")
+    u = store.undo(second.audit_id, "ada")
+    assert (u.old, u.new, u.changed, u.reviewer) == (1, -1, True, "ada")
+    assert store.picks(EVENT)[["polarity", "reviewer"]].values.tolist() == [[-1, "ada"]]
+    again = store.undo(second.audit_id, "ada")
+    assert not again.changed and len(store.audit()) == 3
+    rids = store.audit()["request_id"]
+    assert rids.iloc[:2].isna().all() and rids.iloc[2] == f"undo:{second.audit_id}"
+    store.undo(first.audit_id, "ada")  # the first pick had no reviewed pick before: cleared
+    assert store.picks(EVENT).empty
+    for bad in (10_000, "1", True, None):
+        with pytest.raises(ReviewError):
+            store.undo(bad, "ada")

@@ -36,6 +36,14 @@ trail for the same station returns the earlier result without writing again (the
 re-sends its recent keyboard requests until the server acknowledges them, so none is lost
 and none applied twice).
 
+Undo (admins on the dashboard's audit trail): :meth:`ReviewStore.undo` reverts one audited
+change as a new audited change (request id ``undo:<audit id>``), refused when the pick changed
+since. Read-only: ``ReviewStore(..., read_only=True)`` neither creates nor migrates the file,
+reads through SQLite ``mode=ro`` and refuses every write (a dashboard shared without accounts).
+Who may write, and which event/station/sign, is decided by the dashboard before it calls the
+store (:mod:`components.review_writes`); the store itself checks that the event and station
+exist.
+
 For the batch side
 ------------------
 * :func:`db_path` - where the database of a data folder is.
@@ -277,7 +285,7 @@ class ReviewStore:
     """
 
     def __init__(self, data_dir: str | os.PathLike | None = None, *, path: str | os.PathLike | None = None,
-                 validator=None, timeout: float = 30.0):
+                 validator=None, timeout: float = 30.0, read_only: bool = False):
         if path is None:
             if data_dir is None:
                 raise ValueError("give data_dir or path")
@@ -287,13 +295,30 @@ class ReviewStore:
         if validator is None:
             validator = TableValidator(data_dir) if data_dir is not None else False
         self.validator = validator
-        self._init_db()
+        #: opened read-only (a dashboard serving without accounts on a shared address): the
+        #: database is neither created nor migrated, connections are SQLite ``mode=ro`` and
+        #: every write raises ReviewError before touching it
+        self.read_only = bool(read_only)
+        if self.read_only:
+            if not self.path.is_file():
+                raise FileNotFoundError(f"{self.path} does not exist (read-only: not created)")
+            with self._read() as conn:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(f"{self.path} has schema version {version}, newer than this code "
+                                   f"({SCHEMA_VERSION})")
+        else:
+            self._init_db()
 
     # -- connection -------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=True)
+        if getattr(self, "read_only", False):
+            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=self.timeout, isolation_level=None)
+        else:
+            conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=True)
         conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-        conn.execute("PRAGMA synchronous = FULL")
+        if not getattr(self, "read_only", False):
+            conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.row_factory = sqlite3.Row
         return conn
@@ -309,7 +334,9 @@ class ReviewStore:
     @contextmanager
     def _write(self):
         """One transaction holding the write lock from the start (``BEGIN IMMEDIATE``);
-        committed on success, rolled back on any exception."""
+        committed on success, rolled back on any exception. Refused on a read-only store."""
+        if self.read_only:
+            raise ReviewError("the review database is open read-only: nothing can be written")
         conn = self._connect()
         try:
             try:
@@ -377,35 +404,69 @@ class ReviewStore:
     def _change(self, event_id, network, station, polarity, reviewer, request_id, *, clear):
         event_id, network, station, pol, name = self._validate(event_id, network, station, polarity, reviewer,
                                                                request_id, clear=clear)
-        at = utc_now()
         with self._write() as conn:
-            if request_id is not None:
-                prev = conn.execute(
-                    "SELECT id, old_polarity, new_polarity, reviewer, at FROM audit WHERE request_id = ?"
-                    " AND event_id = ? AND network = ? AND station = ? ORDER BY id LIMIT 1",
-                    (request_id, event_id, network, station)).fetchone()
-                if prev is not None:  # a retried request: report, do not apply twice
-                    return PickChange(event_id, network, station, prev["old_polarity"], prev["new_polarity"], False,
-                                      prev["id"], prev["reviewer"], prev["at"])
-            row = conn.execute("SELECT polarity FROM picks WHERE event_id = ? AND network = ? AND station = ?",
-                               (event_id, network, station)).fetchone()
-            old = None if row is None else int(row["polarity"])
-            if clear:
-                if old is None and request_id is None:
-                    return PickChange(event_id, network, station, None, None, False, None, name, at)
-                # (with a request id, a no-op clear is audited too, so a retry stays a no-op)
-                conn.execute("DELETE FROM picks WHERE event_id = ? AND network = ? AND station = ?",
-                             (event_id, network, station))
-            else:
-                conn.execute(
-                    "INSERT INTO picks (event_id, network, station, polarity, reviewer, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (event_id, network, station) DO UPDATE SET"
-                    " polarity = excluded.polarity, reviewer = excluded.reviewer, updated_at = excluded.updated_at",
-                    (event_id, network, station, pol, name, at))
-            cur = conn.execute(
-                "INSERT INTO audit (event_id, network, station, old_polarity, new_polarity, reviewer, at, request_id)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (event_id, network, station, old, pol, name, at, request_id))
-            return PickChange(event_id, network, station, old, pol, old != pol, int(cur.lastrowid), name, at)
+            return self._apply(conn, event_id, network, station, pol, name, request_id, clear=clear)
+
+    @staticmethod
+    def _apply(conn, event_id, network, station, pol, name, request_id, *, clear) -> PickChange:
+        """The write of :meth:`_change`/:meth:`undo` inside their transaction (validated values)."""
+        at = utc_now()
+        if request_id is not None:
+            prev = conn.execute(
+                "SELECT id, old_polarity, new_polarity, reviewer, at FROM audit WHERE request_id = ?"
+                " AND event_id = ? AND network = ? AND station = ? ORDER BY id LIMIT 1",
+                (request_id, event_id, network, station)).fetchone()
+            if prev is not None:  # a retried request: report, do not apply twice
+                return PickChange(event_id, network, station, prev["old_polarity"], prev["new_polarity"], False,
+                                  prev["id"], prev["reviewer"], prev["at"])
+        row = conn.execute("SELECT polarity FROM picks WHERE event_id = ? AND network = ? AND station = ?",
+                           (event_id, network, station)).fetchone()
+        old = None if row is None else int(row["polarity"])
+        if clear:
+            if old is None and request_id is None:
+                return PickChange(event_id, network, station, None, None, False, None, name, at)
+            # (with a request id, a no-op clear is audited too, so a retry stays a no-op)
+            conn.execute("DELETE FROM picks WHERE event_id = ? AND network = ? AND station = ?",
+                         (event_id, network, station))
+        else:
+            conn.execute(
+                "INSERT INTO picks (event_id, network, station, polarity, reviewer, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (event_id, network, station) DO UPDATE SET"
+                " polarity = excluded.polarity, reviewer = excluded.reviewer, updated_at = excluded.updated_at",
+                (event_id, network, station, pol, name, at))
+        cur = conn.execute(
+            "INSERT INTO audit (event_id, network, station, old_polarity, new_polarity, reviewer, at, request_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (event_id, network, station, old, pol, name, at, request_id))
+        return PickChange(event_id, network, station, old, pol, old != pol, int(cur.lastrowid), name, at)
+
+    def undo(self, audit_id: int, reviewer: str | None = None) -> PickChange:
+        """Revert the change of audit row ``audit_id``: the station's reviewed pick goes back
+        to that row's ``old_polarity`` (deleted when it was None), as a new audited change by
+        ``reviewer`` with request id ``undo:<audit_id>``. Refused (:class:`ReviewError`,
+        nothing written) when the pick has changed since - undo the later change first - or
+        the row does not exist; undoing the same row again changes nothing. One transaction:
+        the check and the write see the same pick."""
+        if isinstance(audit_id, bool) or not isinstance(audit_id, int):
+            raise ReviewError(f"bad audit id {str(audit_id)[:20]!r}")
+        name = validate_reviewer(reviewer)
+        rid = f"undo:{audit_id}"
+        with self._write() as conn:
+            row = conn.execute("SELECT event_id, network, station, old_polarity, new_polarity FROM audit WHERE id = ?",
+                               (audit_id,)).fetchone()
+            if row is None:
+                raise ReviewError(f"no audited change {audit_id}")
+            ev, net, sta = row["event_id"], row["network"], row["station"]
+            done = conn.execute("SELECT 1 FROM audit WHERE request_id = ? AND event_id = ? AND network = ? AND"
+                                " station = ?", (rid, ev, net, sta)).fetchone()
+            if done is None:
+                cur = conn.execute("SELECT polarity FROM picks WHERE event_id = ? AND network = ? AND station = ?",
+                                   (ev, net, sta)).fetchone()
+                now = None if cur is None else int(cur["polarity"])
+                if now != row["new_polarity"]:
+                    raise ReviewError(f"{net}.{sta} of {ev} changed after change {audit_id}: undo the later change "
+                                      "first")
+            old = row["old_polarity"]
+            return self._apply(conn, ev, net, sta, None if old is None else int(old), name, rid, clear=old is None)
 
     def picks(self, event_id: str | None = None) -> pd.DataFrame:
         """Current reviewed picks (all events, or one), columns :data:`PICK_COLUMNS`,

@@ -1,0 +1,99 @@
+"""Audit trail (``/audit``, admins): every change of a reviewed pick - who, when, from what
+to what - newest first, with "Undo" for a selected change.
+
+Thin wiring: the trail and the undo are :meth:`pipeline.review.reviews.ReviewStore.audit` /
+:meth:`~pipeline.review.reviews.ReviewStore.undo`; the right is checked on the server at
+layout time and again for every undo (:func:`components.review_writes.undo_change`), so a
+non-admin who calls the callback directly changes nothing.
+"""
+from __future__ import annotations
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, dash_table, html, no_update
+from dash.exceptions import PreventUpdate
+
+from components import review_writes
+from components.access import AccessDenied, can
+from pipeline.review.reviews import ReviewError
+
+dash.register_page(__name__, path="/audit", name="Audit", title="Audit trail · ToC2ME focal mechanisms",
+                   order=95, right="audit")
+
+TABLE, UNDO, STATUS = "audit-table", "audit-undo", "audit-status"
+MAX_ROWS = 2000
+COLUMNS = [{"id": c, "name": n} for c, n in (
+    ("id", "#"), ("at", "When (UTC)"), ("reviewer", "Who"), ("event_id", "Event"), ("station", "Station"),
+    ("old", "From"), ("new", "To"), ("request_id", "Request"))]
+_WORDS = {1: "↑ up", -1: "↓ down", 0: "∅ undetermined", None: "not reviewed"}
+
+
+def _store():
+    from pages.event import review_store  # the page's cached store (read-only on a read-only server)
+
+    return review_store()
+
+
+def rows() -> list[dict]:
+    """The newest :data:`MAX_ROWS` audit rows as table rows."""
+    st = _store()
+    if st is None:
+        return []
+    df = st.audit().tail(MAX_ROWS).iloc[::-1]
+    out = []
+    for r in df.itertuples(index=False):
+        old = None if r.old_polarity is None or r.old_polarity != r.old_polarity else int(r.old_polarity)
+        new = None if r.new_polarity is None or r.new_polarity != r.new_polarity else int(r.new_polarity)
+        out.append({"id": int(r.id), "at": str(r.at)[:23].replace("T", " "), "reviewer": r.reviewer,
+                    "event_id": r.event_id, "station": f"{r.network}.{r.station}", "old": _WORDS[old],
+                    "new": _WORDS[new], "request_id": r.request_id or ""})
+    return out
+
+
+def layout(**_query):
+    if not can("audit"):
+        return dbc.Alert("The audit trail is for admin accounts.", color="warning", className="mt-4",
+                         id="audit-denied")
+    undo_ok = can("undo") and _store() is not None and not _store().read_only
+    return html.Div([
+        html.H4("Audit trail", className="mt-3"),
+        html.P("Every change of a reviewed pick, newest first (polarities are true ground motion). Undo puts "
+               "the station's pick back to what it was before the selected change, as a new audited change "
+               "signed by you; a change that was overwritten since must have the later change undone first.",
+               className="fm-note"),
+        html.Div([
+            dbc.Button("⟲ Undo selected change", id=UNDO, size="sm", color="danger", outline=True,
+                       disabled=not undo_ok),
+            html.Span(id=STATUS, className="fm-note ms-2"),
+        ], className="mb-2"),
+        dash_table.DataTable(
+            id=TABLE, columns=COLUMNS, data=rows(), row_selectable="single" if undo_ok else False,
+            selected_rows=[], page_size=50, sort_action="native", filter_action="native",
+            style_as_list_view=True, style_cell={"fontFamily": "inherit", "fontSize": "12.5px", "textAlign": "left",
+                                                 "padding": "3px 8px"},
+            style_header={"fontWeight": 600, "backgroundColor": "#f8f9fa"}),
+    ], className="fm-page fm-page-audit", id="audit-page")
+
+
+@dash.callback(
+    Output(TABLE, "data"), Output(TABLE, "selected_rows"), Output(STATUS, "children"),
+    Input(UNDO, "n_clicks"),
+    State(TABLE, "selected_rows"), State(TABLE, "data"),
+    prevent_initial_call=True,
+)
+def undo(n, selected, data):
+    """Undo the selected change (the row's audit id is only an identifier: the right, the
+    row and whether the pick changed since are all checked on the server)."""
+    if not n or not selected:
+        raise PreventUpdate
+    try:
+        audit_id = (data or [])[selected[0]]["id"]  # selected_rows index ``data``, whatever the sort/filter
+        st = _store()
+        if st is None:
+            raise ReviewError("no review database")
+        change = review_writes.undo_change(st, audit_id)
+    except (AccessDenied, ReviewError, IndexError, KeyError, TypeError) as exc:
+        return no_update, no_update, html.Span(str(exc), className="text-danger")
+    msg = (f"undid #{audit_id}: {change.network}.{change.station} of {change.event_id} is "
+           f"{_WORDS[change.new]} again")
+    return rows(), [], msg
