@@ -8,8 +8,10 @@ Without ``--url`` the app is started here in a subprocess on a free port, the wa
 served in production (``app.py --host 127.0.0.1 --port P``: waitress, ``--threads`` worker
 threads, ``FM_DATA_DIR=DIR``), waited for, and stopped at the end.
 
-**Users** are locust users (headless, in this process; gevent), each waiting 1-3 s between
-actions (``between(1, 3)``). They send the requests the browser sends: a user does not
+**Users** are threads of this process, each with its own HTTP session (``requests``:
+cookies, keep-alive, gzip/br like a browser) and waiting 1-3 s between actions (uniform, as
+locust's ``between(1, 3)``; locust itself is not used: its pytest plugin monkey-patches
+every test run of the environment with gevent). They send the requests the browser sends: a user does not
 call page functions, it plays Dash's renderer against the app's own callback map. It reads
 ``GET /_dash-layout`` (the shell) and ``GET /_dash-dependencies`` (every callback), keeps
 the component tree and its props as the browser would, and fires callbacks as
@@ -48,11 +50,6 @@ that sets a session cookie; each user logs in before its first page and keeps th
 """
 from __future__ import annotations
 
-# locust imports gevent and monkey-patches the standard library: first, before anything
-# else opens sockets or threads
-from locust import HttpUser, between, task  # noqa: I001
-from locust.env import Environment
-
 import argparse
 import json
 import os
@@ -66,16 +63,32 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import gevent
-from gevent.pool import Pool
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 CALLBACK = "/_dash-update-component"
 MAX_CALLBACKS_PER_ACTION = 60  # a runaway chain of callbacks is cut here
 BROWSER_CONNECTIONS = 6        # concurrent requests per user (a browser's per-host limit)
+REQUEST_TIMEOUT = 120          # s; a request that takes longer is an error
 
 #: the pages every user visits first (then at random); "/event/" = an event seen in the map's table
 TOUR = ["/", "/magnitudes", "/classification", "/strike-time", "/diffusion", "/wells", "/model", "/event/"]
+
+
+def tour(n: int, users: int) -> list[str]:
+    """User ``n``'s first pages: every page, users spread over different starting pages
+    (so a few users cover all pages quickly), the event page right after the map (its
+    event comes from the map's table)."""
+    pages = [p for p in TOUR if p != "/event/"]
+    k = (n * len(pages)) // max(users, 1) % len(pages)
+    out = pages[k:] + pages[:k]
+    out.insert(out.index("/") + 1, "/event/")
+    return out
+
+
 #: action -> weight
 ACTIONS = {"navigate": 30, "filter": 40, "page_control": 17, "download": 5, "event": 5, "reload": 3}
 
@@ -178,13 +191,15 @@ def _matches(pattern, cid, binding=None) -> bool:
 # -- one simulated browser ------------------------------------------------------------------
 class Browser:
     """The state a browser tab holds for the app (component tree, props, URL) and the
-    requests its renderer sends. ``http`` is the user's locust session."""
+    requests its renderer sends. ``http`` is the user's ``requests.Session``, ``base`` the
+    app's URL."""
 
     #: event ids seen in the map page's table, shared by all users (for the event page)
     event_ids: list[str] = []
 
-    def __init__(self, http, rec: Recorder, rng: random.Random):
-        self.http, self.rec, self.rng = http, rec, rng
+    def __init__(self, http: requests.Session, base: str, rec: Recorder, rng: random.Random):
+        self.http, self.base, self.rec, self.rng = http, base.rstrip("/"), rec, rng
+        self.pool = ThreadPoolExecutor(BROWSER_CONNECTIONS)
         self.callbacks: list[Callback] = []
         self.comps: dict[str, dict] = {}            # sid -> component dict (type, namespace, props)
         self.ids: dict[str, object] = {}            # sid -> id
@@ -198,8 +213,7 @@ class Browser:
     def _get(self, url: str, page: str, *, json_body: bool = False, stream: bool = False):
         t = time.perf_counter()
         try:
-            with self.http.get(url, name=f"{page} GET {url.split('?')[0][:40]}", catch_response=True,
-                               stream=stream) as r:
+            with self.http.get(self.base + url, stream=stream, timeout=REQUEST_TIMEOUT) as r:
                 size = 0
                 if stream:
                     for chunk in r.iter_content(65536):
@@ -212,7 +226,6 @@ class Browser:
                     except ValueError:
                         ok = False
                 ms = (time.perf_counter() - t) * 1e3
-                r.success() if ok else r.failure(f"HTTP {r.status_code}")
                 self.rec.add(page, ms, ok, f"GET {url[:100]} -> {r.status_code} {r.text[:200] if not ok else ''}")
                 return data if json_body else (r.text if ok and not stream else ok)
         except Exception as e:  # noqa: BLE001 - a connection error is an error of the run
@@ -221,9 +234,8 @@ class Browser:
 
     def _post_callback(self, cb: Callback, body: dict, page: str):
         t = time.perf_counter()
-        name = f"{page} {cb.outputs[0][0] if isinstance(cb.outputs[0][0], str) else sid(cb.outputs[0][0])}"
         try:
-            with self.http.post(CALLBACK, json=body, name=name[:80], catch_response=True) as r:
+            with self.http.post(self.base + CALLBACK, json=body, timeout=REQUEST_TIMEOUT) as r:
                 ok, data = False, None
                 if r.status_code == 204:
                     ok = True
@@ -234,7 +246,6 @@ class Browser:
                     except ValueError:
                         ok = False
                 ms = (time.perf_counter() - t) * 1e3
-                r.success() if ok else r.failure(f"HTTP {r.status_code}")
                 self.rec.add(page, ms, ok, f"{cb.output[:100]} <- {sorted(body['changedPropIds'])[:2]} -> {r.status_code} "
                                           f"{'' if ok else r.text[:300]}")
                 return data if ok else None
@@ -362,7 +373,7 @@ class Browser:
     def _report_url(self, k: str, changed: set) -> None:
         props = self.comps[k]["props"]
         new = {"pathname": self.path, "search": self.search, "hash": "",
-               "href": f"{self.http.base_url.rstrip('/')}{self.path}{self.search}"}
+               "href": f"{self.base}{self.path}{self.search}"}
         for p, v in new.items():
             if props.get(p) != v:
                 props[p] = v
@@ -388,7 +399,6 @@ class Browser:
 
     def run(self, pending: dict) -> None:
         """Fire ``pending`` callbacks and whatever they fire, in the renderer's order."""
-        pool = Pool(BROWSER_CONNECTIONS)
         sent = 0
         while pending and sent < MAX_CALLBACKS_PER_ACTION:
             outs_of = {key: self._keys(entry[0][1]) for key, entry in pending.items()}
@@ -405,9 +415,9 @@ class Browser:
             for inst, changed in batch:
                 cb = self.callbacks[inst[0][0]]
                 # values are read when the request is sent (what a finished callback wrote)
-                jobs.append((inst, pool.spawn(self._post_callback, cb, self._body(cb, *inst[1:], changed), page)))
+                jobs.append((inst, self.pool.submit(self._post_callback, cb, self._body(cb, *inst[1:], changed), page)))
             for inst, job in jobs:
-                data = job.get()
+                data = job.result()
                 if not data:
                     continue
                 self._apply(data, inst[0], pending)
@@ -613,27 +623,32 @@ class Browser:
         self._get(href, "download", stream=True)
 
 
-class DashUser(HttpUser):
-    """One simulated user (locust); ``run_load`` sets ``host``, ``recorder``, ``login``."""
+class User:
+    """One simulated user: logs in if asked, tours every page, then random actions, waiting
+    ``wait`` (uniform min-max seconds) between actions, until ``stop`` is set."""
 
-    wait_time = between(1, 3)
-    spawned = 0
-    recorder: Recorder = None
-    login: tuple[str, str] | None = None
-    abstract = True
-
-    def on_start(self):
-        self.rng = random.Random(random.random())  # --seed reaches every user
-        if self.login:
-            self._log_in(*self.login)
-        self.browser = Browser(self.client, self.recorder, self.rng)
+    def __init__(self, n: int, n_users: int, base: str, rec: Recorder, rng: random.Random,
+                 wait: tuple[float, float], stop: threading.Event, login: tuple[str, str] | None = None):
+        self.rng, self.rec, self.wait, self.stop = rng, rec, wait, stop
+        self.session = requests.Session()
+        self.base, self.login = base.rstrip("/"), login
+        self.browser = Browser(self.session, base, rec, rng)
         # first a tour of every page (each user starting at another page), then at random
-        n = DashUser.spawned
-        DashUser.spawned += 1
-        self.tour = TOUR[n % len(TOUR):] + TOUR[:n % len(TOUR)]
-        self.tour.remove("/event/")
-        self.tour.append("/event/")
-        self.browser.full_load(self.tour.pop(0))
+        self.tour = tour(n, n_users)
+
+    def run(self) -> None:
+        try:
+            if self.login:
+                self._log_in(*self.login)
+            self.browser.full_load(self.tour.pop(0))
+            while not self.stop.wait(self.rng.uniform(*self.wait)):
+                self.act()
+        except Exception as e:  # noqa: BLE001 - a bug here must not pass silently as "fewer requests"
+            if not self.stop.is_set():
+                self.rec.add(self.browser.page, 0.0, False, f"user crashed: {e!r}")
+        finally:
+            self.browser.pool.shutdown(wait=False, cancel_futures=True)
+            self.session.close()
 
     def _log_in(self, user: str, password: str) -> None:
         """ASSUMED login form: ``POST /login`` with ``username`` and ``password`` (and a
@@ -641,16 +656,18 @@ class DashUser(HttpUser):
         the client."""
         t = time.perf_counter()
         form = {"username": user, "password": password}
-        r = self.client.get("/login", name="login GET")
-        m = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', r.text or "")
-        if m:
-            form["csrf_token"] = m.group(1)
-        r = self.client.post("/login", data=form, name="login POST", allow_redirects=True)
-        ok = r.status_code < 400 and bool(self.client.cookies)
-        self.recorder.add("login", (time.perf_counter() - t) * 1e3, ok, f"POST /login -> {r.status_code}")
+        try:
+            r = self.session.get(self.base + "/login", timeout=REQUEST_TIMEOUT)
+            m = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', r.text or "")
+            if m:
+                form["csrf_token"] = m.group(1)
+            r = self.session.post(self.base + "/login", data=form, allow_redirects=True, timeout=REQUEST_TIMEOUT)
+            ok, what = r.status_code < 400 and bool(self.session.cookies), f"POST /login -> {r.status_code}"
+        except requests.RequestException as e:
+            ok, what = False, f"POST /login: {e!r}"
+        self.rec.add("login", (time.perf_counter() - t) * 1e3, ok, what)
 
-    @task
-    def act(self):
+    def act(self) -> None:
         b = self.browser
         if not b.callbacks:  # the first load failed: try again
             b.full_load("/")
@@ -739,23 +756,27 @@ class AppServer:
 # -- run ------------------------------------------------------------------------------------
 def run_load(url: str, users: int, seconds: float, spawn_rate: float, login=None, seed: int | None = None,
              trace: bool = False, wait: tuple[float, float] = (1.0, 3.0)) -> dict:
+    """Run ``users`` users for ``seconds`` (started ``spawn_rate`` per second) against ``url``;
+    what ``summary`` returns, plus ``seconds`` and ``error_samples``."""
     rec = Recorder()
     rec.trace = trace
-    if seed is not None:
-        random.seed(seed)
-    user_class = type("LoadUser", (DashUser,), {"host": url.rstrip("/"), "recorder": rec, "login": login,
-                                                 "abstract": False, "wait_time": between(*wait)})
-    DashUser.spawned = 0
-    env = Environment(user_classes=[user_class])
-    runner = env.create_local_runner()
-    runner.start(users, spawn_rate=spawn_rate)
-
-    def stop():
-        rec.recording = False  # requests cut short by the stop are not counted
-        runner.quit()
-
-    gevent.spawn_later(seconds, stop)
-    runner.greenlet.join()
+    master = random.Random(seed)
+    Browser.event_ids = []
+    stop = threading.Event()
+    threads = []
+    t0 = time.monotonic()
+    for n in range(users):
+        u = User(n, users, url, rec, random.Random(master.random()), wait, stop, login)
+        th = threading.Thread(target=u.run, name=f"user-{n}", daemon=True)
+        th.start()
+        threads.append(th)
+        if n + 1 < users and stop.wait(1.0 / spawn_rate if spawn_rate > 0 else 0):
+            break
+    stop.wait(max(0.0, seconds - (time.monotonic() - t0)))
+    rec.recording = False  # requests cut short by the stop are not counted
+    stop.set()
+    for th in threads:
+        th.join(timeout=5)  # a request in flight finishes (or is abandoned with the daemon thread)
     out = summary(rec, users)
     out["seconds"] = seconds
     out["error_samples"] = rec.samples
@@ -820,6 +841,5 @@ if __name__ == "__main__":
     code = main()
     sys.stdout.flush()
     sys.stderr.flush()
-    # skip the interpreter's teardown: with gevent's patched threading, logging's handler
-    # clean-up prints "greenlet is being finalized" noise after the JSON line
+    # user threads still waiting on a slow response are daemons: do not wait for them
     os._exit(code)
