@@ -9,11 +9,12 @@ served in production (``app.py --host 127.0.0.1 --port P``: waitress, ``--thread
 threads, ``FM_DATA_DIR=DIR``), waited for, and stopped at the end.
 
 **Users** are threads of this process, each with its own HTTP session (``requests``:
-cookies, keep-alive, gzip/br like a browser) and waiting 1-3 s between actions (uniform, as
-locust's ``between(1, 3)``; locust itself is not used: its pytest plugin monkey-patches
-every test run of the environment with gevent). They send the requests the browser sends: a user does not
-call page functions, it plays Dash's renderer against the app's own callback map. It reads
-``GET /_dash-layout`` (the shell) and ``GET /_dash-dependencies`` (every callback), keeps
+cookies, keep-alive, gzip/br like a browser), waiting 1-3 s between actions (uniform, as
+locust's ``between(1, 3)``; locust itself is not used: it installs a pytest plugin that
+monkey-patches every test run of the environment with gevent). They send the requests
+the browser sends: a user does not call page functions, it plays Dash's renderer against
+the app's own callback map. It reads ``GET /_dash-layout`` (the shell) and
+``GET /_dash-dependencies`` (every callback), keeps
 the component tree and its props as the browser would, and fires callbacks as
 ``POST /_dash-update-component`` with the same body (``output``, ``outputs``, ``inputs``,
 ``state``, ``changedPropIds``) and in the same order:
@@ -27,7 +28,9 @@ the component tree and its props as the browser would, and fires callbacks as
   callbacks that are ready run concurrently (at most 6 connections per user, as a
   browser); ``MATCH``/``ALL`` ids are resolved against the components present.
 
-Clientside callbacks are the browser's own work and are not sent. Actions, at random:
+Clientside callbacks are the browser's own work and are not sent; an enabled
+``dcc.Interval`` with a server callback ticks while the user looks at the page. Each user
+first visits every page (users start at different pages), then acts at random:
 navigate to a page of the navbar (filters kept, as the navbar links do) or to the event
 page of an event seen in the map's table (a full load: HTML, layout, dependencies), change
 a filter of the page's bar (clusters, groups, qualities, sources from the bar's own
@@ -37,6 +40,10 @@ dropdown/radio/checklist the app has a callback on), or download a CSV (the bar'
 ``/download/<table>.csv`` link, or a page's export button). A response counts as an error
 unless it is 200 with JSON that has a ``response`` (or 204, Dash's "no update"), or 200 for
 the HTML/CSV routes.
+
+The simulated users run in this process and share the machine's CPUs with the app when
+both are on one host (parsing the callback JSON costs client CPU too): on a small machine
+the figures include that.
 
 Output: per page (the page the request was for; ``download`` for the CSV route) the
 number of requests, errors, p50 and p95 latency (request sent -> body read); the last
