@@ -110,12 +110,12 @@ class Recorder:
         self.recording = True
         self.trace = False
 
-    def add(self, page: str, ms: float, ok: bool, what: str = "") -> None:
+    def add(self, page: str, ms: float, ok: bool, what: str = "", name: str = "") -> None:
         if not self.recording:
             return
         if self.trace:
             print(f"  {page:<14}{ms:>8.0f} ms {'ok ' if ok else 'ERR'} {what[:150]}", file=sys.stderr, flush=True)
-        self.rows.append((page, ms, ok))
+        self.rows.append((page, ms, ok, name or what[:60]))
         if not ok and len(self.samples) < 8:
             self.samples.append(f"{page}: {what}"[:400])
 
@@ -175,6 +175,10 @@ class Callback:
         self.match_ref = next((p for p, _ in self.outputs + self.inputs
                                if isinstance(p, dict) and any(v == ["MATCH"] for v in p.values())), None)
         self.input_props = {prop.split("@")[0] for _, prop in self.inputs}
+        #: short name for the report: the first output, wildcard ids by their type
+        first, prop = self.outputs[0]
+        name = first.get("type", sid(first)) if isinstance(first, dict) else first
+        self.label = f"{name}.{prop.split('@')[0]}" + (f" +{len(self.outputs) - 1}" if len(self.outputs) > 1 else "")
 
 
 def _maybe_json(s):
@@ -233,10 +237,11 @@ class Browser:
                     except ValueError:
                         ok = False
                 ms = (time.perf_counter() - t) * 1e3
-                self.rec.add(page, ms, ok, f"GET {url[:100]} -> {r.status_code} {r.text[:200] if not ok else ''}")
+                self.rec.add(page, ms, ok, f"GET {url[:100]} -> {r.status_code} {r.text[:200] if not ok else ''}",
+                             "GET " + re.sub(r"^/event/[^/?]+", "/event/<id>", url.split("?")[0]))
                 return data if json_body else (r.text if ok and not stream else ok)
         except Exception as e:  # noqa: BLE001 - a connection error is an error of the run
-            self.rec.add(page, (time.perf_counter() - t) * 1e3, False, f"GET {url}: {e!r}")
+            self.rec.add(page, (time.perf_counter() - t) * 1e3, False, f"GET {url}: {e!r}", "GET " + url.split("?")[0])
             return None
 
     def _post_callback(self, cb: Callback, body: dict, page: str):
@@ -254,10 +259,10 @@ class Browser:
                         ok = False
                 ms = (time.perf_counter() - t) * 1e3
                 self.rec.add(page, ms, ok, f"{cb.output[:100]} <- {sorted(body['changedPropIds'])[:2]} -> {r.status_code} "
-                                          f"{'' if ok else r.text[:300]}")
+                                          f"{'' if ok else r.text[:300]}", cb.label)
                 return data if ok else None
         except Exception as e:  # noqa: BLE001
-            self.rec.add(page, (time.perf_counter() - t) * 1e3, False, f"{cb.output[:120]}: {e!r}")
+            self.rec.add(page, (time.perf_counter() - t) * 1e3, False, f"{cb.output[:120]}: {e!r}", cb.label)
             return None
 
     # -- component tree -----------------------------------------------------------------
@@ -767,6 +772,7 @@ def run_load(url: str, users: int, seconds: float, spawn_rate: float, login=None
     what ``summary`` returns, plus ``seconds`` and ``error_samples``."""
     rec = Recorder()
     rec.trace = trace
+    cpu0 = time.process_time()
     master = random.Random(seed)
     Browser.event_ids = []
     stop = threading.Event()
@@ -786,6 +792,12 @@ def run_load(url: str, users: int, seconds: float, spawn_rate: float, login=None
         th.join(timeout=5)  # a request in flight finishes (or is abandoned with the daemon thread)
     out = summary(rec, users)
     out["seconds"] = seconds
+    by_name: dict[str, list[float]] = {}
+    for row in rec.rows:
+        by_name.setdefault(row[3], []).append(row[1])
+    out["slowest"] = sorted(((n, len(v), percentile(v, 50), percentile(v, 95)) for n, v in by_name.items()),
+                            key=lambda r: -r[3])[:8]
+    out["client_cpu_s"] = time.process_time() - cpu0
     out["error_samples"] = rec.samples
     return out
 
@@ -795,6 +807,13 @@ def print_report(res: dict) -> None:
     for page, s in res["per_page"].items():
         fmt = lambda v: "-" if v is None else f"{v:.0f}"  # noqa: E731
         print(f"{page:<16}{s['requests']:>9}{s['errors']:>8}{fmt(s['p50_ms']):>9}{fmt(s['p95_ms']):>9}")
+    if res.get("slowest"):
+        print(f"\nslowest requests (by p95): {'':<34}{'n':>6}{'p50 ms':>9}{'p95 ms':>9}")
+        for name, n, p50, p95 in res["slowest"]:
+            print(f"  {name[:58]:<58}{n:>6}{p50:>9.0f}{p95:>9.0f}")
+    if res.get("client_cpu_s") is not None:
+        print(f"load generator CPU: {res['client_cpu_s']:.1f} s over {res['seconds']:g} s "
+              f"(same machine as the app unless --url)")
     for s in res.get("error_samples", []):
         print(f"  error: {s}", file=sys.stderr)
 
