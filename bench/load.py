@@ -62,6 +62,7 @@ import json
 import os
 import random
 import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -827,6 +828,8 @@ def main(argv=None) -> int:
     p.add_argument("--spawn-rate", type=float, default=2.0, help="users started per second")
     p.add_argument("--threads", type=int, default=None, help="waitress threads of the started app "
                    "(default: app.py's)")
+    p.add_argument("--app-args", default="", help="more arguments for the started app.py, e.g. "
+                   "'--threads 8' or (accounts) '--users FILE'")
     p.add_argument("--user", help="log in as this user first (assumed form POST /login)")
     p.add_argument("--password-file", type=Path, help="file whose first line is --user's password")
     p.add_argument("--seed", type=int, default=None)
@@ -844,7 +847,7 @@ def main(argv=None) -> int:
 
     server = None
     if not args.url:
-        server = AppServer(args.data_dir, args.threads)
+        server = AppServer(args.data_dir, args.threads, shlex.split(args.app_args))
         server.wait()
     url = args.url or server.url
     try:
