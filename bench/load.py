@@ -98,7 +98,8 @@ def tour(n: int, users: int) -> list[str]:
 
 
 #: action -> weight
-ACTIONS = {"navigate": 30, "filter": 40, "page_control": 17, "download": 5, "event": 5, "reload": 3}
+ACTIONS = {"navigate": 27, "filter": 35, "page_control": 12, "zoom": 10, "select": 6, "download": 4, "event": 4,
+           "reload": 2}
 
 
 # -- results --------------------------------------------------------------------------------
@@ -200,6 +201,44 @@ def _matches(pattern, cid, binding=None) -> bool:
     return True
 
 
+def apply_patch(target, operations: list):
+    """``target`` (a prop value) with the operations of a ``dash.Patch`` applied, as the
+    renderer does; unknown operations are skipped."""
+    import copy
+
+    root = {"v": copy.deepcopy(target)}
+    for op in operations:
+        try:
+            path, params, name = ["v", *op.get("location", [])], op.get("params") or {}, op.get("operation")
+            parent = root
+            for k in path[:-1]:
+                parent = parent[k]
+            last = path[-1]
+            if name == "Assign":
+                parent[last] = params.get("value")
+            elif name == "Merge":
+                parent[last].update(params.get("value") or {})
+            elif name == "Delete":
+                del parent[last]
+            elif name in ("Extend", "Append", "Prepend", "Insert", "Clear", "Remove"):
+                seq = parent[last]
+                if name == "Extend":
+                    seq.extend(params.get("value") or [])
+                elif name == "Append":
+                    seq.append(params.get("value"))
+                elif name == "Prepend":
+                    seq.insert(0, params.get("value"))
+                elif name == "Insert":
+                    seq.insert(params.get("index", 0), params.get("value"))
+                elif name == "Clear":
+                    seq.clear()
+                elif params.get("value") in seq:
+                    seq.remove(params.get("value"))
+        except (KeyError, IndexError, TypeError, AttributeError):
+            continue
+    return root["v"]
+
+
 # -- one simulated browser ------------------------------------------------------------------
 class Browser:
     """The state a browser tab holds for the app (component tree, props, URL) and the
@@ -298,6 +337,8 @@ class Browser:
         node = self.comps.get(key)
         if node is None:
             return
+        if isinstance(value, dict) and "__dash_patch_update" in value:  # a dash.Patch: edit in place
+            value = apply_patch(node["props"].get(prop), value.get("operations") or [])
         self._drop((key, prop))
         node["props"][prop] = value
         if isinstance(value, (list, dict)):
@@ -603,8 +644,7 @@ class Browser:
     def change_page_control(self) -> bool:
         """A page's own choice (dropdown, radio items, checklist, select) that a server
         callback listens to; False when the page has none."""
-        inputs = {(p, prop) for cb in self.callbacks if not cb.clientside for p, prop in cb.inputs
-                  if isinstance(p, str)}
+        inputs = self._server_inputs()
         cands = [k for k, node in self.comps.items()
                  if (k, "value") in inputs and node["props"].get("options") and not k.startswith("{")]
         if not cands:
@@ -614,6 +654,111 @@ class Browser:
         vals = self._option_values(node["props"]["options"])
         multi = node.get("type") == "Checklist" or bool(node["props"].get("multi"))
         self._user_sets(k, "value", self._subset(vals) if multi else self.rng.choice(vals))
+        return True
+
+    def _server_inputs(self) -> set[tuple[str, str]]:
+        return {(p, prop) for cb in self.callbacks if not cb.clientside for p, prop in cb.inputs if isinstance(p, str)}
+
+    def _relays(self) -> dict[str, str]:
+        """Graph id -> Store id for clientside callbacks ``Input(graph, "relayoutData")`` ->
+        ``Output(store, "data")``: ASSUMED to pass a zoom through (the map's and the wells
+        timeline's do; other relayout events they drop)."""
+        out = {}
+        for cb in self.callbacks:
+            if (cb.clientside and len(cb.inputs) == 1 and len(cb.outputs) == 1 and cb.inputs[0][1] == "relayoutData"
+                    and cb.outputs[0][1] == "data" and isinstance(cb.inputs[0][0], str)
+                    and isinstance(cb.outputs[0][0], str)):
+                out[cb.inputs[0][0]] = cb.outputs[0][0]
+        return out
+
+    @staticmethod
+    def _axis_range(fig: dict, axis: str):
+        """(lo, hi) of a figure axis: its layout range, else the first axis' data extent
+        (numbers, ISO date strings, or Plotly's base64 typed arrays)."""
+        lay = fig.get("layout") or {}
+        r = (lay.get(axis) or {}).get("range") if isinstance(lay.get(axis), dict) else None
+        if isinstance(r, list) and len(r) == 2 and None not in r:
+            return r[0], r[1]
+        key, vals = axis[0], []
+        for t in fig.get("data") or []:
+            if not isinstance(t, dict) or t.get(f"{key}axis", key) != key:
+                continue
+            v = t.get(key)
+            if isinstance(v, dict) and "bdata" in v:
+                import base64
+
+                import numpy as np
+                try:
+                    a = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v.get("dtype", "f8")))
+                    a = a[np.isfinite(a)] if a.dtype.kind == "f" else a
+                    vals += [float(a.min()), float(a.max())] if a.size else []
+                except (ValueError, TypeError):
+                    pass
+            elif isinstance(v, list):
+                vals += [x for x in v if isinstance(x, (int, float, str)) and not isinstance(x, bool)]
+        kinds = {type(x) is str for x in vals}
+        if not vals or len(kinds) > 1:
+            return None
+        return min(vals), max(vals)
+
+    def _zoomed(self, lo, hi):
+        """A random sub-range (20-70 % of the span) of ``lo``..``hi`` as Plotly reports it."""
+        frac = self.rng.uniform(0.2, 0.7)
+        start = self.rng.uniform(0, 1 - frac)
+        if isinstance(lo, str):
+            a, b = (datetime.fromisoformat(v.replace(" ", "T").rstrip("Z")) for v in (lo, hi))
+            span = (b - a).total_seconds()
+            fmt = lambda t: t.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]  # noqa: E731
+            return (fmt(a + timedelta(seconds=start * span)), fmt(a + timedelta(seconds=(start + frac) * span)))
+        return lo + start * (hi - lo), lo + (start + frac) * (hi - lo)
+
+    def zoom(self) -> bool:
+        """A zoom (20 %: a double-click autoscale) on a graph whose ``relayoutData`` a server
+        callback reads, directly or through a relaying clientside callback; False when the
+        page has none."""
+        inputs, relays = self._server_inputs(), self._relays()
+        cands = [k for k, node in self.comps.items() if node.get("type") == "Graph" and not k.startswith("{")
+                 and ((k, "relayoutData") in inputs or (relays.get(k), "data") in inputs)]
+        if not cands:
+            return False
+        k = self.rng.choice(sorted(cands))
+        fig = self._value(k, "figure") or {}
+        if self.rng.random() < 0.2:
+            relayout = {"xaxis.autorange": True, "yaxis.autorange": True}
+        else:
+            relayout = {}
+            for axis in ("xaxis", "yaxis"):
+                r = self._axis_range(fig, axis)
+                # time graphs zoom along time only; a 2-D map zooms a box
+                if r is not None and (axis == "xaxis" or not isinstance(r[0], str)):
+                    lo, hi = self._zoomed(*r)
+                    relayout[f"{axis}.range[0]"], relayout[f"{axis}.range[1]"] = lo, hi
+            if "xaxis.range[0]" not in relayout:
+                return False
+        if (k, "relayoutData") in inputs:
+            self._user_sets(k, "relayoutData", relayout)
+        else:  # the clientside relay writes its store, which the server callback reads
+            self.comps[k]["props"]["relayoutData"] = relayout
+            self._user_sets(relays[k], "data", relayout)
+        return True
+
+    def select_row(self) -> bool:
+        """A click on a row of a table whose ``active_cell`` a server callback reads (the
+        map's mechanisms table selects that event); False when the page has none."""
+        inputs = self._server_inputs()
+        cands = [k for k, node in self.comps.items() if node.get("type") == "DataTable"
+                 and (k, "active_cell") in inputs and node["props"].get("data")]
+        if not cands:
+            return False
+        k = self.rng.choice(sorted(cands))
+        props = self.comps[k]["props"]
+        i = self.rng.randrange(len(props["data"]))
+        row = props["data"][i]
+        cols = props.get("columns") or [{"id": next(iter(row), "")}]
+        cell = {"row": i, "column": 0, "column_id": cols[0].get("id")}
+        if isinstance(row, dict) and "id" in row:
+            cell["row_id"] = row["id"]
+        self._user_sets(k, "active_cell", cell)
         return True
 
     def download(self) -> None:
@@ -709,6 +854,10 @@ class User:
         elif action == "filter" and b.change_filter():
             pass
         elif action == "page_control" and b.change_page_control():
+            pass
+        elif action == "zoom" and b.zoom():
+            pass
+        elif action == "select" and b.select_row():
             pass
         else:  # navigate (also when the page had no filter bar / controls)
             if b.page == "event" or not b.pages:
