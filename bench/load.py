@@ -36,7 +36,11 @@ page of an event seen in the map's table (a full load: HTML, layout, dependencie
 a filter of the page's bar (clusters, groups, qualities, sources from the bar's own
 options, i.e. the data's; a time window inside the catalogue's span; a magnitude range
 inside the slider's; colour-by, view), change one of the page's own choices (any
-dropdown/radio/checklist the app has a callback on), or download a CSV (the bar's
+dropdown/radio/checklist the app has a callback on), zoom a graph whose ``relayoutData``
+reaches the server (20 % of zooms are a double-click autoscale; a clientside callback
+``relayoutData -> Store.data`` is assumed to pass the zoom on, as the map's and the wells
+timeline's do), click a row of a table whose ``active_cell`` a server callback reads, or
+download a CSV (the bar's
 ``/download/<table>.csv`` link, or a page's export button). A response counts as an error
 unless it is 200 with JSON that has a ``response`` (or 204, Dash's "no update"), or 200 for
 the HTML/CSV routes.
