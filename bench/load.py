@@ -50,7 +50,9 @@ both are on one host (parsing the callback JSON costs client CPU too): on a smal
 the figures include that.
 
 Output: per page (the page the request was for; ``download`` for the CSV route) the
-number of requests, errors, p50 and p95 latency (request sent -> body read); the last
+number of requests, errors, p50 and p95 latency (request sent -> body read; at the end no
+new action starts, and the requests in flight count when they finish within ``--grace``
+seconds, so the slowest ones are not cut off); the last
 line is exactly one JSON object::
 
     {"users": N, "requests": R, "errors": E, "p50_ms": ..., "p95_ms": ..., "per_page": {...}}
@@ -255,6 +257,7 @@ class Browser:
     def __init__(self, http: requests.Session, base: str, rec: Recorder, rng: random.Random):
         self.http, self.base, self.rec, self.rng = http, base.rstrip("/"), rec, rng
         self.pool = ThreadPoolExecutor(BROWSER_CONNECTIONS)
+        self.stopping = threading.Event()  # set at the end of the run: no further callbacks
         self.callbacks: list[Callback] = []
         self.comps: dict[str, dict] = {}            # sid -> component dict (type, namespace, props)
         self.ids: dict[str, object] = {}            # sid -> id
@@ -458,7 +461,7 @@ class Browser:
     def run(self, pending: dict) -> None:
         """Fire ``pending`` callbacks and whatever they fire, in the renderer's order."""
         sent = 0
-        while pending and sent < MAX_CALLBACKS_PER_ACTION:
+        while pending and sent < MAX_CALLBACKS_PER_ACTION and not self.stopping.is_set():
             outs_of = {key: self._keys(entry[0][1]) for key, entry in pending.items()}
             ready = []
             for key, (inst, _) in pending.items():
@@ -795,6 +798,7 @@ class User:
         self.session = requests.Session()
         self.base, self.login = base.rstrip("/"), login
         self.browser = Browser(self.session, base, rec, rng)
+        self.browser.stopping = stop
         # first a tour of every page (each user starting at another page), then at random
         self.tour = tour(n, n_users)
 
@@ -806,7 +810,7 @@ class User:
             while not self.stop.wait(self.rng.uniform(*self.wait)):
                 self.act()
         except Exception as e:  # noqa: BLE001 - a bug here must not pass silently as "fewer requests"
-            if not self.stop.is_set():
+            if self.rec.recording:
                 self.rec.add(self.browser.page, 0.0, False, f"user crashed: {e!r}")
         finally:
             self.browser.pool.shutdown(wait=False, cancel_futures=True)
@@ -921,7 +925,7 @@ class AppServer:
 
 # -- run ------------------------------------------------------------------------------------
 def run_load(url: str, users: int, seconds: float, spawn_rate: float, login=None, seed: int | None = None,
-             trace: bool = False, wait: tuple[float, float] = (1.0, 3.0)) -> dict:
+             trace: bool = False, wait: tuple[float, float] = (1.0, 3.0), grace: float = 60.0) -> dict:
     """Run ``users`` users for ``seconds`` (started ``spawn_rate`` per second) against ``url``;
     what ``summary`` returns, plus ``seconds`` and ``error_samples``."""
     rec = Recorder()
@@ -940,11 +944,16 @@ def run_load(url: str, users: int, seconds: float, spawn_rate: float, login=None
         if n + 1 < users and stop.wait(1.0 / spawn_rate if spawn_rate > 0 else 0):
             break
     stop.wait(max(0.0, seconds - (time.monotonic() - t0)))
-    rec.recording = False  # requests cut short by the stop are not counted
+    # no new actions or callbacks; the requests in flight finish and count (dropping them
+    # would drop exactly the slowest ones), up to ``grace`` seconds
     stop.set()
+    end = time.monotonic() + grace
     for th in threads:
-        th.join(timeout=5)  # a request in flight finishes (or is abandoned with the daemon thread)
+        th.join(timeout=max(0.0, end - time.monotonic()))
+    unfinished = sum(th.is_alive() for th in threads)
+    rec.recording = False
     out = summary(rec, users)
+    out["unfinished"] = unfinished
     out["seconds"] = seconds
     by_name: dict[str, list[float]] = {}
     for row in rec.rows:
@@ -952,6 +961,7 @@ def run_load(url: str, users: int, seconds: float, spawn_rate: float, login=None
     out["slowest"] = sorted(((n, len(v), percentile(v, 50), percentile(v, 95)) for n, v in by_name.items()),
                             key=lambda r: -r[3])[:8]
     out["client_cpu_s"] = time.process_time() - cpu0
+    out["grace"] = grace
     out["error_samples"] = rec.samples
     return out
 
@@ -965,6 +975,9 @@ def print_report(res: dict) -> None:
         print(f"\nslowest requests (by p95): {'':<34}{'n':>6}{'p50 ms':>9}{'p95 ms':>9}")
         for name, n, p50, p95 in res["slowest"]:
             print(f"  {name[:58]:<58}{n:>6}{p50:>9.0f}{p95:>9.0f}")
+    if res.get("unfinished"):
+        print(f"{res['unfinished']} user(s) still waiting for a response {res['grace']:g} s after the end: "
+              "those requests are not counted")
     if res.get("client_cpu_s") is not None:
         print(f"load generator CPU: {res['client_cpu_s']:.1f} s over {res['seconds']:g} s "
               f"(same machine as the app unless --url)")
@@ -986,6 +999,8 @@ def main(argv=None) -> int:
     p.add_argument("--user", help="log in as this user first (assumed form POST /login)")
     p.add_argument("--password-file", type=Path, help="file whose first line is --user's password")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--grace", type=float, default=60.0, help="seconds the requests in flight at the end may "
+                   "take to finish and still count (default 60)")
     p.add_argument("--trace", action="store_true", help="print every request (stderr)")
     p.add_argument("--wait", default="1,3", help="MIN,MAX seconds a user waits between actions (default 1,3; "
                    "shorter only for smoke tests)")
@@ -1007,7 +1022,8 @@ def main(argv=None) -> int:
         print(f"load: {args.users} users for {args.seconds:g} s against {url}"
               f"{f' (data {args.data_dir})' if server else ''}", file=sys.stderr, flush=True)
         wait = tuple(float(v) for v in args.wait.split(","))
-        res = run_load(url, args.users, args.seconds, args.spawn_rate, login, args.seed, args.trace, wait)
+        res = run_load(url, args.users, args.seconds, args.spawn_rate, login, args.seed, args.trace, wait,
+                       args.grace)
     finally:
         if server is not None:
             server.close()
