@@ -855,8 +855,9 @@ class User:
             eid = self.rng.choice(Browser.event_ids)
             q = b._filters_query()
             b.full_load(f"/event/{eid}", f"?{q}" if q else "")
-        elif action == "reload":
-            b.full_load(b.path, b.search)
+        elif action == "reload":  # the address bar holds the bar's filters
+            q = b._filters_query()
+            b.full_load(b.path, f"?{q}" if q else "")
         elif action == "download":
             b.download()
         elif action == "filter" and b.change_filter():

@@ -11,10 +11,12 @@ load.py (issue 10 #6): 20 simulated users for 60 s on the ToC2ME build (the one
 bench_browser.py makes, ``.bench/browser-toc2me``; skipped without the raw files) and on
 the 1,000,000-event synthetic catalogue of bench_map.py (``.bench/synthetic-1000000-1``,
 ~100 s to make the first time). Target: ToC2ME p95 <= 1 s with 0 errors.
-``python bench/run_all.py --load-only`` runs just that part.
+``python bench/run_all.py --load-only [--load-users N] [--load-seconds S]`` runs just that
+part (a smoke run with fewer users/seconds).
 """
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -44,32 +46,39 @@ def load_datasets() -> list[tuple[str, Path]]:
     return out
 
 
-def run_load() -> bool:
+def run_load(users: int = LOAD_USERS, seconds: float = LOAD_SECONDS) -> bool:
     ok = True
     for name, data_dir in load_datasets():
-        print(f"\n=== load.py: {name}, {LOAD_USERS} users, {LOAD_SECONDS} s ===", flush=True)
+        print(f"\n=== load.py: {name}, {users} users, {seconds:g} s ===", flush=True)
         proc = subprocess.run([sys.executable, str(here / "load.py"), "--data-dir", str(data_dir),
-                               "--users", str(LOAD_USERS), "--seconds", str(LOAD_SECONDS)],
+                               "--users", str(users), "--seconds", str(seconds)],
                               cwd=here.parent, stdout=subprocess.PIPE, text=True)
         print(proc.stdout, end="", flush=True)
         if proc.returncode != 0:
             ok = False
             continue
         res = json.loads(proc.stdout.strip().splitlines()[-1])
-        if name == "toc2me":
+        if name == "toc2me" and users < LOAD_USERS:
+            print(f"(the target is for {LOAD_USERS} users: not judged on this run)")
+        elif name == "toc2me":
             met = res["errors"] == 0 and res["p95_ms"] is not None and res["p95_ms"] <= TOC2ME_P95_MS
             print(f"target (p95 <= {TOC2ME_P95_MS:.0f} ms, 0 errors): {'met' if met else 'MISSED'}")
     return ok
 
 
-def main() -> int:
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--load-only", action="store_true", help="only the load test")
+    p.add_argument("--load-users", type=int, default=LOAD_USERS)
+    p.add_argument("--load-seconds", type=float, default=LOAD_SECONDS)
+    args = p.parse_args(argv)
     failed = []
-    if "--load-only" not in sys.argv[1:]:
+    if not args.load_only:
         for script in sorted(here.glob("bench_*.py")):
             print(f"\n=== {script.name} ===", flush=True)
             if subprocess.call([sys.executable, str(script)], cwd=here.parent) != 0:
                 failed.append(script.name)
-    if not run_load():
+    if not run_load(args.load_users, args.load_seconds):
         failed.append("load.py")
     if failed:
         print(f"\nfailed: {', '.join(failed)}")
