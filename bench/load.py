@@ -210,9 +210,7 @@ def _matches(pattern, cid, binding=None) -> bool:
 def apply_patch(target, operations: list):
     """``target`` (a prop value) with the operations of a ``dash.Patch`` applied, as the
     renderer does; unknown operations are skipped."""
-    import copy
-
-    root = {"v": copy.deepcopy(target)}
+    root = {"v": target}  # edited in place: the browser state owns the value
     for op in operations:
         try:
             path, params, name = ["v", *op.get("location", [])], op.get("params") or {}, op.get("operation")
@@ -271,11 +269,11 @@ class Browser:
     def _get(self, url: str, page: str, *, json_body: bool = False, stream: bool = False):
         t = time.perf_counter()
         try:
-            with self.http.get(self.base + url, stream=stream, timeout=REQUEST_TIMEOUT) as r:
-                size = 0
+            # no redirects: none of the app's routes redirects, so one is an error (e.g. to a login page)
+            with self.http.get(self.base + url, stream=stream, timeout=REQUEST_TIMEOUT, allow_redirects=False) as r:
                 if stream:
-                    for chunk in r.iter_content(65536):
-                        size += len(chunk)
+                    for _ in r.iter_content(65536):  # the whole CSV, as a browser saves it
+                        pass
                 ok = r.status_code == 200
                 data = None
                 if ok and json_body:
@@ -288,13 +286,15 @@ class Browser:
                              "GET " + re.sub(r"^/event/[^/?]+", "/event/<id>", url.split("?")[0]))
                 return data if json_body else (r.text if ok and not stream else ok)
         except Exception as e:  # noqa: BLE001 - a connection error is an error of the run
-            self.rec.add(page, (time.perf_counter() - t) * 1e3, False, f"GET {url}: {e!r}", "GET " + url.split("?")[0])
+            self.rec.add(page, (time.perf_counter() - t) * 1e3, False, f"GET {url}: {e!r}",
+                         "GET " + url.split("?")[0])
             return None
 
     def _post_callback(self, cb: Callback, body: dict, page: str):
         t = time.perf_counter()
         try:
-            with self.http.post(self.base + CALLBACK, json=body, timeout=REQUEST_TIMEOUT) as r:
+            with self.http.post(self.base + CALLBACK, json=body, timeout=REQUEST_TIMEOUT,
+                                allow_redirects=False) as r:
                 ok, data = False, None
                 if r.status_code == 204:
                     ok = True
