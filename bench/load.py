@@ -305,8 +305,8 @@ class Browser:
                     except ValueError:
                         ok = False
                 ms = (time.perf_counter() - t) * 1e3
-                self.rec.add(page, ms, ok, f"{cb.output[:100]} <- {sorted(body['changedPropIds'])[:2]} -> {r.status_code} "
-                                          f"{'' if ok else r.text[:300]}", cb.label)
+                what = f"{cb.output[:100]} <- {sorted(body['changedPropIds'])[:2]} -> {r.status_code} "
+                self.rec.add(page, ms, ok, what + ("" if ok else r.text[:300]), cb.label)
                 return data if ok else None
         except Exception as e:  # noqa: BLE001
             self.rec.add(page, (time.perf_counter() - t) * 1e3, False, f"{cb.output[:120]}: {e!r}", cb.label)
