@@ -13,7 +13,7 @@ INPUT ?=
 HOST ?= 127.0.0.1
 PORT ?= 8050
 
-.PHONY: install test-deps run build test bench clean-data fortran
+.PHONY: install test-deps run build test bench bench-load clean-data fortran
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -53,6 +53,10 @@ test: test-deps
 
 bench: install
 	$(PY) bench/run_all.py
+
+# only the load test (bench/load.py: 20 users, 60 s, ToC2ME build and 1 M-event catalogue)
+bench-load: install
+	$(PY) bench/run_all.py --load-only
 
 fortran: install
 	bash scripts/build_skhash_fortran.sh $(PY)
