@@ -48,8 +48,11 @@ run: install
 	$(PY) -m pipeline ensure --source $(SOURCE) $(if $(INPUT),--input $(INPUT)) --data-dir $(DATA_DIR)
 	FM_DATA_DIR=$(DATA_DIR) $(PY) app.py --host $(HOST) --port $(PORT)
 
+# Two pytest processes (pytest-xdist), whole files per process: the browser tests spend
+# much of their time waiting on Chromium, so two processes share the cores better than one.
+TEST_WORKERS ?= 2
 test: test-deps
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: install
 	$(PY) bench/run_all.py

@@ -83,7 +83,7 @@ QUAKEML, QUAKEML_BTN = "ev-quakeml", "ev-quakeml-btn"
 BUTTONS = {"up": "ev-btn-up", "down": "ev-btn-down", "zero": "ev-btn-zero", "reset": "ev-btn-reset"}
 PREV, NEXT = "ev-prev", "ev-next"
 #: what the page's META store holds (a pick whose META has more came from an older page)
-META_FIELDS = frozenset({"event_id", "keys", "q", "write"})
+META_FIELDS = frozenset({"event_id", "keys", "q", "write", "nyquist"})
 
 
 # -- data ---------------------------------------------------------------------------------------
