@@ -209,6 +209,23 @@ def geometry_change(meta_nominal: pd.DataFrame, meta_perturbed: pd.DataFrame) ->
             "true_polarity_flipped_share": float(np.mean(flip))}
 
 
+def assumed_takeoff_error(metas: dict) -> dict:
+    """|takeoff SKHASH assumes - takeoff of the ray that made the trace| (deg), live traces,
+    per case: SKHASH interpolates a table of the nominal model (source depths every 3 km,
+    :func:`pipeline.mechanisms.raytrace.skhash_table_takeoff`), so even the matched case is
+    not exact. Keys ``<case>_assumed_takeoff_error_deg_median`` / ``_p90``."""
+    from pipeline.mechanisms import raytrace
+    out = {}
+    for case, m in metas.items():
+        live = ~m["dead"].to_numpy(bool)
+        assumed = raytrace.skhash_table_takeoff(m["ev_depth_km"].to_numpy(float), m["distance_km"].to_numpy(float),
+                                                NOMINAL_MODEL, takeoff_from="down")
+        err = np.abs(assumed - m["takeoff_deg"].to_numpy(float))[live]
+        out[f"{case}_assumed_takeoff_error_deg_median"] = float(np.median(err))
+        out[f"{case}_assumed_takeoff_error_deg_p90"] = float(np.percentile(err, 90))
+    return out
+
+
 # --------------------------------------------------------------------------- the study
 
 def run_study(n_events: int | None = DEFAULTS["events"], seed: int = DEFAULTS["seed"], *,
@@ -253,6 +270,7 @@ def run_study(n_events: int | None = DEFAULTS["events"], seed: int = DEFAULTS["s
             mechs.append(out["mechanisms"][["event_id", "strike", "dip", "rake", "quality", "n_polarities",
                                             "polarity_misfit", "truth_kagan"]].assign(case=case, picker=p))
     geometry = geometry_change(metas["matched"], metas["perturbed"])
+    geometry.update(assumed_takeoff_error(metas))
     geometry["static_ms_abs_median"] = float(np.median(np.abs(statics["static_s"])) * 1e3)
     settings = {
         "n_events": int(metas["matched"]["event_id"].nunique()), "requested_events": n_events,
