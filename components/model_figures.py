@@ -556,7 +556,7 @@ def training_summary(rows: pd.DataFrame) -> list[tuple[str, str]]:
 # -- velocity-model robustness (pipeline.demo.robustness; not model_eval) ----------------------
 
 def _deg(v) -> str:
-    return "—" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.0f}°"
+    return "—" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.1f}°"
 
 
 def _share_ci(r) -> str:
@@ -587,6 +587,13 @@ def robustness_table(doc: dict) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def _reason_text(reason: str) -> str:
+    """A counted SKHASH reason ('#' for its numbers) as words."""
+    if "azimuthal gap" in reason.lower():
+        return "azimuthal gap above SKHASH's max_agap (the build's 40°)"
+    return reason.replace(" (#)", "").replace(". Skipping.", "").strip()
+
+
 def robustness_caption(doc: dict) -> str:
     """How the study was made, in one paragraph (numbers from the stored settings)."""
     st, pert = doc["settings"], doc["settings"]["perturbation"]
@@ -604,15 +611,34 @@ def robustness_caption(doc: dict) -> str:
         text += (f" This moves takeoff angles by {geo['takeoff_change_deg_median']:.1f}° (median; 90th percentile "
                  f"{geo['takeoff_change_deg_p90']:.1f}°) and P times by {geo['p_time_change_ms_median']:.0f} ms; "
                  f"{100 * geo['true_polarity_flipped_share']:.1f} % of the true polarities change sign.")
+        if "perturbed_assumed_takeoff_error_deg_median" in geo:
+            text += (f" The takeoffs SKHASH assumes are off by {geo['matched_assumed_takeoff_error_deg_median']:.1f}° "
+                     f"(median) in the matched case (its lookup-table interpolation) and by "
+                     f"{geo['perturbed_assumed_takeoff_error_deg_median']:.1f}° in the perturbed one.")
     text += (" Kagan angle to the true mechanism; quality = SKHASH's class of each case's own solution; "
              "share ≤ 20° with its 95 % Wilson interval.")
+    uns = doc.get("unsolved")
+    if uns is not None and len(uns):
+        tot = uns.groupby(["case", "picker"])["n"].sum()
+        main = uns.groupby("reason")["n"].sum().sort_values(ascending=False)
+        text += (f" Not solved (not in the table): {int(tot.min())}–{int(tot.max())} of the {st['n_events']} events "
+                 f"per case and picker, mostly: {_reason_text(main.index[0])}.")
+    return text
     return text
 
 
 def robustness_polarity_lines(doc: dict) -> list[str]:
-    """One sentence per picker: share of the inverted polarities that are wrong, both cases."""
+    """One sentence per picker: the per-event change on the events solved in both cases, and
+    the share of the inverted polarities that are wrong, both cases."""
     pol = doc["polarity"]
     lines = []
+    paired = doc.get("paired")
+    for _, r in (paired.iterrows() if paired is not None else ()):
+        if r["n_both"]:
+            lines.append(f"{model_label(r['picker'])}, the {int(r['n_both'])} events solved in both cases: Kagan angle "
+                         f"to the truth changes by {r['median_change_deg']:+.1f}° (median; 90th percentile "
+                         f"{r['p90_change_deg']:+.1f}°) with the wrong model; {int(r['n_worse_5'])} events ≥ 5° worse, "
+                         f"{int(r['n_better_5'])} ≥ 5° better; quality class changed for {int(r['n_quality_changed'])}.")
     if pol is None or len(pol) == 0:
         return lines
     for picker, g in pol.groupby("picker", sort=False):

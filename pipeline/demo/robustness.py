@@ -35,6 +35,8 @@ median and 90th percentile Kagan angle to the true mechanism, share within 20 de
 95 % Wilson interval), ``polarity`` (per case x picker: picked polarities used for the
 inversion - polarity != 0, SNR > 2 -, how many differ from the true polarity, share and
 Wilson interval), ``geometry`` (how much the perturbation moved takeoffs and P times) and
+``paired`` (:func:`paired_change`: per-event change on the events solved in both cases),
+``unsolved`` (per case x picker: events SKHASH did not solve, counted by reason) and
 ``settings`` (everything needed to reproduce it).
 """
 from __future__ import annotations
@@ -191,6 +193,26 @@ def polarity_errors(pol: pd.DataFrame, meta: pd.DataFrame, case: str, picker: st
             "share_wrong": wrong / n if n else float("nan"), "ci_low": lo, "ci_high": hi}
 
 
+def paired_change(mechanisms: pd.DataFrame) -> pd.DataFrame:
+    """Per picker, the events solved in **both** cases: ``n_both``, median and 90th
+    percentile of the per-event change in Kagan angle to the truth (perturbed - matched, deg),
+    ``n_worse_5`` (events at least 5 deg further from the truth when perturbed),
+    ``n_better_5``, and ``n_quality_changed`` (SKHASH class differs between the cases)."""
+    rows = []
+    for picker, g in mechanisms.groupby("picker", sort=False):
+        a = g[g["case"] == "matched"].set_index("event_id")
+        b = g[g["case"] == "perturbed"].set_index("event_id")
+        both = a.index.intersection(b.index)
+        d = (b.loc[both, "truth_kagan"] - a.loc[both, "truth_kagan"]).to_numpy(float)
+        rows.append({"picker": picker, "n_both": int(len(both)),
+                     "median_change_deg": float(np.median(d)) if len(d) else float("nan"),
+                     "p90_change_deg": float(np.percentile(d, 90)) if len(d) else float("nan"),
+                     "n_worse_5": int(np.sum(d >= 5)), "n_better_5": int(np.sum(d <= -5)),
+                     "n_quality_changed": int(np.sum(a.loc[both, "quality"].to_numpy() != b.loc[both, "quality"].to_numpy()))})
+    return pd.DataFrame(rows, columns=["picker", "n_both", "median_change_deg", "p90_change_deg", "n_worse_5",
+                                       "n_better_5", "n_quality_changed"])
+
+
 def geometry_change(meta_nominal: pd.DataFrame, meta_perturbed: pd.DataFrame) -> dict:
     """How far the perturbed rays are from the nominal ones, live traces: median and 90th
     percentile of |takeoff change| (deg), of |P travel-time change| (ms) and of |static| (ms),
@@ -228,6 +250,12 @@ def assumed_takeoff_error(metas: dict) -> dict:
 
 # --------------------------------------------------------------------------- the study
 
+def _reason_kind(reason: str) -> str:
+    """An unsolved event's reason without its event-specific numbers (for counting)."""
+    import re
+    return re.sub(r"\s+", " ", re.sub(r"[-+]?\d+(\.\d+)?", "#", reason)).strip()[:80]
+
+
 def run_study(n_events: int | None = DEFAULTS["events"], seed: int = DEFAULTS["seed"], *,
               scenario_seed: int = DEFAULTS["scenario_seed"], pickers=DEFAULTS["pickers"], weights=None,
               shallow_factor: float = DEFAULTS["shallow_factor"], deep_factor: float = DEFAULTS["deep_factor"],
@@ -251,7 +279,7 @@ def run_study(n_events: int | None = DEFAULTS["events"], seed: int = DEFAULTS["s
     loaded = {p: loaded[p] for p in pickers}
     timing = {}
     cases = {"matched": (None, None), "perturbed": (pert, statics)}
-    metas, summaries, pols, mechs = {}, [], [], []
+    metas, summaries, pols, mechs, unsolved = {}, [], [], [], []
     for case, (model, st) in cases.items():
         t = time.perf_counter()
         meta, windows = render(data, n_events, seed, model, st, event_ids)
@@ -267,6 +295,8 @@ def run_study(n_events: int | None = DEFAULTS["events"], seed: int = DEFAULTS["s
             summaries.append(quality_summary(out["mechanisms"], case, p, n_ev)
                              .assign(n_events=n_ev, n_unsolved=int(out["unsolved"]["event_id"].nunique())))
             pols.append(polarity_errors(pol, meta, case, p))
+            why = out["unsolved"].drop_duplicates("event_id")["reason"].astype(str).map(_reason_kind)
+            unsolved += [{"case": case, "picker": p, "reason": r, "n": int(n)} for r, n in why.value_counts().items()]
             mechs.append(out["mechanisms"][["event_id", "strike", "dip", "rake", "quality", "n_polarities",
                                             "polarity_misfit", "truth_kagan"]].assign(case=case, picker=p))
     geometry = geometry_change(metas["matched"], metas["perturbed"])
@@ -286,7 +316,8 @@ def run_study(n_events: int | None = DEFAULTS["events"], seed: int = DEFAULTS["s
     }
     timing["total"] = round(time.perf_counter() - t0, 1)
     return {"summary": pd.concat(summaries, ignore_index=True), "polarity": pd.DataFrame(pols),
-            "mechanisms": pd.concat(mechs, ignore_index=True), "geometry": geometry, "settings": settings,
+            "mechanisms": pd.concat(mechs, ignore_index=True),
+            "unsolved": pd.DataFrame(unsolved, columns=["case", "picker", "reason", "n"]), "geometry": geometry, "settings": settings,
             "timing_s": timing}
 
 
@@ -319,6 +350,7 @@ def to_json(result: dict) -> dict:
             "made_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "settings": result["settings"], "geometry": result["geometry"], "timing_s": result["timing_s"],
             "summary": records(result["summary"]), "polarity": records(result["polarity"]),
+            "unsolved": records(result["unsolved"]), "paired": records(paired_change(result["mechanisms"])),
             "mechanisms": records(result["mechanisms"])}
 
 
@@ -346,6 +378,9 @@ def read(path: str | Path) -> dict | None:
         return None
     doc["summary"] = pd.DataFrame(doc.get("summary", []))
     doc["polarity"] = pd.DataFrame(doc.get("polarity", []))
+    doc["unsolved"] = pd.DataFrame(doc.get("unsolved", []), columns=["case", "picker", "reason", "n"])
+    doc["paired"] = paired_change(pd.DataFrame(doc.get("mechanisms", []),
+                                               columns=["event_id", "case", "picker", "truth_kagan", "quality"]))
     return doc
 
 
@@ -375,6 +410,8 @@ def run(args) -> int:
     write(res, out)
     print(format_table(res["summary"]))
     print(res["polarity"].to_string(index=False))
+    print(res["unsolved"].to_string(index=False))
+    print(paired_change(res["mechanisms"]).to_string(index=False))
     print(json.dumps(res["geometry"], indent=1))
     print(f"{res['settings']['n_events']} events, seed {res['settings']['seed']}, {res['timing_s']['total']} s; "
           f"written to {out}")
