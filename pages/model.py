@@ -338,7 +338,12 @@ def _robustness_panel(data_dir):
                                  style_cell_conditional=[{"if": {"column_id": c}, "textAlign": "left"}
                                                          for c in ("picker", "quality")],
                                  **_TABLE_STYLE),
-            html.Ul([html.Li(x) for x in mf.robustness_polarity_lines(doc)], className="fm-note small mt-2 mb-0"),
+            html.Ul([html.Li(x) for x in mf.robustness_polarity_lines(doc)], className="fm-note small mt-2 mb-1"),
+            html.P("Read the two sides against each other: their difference is what this wrong model costs on the "
+                   "demo's network (66 stations around shallow sources). Events SKHASH does not solve are not in the "
+                   "table, so it says nothing about them; sparser coverage makes takeoff errors matter more. "
+                   "Make it again with other perturbations: python -m pipeline robustness --help.",
+                   className="fm-note small mb-0"),
         ]),
     ], id=ROBUSTNESS, className="fm-table-card mb-3 fm-robustness")
 

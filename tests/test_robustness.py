@@ -222,3 +222,11 @@ def test_model_page_says_how_to_make_it(demo_data_dir):
     panel = model._robustness_panel(get_provider().data_dir)
     text = json.dumps(panel.to_plotly_json(), default=lambda o: o.to_plotly_json() if hasattr(o, "to_plotly_json") else str(o))
     assert "python -m pipeline robustness" in text and "fm-robustness-missing" in text
+
+
+def test_cli_registers_the_command():
+    from pipeline.__main__ import parser
+    args = parser().parse_args(["robustness", "--events", "5", "--pickers", "cnn,onset", "--statics-ms", "12",
+                                "--data-dir", "somewhere"])
+    assert args.func is rb.run and args.events == 5 and args.pickers == "cnn,onset"
+    assert args.statics_ms == 12 and args.data_dir == "somewhere" and args.depth_shift_km == 0.2
