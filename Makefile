@@ -13,7 +13,7 @@ INPUT ?=
 HOST ?= 127.0.0.1
 PORT ?= 8050
 
-.PHONY: install test-deps run build test bench bench-load clean-data fortran
+.PHONY: install test-deps run build test bench bench-load clean-data fortran robustness
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -53,6 +53,10 @@ run: install
 TEST_WORKERS ?= 2
 test: test-deps
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile
+
+# the velocity-model robustness study the model page shows (200 events, CNN: a few minutes on 2 cores)
+robustness: install
+	$(PY) -m pipeline robustness --data-dir $(DATA_DIR) $(if $(EVENTS),--events $(EVENTS))
 
 bench: install
 	$(PY) bench/run_all.py

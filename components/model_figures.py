@@ -585,3 +585,100 @@ def training_summary(rows: pd.DataFrame) -> list[tuple[str, str]]:
                     f"{share_text(rows, 'cnn', 'loeo_heldout', 'coverage')} (95 % Wilson); synthetic hold-out "
                     f"accuracy {fmt_pct(g('cnn', 'synthetic_heldout', 'accuracy'))}"))
     return out
+
+
+# -- velocity-model robustness (pipeline.demo.robustness; not model_eval) ----------------------
+
+def _deg(v) -> str:
+    return "—" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.1f}°"
+
+
+def _share_ci(r) -> str:
+    if not r.get("n"):
+        return "—"
+    return f"{100 * r['share_within_20']:.0f} % ({100 * r['ci_low']:.0f}–{100 * r['ci_high']:.0f})"
+
+
+def robustness_table(doc: dict) -> pd.DataFrame:
+    """The study's summary (``doc`` from :func:`pipeline.demo.robustness.read`) as display
+    rows, one per picker x quality class (A-D, then all solved events), the matched and the
+    perturbed case side by side: ``picker, quality``, and per case ``n``, ``median``, ``p90``
+    (Kagan angle to the true mechanism, deg) and ``within20`` (share <= 20 deg with its 95 %
+    Wilson interval), as text."""
+    s = doc["summary"]
+    if s is None or len(s) == 0:
+        return pd.DataFrame(columns=["picker", "quality"])
+    out = []
+    for (picker, q), g in s.groupby(["picker", "quality"], sort=False):
+        row = {"picker": model_label(picker), "quality": "all solved" if q == "all" else q}
+        for _, r in g.iterrows():
+            c = r["case"]
+            row[f"n_{c}"] = int(r["n"])
+            row[f"median_{c}"] = _deg(r["median_kagan"]) if r["n"] else "—"
+            row[f"p90_{c}"] = _deg(r["p90_kagan"]) if r["n"] else "—"
+            row[f"within20_{c}"] = _share_ci(r)
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def _reason_text(reason: str) -> str:
+    """A counted SKHASH reason ('#' for its numbers) as words."""
+    if "azimuthal gap" in reason.lower():
+        return "azimuthal gap above SKHASH's max_agap (the build's 40°)"
+    return reason.replace(" (#)", "").replace(". Skipping.", "").strip()
+
+
+def robustness_caption(doc: dict) -> str:
+    """How the study was made, in one paragraph (numbers from the stored settings)."""
+    st, pert = doc["settings"], doc["settings"]["perturbation"]
+    geo = doc.get("geometry", {})
+    pickers = ", ".join(model_label(p) for p in st.get("pickers", []))
+    text = (f"{st['n_events']} demo events (seeded choice, waveform seed {st['seed']}, scenario seed "
+            f"{st['scenario_seed']}), vertical P windows picked by {pickers} and inverted by SKHASH with the "
+            f"nominal demo model (build settings). Matched: waveforms made with that same model (the demo's "
+            f"inverse crime). Perturbed: waveforms made with Vp × {pert['shallow_factor']:g} at the model nodes "
+            f"shallower than {pert['split_km']:g} km, × {pert['deep_factor']:g} from {pert['split_km']:g} km down, "
+            f"every node below the surface {1000 * pert['depth_shift_km']:.0f} m deeper, plus station statics "
+            f"(normal, σ = {1000 * pert['statics_sigma_s']:.0f} ms, clipped at ±{pert['statics_clip_sigma']:g} σ) "
+            f"that move the onset off the pick.")
+    if geo:
+        text += (f" This moves takeoff angles by {geo['takeoff_change_deg_median']:.1f}° (median; 90th percentile "
+                 f"{geo['takeoff_change_deg_p90']:.1f}°) and P times by {geo['p_time_change_ms_median']:.0f} ms; "
+                 f"{100 * geo['true_polarity_flipped_share']:.1f} % of the true polarities change sign.")
+        if "perturbed_assumed_takeoff_error_deg_median" in geo:
+            text += (f" The takeoffs SKHASH assumes are off by {geo['matched_assumed_takeoff_error_deg_median']:.1f}° "
+                     f"(median) in the matched case (its lookup-table interpolation) and by "
+                     f"{geo['perturbed_assumed_takeoff_error_deg_median']:.1f}° in the perturbed one.")
+    text += (" Kagan angle to the true mechanism; quality = SKHASH's class of each case's own solution; "
+             "share ≤ 20° with its 95 % Wilson interval.")
+    uns = doc.get("unsolved")
+    if uns is not None and len(uns):
+        tot = uns.groupby(["case", "picker"])["n"].sum()
+        main = uns.groupby("reason")["n"].sum().sort_values(ascending=False)
+        text += (f" Not solved (not in the table): {int(tot.min())}–{int(tot.max())} of the {st['n_events']} events "
+                 f"per case and picker, mostly: {_reason_text(main.index[0])}.")
+    return text
+    return text
+
+
+def robustness_polarity_lines(doc: dict) -> list[str]:
+    """One sentence per picker: the per-event change on the events solved in both cases, and
+    the share of the inverted polarities that are wrong, both cases."""
+    pol = doc["polarity"]
+    lines = []
+    paired = doc.get("paired")
+    for _, r in (paired.iterrows() if paired is not None else ()):
+        if r["n_both"]:
+            lines.append(f"{model_label(r['picker'])}, the {int(r['n_both'])} events solved in both cases: Kagan angle "
+                         f"to the truth changes by {r['median_change_deg']:+.1f}° (median; 90th percentile "
+                         f"{r['p90_change_deg']:+.1f}°) with the wrong model; {int(r['n_worse_5'])} events ≥ 5° worse, "
+                         f"{int(r['n_better_5'])} ≥ 5° better; quality class changed for {int(r['n_quality_changed'])}.")
+    if pol is None or len(pol) == 0:
+        return lines
+    for picker, g in pol.groupby("picker", sort=False):
+        parts = []
+        for _, r in g.iterrows():
+            parts.append(f"{r['case']} {100 * r['share_wrong']:.1f} % ({int(r['n_wrong'])} of {int(r['n_picked'])}; "
+                         f"95 % CI {100 * r['ci_low']:.1f}–{100 * r['ci_high']:.1f} %)")
+        lines.append(f"{model_label(picker)}: wrong polarities among those inverted: " + "; ".join(parts) + ".")
+    return lines

@@ -1,7 +1,8 @@
 """Polarity-model page (``/model``): how well the polarity pickers do, on which data.
 
 Reads the ``model_eval`` table (:mod:`pipeline.picking.evaluate`; written by ``python -m pipeline
-evaluate``) and, for the per-event agreement table, the ``polarities`` of the events the
+evaluate``), the velocity-model robustness study when present (``<data-dir>/robustness_velocity_model.json``,
+written by ``python -m pipeline robustness``; :mod:`pipeline.demo.robustness`) and, for the per-event agreement table, the ``polarities`` of the events the
 shared filters select. Thin wiring only: numbers and figures come from
 :mod:`components.model_figures`, queries from :mod:`components.data`.
 
@@ -39,6 +40,7 @@ CURVES, CONFUSION, CALIBRATION, TRAINING = "model-curves", "model-confusion", "m
 METRICS, METRICS_BUTTON, METRICS_DOWNLOAD = "model-metrics", "model-metrics-csv", "model-metrics-download"
 AGREE, AGREE_BUTTON, AGREE_DOWNLOAD = "model-agreement", "model-agreement-csv", "model-agreement-download"
 EVALSET_NOTE, AGREE_CAPTION, SUBSETS = "model-evalset-note", "model-agreement-caption", "model-subsets"
+ROBUSTNESS = "model-robustness"
 #: the page's own URL keys (the shared filters use others)
 PAGE_KEYS = ("evalset", "picker")
 PICKERS = ("cnn", "onset", "cct")
@@ -313,6 +315,48 @@ def _subsets(rows):
                                 **_TABLE_STYLE)
 
 
+def _robustness_panel(data_dir):
+    """"What a wrong velocity model costs": the stored :mod:`pipeline.demo.robustness` study
+    (``<data-dir>/robustness_velocity_model.json``), or how to make it."""
+    from pipeline.demo import robustness as rb
+    doc = rb.read(data_dir / rb.RESULT_FILE)
+    if doc is None:
+        body = html.P(["Not computed for this data folder. The study renders demo events twice - with the velocity "
+                       "model SKHASH inverts with, and with a perturbed one plus station statics - picks and inverts "
+                       "both with the nominal model, and compares the mechanisms with the truth. Run ",
+                       html.Code(f"python -m pipeline robustness --data-dir {data_dir}"),
+                       " (200 events, several minutes; --events N for fewer), then reload."],
+                      className="fm-note mb-0")
+        return dbc.Card([_header("What a wrong velocity model costs"), dbc.CardBody(body)],
+                        id=ROBUSTNESS, className="fm-table-card mb-3 fm-robustness-missing")
+    t = mf.robustness_table(doc)
+    cases = [c for c in rb.CASES if f"n_{c}" in t]
+    label = {"matched": "Matched model (inverse crime)", "perturbed": "Perturbed model + statics"}
+    cols = [{"id": "picker", "name": ["", "Picker"]}, {"id": "quality", "name": ["", "Quality"]}]
+    for c in cases:
+        cols += [{"id": f"n_{c}", "name": [label[c], "n"], "type": "numeric"},
+                 {"id": f"median_{c}", "name": [label[c], "median Kagan"]},
+                 {"id": f"p90_{c}", "name": [label[c], "90th pct"]},
+                 {"id": f"within20_{c}", "name": [label[c], "≤ 20° (95 % CI)"]}]
+    return dbc.Card([
+        _header("What a wrong velocity model costs", "demo synthetic study; Kagan angle to the true mechanism"),
+        dbc.CardBody([
+            html.P(mf.robustness_caption(doc), className="fm-note mb-2 fm-robustness-caption"),
+            dash_table.DataTable(columns=cols, data=t.to_dict("records"), merge_duplicate_headers=True,
+                                 sort_action="none",
+                                 style_cell_conditional=[{"if": {"column_id": c}, "textAlign": "left"}
+                                                         for c in ("picker", "quality")],
+                                 **_TABLE_STYLE),
+            html.Ul([html.Li(x) for x in mf.robustness_polarity_lines(doc)], className="fm-note small mt-2 mb-1"),
+            html.P("Read the two sides against each other: their difference is what this wrong model costs on the "
+                   "demo's network (66 stations around shallow sources). Events SKHASH does not solve are not in the "
+                   "table, so it says nothing about them; sparser coverage makes takeoff errors matter more. "
+                   "Make it again with other perturbations: python -m pipeline robustness --help.",
+                   className="fm-note small mb-0"),
+        ]),
+    ], id=ROBUSTNESS, className="fm-table-card mb-3 fm-robustness")
+
+
 def layout(**query):
     provider = get_provider()
     missing = provider.missing_tables(("events", "mechanisms", "frame"))
@@ -346,6 +390,7 @@ def layout(**query):
         dcc.Download(id=METRICS_DOWNLOAD),
         dcc.Download(id=AGREE_DOWNLOAD),
         *[b for b in body if b is not None],
+        _robustness_panel(provider.data_dir),
         dbc.Card([
             _header("Per-event agreement", None, html.Div([
                 html.Span("Picker", className="fm-inline-label"),

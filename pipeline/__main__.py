@@ -190,6 +190,12 @@ def parser() -> argparse.ArgumentParser:
     from .picking import evaluate
     evaluate.add_arguments(ev)
     ev.set_defaults(func=evaluate.run)
+    rb = sub.add_parser("robustness", help="demo study: mechanisms from waveforms made with a perturbed velocity "
+                                           "model and station statics, inverted with the nominal model")
+    from .demo import robustness
+    robustness.add_arguments(rb)
+    data_args(rb)
+    rb.set_defaults(func=robustness.run)
     from .demo import synth_archive; synth_archive.add_cli(sub)  # noqa: E702 - one registration line
     from .export import cli as export_cli; export_cli.add_cli(sub)  # noqa: E702 - one registration line
     from .ingest import fdsn; fdsn.add_cli(sub)  # noqa: E702 - one registration line

@@ -29,6 +29,8 @@ Traces (ToC2ME-like: 500 Hz, 5001 samples = 10 s, the P pick at sample :data:`P_
   3-8x noisier; horizontals 1.1-1.6x the vertical), varying per event.
 * **Onset jitter**: the true onset is ``onset_shift_samples`` (N(0, 1) clipped to +-4,
   fractional) after the pick; the SAC ``t1`` and the window centre are the pick.
+* **Station statics** (optional, ``statics=``; none by default): a per-station P-time shift
+  added to the rendered onset but not to the pick, as an unmodelled station term would be.
 * **Recorded convention**: stations with ``reversed=True`` have their vertical multiplied
   by -1 (horizontals untouched). ``true_polarity`` is the ground motion (+1 up =
   compression for a ray arriving from below), ``recorded_sign`` the sign seen on the trace.
@@ -243,13 +245,20 @@ def _station_params(stations: pd.DataFrame, seed: int, dead_stations) -> pd.Data
 def plan_waveforms(demo_tables: dict, seed: int = DEFAULT_SEED, max_events: int | None = 300,
                    velocity_model=None, *, event_ids=None, nodal_threshold: float = NODAL_THRESHOLD,
                    noise_scale: float = 1.0, onset_jitter_sd: float = JITTER_SD,
-                   dead_fraction: float = DEAD_FRACTION, dead_stations=None) -> pd.DataFrame:
+                   dead_fraction: float = DEAD_FRACTION, dead_stations=None, statics=None) -> pd.DataFrame:
     """One row per (event, station): geometry, truth and every synthesis parameter.
 
     ``noise_scale`` multiplies the background noise (0 = noise-free), ``onset_jitter_sd``
     is the onset jitter in samples, ``dead_fraction`` the share of random dead traces,
     ``dead_stations`` the station codes dead in every event (None: one seeded choice; ``[]``:
-    none). See :func:`generate_waveforms` for the columns."""
+    none). See :func:`generate_waveforms` for the columns.
+
+    ``statics``: optional station statics, a DataFrame ``network, station, static_s``
+    (seconds, + = the P wave arrives later than the model says). The static is added to the
+    **rendered** P (and S) onset only: the pick (SAC ``t1``, the window centre, ``p_time_s``
+    = model travel time) does not know it, so the onset lies ``onset_shift_samples`` =
+    jitter + ``static_s * SAMPLING_RATE`` samples after the pick. Stations not listed get 0.
+    Column ``static_s`` of the plan; None (default) = no statics, every sample as before."""
     ev = select_events(demo_tables, seed, max_events, event_ids)
     st = demo_tables["stations"].reset_index(drop=True)
     if "reversed" not in st:
@@ -306,6 +315,9 @@ def plan_waveforms(demo_tables: dict, seed: int = DEFAULT_SEED, max_events: int 
         s_coda_decay[sl] = r.uniform(0.4, 1.0, ns)
         site[sl] = np.exp(r.normal(0, 0.3, ns))
         rnd_dead[sl] = r.random(ns) < dead_fraction
+    static_s = _station_statics(st, statics)[si]
+    if statics is not None:
+        shift = shift + static_s * SAMPLING_RATE
 
     tp = geom["travel_time_s"].to_numpy()
     rhyp = np.maximum(geom["hypocentral_km"].to_numpy(), 0.05)
@@ -337,6 +349,7 @@ def plan_waveforms(demo_tables: dict, seed: int = DEFAULT_SEED, max_events: int 
         "st_lat": st["lat"].to_numpy(float)[si], "st_lon": st["lon"].to_numpy(float)[si],
         "strike": strike, "dip": dip, "rake": rake,
         "dominant_freq_hz": f_tr, "onset_k": k, "emergent": emergent, "onset_shift_samples": shift,
+        "static_s": static_s,
         "p_z": p_zne[:, 0], "p_n": p_zne[:, 1], "p_e": p_zne[:, 2],
         "s_z": s_zne[:, 0], "s_n": s_zne[:, 1], "s_e": s_zne[:, 2],
         "coda_amp": coda_rel * a0 * 0.5, "coda_decay_s": coda_decay,
@@ -353,6 +366,24 @@ def plan_waveforms(demo_tables: dict, seed: int = DEFAULT_SEED, max_events: int 
     for c in "zne":
         plan[f"noise_std_{c}"] = _noise_total_std(plan, c)
     return plan
+
+
+def _station_statics(stations: pd.DataFrame, statics) -> np.ndarray:
+    """Static (s) of each row of ``stations`` from a ``network, station, static_s`` table
+    (0 where not listed or ``statics`` is None)."""
+    out = np.zeros(len(stations))
+    if statics is None:
+        return out
+    st = pd.DataFrame(statics)
+    missing = {"network", "station", "static_s"} - set(st.columns)
+    if missing:
+        raise ValueError(f"statics need columns network, station, static_s (missing {sorted(missing)})")
+    val = st.drop_duplicates(["network", "station"]).set_index(["network", "station"])["static_s"].astype(float)
+    keys = pd.MultiIndex.from_arrays([stations["network"], stations["station"]])
+    found = val.reindex(keys).to_numpy()
+    if not np.all(np.isfinite(found[~np.isnan(found)])):
+        raise ValueError("statics must be finite")
+    return np.where(np.isnan(found), 0.0, found)
 
 
 def _noise_total_std(plan: pd.DataFrame, comp: str) -> np.ndarray:
@@ -407,7 +438,10 @@ def _render_chunk(pl: pd.DataFrame, start, stop, comps, recorded):
     fs = SAMPLING_RATE
     # the signal (P, coda, S) starts at the onset, >= P_SAMPLE - JITTER_MAX: compute it on
     # columns [s0, stop) only
-    s0 = min(max(start, int(np.floor(P_SAMPLE - JITTER_MAX)) - 1), stop)
+    early = JITTER_MAX
+    if len(pl):  # negative statics can put the onset further before the pick
+        early = max(early, -float(np.min(pl["onset_shift_samples"].to_numpy())))
+    s0 = min(max(start, int(np.floor(P_SAMPLE - early)) - 1), stop)
     t_idx = np.arange(start, stop, dtype=float)
     t_sig = np.arange(s0, stop, dtype=float)
     onset = P_SAMPLE + pl["onset_shift_samples"].to_numpy()
