@@ -23,7 +23,7 @@ from dash.exceptions import PreventUpdate
 from components import filter_bar
 from components import magnitude_figures as mf
 from components.data import EVENT_CAP, get_provider
-from components.filters import Filters, _as_params, _first, parse_magnitude
+from components.filters import Filters, _as_params, _first, parse_magnitude, population_of
 from components.layout import no_data
 from components.map_figure import empty_figure
 from pipeline.analysis.magnitudes import magnitude_histograms
@@ -257,7 +257,8 @@ def update_fmd(query, state_query):
         what = "resolved mechanism" if state["pop"] == "resolved" else "event"
         return empty_figure(f"No {what} matches the filters"), _results(None, state), ""
     n = int(analysis["result"]["n_total"])
-    caption = f"{pop}, {n:,} with ML · log scale"
+    caption = (f"{pop}, {n:,} with ML · log scale · resolved = has a mechanism of the population "
+               f"({population_of(Filters.from_query(query or '')).label})")
     return mf.fmd_figure(analysis), _results(analysis, state), caption
 
 

@@ -16,7 +16,7 @@ from dash.exceptions import PreventUpdate
 
 from components import filter_bar
 from components.data import EVENT_CAP, MAP_MECHANISM_COLUMNS, MECHANISM_CAP, get_provider
-from components.filters import Filters
+from components.filters import Filters, population_of
 from components.layout import no_data
 from components.map_figure import GROUP_COLORS, ball_traces, empty_figure, map_figure
 
@@ -387,8 +387,8 @@ def update_table(query, page, sort_by, selected):
                 styles.append({"if": {"row_index": i}, "backgroundColor": "rgba(214,0,143,0.10)",
                                "boxShadow": "inset 3px 0 0 #d6008f"})
     m = df.attrs["matched"]
-    caption = f"{m:,} matched · page {df.attrs['page'] + 1} of {df.attrs['page_count']:,} · click a row to " \
-              "find it on the map, a ball to find it here"
+    caption = f"{m:,} matched ({population_of(f).label}) · page {df.attrs['page'] + 1} of " \
+              f"{df.attrs['page_count']:,} · click a row to find it on the map, a ball to find it here"
     new_page = df.attrs["page"] if df.attrs["page"] != page else no_update
     return _rows(df, query), df.attrs["page_count"], new_page, styles, caption
 
