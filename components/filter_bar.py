@@ -156,8 +156,7 @@ def filter_bar(page: str, f: Filters, options: dict, *, display: bool = True,
     population = html.Div([
         html.Span("Mechanisms", className="fm-inline-label", title=POPULATION_HELP),
         dbc.Select(id=i.population, options=[{"label": p.label, "value": k} for k, p in POPULATIONS.items()],
-                   value=f.population, size="sm", className="fm-select fm-population-select",
-                   title=POPULATION_HELP),
+                   value=f.population, size="sm", className="fm-select fm-population-select"),
     ], className="fm-inline fm-population")
     row2 = html.Div([
         html.Div(id=i.counts, className="fm-counts"),
