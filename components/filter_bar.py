@@ -156,12 +156,11 @@ def filter_bar(page: str, f: Filters, options: dict, *, display: bool = True,
     population = html.Div([
         html.Span("Mechanisms", className="fm-inline-label", title=POPULATION_HELP),
         dbc.Select(id=i.population, options=[{"label": p.label, "value": k} for k, p in POPULATIONS.items()],
-                   value=f.population, size="sm", className="fm-select fm-population-select"),
+                   value=f.population, size="sm", className="fm-population-select"),
     ], className="fm-inline fm-population")
     row2 = html.Div([
         html.Div(id=i.counts, className="fm-counts"),
         html.Div([
-            population,
             html.Div([
                 html.Span("Colour by", className="fm-inline-label"),
                 dbc.Select(id=i.color, options=[{"label": c, "value": c} for c in COLOR_BY], value=f.color_by,
@@ -175,6 +174,7 @@ def filter_bar(page: str, f: Filters, options: dict, *, display: bool = True,
                                inputClassName="btn-check", labelClassName="btn btn-outline-secondary btn-sm",
                                labelCheckedClassName="active"),
             ], className="fm-inline", style=None if display else hidden),
+            population,
             html.Div([
                 dbc.Select(id=i.table, options=[{"label": "events", "value": "events"},
                                                 {"label": "mechanisms", "value": "mechanisms"}],

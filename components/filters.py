@@ -532,17 +532,31 @@ def population_sql(f: Filters) -> tuple[str, list, str, bool, str, list]:
     return (" AND ".join(preds) if preds else "TRUE"), params, order, pop.per_event, keep, keep_params
 
 
-def population_caption(f: Filters, n_events: int | None = None, n_mechanisms: int | None = None) -> str:
-    """The sentence a page shows under its figures: which mechanisms it counts, e.g.
-    ``"2,519 events, one mechanism each (quality A, published first, else computed)"``;
-    for ``all``: ``"3,123 mechanisms of 3,119 events: all mechanism rows ..."``."""
+def population_words(f: Filters, one_per_event: bool = False) -> str:
+    """How the population picks, in a few words (``"published, else computed; quality A"``).
+    ``one_per_event``: the page keeps one mechanism per event whatever the population (the
+    strike-time and diffusion pages), so ``all`` reads as each event's preferred one."""
     pop = population_of(f)
-    how = pop.label.split(": ", 1)[-1]
-    extra = " · Source filter: " + ", ".join(f.sources) if f.sources else ""
     if pop.per_event:
+        return pop.label.split(": ", 1)[-1]
+    if one_per_event:
+        return "each event's preferred: published, else computed; any quality"
+    return pop.label
+
+
+def population_caption(f: Filters, n_events: int | None = None, n_mechanisms: int | None = None, *,
+                       one_per_event: bool = False) -> str:
+    """The sentence a page shows under its figures: which mechanisms it counts, e.g.
+    ``"Mechanisms: 2,519 events, one mechanism each (published, else computed; quality A)"``;
+    for ``all``: ``"Mechanisms: 3,123 mechanisms of 3,119 events: all mechanism rows ..."``
+    (unless ``one_per_event``, see :func:`population_words`). The bar's Source filter is
+    appended when set."""
+    pop = population_of(f)
+    extra = " · Source filter: " + ", ".join(f.sources) if f.sources else ""
+    if pop.per_event or one_per_event:
         n = n_events if n_events is not None else n_mechanisms
         head = f"{n:,} events, one mechanism each" if n is not None else "One mechanism per event"
-        return f"Mechanisms: {head} ({how}){extra}"
+        return f"Mechanisms: {head} ({population_words(f, one_per_event)}){extra}"
     if n_mechanisms is not None and n_events is not None:
         head = f"{n_mechanisms:,} mechanisms of {n_events:,} events"
     elif n_mechanisms is not None:

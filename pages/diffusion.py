@@ -527,8 +527,7 @@ def analyse(query, set_value, origin, method, strike, q, log_d, t_value, previou
     definition = dff.DISTANCE_DEFINITIONS.get(method, "")
     if method == "along_strike":
         definition += f", strike {r['strike']:.1f}°"
-    pop_text = population_caption(r["population"], int(r["mechanisms"]["event_id"].nunique())
-                                  if len(r["mechanisms"]) else 0, len(r["mechanisms"]))
+    pop_text = population_caption(r["population"], len(r["mechanisms"]), one_per_event=True)
     if r["population_note"]:
         pop_text += f" — {r['population_note']}"
     caption = f"{r['label']}: {n_set:,} {kind}" + (f" · distance = {definition}" if o else "") + f" · {pop_text}"

@@ -271,3 +271,19 @@ def test_missing_tables(tmp_path):
     assert set(p.missing_tables()) >= {"events", "mechanisms"}
     with pytest.raises(MissingDataError, match="pipeline build"):
         p.counts(Filters())
+
+
+def test_csv_download_follows_the_population(provider, tables):
+    """The filter bar's CSV link carries ``mech`` and the streamed CSV holds the population's
+    rows: one per event by default, every row with ``mech=all``."""
+    from components.filter_bar import download_href
+
+    me = tables["mechanisms"]
+    for f, n_want in ((Filters(table="mechanisms"), len(_preferred(me).query("quality == 'A'"))),
+                      (Filters(table="mechanisms", population="all"), len(me))):
+        href = download_href(f)
+        assert ("mech=all" in href) == (f.population == "all")
+        got = pd.read_csv(io.BytesIO(b"".join(provider.iter_csv("mechanisms", Filters.from_query(
+            href.split("?", 1)[1] if "?" in href else "")))), dtype={"event_id": str})
+        assert len(got) == n_want
+        assert got["event_id"].is_unique == (f.population != "all")
