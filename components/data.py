@@ -19,7 +19,7 @@ the table, the counts and the CSV export all wrap it, so they can never disagree
 Which mechanisms count is the filters' *population* (``Filters.population``, URL key
 ``mech``; :mod:`components.filters` documents the choices), defined once in
 :meth:`DataProvider.population_sql`: by default **one mechanism per event** (the published
-one, else a computed one) of quality A, so an event is never counted twice.
+quality-A one, else a computed quality-A one), so an event is never counted twice.
 
 * ``events`` rows are the catalogue plus three columns taken from the event's mechanism in
   the population: ``group`` (``'none'`` when the event has none there), ``quality`` and
@@ -196,25 +196,23 @@ class DataProvider:
     def population_sql(self, filters: Filters, columns: str = "*", *, per_event: bool | None = None,
                        row_numbers: bool = False) -> tuple[str, list]:
         """``SELECT`` of the mechanism rows of ``filters``' population
-        (:func:`components.filters.population_sql`: candidates of the population's sources,
-        one per event by its preference unless the population is ``all``, then its quality
-        classes), before the row filters. THE single definition of which mechanisms count:
+        (:func:`components.filters.population_sql`: the candidates of its sources and
+        quality classes, then one per event by its preference unless the population is
+        ``all``), before the row filters. THE single definition of which mechanisms count:
         the ``events`` relation's mechanism columns and the ``mechanisms`` relation both
         use it. ``per_event`` overrides the population's (True: one per event even for
-        ``all``); ``columns`` is SQL of ours and must include ``quality`` (the class
-        predicate reads it); ``row_numbers`` reads ``file_row_number`` (for ``columns``)."""
-        where, params, order, pop_per_event, keep, keep_params = population_sql(filters)
+        ``all``); ``columns`` is SQL of ours; ``row_numbers`` reads ``file_row_number``
+        (for ``columns``)."""
+        where, params, order, pop_per_event = population_sql(filters)
         per_event = pop_per_event if per_event is None else per_event
         rn = ", file_row_number=true" if row_numbers else ""
-        if per_event and not self._mechanisms_unique():
-            sql = (f"SELECT * FROM (SELECT {columns} FROM read_parquet(?{rn}) WHERE {where}"
-                   f" QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY {order}) = 1) WHERE {keep}")
-        else:  # event ids unique in the table: the ranking would keep every row (much cheaper)
-            sql = f"SELECT {columns} FROM read_parquet(?{rn}) WHERE ({where}) AND ({keep})"
-        return sql, [self._src("mechanisms"), *params, *keep_params]
+        sql = f"SELECT {columns} FROM read_parquet(?{rn}) WHERE {where}"
+        if per_event and not self._mechanisms_unique():  # unique event ids: nothing to rank (much cheaper)
+            sql += f" QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY {order}) = 1"
+        return sql, [self._src("mechanisms"), *params]
 
     def relation_sql(self, table: str, filters: Filters, *, row_numbers: bool = False,
-                     mechanism_columns: bool = True) -> tuple[str, list]:
+                     mechanism_columns: bool = True, per_event: bool | None = None) -> tuple[str, list]:
         """``SELECT`` of all rows of ``table`` before the row filters, with the mechanism
         population (:meth:`population_sql`) applied: ``mechanisms`` are the population's
         rows; ``events`` are every catalogue row with ``group``, ``quality`` and
@@ -223,7 +221,9 @@ class DataProvider:
 
         ``row_numbers=True`` adds ``_row``, the row's position in its Parquet file (a cheap
         stable key). ``mechanism_columns=False`` (events only) leaves out the join with the
-        mechanisms; only valid when the filters do not use ``group``/``quality``."""
+        mechanisms; only valid when the filters do not use ``group``/``quality``.
+        ``per_event=True`` (mechanisms only) keeps one mechanism per event even for ``all``
+        (each event's preferred one, the one the ``events`` relation shows)."""
         rn = ", file_row_number=true" if row_numbers else ""
         row_col = ", file_row_number AS _row" if row_numbers else ""
         if table == "events":
@@ -243,7 +243,7 @@ class DataProvider:
             return sql, [self._src("events"), *pop_params]
         if table == "mechanisms":
             star = "* EXCLUDE (file_row_number)" if row_numbers else "*"
-            return self.population_sql(filters, f"{star}{row_col}", row_numbers=row_numbers)
+            return self.population_sql(filters, f"{star}{row_col}", row_numbers=row_numbers, per_event=per_event)
         raise ValueError(f"unknown table {table!r}")
 
     def _mechanisms_unique(self) -> bool:
@@ -535,20 +535,21 @@ class DataProvider:
 
     # -- strike-time and diffusion pages -----------------------------------------------
     def mechanisms_per_event(self, filters: Filters, cluster: str | None = None) -> pd.DataFrame:
-        """Filtered mechanisms, **one per event** (the population's rows, which are one
-        per event already unless the population is ``all``; then each event's preferred
-        one, as the ``events`` relation picks), optionally only those whose ``cluster`` is
-        ``cluster``; all columns, ordered by time, event id. ``df.attrs['matched']``: the
-        filtered mechanism rows before both restrictions."""
-        sql, params = self.filtered_sql("mechanisms", filters, "*, count(*) OVER () AS _n")
-        order = population_sql(filters)[2]
+        """Filtered mechanisms, **one per event**: the population's rows (one per event
+        already, except for ``all``: then each event's preferred mechanism, the one the
+        ``events`` relation shows, chosen before the row filters), optionally only those
+        whose ``cluster`` is ``cluster``; all columns, ordered by time, event id.
+        ``df.attrs['matched']``: the filtered mechanism rows of the population (every row
+        for ``all``) before the cluster restriction."""
+        sql, params = self.filtered_sql("mechanisms", filters, "*, count(*) OVER () AS _n", per_event=True)
         where, extra = ("WHERE cluster = ?", [str(cluster)]) if cluster is not None else ("", [])
-        df = self.query(
-            f"SELECT * FROM ({sql}) {where} QUALIFY row_number() OVER (PARTITION BY event_id"
-            f" ORDER BY {order}) = 1 ORDER BY \"time\", event_id",
-            [*params, *extra])
-        matched = int(df["_n"].iloc[0]) if len(df) else int(
-            self.query(f"SELECT count(*) FROM ({sql})", params).iloc[0, 0])
+        df = self.query(f'SELECT * FROM ({sql}) {where} ORDER BY "time", event_id', [*params, *extra])
+        per_event_pop = population_sql(filters)[3]
+        if len(df) and per_event_pop:
+            matched = int(df["_n"].iloc[0])
+        else:
+            all_sql, all_params = self.filtered_sql("mechanisms", filters, "count(*)")
+            matched = int(self.query(all_sql, all_params).iloc[0, 0])
         df = df.drop(columns="_n")
         df.attrs["matched"] = matched
         return df

@@ -196,10 +196,10 @@ def filter_bar(page: str, f: Filters, options: dict, *, display: bool = True,
 
 # -- callbacks ------------------------------------------------------------------------------
 #: tooltip of the population control
-POPULATION_HELP = ("Which mechanisms the pages count. 'One per event': each event's preferred mechanism (the "
-                   "published one, else a computed one), kept when its quality is in the class; an event is "
-                   "never counted twice. 'All mechanism rows' counts an event with a published and a computed "
-                   "mechanism twice (for comparisons).")
+POPULATION_HELP = ("Which mechanisms the pages count. 'One per event': among an event's mechanisms of the "
+                   "quality class, the published one, else a computed one; an event is never counted twice. "
+                   "'All mechanism rows' counts an event with a published and a computed mechanism twice "
+                   "(for comparisons).")
 
 
 def _from_controls(cluster, t0, t1, mag, group, quality, source, population, color, view, table, mag_min,

@@ -35,24 +35,27 @@ which mechanisms count (``published``, ``computed``).
 Mechanism population (``mech``)
 -------------------------------
 Which mechanism rows every analysis counts, chosen **before** the row filters above (see
-:func:`population_sql`), in three steps:
+:func:`population_sql`), in two steps:
 
-1. candidates: the mechanisms of the population's sources (and of the ``source`` filter);
+1. candidates: the mechanisms of the population's sources (and of the ``source`` filter)
+   whose quality is in the population's classes;
 2. except for ``all``, **one mechanism per event**: the event's preferred candidate —
    source order (published before computed), then quality (A before B ... before none),
-   then source name (the table's key is ``(event_id, source)``, so the choice is unique);
-3. the population's quality classes apply to that chosen mechanism: an event whose
-   preferred mechanism is of another class is not counted (it does not fall back to a
-   lower-ranked source — so a computed mechanism never replaces a published one).
+   then source name (the table's key is ``(event_id, source)``, so the choice is unique).
 
-The ``group``/``quality``/time/... filters then apply to the chosen rows.
+So the default reads "the event's published quality-A mechanism, else its computed
+quality-A mechanism": a computed mechanism stands in for an event without a published one
+of the class (none at all, or only a lower-quality one), and an event is never counted
+twice. The ``group``/``quality``/time/... filters then apply to the chosen rows.
 
-* ``A`` (default): each event's preferred mechanism (published, else computed) if it is of
-  quality A. On ToC2ME this is the paper's population (the 2,519 quality-A mechanisms: g1
-  462, g2 1,648, g3 130, g4 205, other 74; the 600 SWe quality-B events are left out); on
-  the demo it includes the computed quality-A mechanisms of events without a published one.
+* ``A`` (default): quality A, published first, else computed. On ToC2ME this is the paper's
+  population (the 2,519 quality-A mechanisms: g1 462, g2 1,648, g3 130, g4 205, other 74;
+  the 600 SWe quality-B events are left out, and the build's computed mechanisms belong to
+  events with a published quality-A one); on the demo it also shows the computed quality-A
+  mechanisms of events whose published one is of lower quality.
 * ``AB``: the same with quality A or B (the paper's SWe A+B set: 913 events).
-* ``any``: each event's preferred mechanism, any quality.
+* ``any``: any quality, published first (a published mechanism of any quality beats a
+  computed one), best quality first within a source.
 * ``published`` / ``computed``: that source only, one per event, any quality.
 * ``all``: every mechanism row; an event with several mechanisms counts several times
   (computed-vs-published comparisons; the event page always shows all of an event's).
@@ -91,9 +94,9 @@ class Population:
 
 #: the populations, in the order the filter bar lists them; the first is the default
 POPULATIONS: dict[str, Population] = {p.key: p for p in (
-    Population("A", "one per event: published, else computed; quality A", (), ("A",)),
-    Population("AB", "one per event: published, else computed; quality A or B", (), ("A", "B")),
-    Population("any", "one per event: published, else computed; any quality", ()),
+    Population("A", "one per event: quality A, published first, else computed", (), ("A",)),
+    Population("AB", "one per event: quality A or B, published first, else computed", (), ("A", "B")),
+    Population("any", "one per event: any quality, published first, else computed", ()),
     Population("published", "one per event: published only (best quality first)", ("published",)),
     Population("computed", "one per event: computed only (best quality first)", ("computed",)),
     Population("all", "all mechanism rows (an event with several mechanisms counts several times)",
@@ -498,56 +501,54 @@ def population_of(f: Filters) -> Population:
     return POPULATIONS[f.population]
 
 
-def population_sql(f: Filters) -> tuple[str, list, str, bool, str, list]:
+def population_sql(f: Filters) -> tuple[str, list, str, bool]:
     """How ``f``'s population picks mechanism rows, as SQL over a relation with the
-    ``mechanisms`` columns: ``(where, params, order, per_event, keep, keep_params)``.
+    ``mechanisms`` columns: ``(where, params, order, per_event)``.
 
     ``where`` (with ``params``) keeps the candidate rows: the population's sources and
-    ``f.sources`` (the bar's Source filter). ``order`` is the preference of an ``ORDER BY``
-    inside ``PARTITION BY event_id`` (the first row wins): the population's source order
-    (default :data:`SOURCE_ORDER`, other sources after them), quality A..D then null,
-    source name. ``per_event`` is False for ``all`` (every candidate row is kept).
-    ``keep`` (with ``keep_params``) is the quality-class predicate applied to the chosen
-    rows (``'TRUE'`` for any quality). Values are bound parameters; source names in
-    ``order`` are constants of :data:`POPULATIONS`/:data:`SOURCE_ORDER` (checked)."""
+    quality classes, and ``f.sources`` (the bar's Source filter). ``order`` is the
+    preference of an ``ORDER BY`` inside ``PARTITION BY event_id`` (the first row wins):
+    the population's source order (default :data:`SOURCE_ORDER`, other sources after them),
+    quality A..D then null, source name. ``per_event`` is False for ``all`` (every
+    candidate row is kept). Values are bound parameters; source names in ``order`` are
+    constants of :data:`POPULATIONS`/:data:`SOURCE_ORDER` (checked)."""
     pop = population_of(f)
     preds, params = [], []
     if pop.sources:
         preds.append(f"source IN ({', '.join('?' for _ in pop.sources)})")
         params += list(pop.sources)
+    if pop.qualities:
+        preds.append(f"quality IN ({', '.join('?' for _ in pop.qualities)})")
+        params += list(pop.qualities)
     if f.sources:
         sql, vals = _in_list(COLUMNS["source"], f.sources)
         preds.append(sql)
         params += vals
-    keep, keep_params = "TRUE", []
-    if pop.qualities:
-        keep = f"quality IN ({', '.join('?' for _ in pop.qualities)})"
-        keep_params = list(pop.qualities)
     ranked = pop.sources or SOURCE_ORDER
     if not all(re.fullmatch(r"[a-z_]+", s) for s in ranked):
         raise ValueError("bad source name in a population")
     src_rank = "CASE source " + " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(ranked)) + \
                f" ELSE {len(ranked)} END"
     order = f"{src_rank}, COALESCE(quality, 'Z'), source"
-    return (" AND ".join(preds) if preds else "TRUE"), params, order, pop.per_event, keep, keep_params
+    return (" AND ".join(preds) if preds else "TRUE"), params, order, pop.per_event
 
 
 def population_words(f: Filters, one_per_event: bool = False) -> str:
-    """How the population picks, in a few words (``"published, else computed; quality A"``).
+    """How the population picks, in a few words (``"quality A, published first, else computed"``).
     ``one_per_event``: the page keeps one mechanism per event whatever the population (the
     strike-time and diffusion pages), so ``all`` reads as each event's preferred one."""
     pop = population_of(f)
     if pop.per_event:
         return pop.label.split(": ", 1)[-1]
     if one_per_event:
-        return "each event's preferred: published, else computed; any quality"
+        return "each event's preferred: any quality, published first, else computed"
     return pop.label
 
 
 def population_caption(f: Filters, n_events: int | None = None, n_mechanisms: int | None = None, *,
                        one_per_event: bool = False) -> str:
     """The sentence a page shows under its figures: which mechanisms it counts, e.g.
-    ``"Mechanisms: 2,519 events, one mechanism each (published, else computed; quality A)"``;
+    ``"Mechanisms: 2,519 events, one mechanism each (quality A, published first, else computed)"``;
     for ``all``: ``"Mechanisms: 3,123 mechanisms of 3,119 events: all mechanism rows ..."``
     (unless ``one_per_event``, see :func:`population_words`). The bar's Source filter is
     appended when set."""

@@ -78,7 +78,8 @@ def provider(demo_data_dir):
 
 
 #: events given a computed mechanism in :func:`toc2me_data_dir`: the three of the published SKHASH
-#: demo run (published quality A) and three SWe events whose published mechanism is quality B
+#: demo run (published quality A; computed quality A, as a build computes them) and three SWe events
+#: whose published mechanism is quality B (computed quality B)
 COMPUTED_A_EVENTS = ("20161104064824.680", "20161125051408.940", "20161128051644.670")
 N_COMPUTED_ON_B = 3
 
@@ -87,10 +88,10 @@ N_COMPUTED_ON_B = 3
 def toc2me_data_dir(toc2me_tables, tmp_path_factory):
     """The ToC2ME tables written to a data folder (the tables ``pipeline build`` writes), with
     computed mechanisms added as a build that inverted some events' waveforms has them: for
-    the 3 SKHASH-demo events (published quality A) and for 3 events whose published
-    mechanism is quality B, a quality-A ``computed`` row with plane-1 strike turned by 30°
-    (so counting it as well as the published one changes the group counts), the group from
-    the published rule. The published rows are untouched."""
+    the 3 SKHASH-demo events (published quality A) a quality-A ``computed`` row, for 3
+    events whose published mechanism is quality B a quality-B one; each with plane-1 strike
+    turned by 30° (so counting it as well as the published one changes the group counts),
+    the group from the published rule. The published rows are untouched."""
     from pipeline import tables
     from pipeline.mechanisms.groups import classify_groups
 
@@ -99,7 +100,7 @@ def toc2me_data_dir(toc2me_tables, tmp_path_factory):
     pub_b = me[(me["quality"] == "B")].sort_values("event_id")["event_id"].head(N_COMPUTED_ON_B)
     comp = me[me["event_id"].isin([*COMPUTED_A_EVENTS, *pub_b])].copy()
     assert len(comp) == len(COMPUTED_A_EVENTS) + N_COMPUTED_ON_B
-    comp["source"], comp["quality"] = "computed", "A"
+    comp["source"] = "computed"  # the quality stays the published one's: A for the demo events, B
     comp["strike"] = (comp["strike"] + 30.0) % 360.0
     comp["published_set"] = None
     comp["group"] = classify_groups(comp["strike"].to_numpy(float), comp["dip"].to_numpy(float),

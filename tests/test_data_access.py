@@ -49,13 +49,16 @@ def test_counts_equal_the_filtered_rows(provider, tables):
     c = provider.counts(ALL_ROWS).iloc[0]
     assert c["events"] == len(tables["events"])
     assert c["mechanisms"] == len(tables["mechanisms"])
-    # the default: one mechanism per event, the preferred one, when it is of quality A
+    # the default: one mechanism per event among the quality-A ones (published first)
     me = tables["mechanisms"]
     assert me["event_id"].duplicated().any(), "the demo has events with a published and a computed mechanism"
-    want = _preferred(me)
+    want = _preferred(me[me["quality"] == "A"])
     c = provider.counts(Filters()).iloc[0]
     assert c["events"] == len(tables["events"])
-    assert c["mechanisms"] == int((want["quality"] == "A").sum()) < len(me)
+    assert c["mechanisms"] == len(want) < len(me)
+    # the demo's computed quality-A mechanisms of events whose published one is of lower quality count
+    shown = provider.mechanisms(Filters(), cap=None)
+    assert (shown["source"] == "computed").sum() == (want["source"] == "computed").sum() > 0
     g = Filters.from_values(mag_min=0.0, groups=[tables["mechanisms"]["group"].iloc[0], NONE])
     c = provider.counts(g).iloc[0]
     assert c["events"] == len(provider.export_frame("events", g))
@@ -279,7 +282,7 @@ def test_csv_download_follows_the_population(provider, tables):
     from components.filter_bar import download_href
 
     me = tables["mechanisms"]
-    for f, n_want in ((Filters(table="mechanisms"), len(_preferred(me).query("quality == 'A'"))),
+    for f, n_want in ((Filters(table="mechanisms"), len(_preferred(me[me["quality"] == "A"]))),
                       (Filters(table="mechanisms", population="all"), len(me))):
         href = download_href(f)
         assert ("mech=all" in href) == (f.population == "all")
@@ -287,3 +290,17 @@ def test_csv_download_follows_the_population(provider, tables):
             href.split("?", 1)[1] if "?" in href else "")))), dtype={"event_id": str})
         assert len(got) == n_want
         assert got["event_id"].is_unique == (f.population != "all")
+
+
+def test_per_event_rows_with_all_rows_are_the_events_preferred(provider, tables):
+    """With ``mech=all`` the strike-time/diffusion rows are still one per event: each event's
+    preferred mechanism (the one the events relation shows), chosen before the row filters."""
+    me = tables["mechanisms"]
+    pref = _preferred(me).set_index("event_id")
+    for f in (ALL_ROWS, Filters.from_values(population="all", groups=sorted(me["group"].unique())[:1])):
+        rows = provider.mechanisms_per_event(f)
+        assert rows["event_id"].is_unique
+        assert (rows["source"].to_numpy() == pref.loc[rows["event_id"], "source"].to_numpy()).all()
+        ev = provider.export_frame("events", f)
+        assert set(rows["event_id"]) == set(ev.loc[ev["mechanism_source"].notna(), "event_id"])
+        assert rows.attrs["matched"] == len(provider.export_frame("mechanisms", f))

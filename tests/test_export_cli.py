@@ -60,11 +60,10 @@ def expected(t, *, clusters=(), start=None, end=None, mmin=None, mmax=None, grou
              mech="A"):
     """(event ids the dashboard counts, mechanism (event_id, source) rows it lists), in pandas.
 
-    The mechanism population ``mech`` (components.filters): candidates of its sources and
-    ``sources``; each event's preferred candidate (published, computed, then quality A..D,
-    null); kept when its quality is in the population's classes (A for the default). The
-    events take group/quality from that mechanism; the mechanisms listed are those chosen
-    rows (for ``all``: every candidate row). A null
+    The mechanism population ``mech`` (components.filters): candidates of its sources, its
+    quality classes (A for the default) and ``sources``; each event's preferred candidate
+    (published, computed, then quality A..D, null). The events take group/quality from that
+    mechanism; the mechanisms listed are those chosen rows (for ``all``: every candidate row). A null
     matches 'none'; times inclusive, a date-only end = whole day."""
     pop_sources = {"published": ["published"], "computed": ["computed"]}.get(mech, [])
     classes = {"A": ["A"], "AB": ["A", "B"]}.get(mech)
@@ -73,11 +72,11 @@ def expected(t, *, clusters=(), start=None, end=None, mmin=None, mmax=None, grou
         me = me[me["source"].isin(pop_sources)]
     if sources:
         me = me[me["source"].isin(sources)]
+    if classes:
+        me = me[me["quality"].isin(classes)]
     rank = me["source"].map({"published": 0, "computed": 1}).fillna(2)
     pick = me.assign(_r=rank, _q=me["quality"].fillna("Z")).sort_values(["event_id", "_r", "_q", "source"])
     pick = pick.drop_duplicates("event_id").drop(columns=["_r", "_q"])
-    if classes:
-        pick = pick[pick["quality"].isin(classes)]
     ev["group"] = ev["event_id"].map(pick.set_index("event_id")["group"]).fillna("none")
     ev["quality"] = ev["event_id"].map(pick.set_index("event_id")["quality"])
     me = me if mech == "all" else pick
@@ -109,7 +108,7 @@ def expected(t, *, clusters=(), start=None, end=None, mmin=None, mmax=None, grou
 
 def test_quakeml_events_mechanisms_and_picks_read_back(demo_data_dir, t, tmp_path, capsys):
     """A filtered export read back with obspy.read_events: the right events, their catalogue
-    origin (depth in m) and magnitude, every mechanism, and one P pick per station with the
+    origin (depth in m) and magnitude, every selected mechanism, and one P pick per station with the
     polarity SKHASH inverts, its time to the microsecond and the arrival's angles."""
     pol, me, ms = t["polarities"], t["mechanisms"], t["mechanism_stations"]
     with_pol = sorted(set(pol["event_id"]))
@@ -141,7 +140,8 @@ def test_quakeml_events_mechanisms_and_picks_read_back(demo_data_dir, t, tmp_pat
         assert o.depth == pytest.approx(row["depth_km"] * 1000.0, abs=1e-3)     # metres
         assert e.preferred_magnitude().mag == row["magnitude"]
         assert e.preferred_magnitude().magnitude_type == "ML"
-        mrows = me[me["event_id"] == eid]
+        # the event's mechanisms in the selection (the default population: its preferred one if quality A)
+        mrows = me[(me["event_id"] == eid) & [(eid, src) in want_me for src in me["source"]]]
         assert sorted(fm.resource_id.id.rsplit("/", 1)[1] for fm in e.focal_mechanisms) == sorted(mrows["source"])
         for fm in e.focal_mechanisms:
             r = mrows[mrows["source"] == fm.resource_id.id.rsplit("/", 1)[1]].iloc[0]

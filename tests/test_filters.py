@@ -196,13 +196,15 @@ def frames(demo_data_dir):
 
 def _pandas_population(me: pd.DataFrame, f: Filters, per_event: bool | None = None) -> pd.DataFrame:
     """The population's mechanism rows, written again in pandas from the documented rule
-    (components.filters): candidates of the population's sources and the Source filter;
-    one per event by source rank (the population's order, else published, computed), then
-    quality A..D, null, then source name; then the quality classes."""
+    (components.filters): candidates of the population's sources and quality classes and
+    the Source filter; one per event by source rank (the population's order, else
+    published, computed), then quality A..D, null, then source name."""
     pop = POPULATIONS[f.population]
     m = me
     if pop.sources:
         m = m[m["source"].isin(pop.sources)]
+    if pop.qualities:
+        m = m[m["quality"].isin(pop.qualities)]
     if f.sources:
         m = m[m["source"].isin(f.sources)]
     if pop.per_event if per_event is None else per_event:
@@ -211,8 +213,6 @@ def _pandas_population(me: pd.DataFrame, f: Filters, per_event: bool | None = No
                      _q=m["quality"].fillna("Z"))
         m = m.sort_values(["event_id", "_rank", "_q", "source"]).drop_duplicates("event_id")
         m = m.drop(columns=["_rank", "_q"])
-    if pop.qualities:
-        m = m[m["quality"].isin(pop.qualities)]
     return m
 
 
@@ -315,7 +315,7 @@ def test_population_url_round_trip_and_defaults():
 
 def test_population_caption_says_what_is_counted():
     assert population_caption(Filters(), 2519) == \
-        "Mechanisms: 2,519 events, one mechanism each (published, else computed; quality A)"
+        "Mechanisms: 2,519 events, one mechanism each (quality A, published first, else computed)"
     text = population_caption(Filters(population="all"), 3119, 3123)
     assert text.startswith("Mechanisms: 3,123 mechanisms of 3,119 events") and "several times" in text
     assert "Source filter: computed" in population_caption(Filters(sources=["computed"]), 3)
