@@ -88,7 +88,11 @@ def _about(provider):
                 html.B("no wells or stages in this data set.")]),
         html.P([f"At most {EVENT_CAP:,} events are drawn (beyond that a fixed pseudo-random sample, the same "
                 f"for the same filters) and the {MECHANISM_CAP:,} mechanisms of largest ML; the counts, the table "
-                "and the CSV always cover every matched row."], className="mb-0"),
+                "and the CSV always cover every matched row."]),
+        html.P(["Mechanisms: the filter bar's ", html.B("Mechanisms"), " control — by default one per event "
+                "(quality A, the published one first, else a computed one), so no event is drawn or counted "
+                "twice; 'all mechanism rows' shows an event's published and computed mechanisms together."],
+               className="mb-0"),
     ]
 
 

@@ -141,7 +141,7 @@ def test_quakeml_events_mechanisms_and_picks_read_back(demo_data_dir, t, tmp_pat
         assert e.preferred_magnitude().mag == row["magnitude"]
         assert e.preferred_magnitude().magnitude_type == "ML"
         # the event's mechanisms in the selection (the default population: its preferred one if quality A)
-        mrows = me[(me["event_id"] == eid) & [(eid, src) in want_me for src in me["source"]]]
+        mrows = me[[(e_, src) in want_me and e_ == eid for e_, src in zip(me["event_id"], me["source"])]]
         assert sorted(fm.resource_id.id.rsplit("/", 1)[1] for fm in e.focal_mechanisms) == sorted(mrows["source"])
         for fm in e.focal_mechanisms:
             r = mrows[mrows["source"] == fm.resource_id.id.rsplit("/", 1)[1]].iloc[0]
