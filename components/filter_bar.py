@@ -260,7 +260,7 @@ def _counts_children(d: dict | None, kind: str):
 
 def _population_children(f: Filters):
     """The bar's statement of the mechanism population (next to the counts)."""
-    return html.Span(["mechanisms: ", html.Span(population_of(f).label, className="fm-population-label")],
+    return html.Span(["population: ", html.Span(population_of(f).label, className="fm-population-label")],
                      className="fm-count fm-count-population", title=POPULATION_HELP)
 
 
