@@ -16,11 +16,16 @@ Filtered rows
 :class:`~components.filters.Filters` selects" from ``events`` or ``mechanisms``; the map,
 the table, the counts and the CSV export all wrap it, so they can never disagree.
 
-* ``events`` rows are the catalogue plus three columns taken from the event's mechanism:
-  ``group`` (``'none'`` when the event has no mechanism), ``quality`` and
-  ``mechanism_source`` (null then). When an event has several mechanisms (published and
-  computed), the published one is used, among those the filter's ``source`` list allows.
-* ``mechanisms`` rows are the mechanisms table as stored.
+Which mechanisms count is the filters' *population* (``Filters.population``, URL key
+``mech``; :mod:`components.filters` documents the choices), defined once in
+:meth:`DataProvider.population_sql`: by default **one mechanism per event** (the published
+quality-A one, else a computed quality-A one), so an event is never counted twice.
+
+* ``events`` rows are the catalogue plus three columns taken from the event's mechanism in
+  the population: ``group`` (``'none'`` when the event has none there), ``quality`` and
+  ``mechanism_source`` (null then).
+* ``mechanisms`` rows are the population's rows of the mechanisms table (every row only
+  for the population ``all``).
 
 Missing tables raise :class:`MissingDataError`; :meth:`DataProvider.missing_tables` says
 which (the page shows "run ``make run`` / ``python -m pipeline build``").
@@ -42,7 +47,7 @@ from pipeline import schema
 from pipeline.store import PART_GLOB
 from pipeline.tables import table_path
 
-from .filters import NONE, Filters, where_clause
+from .filters import NONE, Filters, population_sql, where_clause
 
 #: default draw caps of the map
 EVENT_CAP = 50_000
@@ -188,14 +193,37 @@ class DataProvider:
         return value
 
     # -- the filtered relations --------------------------------------------------------
+    def population_sql(self, filters: Filters, columns: str = "*", *, per_event: bool | None = None,
+                       row_numbers: bool = False) -> tuple[str, list]:
+        """``SELECT`` of the mechanism rows of ``filters``' population
+        (:func:`components.filters.population_sql`: the candidates of its sources and
+        quality classes, then one per event by its preference unless the population is
+        ``all``), before the row filters. THE single definition of which mechanisms count:
+        the ``events`` relation's mechanism columns and the ``mechanisms`` relation both
+        use it. ``per_event`` overrides the population's (True: one per event even for
+        ``all``); ``columns`` is SQL of ours; ``row_numbers`` reads ``file_row_number``
+        (for ``columns``)."""
+        where, params, order, pop_per_event = population_sql(filters)
+        per_event = pop_per_event if per_event is None else per_event
+        rn = ", file_row_number=true" if row_numbers else ""
+        sql = f"SELECT {columns} FROM read_parquet(?{rn}) WHERE {where}"
+        if per_event and not self._mechanisms_unique():  # unique event ids: nothing to rank (much cheaper)
+            sql += f" QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY {order}) = 1"
+        return sql, [self._src("mechanisms"), *params]
+
     def relation_sql(self, table: str, filters: Filters, *, row_numbers: bool = False,
-                     mechanism_columns: bool = True) -> tuple[str, list]:
-        """``SELECT`` of all rows of ``table`` before the row filters (but with the
-        mechanism-source choice applied to the events' mechanism columns).
+                     mechanism_columns: bool = True, per_event: bool | None = None) -> tuple[str, list]:
+        """``SELECT`` of all rows of ``table`` before the row filters, with the mechanism
+        population (:meth:`population_sql`) applied: ``mechanisms`` are the population's
+        rows; ``events`` are every catalogue row with ``group``, ``quality`` and
+        ``mechanism_source`` of the event's mechanism in the population (``'none'``/null
+        when it has none there; for ``all``, the event's preferred mechanism).
 
         ``row_numbers=True`` adds ``_row``, the row's position in its Parquet file (a cheap
         stable key). ``mechanism_columns=False`` (events only) leaves out the join with the
-        mechanisms; only valid when the filters do not use ``group``/``quality``."""
+        mechanisms; only valid when the filters do not use ``group``/``quality``.
+        ``per_event=True`` (mechanisms only) keeps one mechanism per event even for ``all``
+        (each event's preferred one, the one the ``events`` relation shows)."""
         rn = ", file_row_number=true" if row_numbers else ""
         row_col = ", file_row_number AS _row" if row_numbers else ""
         if table == "events":
@@ -204,24 +232,18 @@ class DataProvider:
                     raise ValueError("group/quality filters need the mechanism columns")
                 star = "* EXCLUDE (file_row_number)" if row_numbers else "*"
                 return f"SELECT {star}{row_col} FROM read_parquet(?{rn})", [self._src("events")]
-            src_sql, src_params = where_clause(filters, "mechanism_source")
             star = "e.* EXCLUDE (file_row_number)" if row_numbers else "e.*"
-            # each event's mechanism: published first; the ranking is skipped when event ids
-            # are unique in the mechanisms table (the result is the same, much cheaper)
-            pick = "" if self._mechanisms_unique() else (
-                " QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY (source = 'published') DESC, source) = 1")
+            pop_sql, pop_params = self.population_sql(filters, 'event_id, "group", quality, source',
+                                                      per_event=True)
             sql = (
                 f"SELECT {star}{row_col.replace('file_row_number', 'e.file_row_number')}, "
                 "COALESCE(m.\"group\", 'none') AS \"group\", m.quality AS quality, m.source AS mechanism_source "
-                f"FROM read_parquet(?{rn}) AS e LEFT JOIN ("
-                " SELECT event_id, \"group\", quality, source FROM read_parquet(?)"
-                f" WHERE {src_sql}{pick}"
-                ") AS m ON e.event_id = m.event_id"
+                f"FROM read_parquet(?{rn}) AS e LEFT JOIN ({pop_sql}) AS m ON e.event_id = m.event_id"
             )
-            return sql, [self._src("events"), self._src("mechanisms"), *src_params]
+            return sql, [self._src("events"), *pop_params]
         if table == "mechanisms":
             star = "* EXCLUDE (file_row_number)" if row_numbers else "*"
-            return f"SELECT {star}{row_col} FROM read_parquet(?{rn})", [self._src("mechanisms")]
+            return self.population_sql(filters, f"{star}{row_col}", row_numbers=row_numbers, per_event=per_event)
         raise ValueError(f"unknown table {table!r}")
 
     def _mechanisms_unique(self) -> bool:
@@ -513,18 +535,21 @@ class DataProvider:
 
     # -- strike-time and diffusion pages -----------------------------------------------
     def mechanisms_per_event(self, filters: Filters, cluster: str | None = None) -> pd.DataFrame:
-        """Filtered mechanisms, **one per event** (the published one first, among the
-        sources the filters allow; as the ``events`` relation picks), optionally only those
+        """Filtered mechanisms, **one per event**: the population's rows (one per event
+        already, except for ``all``: then each event's preferred mechanism, the one the
+        ``events`` relation shows, chosen before the row filters), optionally only those
         whose ``cluster`` is ``cluster``; all columns, ordered by time, event id.
-        ``df.attrs['matched']``: the filtered mechanism rows before both restrictions."""
-        sql, params = self.filtered_sql("mechanisms", filters, "*, count(*) OVER () AS _n")
+        ``df.attrs['matched']``: the filtered mechanism rows of the population (every row
+        for ``all``) before the cluster restriction."""
+        sql, params = self.filtered_sql("mechanisms", filters, "*, count(*) OVER () AS _n", per_event=True)
         where, extra = ("WHERE cluster = ?", [str(cluster)]) if cluster is not None else ("", [])
-        df = self.query(
-            f"SELECT * FROM ({sql}) {where} QUALIFY row_number() OVER (PARTITION BY event_id"
-            " ORDER BY (source = 'published') DESC, source) = 1 ORDER BY \"time\", event_id",
-            [*params, *extra])
-        matched = int(df["_n"].iloc[0]) if len(df) else int(
-            self.query(f"SELECT count(*) FROM ({sql})", params).iloc[0, 0])
+        df = self.query(f'SELECT * FROM ({sql}) {where} ORDER BY "time", event_id', [*params, *extra])
+        per_event_pop = population_sql(filters)[3]
+        if len(df) and per_event_pop:
+            matched = int(df["_n"].iloc[0])
+        else:
+            all_sql, all_params = self.filtered_sql("mechanisms", filters, "count(*)")
+            matched = int(self.query(all_sql, all_params).iloc[0, 0])
         df = df.drop(columns="_n")
         df.attrs["matched"] = matched
         return df

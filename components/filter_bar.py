@@ -41,22 +41,22 @@ from dash import MATCH, Input, Output, State, clientside_callback, dcc, html, no
 from dash.exceptions import PreventUpdate
 
 from .map_figure import GROUP_COLORS
-from .filters import (COLOR_BY, NONE, Filters, _as_params, format_time, parse_time, query_problems,
-                      time_order_reversed)
+from .filters import (COLOR_BY, NONE, POPULATIONS, Filters, _as_params, format_time, parse_time, population_of,
+                      query_problems, time_order_reversed)
 
 _NAMES = ("url", "filters", "drawn", "counts", "download", "cluster", "time_start", "time_end", "time_msg", "mag",
-          "group", "quality", "source", "color", "view", "table", "problems")
+          "group", "quality", "source", "population", "color", "view", "table", "problems")
 #: control ids in the order of the sync callback's inputs/outputs
-_CONTROLS = ("cluster", "time_start", "time_end", "mag", "group", "quality", "source", "color", "view",
-             "table")
+_CONTROLS = ("cluster", "time_start", "time_end", "mag", "group", "quality", "source", "population", "color",
+             "view", "table")
 
 GROUP_SWATCH = {**GROUP_COLORS, NONE: "rgb(170,170,170)"}
 
 
 def ids(page: str) -> SimpleNamespace:
     """The component ids of ``page``'s bar: ``.url .filters .drawn .counts .download``
-    and the controls ``.cluster .time_start .time_end .mag .group .quality .source .color
-    .view .table``. ``.filters`` holds the canonical query string (the pages' input);
+    and the controls ``.cluster .time_start .time_end .mag .group .quality .source
+    .population .color .view .table``. ``.filters`` holds the canonical query string (the pages' input);
     ``.drawn`` takes what the page drew (:func:`drawn_data`)."""
     return SimpleNamespace(**{n: {"type": f"fm-{n}", "page": page} for n in _NAMES})
 
@@ -153,6 +153,11 @@ def filter_bar(page: str, f: Filters, options: dict, *, display: bool = True,
     ], className="g-2 align-items-end")
 
     hidden = {"display": "none"}
+    population = html.Div([
+        html.Span("Mechanisms", className="fm-inline-label", title=POPULATION_HELP),
+        dbc.Select(id=i.population, options=[{"label": p.label, "value": k} for k, p in POPULATIONS.items()],
+                   value=f.population, size="sm", className="fm-population-select"),
+    ], className="fm-inline fm-population")
     row2 = html.Div([
         html.Div(id=i.counts, className="fm-counts"),
         html.Div([
@@ -169,6 +174,7 @@ def filter_bar(page: str, f: Filters, options: dict, *, display: bool = True,
                                inputClassName="btn-check", labelClassName="btn btn-outline-secondary btn-sm",
                                labelCheckedClassName="active"),
             ], className="fm-inline", style=None if display else hidden),
+            population,
             html.Div([
                 dbc.Select(id=i.table, options=[{"label": "events", "value": "events"},
                                                 {"label": "mechanisms", "value": "mechanisms"}],
@@ -190,7 +196,15 @@ def filter_bar(page: str, f: Filters, options: dict, *, display: bool = True,
 
 
 # -- callbacks ------------------------------------------------------------------------------
-def _from_controls(cluster, t0, t1, mag, group, quality, source, color, view, table, mag_min, mag_max):
+#: tooltip of the population control
+POPULATION_HELP = ("Which mechanisms the pages count. 'One per event': among an event's mechanisms of the "
+                   "quality class, the published one, else a computed one; an event is never counted twice. "
+                   "'All mechanism rows' counts an event with a published and a computed mechanism twice "
+                   "(for comparisons).")
+
+
+def _from_controls(cluster, t0, t1, mag, group, quality, source, population, color, view, table, mag_min,
+                   mag_max):
     lo = hi = None
     if isinstance(mag, (list, tuple)) and len(mag) == 2:
         eps = 1e-9
@@ -200,7 +214,7 @@ def _from_controls(cluster, t0, t1, mag, group, quality, source, color, view, ta
             hi = mag[1]
     return Filters.from_values(clusters=cluster, time_start=t0 or None, time_end=t1 or None, mag_min=lo,
                                mag_max=hi, groups=group, qualities=quality, sources=source, table=table,
-                               color_by=color, view=view)
+                               color_by=color, view=view, population=population)
 
 
 def _raw_times(search) -> tuple[str | None, str | None]:
@@ -263,6 +277,12 @@ def problem_children(search) -> tuple:
     return alert, _DOWNLOAD_CLASS + " disabled", "malformed filter in the address: " + "; ".join(found)
 
 
+def _population_children(f: Filters):
+    """The bar's statement of the mechanism population (next to the counts)."""
+    return html.Span(["population: ", html.Span(population_of(f).label, className="fm-population-label")],
+                     className="fm-count fm-count-population", title=POPULATION_HELP)
+
+
 def register_callbacks(app) -> None:
     """Register the bar's callbacks on ``app`` (once per app; ``create_app`` does it)."""
     i = ids(MATCH)
@@ -275,8 +295,8 @@ def register_callbacks(app) -> None:
         State(i.filters, "data"), State(i.mag, "min"), State(i.mag, "max"),
         prevent_initial_call=True,
     )
-    def sync(search, cluster, t0, t1, mag, group, quality, source, color, view, table, current, mag_min,
-             mag_max):
+    def sync(search, cluster, t0, t1, mag, group, quality, source, population, color, view, table, current,
+             mag_min, mag_max):
         from dash import ctx, get_relative_path
 
         prefix = get_relative_path("/")
@@ -294,9 +314,10 @@ def register_callbacks(app) -> None:
             start = raw0 if (flags[0] or flags[1]) and raw0 else format_time(f.time_start)
             end = raw1 if (flags[0] or flags[1]) and raw1 else format_time(f.time_end, end=True)
             values = [list(f.clusters), start, end, _mag_value(f, (mag_min, mag_max)), list(f.groups),
-                      list(f.qualities), list(f.sources), f.color_by, f.view, f.table]
+                      list(f.qualities), list(f.sources), f.population, f.color_by, f.view, f.table]
             return (no_update, q if q != current else no_update, download_href(f, prefix), *values, *flags)
-        f = _from_controls(cluster, t0, t1, mag, group, quality, source, color, view, table, mag_min, mag_max)
+        f = _from_controls(cluster, t0, t1, mag, group, quality, source, population, color, view, table, mag_min,
+                           mag_max)
         flags = _time_flags(t0, t1, f)
         q = f.to_query()
         if q == current:
@@ -326,7 +347,7 @@ def register_callbacks(app) -> None:
             except MissingDataError:
                 return html.Span("no data", className="text-danger")
             ev, me = {"matched": int(c["events"])}, {"matched": int(c["mechanisms"])}
-        return [_counts_children(ev, "events"), _counts_children(me, "mechanisms")]
+        return [_counts_children(ev, "events"), _counts_children(me, "mechanisms"), _population_children(f)]
 
 
 _SYNC_PAGE_QUERY_JS = """

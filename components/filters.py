@@ -25,7 +25,8 @@ URL keys
 ``start``, ``end`` (UTC, ``YYYY-MM-DD`` or ``YYYY-MM-DDThh:mm[:ss[.ffffff]]``, optional
 ``Z``/``+00:00``), ``mmin``, ``mmax`` (ML), ``table`` (CSV export: ``events`` or
 ``mechanisms``), ``color`` (events coloured by ``time``, ``group``, ``depth``,
-``magnitude``), ``view`` (``km`` local east/north frame or ``geo`` longitude/latitude).
+``magnitude``), ``view`` (``km`` local east/north frame or ``geo`` longitude/latitude),
+``mech`` (the mechanism population, one of :data:`POPULATIONS`; default ``A``).
 Defaults are omitted from the canonical query string.
 
 Semantics
@@ -36,6 +37,34 @@ and the filter bar flags it. ``group`` and ``quality`` apply to an event through
 :mod:`components.data`); the value :data:`NONE` matches a null (an event without a
 mechanism, a mechanism without a quality, an event outside any cluster). ``source`` picks
 which mechanisms count (``published``, ``computed``).
+
+Mechanism population (``mech``)
+-------------------------------
+Which mechanism rows every analysis counts, chosen **before** the row filters above (see
+:func:`population_sql`), in two steps:
+
+1. candidates: the mechanisms of the population's sources (and of the ``source`` filter)
+   whose quality is in the population's classes;
+2. except for ``all``, **one mechanism per event**: the event's preferred candidate —
+   source order (published before computed), then quality (A before B ... before none),
+   then source name (the table's key is ``(event_id, source)``, so the choice is unique).
+
+So the default reads "the event's published quality-A mechanism, else its computed
+quality-A mechanism": a computed mechanism stands in for an event without a published one
+of the class (none at all, or only a lower-quality one), and an event is never counted
+twice. The ``group``/``quality``/time/... filters then apply to the chosen rows.
+
+* ``A`` (default): quality A, published first, else computed. On ToC2ME this is the paper's
+  population (the 2,519 quality-A mechanisms: g1 462, g2 1,648, g3 130, g4 205, other 74;
+  the 600 SWe quality-B events are left out, and the build's computed mechanisms belong to
+  events with a published quality-A one); on the demo it also shows the computed quality-A
+  mechanisms of events whose published one is of lower quality.
+* ``AB``: the same with quality A or B (the paper's SWe A+B set: 913 events).
+* ``any``: any quality, published first (a published mechanism of any quality beats a
+  computed one), best quality first within a source.
+* ``published`` / ``computed``: that source only, one per event, any quality.
+* ``all``: every mechanism row; an event with several mechanisms counts several times
+  (computed-vs-published comparisons; the event page always shows all of an event's).
 """
 from __future__ import annotations
 
@@ -53,6 +82,35 @@ TABLES = ("events", "mechanisms")
 COLOR_BY = ("time", "group", "depth", "magnitude")
 VIEWS = ("km", "geo")
 QUALITIES = ("A", "B", "C", "D", NONE)
+
+
+@dataclass(frozen=True)
+class Population:
+    """One mechanism population (see the module docstring). ``sources``: allowed sources in
+    preference order (empty = any source, ranked published, computed, then by name);
+    ``qualities``: allowed quality classes (empty = any, nulls included); ``per_event``:
+    keep one mechanism per event; ``label``: the words the filter bar and the captions use."""
+
+    key: str
+    label: str
+    sources: tuple[str, ...] = ()
+    qualities: tuple[str, ...] = ()
+    per_event: bool = True
+
+
+#: the populations, in the order the filter bar lists them; the first is the default
+POPULATIONS: dict[str, Population] = {p.key: p for p in (
+    Population("A", "one per event: quality A, published first, else computed", (), ("A",)),
+    Population("AB", "one per event: quality A or B, published first, else computed", (), ("A", "B")),
+    Population("any", "one per event: any quality, published first, else computed", ()),
+    Population("published", "one per event: published only (best quality first)", ("published",)),
+    Population("computed", "one per event: computed only (best quality first)", ("computed",)),
+    Population("all", "all mechanism rows (an event with several mechanisms counts several times)",
+               per_event=False),
+)}
+DEFAULT_POPULATION = "A"
+#: ranks of sources when a population does not order them itself
+SOURCE_ORDER = ("published", "computed")
 
 #: magnitudes are clamped into this range
 MAG_LIMITS = (-10.0, 10.0)
@@ -228,6 +286,7 @@ _SINGLE_KEYS = {
     "table": (f"one of {', '.join(TABLES)}", lambda v: v if v in TABLES else None),
     "color": (f"one of {', '.join(COLOR_BY)}", lambda v: v if v in COLOR_BY else None),
     "view": (f"one of {', '.join(VIEWS)}", lambda v: v if v in VIEWS else None),
+    "mech": (f"one of {', '.join(POPULATIONS)}", lambda v: v if v in POPULATIONS else None),
 }
 _LIST_KEYS = ("cluster", "group", "quality", "source")
 
@@ -300,6 +359,7 @@ class Filters:
     table: str = "events"
     color_by: str = "time"
     view: str = "km"
+    population: str = DEFAULT_POPULATION
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -322,6 +382,7 @@ class Filters:
             table=params.get("table"),
             color_by=params.get("color"),
             view=params.get("view"),
+            population=params.get("mech"),
         )
 
     @classmethod
@@ -337,12 +398,12 @@ class Filters:
     @classmethod
     def from_values(cls, clusters=None, time_start=None, time_end=None, mag_min=None, mag_max=None,
                     groups=None, qualities=None, sources=None, table=None, color_by=None,
-                    view=None) -> "Filters":
+                    view=None, population=None) -> "Filters":
         """Build from control values of any type; cleans, clamps and drops like
         :meth:`from_query`. Never raises."""
         return cls(clusters=clusters, time_start=time_start, time_end=time_end, mag_min=mag_min,
                    mag_max=mag_max, groups=groups, qualities=qualities, sources=sources, table=table,
-                   color_by=color_by, view=view)
+                   color_by=color_by, view=view, population=population)
 
     def __post_init__(self):
         # direct construction (``Filters(groups=["g1"], time_end="2016-11-05")``) is
@@ -357,7 +418,8 @@ class Filters:
             clusters=_clean_list(self.clusters), time_start=t0, time_end=t1, mag_min=m0, mag_max=m1,
             groups=_clean_list(self.groups), qualities=_clean_list(self.qualities, QUALITIES, upper=True),
             sources=_clean_list(self.sources), table=_choice(self.table, TABLES, "events"),
-            color_by=_choice(self.color_by, COLOR_BY, "time"), view=_choice(self.view, VIEWS, "km"))
+            color_by=_choice(self.color_by, COLOR_BY, "time"), view=_choice(self.view, VIEWS, "km"),
+            population=_choice(self.population, tuple(POPULATIONS), DEFAULT_POPULATION))
         for k, v in values.items():
             object.__setattr__(self, k, v)
 
@@ -383,6 +445,8 @@ class Filters:
         out += [("group", v) for v in self.groups]
         out += [("quality", v) for v in self.qualities]
         out += [("source", v) for v in self.sources]
+        if self.population != DEFAULT_POPULATION:
+            out.append(("mech", self.population))
         if self.table != "events":
             out.append(("table", self.table))
         if self.color_by != "time":
@@ -401,8 +465,8 @@ class Filters:
         return f"?{q}" if q else ""
 
     def data_query(self) -> str:
-        """Query string of the row filters only (no table/colour/view): the cache key of
-        a set of filtered rows."""
+        """Query string of the row filters only (no table/colour/view; the population
+        ``mech`` is kept: it selects rows): the cache key of a set of filtered rows."""
         return urlencode([(k, v) for k, v in self.to_params() if k not in ("table", "color", "view")])
 
     # -- SQL ------------------------------------------------------------------------------
@@ -513,3 +577,74 @@ def end_of_day(t: datetime) -> datetime:
     """Last microsecond of ``t``'s UTC day (for date-only end inputs)."""
     t = _utc(t)
     return datetime(t.year, t.month, t.day, tzinfo=timezone.utc) + timedelta(days=1, microseconds=-1)
+
+
+def population_of(f: Filters) -> Population:
+    """The :class:`Population` of ``f``."""
+    return POPULATIONS[f.population]
+
+
+def population_sql(f: Filters) -> tuple[str, list, str, bool]:
+    """How ``f``'s population picks mechanism rows, as SQL over a relation with the
+    ``mechanisms`` columns: ``(where, params, order, per_event)``.
+
+    ``where`` (with ``params``) keeps the candidate rows: the population's sources and
+    quality classes, and ``f.sources`` (the bar's Source filter). ``order`` is the
+    preference of an ``ORDER BY`` inside ``PARTITION BY event_id`` (the first row wins):
+    the population's source order (default :data:`SOURCE_ORDER`, other sources after them),
+    quality A..D then null, source name. ``per_event`` is False for ``all`` (every
+    candidate row is kept). Values are bound parameters; source names in ``order`` are
+    constants of :data:`POPULATIONS`/:data:`SOURCE_ORDER` (checked)."""
+    pop = population_of(f)
+    preds, params = [], []
+    if pop.sources:
+        preds.append(f"source IN ({', '.join('?' for _ in pop.sources)})")
+        params += list(pop.sources)
+    if pop.qualities:
+        preds.append(f"quality IN ({', '.join('?' for _ in pop.qualities)})")
+        params += list(pop.qualities)
+    if f.sources:
+        sql, vals = _in_list(COLUMNS["source"], f.sources)
+        preds.append(sql)
+        params += vals
+    ranked = pop.sources or SOURCE_ORDER
+    if not all(re.fullmatch(r"[a-z_]+", s) for s in ranked):
+        raise ValueError("bad source name in a population")
+    src_rank = "CASE source " + " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(ranked)) + \
+               f" ELSE {len(ranked)} END"
+    order = f"{src_rank}, COALESCE(quality, 'Z'), source"
+    return (" AND ".join(preds) if preds else "TRUE"), params, order, pop.per_event
+
+
+def population_words(f: Filters, one_per_event: bool = False) -> str:
+    """How the population picks, in a few words (``"quality A, published first, else computed"``).
+    ``one_per_event``: the page keeps one mechanism per event whatever the population (the
+    strike-time and diffusion pages), so ``all`` reads as each event's preferred one."""
+    pop = population_of(f)
+    if pop.per_event:
+        return pop.label.split(": ", 1)[-1]
+    if one_per_event:
+        return "each event's preferred: any quality, published first, else computed"
+    return pop.label
+
+
+def population_caption(f: Filters, n_events: int | None = None, n_mechanisms: int | None = None, *,
+                       one_per_event: bool = False) -> str:
+    """The sentence a page shows under its figures: which mechanisms it counts, e.g.
+    ``"Mechanisms: 2,519 events, one mechanism each (quality A, published first, else computed)"``;
+    for ``all``: ``"Mechanisms: 3,123 mechanisms of 3,119 events: all mechanism rows ..."``
+    (unless ``one_per_event``, see :func:`population_words`). The bar's Source filter is
+    appended when set."""
+    pop = population_of(f)
+    extra = " · Source filter: " + ", ".join(f.sources) if f.sources else ""
+    if pop.per_event or one_per_event:
+        n = n_events if n_events is not None else n_mechanisms
+        head = f"{n:,} events, one mechanism each" if n is not None else "One mechanism per event"
+        return f"Mechanisms: {head} ({population_words(f, one_per_event)}){extra}"
+    if n_mechanisms is not None and n_events is not None:
+        head = f"{n_mechanisms:,} mechanisms of {n_events:,} events"
+    elif n_mechanisms is not None:
+        head = f"{n_mechanisms:,} mechanisms"
+    else:
+        head = "Mechanisms"
+    return f"Mechanisms: {head}: {pop.label}{extra}"

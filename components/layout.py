@@ -105,3 +105,15 @@ def no_data(data_dir, missing: list[str]) -> dbc.Alert:
                 "starts the app), or ", html.Code(f"python -m pipeline build --source demo --data-dir {data_dir}"),
                 " (or ", html.Code("--source toc2me --input DIR"), " for the real data)."], className="mb-0"),
     ], color="warning", className="fm-no-data mt-4")
+
+
+def population_note(f, n_events: int | None = None, n_mechanisms: int | None = None, *, extra: str = "",
+                    id=None) -> html.Div:
+    """The caption saying which mechanisms a page's figures count
+    (:func:`components.filters.population_caption` of the filters ``f``), class
+    ``fm-population-caption``; ``extra`` is appended (a page's own note)."""
+    from .filters import population_caption
+
+    text = population_caption(f, n_events, n_mechanisms) + (f" · {extra}" if extra else "")
+    kw = {"id": id} if id is not None else {}
+    return html.Div(text, className="fm-note fm-population-caption", **kw)

@@ -135,12 +135,16 @@ def summary_items(analysis: dict) -> list[tuple[str, str]]:
     items = [
         ("b-value", f"{_num(r.get('b'), '.3f')} ± {_num(r.get('b_sigma'), '.3f')}" if _finite(r.get("b")) else "–"),
         ("a-value", _num(r.get("a"), ".3f")),
-        ("Mc used", f"{_num(r.get('mc'), '.2f')} ({mc_label})"),
+        ("Mc used", f"{_num(r.get('mc'), '.2f')} ({mc_label})"
+                    + (f" · {float(r['mc_requested']):g} moved to its bin centre"
+                       if _finite(r.get("mc_requested")) and _finite(r.get("mc"))
+                       and abs(float(r["mc_requested"]) - float(r["mc"])) > 1e-9 else "")),
         ("Events ≥ Mc", f"{int(r.get('n') or 0):,} of {int(r.get('n_total') or 0):,}"),
         ("Mc, max. curvature", f"{_num(maxc.get('mc'))} (peak {_num(maxc.get('mc_raw'), '.1f')}"
                                f" {maxc.get('correction', 0):+.2f})" if _finite(maxc.get("mc")) else "–"),
         ("Mc, goodness of fit", f"{_num(gft.get('mc'))} (R {_num(gft.get('R'), '.1f')} % ≥ {gft.get('level', 95):g})"
                                 if _finite(gft.get("mc")) else f"– ({gft.get('reason') or 'no estimate'})"),
+        ("Binning", f"{_num(r.get('bin_width'), 'g')} ML for the FMD, Mc and b (events ≥ Mc: binned ML ≥ Mc)"),
         ("ML resolution", _num(r.get("dm"), "g")),
     ]
     if analysis.get("n_nan"):

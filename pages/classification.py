@@ -36,8 +36,8 @@ from components import classification_figures as cf
 from components import composite_figures as cpf
 from components import filter_bar
 from components.data import get_provider
-from components.filters import Filters, query_problems
-from components.layout import no_data
+from components.filters import Filters, population_of, query_problems
+from components.layout import no_data, population_note
 from components.stereonet import LINE_CAP, stereonet_figure
 from pipeline.analysis.mechanism_stats import group_average_table
 from pipeline.mechanisms.groups import OTHER, PUBLISHED_RULE
@@ -74,6 +74,7 @@ PAGE_PYTHON_MEMORY = 1.5e9    # bytes the pure-Python grid search may take (with
 STRESS_CAP = 500              # mechanisms inverted for stress (fixed sample by event id)
 STRESS_BOOTSTRAP = 100        # bootstrap resamples of the stress inversion
 STRESS_MIN = 4                # fewest mechanisms a stress inversion takes
+POPULATION = "cls-population"
 
 #: mechanism columns the page reads
 COLUMNS = ("event_id", "source", "x_km", "y_km", "magnitude", "strike", "dip", "rake", "p_plunge", "b_plunge",
@@ -126,8 +127,10 @@ def _about():
         html.P(["Groups are defined by mechanism only: a mechanism joins the first group (in order of first "
                 "appearance in the table) any of whose rows it satisfies, else ", html.B("other"), ". Ranges are "
                 "closed, on the plane-1 values as stored (0.1° for ToC2ME; the original's NSw script reclassified "
-                "integer angles). Default: the published rule — on ToC2ME quality A it gives g1 462, g2 1,648, "
-                "g3 130, g4 205, other 74."]),
+                "integer angles). Default: the published rule — on ToC2ME's default population (one mechanism "
+                "per event, quality A: the paper's 2,519) it gives g1 462, g2 1,648, g3 130, g4 205, other 74. "
+                "The filter bar's Mechanisms control changes the population; 'all mechanism rows' counts an "
+                "event with both a published and a computed mechanism twice."]),
         html.P(["Average mechanism = normalised moment-tensor sum, not separate means of strike, dip and |rake| "
                 "(the original's); its P/B/T are axes of the average mechanism, not stress axes. The spread is the "
                 "Kagan angle of each event to the average."]),
@@ -274,7 +277,7 @@ def build_summary(query: str, store=None, provider=None) -> dict:
     _, averages = _averages(mechs, order)
     return {
         "summary": cf.group_summary(mechs, order, averages), "averages": averages, "order": order,
-        "colors": colors, "n": len(mechs),
+        "colors": colors, "n": len(mechs), "n_events": int(mechs["event_id"].nunique()),
         "distributions": cf.distributions_figure(mechs, order, colors),
         "ternary": cf.ternary_figure(mechs),
     }
@@ -501,8 +504,9 @@ def sync_rule(hash_, rows, _add, _reset, ml, store):
 )
 def update_summary(query, store):
     res = build_summary(query, store)
-    return (_counts_table(res["summary"], res["colors"], res["n"], none_in_data=res["n"] == 0 and _no_mechanisms()),
-            res["distributions"], res["ternary"])
+    table = _counts_table(res["summary"], res["colors"], res["n"], none_in_data=res["n"] == 0 and _no_mechanisms())
+    caption = population_note(Filters.from_query(query or ""), res["n_events"], res["n"], id=POPULATION)
+    return ([caption, *(table if isinstance(table, list) else [table])], res["distributions"], res["ternary"])
 
 
 @dash.callback(Output(STEREO, "children"), Input(IDS.filters, "data"), Input(RULE_STORE, "data"))
@@ -539,7 +543,8 @@ def update_map(query, store, ml):
     ml = cf.DEFAULT_THRESHOLD if ml is None else float(ml)
     fig = build_map(query, store, ml)
     meta = fig["layout"]["meta"]
-    caption = (f"{meta['ticks']:,} mechanisms · {meta['balls']:,} beachball{'s' if meta['balls'] != 1 else ''} "
+    caption = (f"{meta['ticks']:,} mechanisms ({population_of(Filters.from_query(query or '')).label}) · "
+               f"{meta['balls']:,} beachball{'s' if meta['balls'] != 1 else ''} "
                f"for ML > {ml:g} (radius {cf.BALL_SCALE:g}× the map page's) · "
                f"{'wells drawn' if len(get_provider().wells()) else 'no wells in this data set'} · scroll to zoom")
     return fig, caption
@@ -560,8 +565,8 @@ def download(n_clicks, query, store, search=None):
 
 
 def csv_download(query: str, store=None, provider=None) -> dict:
-    """``dcc.Download`` data: every column of the filtered mechanisms (the export query of
-    the map page's CSV) with ``group`` from the stored rule and ``group_stored`` (the
+    """``dcc.Download`` data: every column of the filtered mechanisms of the bar's population
+    (the export query of the map page's CSV) with ``group`` from the stored rule and ``group_stored`` (the
     published-rule group of the table); times ISO 8601 UTC."""
     p = provider or get_provider()
     f = Filters.from_query(query or "")

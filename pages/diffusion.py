@@ -28,7 +28,7 @@ from dash.exceptions import PreventUpdate
 from components import diffusion_figures as dff
 from components import filter_bar
 from components.data import get_provider
-from components.filters import NONE, Filters, _as_params, _first
+from components.filters import DEFAULT_POPULATION, NONE, POPULATIONS, Filters, _as_params, _first, population_caption
 from components.layout import no_data
 from pipeline.analysis import diffusion as dif
 
@@ -172,6 +172,7 @@ def _resolve(p, query: str, set_value: str, origin_id: str | None, method: str, 
            "context": None, "cluster": None, "angles": ("strike", "dip", "rake"), "origin": None,
            "origin_note": None, "strike": None, "strike_default": None, "dt": pd.DataFrame(), "matched": 0,
            "message": None, "filters": f}
+    out["population"], out["population_note"] = f, None
     if kind == "subset":
         subset = next((s for s in dff.subsets_for(dataset) if s.name == name), None)
         mech = p.mechanisms_per_event(f)
@@ -180,6 +181,14 @@ def _resolve(p, query: str, set_value: str, origin_id: str | None, method: str, 
             out["message"] = f"Unknown subset {name!r}"
             return out
         out["label"] = subset.label
+        if subset.population and f.population == DEFAULT_POPULATION and subset.population != f.population:
+            # a subset cut on another population (ToC2ME's SWe sets: quality A and B) uses it
+            # while the bar shows its default; an explicit choice in the bar is respected
+            f = f.replace(population=subset.population)
+            out["population_note"] = f"the subset's own population ({POPULATIONS[subset.population].label})"
+            mech = p.mechanisms_per_event(f)
+            out["matched"] = mech.attrs["matched"]
+        out["population"] = f
         try:
             sel = mech[subset.mask(mech)] if len(mech) else mech
         except KeyError as exc:  # a column the subset needs is not in these tables
@@ -523,7 +532,10 @@ def analyse(query, set_value, origin, method, strike, q, log_d, t_value, previou
     definition = dff.DISTANCE_DEFINITIONS.get(method, "")
     if method == "along_strike":
         definition += f", strike {r['strike']:.1f}°"
-    caption = f"{r['label']}: {n_set:,} {kind}" + (f" · distance = {definition}" if o else "")
+    pop_text = population_caption(r["population"], len(r["mechanisms"]), one_per_event=True)
+    if r["population_note"]:
+        pop_text += f" — {r['population_note']}"
+    caption = f"{r['label']}: {n_set:,} {kind}" + (f" · distance = {definition}" if o else "") + f" · {pop_text}"
     buttons = [dbc.Button([html.B(b["label"]), html.Span(f" {b['text'][5:]}", className="ms-1")],
                           id={"type": BOOKMARK, "index": i}, color="secondary", outline=True, size="sm",
                           className="me-1 mb-1 py-0", title=f"{b['label']}: {b['text']} UTC")

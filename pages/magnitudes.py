@@ -23,7 +23,7 @@ from dash.exceptions import PreventUpdate
 from components import filter_bar
 from components import magnitude_figures as mf
 from components.data import EVENT_CAP, get_provider
-from components.filters import Filters, _as_params, _first, parse_magnitude
+from components.filters import Filters, _as_params, _first, parse_magnitude, population_of
 from components.layout import no_data
 from components.map_figure import empty_figure
 from pipeline.analysis.magnitudes import magnitude_histograms
@@ -97,13 +97,17 @@ def page_query(state: dict) -> str:
 def _about():
     return [
         html.P(["Selection: the events matching the filters (one row per catalogue event). ",
-                html.B("Resolved"), " = events with a focal mechanism (among the chosen sources)."]),
-        html.P(["Bins are 0.1 ML centred on multiples of 0.1. ", html.B("Mc"), ": maximum curvature (most "
-                "populated bin) plus a correction (default +0.2, Woessner & Wiemer 2005), or the goodness-of-fit "
-                "test (Wiemer & Wyss 2000; smallest Mc whose G-R model explains ≥ 95 % of the cumulative counts, "
-                "else 90 %)."]),
-        html.P([html.B("b"), ": Aki–Utsu maximum likelihood over the events ≥ Mc with the binning correction "
-                "(ML resolution dm), ± Shi & Bolt (1982). ", html.B("a"), ": log10 N(≥Mc) + b·Mc."]),
+                html.B("Resolved"), " = events with a mechanism in the filter bar's mechanism population (by "
+                "default one per event, quality A: on ToC2ME the paper's 2,519)."]),
+        html.P(["One binning everywhere: 0.1-ML bins centred on multiples of 0.1 (half-way values go up); an event "
+                "is “≥ Mc” when its binned ML is ≥ Mc, i.e. ML ≥ Mc − 0.05, for the plotted cumulative counts, "
+                "the completeness test and the b-value alike. ", html.B("Mc"), " is a bin centre: maximum "
+                "curvature (most populated bin) plus a correction (default +0.2, Woessner & Wiemer 2005), or the "
+                "goodness-of-fit test (Wiemer & Wyss 2000; smallest Mc whose G-R model explains ≥ 95 % of the "
+                "cumulative counts, else 90 %); a fixed Mc is moved to its bin's centre."]),
+        html.P([html.B("b"), ": Aki–Utsu maximum likelihood over the binned magnitudes ≥ Mc with Utsu's "
+                "bin-width correction (Mc − 0.05), ± Shi & Bolt (1982). ", html.B("a"), ": log10 N(≥Mc) + b·Mc, "
+                "so the fitted line passes through the plotted cumulative count at Mc."]),
         html.P([f"The scatter draws at most {EVENT_CAP:,} events (the map's fixed random sample); the histogram, "
                 "the FMD and the numbers always use every matched event, computed from the magnitude column only. "
                 "Counts are computed, never typed in (the original hard-coded them)."], className="mb-0"),
@@ -291,7 +295,8 @@ def update_fmd(query, state_query):
         what = "resolved mechanism" if state["pop"] == "resolved" else "event"
         return empty_figure(f"No {what} matches the filters"), _results(None, state), ""
     n = int(analysis["result"]["n_total"])
-    caption = f"{pop}, {n:,} with ML · log scale"
+    caption = (f"{pop}, {n:,} with ML · log scale · resolved = has a mechanism of the population "
+               f"({population_of(Filters.from_query(query or '')).label})")
     return mf.fmd_figure(analysis), _results(analysis, state), caption
 
 

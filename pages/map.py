@@ -16,7 +16,7 @@ from dash.exceptions import PreventUpdate
 
 from components import filter_bar
 from components.data import EVENT_CAP, MAP_MECHANISM_COLUMNS, MECHANISM_CAP, get_provider
-from components.filters import Filters, query_problems
+from components.filters import Filters, population_of, query_problems
 from components.layout import no_data
 from components.map_figure import GROUP_COLORS, ball_traces, empty_figure, map_figure
 
@@ -88,7 +88,11 @@ def _about(provider):
                 html.B("no wells or stages in this data set.")]),
         html.P([f"At most {EVENT_CAP:,} events are drawn (beyond that a fixed pseudo-random sample, the same "
                 f"for the same filters) and the {MECHANISM_CAP:,} mechanisms of largest ML; the counts, the table "
-                "and the CSV always cover every matched row."], className="mb-0"),
+                "and the CSV always cover every matched row."]),
+        html.P(["Mechanisms: the filter bar's ", html.B("Mechanisms"), " control — by default one per event "
+                "(quality A, the published one first, else a computed one), so no event is drawn or counted "
+                "twice; 'all mechanism rows' shows an event's published and computed mechanisms together."],
+               className="mb-0"),
     ]
 
 
@@ -387,8 +391,8 @@ def update_table(query, page, sort_by, selected):
                 styles.append({"if": {"row_index": i}, "backgroundColor": "rgba(214,0,143,0.10)",
                                "boxShadow": "inset 3px 0 0 #d6008f"})
     m = df.attrs["matched"]
-    caption = f"{m:,} matched · page {df.attrs['page'] + 1} of {df.attrs['page_count']:,} · click a row to " \
-              "find it on the map, a ball to find it here"
+    caption = f"{m:,} matched ({population_of(f).label}) · page {df.attrs['page'] + 1} of " \
+              f"{df.attrs['page_count']:,} · click a row to find it on the map, a ball to find it here"
     new_page = df.attrs["page"] if df.attrs["page"] != page else no_update
     return _rows(df, query), df.attrs["page_count"], new_page, styles, caption
 

@@ -24,7 +24,7 @@ from dash.exceptions import PreventUpdate
 from components import filter_bar
 from components import strike_time_figures as stf
 from components.data import get_provider
-from components.filters import NONE, Filters, _as_params, format_time
+from components.filters import NONE, Filters, _as_params, format_time, population_words
 from components.layout import no_data
 from pipeline.analysis.strike_time import injection_bars, stage_markers, strike_time_table, time_range_from_plotly
 
@@ -186,10 +186,10 @@ def build_figure(query: str, cluster: str | None):
     drawn = filter_bar.drawn_data(
         f, {"matched": int(counts["events"])},
         {"matched": int(matched), "drawn": int(len(table)),
-         "note": (f"only cluster {cluster}, " if cluster else "") + "one mechanism per event (published first)"})
+         "note": (f"only cluster {cluster}, " if cluster else "") + "one mechanism per event"})
     n_wells = markers["well"].nunique() if len(markers) else 0
     caption = (f"{f'cluster {cluster}' if cluster else 'all events (no clusters in these data)'}: "
-               f"{len(table):,} mechanisms · "
+               f"{len(table):,} mechanisms, one per event ({population_words(f, one_per_event=True)}) · "
                + (f"{len(markers):,} stages of {n_wells} wells" if len(markers) else "no stages in this data set")
                + " · " + (f"{len(bars):,} daily injection rows" if len(bars) else "no injection data"))
     return fig, stf.group_stats(table), caption, drawn

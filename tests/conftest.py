@@ -96,13 +96,14 @@ def _strip_project(root: Path, keys: tuple[str, ...]) -> None:
 def files_project_dir(demo_data_dir, tmp_path_factory) -> Path:
     """A small ``--source files`` project, as a user would bring it: the demo's events of
     ML >= 0.3 (187) exported with ``export --format project`` (QuakeML with published
-    mechanisms and the P picks of 5 events, StationXML, MiniSEED of those 5 events, vp.csv),
+    mechanisms (``--mech all``: every mechanism row, not only the default quality-A population) and the P
+    picks of 5 events, StationXML, MiniSEED of those 5 events, vp.csv),
     **without** wells, stages and injection. Tests must not write to it: copy it first."""
     from pipeline.__main__ import main
 
     root = tmp_path_factory.mktemp("files_project") / "project"
     assert main(["export", "--format", "project", "--data-dir", str(demo_data_dir), "--out", str(root),
-                 "--mmin", "0.3", "--name", "Tiny experiment"]) == 0
+                 "--mmin", "0.3", "--name", "Tiny experiment", "--mech", "all"]) == 0
     _strip_project(root, ("wells", "stages", "injection"))
     return root
 

@@ -75,7 +75,10 @@ def test_pure_gr_sample_recovers_b_and_mc(dm):
     assert maxc["mc"] == pytest.approx(0.5)
     assert mg.mc_goodness_of_fit(m, 0.1, 95)["mc"] == pytest.approx(0.5)
     res = mg.gutenberg_richter(m, method="maxc", correction=0.0)
-    assert res["dm"] == dm and res["n"] == np.sum(m >= 0.5 - dm / 2 - 1e-9)  # M >= Mc - dm/2
+    # events >= Mc: binned ML >= Mc, i.e. ML >= Mc - 0.05 (the FMD's bin), whatever the resolution dm
+    assert res["dm"] == dm and res["n"] == np.sum(m >= 0.5 - 0.05 - 1e-9)
+    fmd = mg.frequency_magnitude(m, 0.1).set_index("centre")
+    assert res["n"] == fmd.loc[0.5, "cumulative"]
     assert res["b"] == pytest.approx(1.0, abs=0.05)
     # the default +0.2 correction only costs events on a sharply complete sample
     res02 = mg.gutenberg_richter(m)
@@ -106,8 +109,47 @@ def test_shi_bolt_sigma_is_of_order_b_over_sqrt_n():
 
 def test_aki_utsu_formula_with_bin_correction():
     m = np.array([1.0, 1.0, 1.1, 1.3, 1.6] * 20)
-    res = mg.b_value(m, 1.0, dm=0.1, min_events=10)
+    res = mg.b_value(m, 1.0, bin_width=0.1, min_events=10)
     assert res["b"] == pytest.approx(math.log10(math.e) / (m.mean() - (1.0 - 0.05)))
+
+
+def continuous_gr(n, b, m_min, dm, seed):
+    """Gutenberg-Richter magnitudes with b-value ``b``, complete above ``m_min`` (continuous),
+    reported at resolution ``dm`` (rounded to multiples of ``dm``, as a catalogue reports
+    them) and rounded to 6 decimals."""
+    rng = np.random.default_rng(seed)
+    m = m_min + rng.exponential(1.0 / (b * BETA), n)
+    return np.round(np.round(m / dm) * dm, 6)
+
+
+@pytest.mark.parametrize("b,dm,mc", [(1.0, 0.01, 0.5), (1.3, 0.01, 0.2), (0.8, 0.1, 0.5), (1.0, 0.001, -0.7)])
+def test_one_binning_line_through_the_cumulative_count_at_mc_and_b_recovered(b, dm, mc):
+    """b is fitted on exactly the events the FMD counts at Mc (binned ML >= Mc) with the same
+    bin correction, so the fitted G-R line meets the cumulative count at Mc (here within
+    2 %; by construction exactly), and the known b is recovered. Before, b used
+    ML >= Mc - dm/2 (0.005 for dm = 0.01) while the FMD used Mc - 0.05: the line sat ~11 %
+    below the plotted point for b = 1."""
+    m = continuous_gr(40_000, b, mc - 0.3, dm, seed=int(b * 100 + dm * 1000))
+    res = mg.gutenberg_richter(m, method="fixed", mc=mc)
+    fmd = mg.frequency_magnitude(m, 0.1)
+    at_mc = fmd.loc[np.isclose(fmd["centre"], mc), "cumulative"].iloc[0]
+    line = mg.gr_cumulative_counts(res["a"], res["b"], [mc])[0]
+    assert line == pytest.approx(at_mc, rel=0.02)
+    assert res["n"] == at_mc
+    assert abs(res["b"] - b) <= max(3 * res["b_sigma"], 0.02), (res["b"], res["b_sigma"])
+    # the goodness-of-fit test fits each candidate the same way: same b at the same Mc
+    gft = mg.gft_residuals(m, 0.1).set_index("mc")
+    row = gft.loc[gft.index[np.isclose(gft.index, mc)][0]]
+    assert row["b"] == pytest.approx(res["b"]) and row["n"] == res["n"]
+
+
+def test_mc_is_always_a_bin_centre():
+    m = continuous_gr(5_000, 1.0, 0.0, 0.01, seed=3)
+    res = mg.gutenberg_richter(m, method="fixed", mc=0.23)
+    assert res["mc"] == 0.2 and res["mc_requested"] == 0.23
+    assert res["n"] == mg.gutenberg_richter(m, method="fixed", mc=0.2)["n"]
+    maxc = mg.mc_maximum_curvature(m, 0.1, correction=0.15)  # half-way: goes up
+    assert maxc["mc"] == pytest.approx(round(maxc["mc_raw"] + 0.2, 10))
 
 
 # --- small and empty selections never raise ------------------------------------------------------

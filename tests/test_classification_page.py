@@ -77,14 +77,72 @@ def provider(demo_data_dir):
     return DataProvider(demo_data_dir)
 
 
+#: events given a computed mechanism in :func:`toc2me_data_dir`: the three of the published SKHASH
+#: demo run (published quality A; computed quality A, as a build computes them) and three SWe events
+#: whose published mechanism is quality B (computed quality B)
+COMPUTED_A_EVENTS = ("20161104064824.680", "20161125051408.940", "20161128051644.670")
+N_COMPUTED_ON_B = 3
+
+
 @pytest.fixture(scope="module")
 def toc2me_data_dir(toc2me_tables, tmp_path_factory):
-    """The ToC2ME tables written to a data folder (the same tables ``pipeline build`` writes)."""
+    """The ToC2ME tables written to a data folder (the tables ``pipeline build`` writes), with
+    computed mechanisms added as a build that inverted some events' waveforms has them: for
+    the 3 SKHASH-demo events (published quality A) a quality-A ``computed`` row, for 3
+    events whose published mechanism is quality B a quality-B one; each with plane-1 strike
+    turned by 30° (so counting it as well as the published one changes the group counts),
+    the group from the published rule. The published rows are untouched."""
     from pipeline import tables
+    from pipeline.mechanisms.groups import classify_groups
 
+    t = dict(toc2me_tables)
+    me = t["mechanisms"]
+    pub_b = me[(me["quality"] == "B")].sort_values("event_id")["event_id"].head(N_COMPUTED_ON_B)
+    comp = me[me["event_id"].isin([*COMPUTED_A_EVENTS, *pub_b])].copy()
+    assert len(comp) == len(COMPUTED_A_EVENTS) + N_COMPUTED_ON_B
+    comp["source"] = "computed"  # the quality stays the published one's: A for the demo events, B
+    comp["strike"] = (comp["strike"] + 30.0) % 360.0
+    comp["published_set"] = None
+    comp["group"] = classify_groups(comp["strike"].to_numpy(float), comp["dip"].to_numpy(float),
+                                    comp["rake"].to_numpy(float))
+    t["mechanisms"] = pd.concat([me, comp], ignore_index=True)
     d = tmp_path_factory.mktemp("toc2me_data")
-    tables.write_tables(d, toc2me_tables)
+    tables.write_tables(d, t)
     return d
+
+
+def _paper_groups(toc2me_dir) -> dict:
+    """The paper's group counts recomputed from the published quality-A file
+    (``catalog/mt_solution_20250317_SKHASH_quality_A.txt``: id, lat, lon, depth, strike, dip,
+    rake, sequence) with the rule of docs/analyses.md 1.3, written here independently of
+    the code under test."""
+    cols = ["event_id", "lat", "lon", "depth", "strike", "dip", "rake", "seq"]
+    df = pd.read_csv(toc2me_dir / "catalog" / "mt_solution_20250317_SKHASH_quality_A.txt", sep=r"\s+",
+                     header=None, names=cols, dtype={"event_id": str})
+    s, d, r = df["strike"], df["dip"], df["rake"].abs()
+    R = (r >= 165) & (r <= 180)
+    conds = [
+        ("g1", R & (s.between(0, 12) | s.between(170, 192) | s.between(355, 360))),
+        ("g2", R & (s.between(19, 60) | s.between(200, 231))),
+        ("g3", R & s.between(185, 200) & d.between(43, 65)),
+        ("g4", R & (((s >= 12) & (s < 19)) | s.between(192, 200) | s.between(185, 195))),
+    ]
+    group = pd.Series("other", index=df.index)
+    done = pd.Series(False, index=df.index)
+    for g, c in conds:
+        group[c & ~done] = g
+        done |= c
+    counts = group.value_counts()
+    return {g: int(counts.get(g, 0)) for g in ("g1", "g2", "g3", "g4", "other")}
+
+
+def _all_rows_groups(data_dir) -> dict:
+    """Group counts of every mechanism row (``mech=all``), from the Parquet table in pandas."""
+    from pipeline.tables import read_table
+
+    me = cf.regroup(read_table(data_dir, "mechanisms"), PUBLISHED_RULE)
+    counts = me["group"].value_counts()
+    return {g: int(counts.get(g, 0)) for g in cf.group_order(PUBLISHED_RULE)}
 
 
 # -- browser ------------------------------------------------------------------------------------
@@ -111,21 +169,55 @@ def test_page_loads_with_counts_figures_and_clean_console(dash_duo, demo_data_di
     no_console_errors(dash_duo, "SEVERE")
 
 
-def test_toc2me_default_rule_counts_and_live_edit(dash_duo, toc2me_data_dir):
-    """The reference counts on ToC2ME quality A, then an edit of the g1 row re-counts live."""
-    _start(dash_duo, toc2me_data_dir, PATH + "?quality=A")
-    _wait_counts(dash_duo, REFERENCE)
+def test_toc2me_default_rule_counts_and_live_edit(dash_duo, toc2me_data_dir, toc2me_dir):
+    """On first load (no query) the page shows the paper's counts — one mechanism per event,
+    quality A — although the build also holds computed mechanisms of events that have a
+    published one; then an edit of the g1 row re-counts live."""
+    paper = _paper_groups(toc2me_dir)
+    assert paper == REFERENCE  # the data file and docs/analyses.md agree
+    _start(dash_duo, toc2me_data_dir, PATH)
+    _wait_counts(dash_duo, paper)
     assert wait(lambda: plotly_js(dash_duo, "cls-map", "gd.layout.meta.balls"), message="balls") == 12
+    caption = dash_duo.find_element("#cls-population").text
+    assert caption.startswith("Mechanisms: 2,519 events, one mechanism each") and "quality A" in caption
     _edit_cell(dash_duo, 0, "strike_max", 6)
     p = DataProvider(toc2me_data_dir)
     rows = cf.default_rule_rows()
     rows[0]["strike_max"] = 6
     rule, _ = cf.check_rule(rows)
-    want = _expected(p, Filters(qualities=("A",)), rule)
+    want = _expected(p, Filters(), rule)
     assert want["g1"] < REFERENCE["g1"] and sum(want.values()) == 2519
     _wait_counts(dash_duo, want)
     wait(lambda: "rule=g1:0,6,0,90,165;" in _hash(dash_duo), message="rule in the URL fragment")
-    assert "quality=A" in dash_duo.driver.current_url
+    assert "mech=" not in dash_duo.driver.current_url  # the default population is not written
+    no_console_errors(dash_duo, "SEVERE")
+
+
+def test_toc2me_population_control_changes_counts_caption_and_url(dash_duo, toc2me_data_dir):
+    """Switching the filter bar's Mechanisms control to "all mechanism rows" counts the
+    computed duplicates and the 600 quality-B events too; the caption and the URL say so;
+    back to quality A restores the paper's counts."""
+    from selenium.webdriver.support.ui import Select
+
+    _start(dash_duo, toc2me_data_dir, PATH)
+    _wait_counts(dash_duo, REFERENCE)
+    everything = _all_rows_groups(toc2me_data_dir)
+    assert sum(everything.values()) == 2519 + 600 + len(COMPUTED_A_EVENTS) + N_COMPUTED_ON_B
+    select = Select(dash_duo.find_element(".fm-population-select"))
+    select.select_by_value("all")
+    _wait_counts(dash_duo, everything)
+    wait(lambda: "mech=all" in dash_duo.driver.current_url, message="population in the URL")
+    caption = wait(lambda: (lambda t: t if "3,125 mechanisms of 3,119 events" in t else None)(
+        dash_duo.find_element("#cls-population").text), message="caption of all rows")
+    assert "several times" in caption
+    assert "all mechanism rows" in dash_duo.find_element(".fm-count-population").text
+    Select(dash_duo.find_element(".fm-population-select")).select_by_value("AB")
+    want_ab = _expected(DataProvider(toc2me_data_dir), Filters(population="AB"))
+    assert sum(want_ab.values()) == 2519 + 600
+    _wait_counts(dash_duo, want_ab)
+    Select(dash_duo.find_element(".fm-population-select")).select_by_value("A")
+    _wait_counts(dash_duo, REFERENCE)
+    wait(lambda: "mech=" not in dash_duo.driver.current_url, message="default population leaves the URL")
     no_console_errors(dash_duo, "SEVERE")
 
 
@@ -264,7 +356,7 @@ def test_builders_on_toc2me_counts(toc2me_data_dir):
     app = create_app(toc2me_data_dir)
     from pages import classification as page
 
-    q = "quality=A"
+    q = ""  # the default population: one mechanism per event, quality A
     with app.server.app_context():
         res = page.build_analysis(q)
         fig = page.build_map(q, None, cf.DEFAULT_THRESHOLD)
@@ -291,3 +383,34 @@ def test_malformed_filter_classified_csv_downloads_nothing(demo_data_dir):
         with pytest.raises(PreventUpdate):
             page.download(1, Filters.from_query("mmin=abc").to_query(), store, "?mmin=abc")
         assert page.download(1, "mmin=1", store, "?mmin=1")["filename"].endswith(".csv")
+
+
+def test_toc2me_every_analysis_page_counts_each_event_once(toc2me_data_dir):
+    """On the ToC2ME build with computed duplicates, the server paths of every analysis page
+    count each event once by default (the paper's 2,519 where the paper used quality A;
+    the SWe subsets their A+B 913), and ``mech=all`` brings the duplicates back."""
+    import importlib
+
+    from app import create_app
+
+    app = create_app(toc2me_data_dir)
+    cls = importlib.import_module("pages.classification")
+    mp, mag = importlib.import_module("pages.map"), importlib.import_module("pages.magnitudes")
+    st, dif = importlib.import_module("pages.strike_time"), importlib.import_module("pages.diffusion")
+    n_all_rows = 2519 + 600 + len(COMPUTED_A_EVENTS) + N_COMPUTED_ON_B
+    with app.server.app_context():
+        mechs = cls.load_mechanisms("")[0]
+        assert mechs["event_id"].is_unique and len(mechs) == 2519
+        assert len(cls.load_mechanisms("mech=all")[0]) == n_all_rows
+        _, drawn = mp.build_figure("")
+        assert drawn["mechanisms"]["matched"] == 2519
+        assert mp.build_figure("mech=all")[1]["mechanisms"]["matched"] == n_all_rows
+        _, drawn = mag.build_time_figure("")
+        assert drawn["mechanisms"]["matched"] == 2519
+        mags, resolved = mag._selection(mag.get_provider(), Filters())
+        assert int(resolved.sum()) == 2519 and len(mags) == 21_619
+        table = st.build("", "NSw")[0]
+        assert table["event_id"].is_unique and len(table) == 290
+        for subset, n in (("SWe-AB", 913), ("SWe-lowdip", 142), ("NSw", 290)):
+            r, _, _ = dif.build_analysis("", f"subset:{subset}", None, "signed_epicentral", None, 90, 0.0316)
+            assert r["events"]["event_id"].is_unique and len(r["events"]) == n, subset

@@ -15,7 +15,7 @@ import pytest
 
 from components import data as data_mod
 from components.data import DataProvider, MissingDataError
-from components.filters import NONE, Filters
+from components.filters import NONE, POPULATIONS, Filters
 from pipeline.tables import read_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,11 +33,32 @@ def tables(demo_data_dir):
     return {t: read_table(demo_data_dir, t) for t in ("events", "mechanisms", "stations", "wells", "stages")}
 
 
+#: every mechanism row (the population ``all``); ``Filters()`` is one mechanism per event, quality A
+ALL_ROWS = Filters(population="all")
+
+
+def _preferred(me: pd.DataFrame) -> pd.DataFrame:
+    """Each event's preferred mechanism, as components.filters documents it: published
+    before computed, then quality A..D, null, then source name (pandas, independent of SQL)."""
+    rank = me["source"].map({"published": 0, "computed": 1}).fillna(2)
+    return (me.assign(_r=rank, _q=me["quality"].fillna("Z")).sort_values(["event_id", "_r", "_q", "source"])
+            .drop_duplicates("event_id").drop(columns=["_r", "_q"]))
+
+
 def test_counts_equal_the_filtered_rows(provider, tables):
-    f = Filters()
-    c = provider.counts(f).iloc[0]
+    c = provider.counts(ALL_ROWS).iloc[0]
     assert c["events"] == len(tables["events"])
     assert c["mechanisms"] == len(tables["mechanisms"])
+    # the default: one mechanism per event among the quality-A ones (published first)
+    me = tables["mechanisms"]
+    assert me["event_id"].duplicated().any(), "the demo has events with a published and a computed mechanism"
+    want = _preferred(me[me["quality"] == "A"])
+    c = provider.counts(Filters()).iloc[0]
+    assert c["events"] == len(tables["events"])
+    assert c["mechanisms"] == len(want) < len(me)
+    # the demo's computed quality-A mechanisms of events whose published one is of lower quality count
+    shown = provider.mechanisms(Filters(), cap=None)
+    assert (shown["source"] == "computed").sum() == (want["source"] == "computed").sum() > 0
     g = Filters.from_values(mag_min=0.0, groups=[tables["mechanisms"]["group"].iloc[0], NONE])
     c = provider.counts(g).iloc[0]
     assert c["events"] == len(provider.export_frame("events", g))
@@ -45,15 +66,53 @@ def test_counts_equal_the_filtered_rows(provider, tables):
     assert list(provider.counts(g).columns) == ["events", "mechanisms"]
 
 
+@pytest.mark.parametrize("population", [k for k, p in POPULATIONS.items() if p.per_event])
+def test_every_analysis_query_counts_each_event_once(provider, tables, population):
+    """Every per-event population gives each event at most one mechanism in every query the
+    pages use (map, table pages, CSV, counts, strike-time/diffusion rows, the events'
+    mechanism columns, the magnitudes page's resolved flags), with and without row filters;
+    ``all`` keeps the duplicates (the comparison view)."""
+    me = tables["mechanisms"]
+    dup = me.loc[me["event_id"].duplicated(keep=False), "event_id"]
+    assert dup.nunique() > 0
+    for f in (Filters(population=population),
+              Filters.from_values(population=population, mag_min=-1.0, groups=sorted(me["group"].unique())[:2]),
+              Filters.from_values(population=population, qualities=["A", "B"],
+                                  time_end=me["time"].sort_values().iloc[len(me) // 2])):
+        mechs = provider.mechanisms(f, cap=None)
+        assert mechs["event_id"].is_unique, f
+        n = len(mechs)
+        assert provider.counts(f).iloc[0]["mechanisms"] == n
+        assert provider.export_frame("mechanisms", f)["event_id"].is_unique
+        page = provider.mechanisms_page(f, 0, 1000)
+        assert page["event_id"].is_unique and page.attrs["matched"] == n
+        per_event = provider.mechanisms_per_event(f)
+        assert per_event["event_id"].is_unique and len(per_event) == n
+        ev = provider.export_frame("events", f)
+        assert ev["event_id"].is_unique
+        # same choice everywhere: the events' group is the group of the event's population row
+        chosen = mechs.set_index("event_id")
+        has = ev[ev["mechanism_source"].notna()].set_index("event_id")
+        if not f.groups and not f.qualities:
+            assert set(has.index) >= set(chosen.index)
+        common = chosen.index.intersection(has.index)
+        assert (has.loc[common, "mechanism_source"] == chosen.loc[common, "source"]).all()
+        assert (has.loc[common, "group"] == chosen.loc[common, "group"]).all()
+    res = provider.event_magnitudes(Filters(population=population))
+    assert int(res["resolved"].sum()) == len(provider.mechanisms(Filters(population=population), cap=None))
+    everything = provider.mechanisms(ALL_ROWS, cap=None)
+    assert len(everything) == len(me) and not everything["event_id"].is_unique
+
+
 def test_events_for_map_columns_and_no_cap(provider, tables):
-    df = provider.events_for_map(Filters())
+    df = provider.events_for_map(ALL_ROWS)
     assert list(df.columns) == ["event_id", "time", "x_km", "y_km", "lon", "lat", "depth_km", "magnitude", "group"]
     assert df.attrs == {"matched": len(tables["events"]), "drawn": len(tables["events"]), "step": 1,
                         "sampled": False}
     assert df["time"].is_monotonic_increasing
     assert str(df["time"].dt.tz) in ("UTC", "Etc/UTC")
-    # group: the event's mechanism group, 'none' otherwise
-    me = tables["mechanisms"].sort_values("source", key=lambda s: s != "published").drop_duplicates("event_id")
+    # group: the group of the event's preferred mechanism, 'none' otherwise
+    me = _preferred(tables["mechanisms"])
     want = df[["event_id"]].merge(me[["event_id", "group"]], on="event_id", how="left")["group"].fillna(NONE)
     assert (df["group"].to_numpy() == want.to_numpy()).all()
 
@@ -88,16 +147,16 @@ def test_event_cap_with_group_filter_samples_the_filtered_rows(provider):
 
 def test_mechanism_cap_keeps_the_largest(provider, tables):
     me = tables["mechanisms"]
-    df = provider.mechanisms(Filters(), cap=25)
+    df = provider.mechanisms(ALL_ROWS, cap=25)
     assert df.attrs == {"matched": len(me), "drawn": 25}
     largest = me.sort_values(["magnitude", "event_id"], ascending=[False, True]).head(25)
     assert df["magnitude"].tolist() == largest["magnitude"].tolist()
-    assert len(provider.mechanisms(Filters(), cap=None)) == len(me)
+    assert len(provider.mechanisms(ALL_ROWS, cap=None)) == len(me)
     assert set(df.columns) >= {"event_id", "strike", "dip", "rake", "group", "x_km", "y_km"}
 
 
 def test_mechanisms_page_sort_and_position(provider, tables):
-    f = Filters()
+    f = ALL_ROWS
     sort = [{"column_id": "magnitude", "direction": "desc"}]
     p0 = provider.mechanisms_page(f, 0, 10, sort)
     assert p0.attrs["page_count"] == math.ceil(len(tables["mechanisms"]) / 10)
@@ -215,3 +274,33 @@ def test_missing_tables(tmp_path):
     assert set(p.missing_tables()) >= {"events", "mechanisms"}
     with pytest.raises(MissingDataError, match="pipeline build"):
         p.counts(Filters())
+
+
+def test_csv_download_follows_the_population(provider, tables):
+    """The filter bar's CSV link carries ``mech`` and the streamed CSV holds the population's
+    rows: one per event by default, every row with ``mech=all``."""
+    from components.filter_bar import download_href
+
+    me = tables["mechanisms"]
+    for f, n_want in ((Filters(table="mechanisms"), len(_preferred(me[me["quality"] == "A"]))),
+                      (Filters(table="mechanisms", population="all"), len(me))):
+        href = download_href(f)
+        assert ("mech=all" in href) == (f.population == "all")
+        got = pd.read_csv(io.BytesIO(b"".join(provider.iter_csv("mechanisms", Filters.from_query(
+            href.split("?", 1)[1] if "?" in href else "")))), dtype={"event_id": str})
+        assert len(got) == n_want
+        assert got["event_id"].is_unique == (f.population != "all")
+
+
+def test_per_event_rows_with_all_rows_are_the_events_preferred(provider, tables):
+    """With ``mech=all`` the strike-time/diffusion rows are still one per event: each event's
+    preferred mechanism (the one the events relation shows), chosen before the row filters."""
+    me = tables["mechanisms"]
+    pref = _preferred(me).set_index("event_id")
+    for f in (ALL_ROWS, Filters.from_values(population="all", groups=sorted(me["group"].unique())[:1])):
+        rows = provider.mechanisms_per_event(f)
+        assert rows["event_id"].is_unique
+        assert (rows["source"].to_numpy() == pref.loc[rows["event_id"], "source"].to_numpy()).all()
+        ev = provider.export_frame("events", f)
+        assert set(rows["event_id"]) == set(ev.loc[ev["mechanism_source"].notna(), "event_id"])
+        assert rows.attrs["matched"] == len(provider.export_frame("mechanisms", f))

@@ -56,17 +56,30 @@ def t(demo_data_dir):
     return {n: tables.read_table(demo_data_dir, n) for n in names}
 
 
-def expected(t, *, clusters=(), start=None, end=None, mmin=None, mmax=None, groups=(), qualities=(), sources=()):
-    """(event ids the dashboard counts, mechanism (event_id, source) rows it lists), in pandas:
-    an event's group/quality come from its published mechanism (else the computed one)
-    among ``sources``; a null matches 'none'; times inclusive, a date-only end = whole day."""
+def expected(t, *, clusters=(), start=None, end=None, mmin=None, mmax=None, groups=(), qualities=(), sources=(),
+             mech="A"):
+    """(event ids the dashboard counts, mechanism (event_id, source) rows it lists), in pandas.
+
+    The mechanism population ``mech`` (components.filters): candidates of its sources, its
+    quality classes (A for the default) and ``sources``; each event's preferred candidate
+    (published, computed, then quality A..D, null). The events take group/quality from that
+    mechanism; the mechanisms listed are those chosen rows (for ``all``: every candidate row). A null
+    matches 'none'; times inclusive, a date-only end = whole day."""
+    pop_sources = {"published": ["published"], "computed": ["computed"]}.get(mech, [])
+    classes = {"A": ["A"], "AB": ["A", "B"]}.get(mech)
     ev, me = t["events"].copy(), t["mechanisms"].copy()
+    if pop_sources:
+        me = me[me["source"].isin(pop_sources)]
     if sources:
         me = me[me["source"].isin(sources)]
-    pick = me.assign(_pub=me["source"] != "published").sort_values(["event_id", "_pub", "source"])
-    pick = pick.drop_duplicates("event_id").set_index("event_id")
-    ev["group"] = ev["event_id"].map(pick["group"]).fillna("none")
-    ev["quality"] = ev["event_id"].map(pick["quality"])
+    if classes:
+        me = me[me["quality"].isin(classes)]
+    rank = me["source"].map({"published": 0, "computed": 1}).fillna(2)
+    pick = me.assign(_r=rank, _q=me["quality"].fillna("Z")).sort_values(["event_id", "_r", "_q", "source"])
+    pick = pick.drop_duplicates("event_id").drop(columns=["_r", "_q"])
+    ev["group"] = ev["event_id"].map(pick.set_index("event_id")["group"]).fillna("none")
+    ev["quality"] = ev["event_id"].map(pick.set_index("event_id")["quality"])
+    me = me if mech == "all" else pick
 
     def keep(df):
         m = pd.Series(True, index=df.index)
@@ -95,7 +108,7 @@ def expected(t, *, clusters=(), start=None, end=None, mmin=None, mmax=None, grou
 
 def test_quakeml_events_mechanisms_and_picks_read_back(demo_data_dir, t, tmp_path, capsys):
     """A filtered export read back with obspy.read_events: the right events, their catalogue
-    origin (depth in m) and magnitude, every mechanism, and one P pick per station with the
+    origin (depth in m) and magnitude, every selected mechanism, and one P pick per station with the
     polarity SKHASH inverts, its time to the microsecond and the arrival's angles."""
     pol, me, ms = t["polarities"], t["mechanisms"], t["mechanism_stations"]
     with_pol = sorted(set(pol["event_id"]))
@@ -127,7 +140,8 @@ def test_quakeml_events_mechanisms_and_picks_read_back(demo_data_dir, t, tmp_pat
         assert o.depth == pytest.approx(row["depth_km"] * 1000.0, abs=1e-3)     # metres
         assert e.preferred_magnitude().mag == row["magnitude"]
         assert e.preferred_magnitude().magnitude_type == "ML"
-        mrows = me[me["event_id"] == eid]
+        # the event's mechanisms in the selection (the default population: its preferred one if quality A)
+        mrows = me[[(e_, src) in want_me and e_ == eid for e_, src in zip(me["event_id"], me["source"])]]
         assert sorted(fm.resource_id.id.rsplit("/", 1)[1] for fm in e.focal_mechanisms) == sorted(mrows["source"])
         for fm in e.focal_mechanisms:
             r = mrows[mrows["source"] == fm.resource_id.id.rsplit("/", 1)[1]].iloc[0]
@@ -249,6 +263,11 @@ FILTER_CASES = [
     ("group=none&mmax=-1.5", [], dict(groups=["none"], mmax=-1.5)),
     ("start=2016-11-05T12:00&end=2016-11-20", ["--source", "published"],
      dict(start="2016-11-05T12:00", end="2016-11-20", sources=["published"])),
+    ("mech=all&quality=A&quality=none&source=computed", [], dict(qualities=["A", "none"], sources=["computed"],
+                                                                 mech="all")),
+    ("group=g1&mmin=-1", ["--mech", "any"], dict(groups=["g1"], mmin=-1.0, mech="any")),
+    ("mech=AB&cluster=SWe", [], dict(clusters=["SWe"], mech="AB")),
+    ("", ["--mech", "computed"], dict(mech="computed")),
 ]
 
 
@@ -273,7 +292,8 @@ def test_filters_select_what_the_app_selects(demo_data_dir, t, tmp_path, capsys,
     # the dashboard's own counts for the same filters
     f = Filters.from_values(clusters=want.get("clusters"), time_start=want.get("start"), time_end=want.get("end"),
                             mag_min=want.get("mmin"), mag_max=want.get("mmax"), groups=want.get("groups"),
-                            qualities=want.get("qualities"), sources=want.get("sources"))
+                            qualities=want.get("qualities"), sources=want.get("sources"),
+                            population=want.get("mech"))
     c = DataProvider(demo_data_dir).counts(f).iloc[0]
     assert (int(c["events"]), int(c["mechanisms"])) == (len(want_ev), len(want_me))
 
@@ -282,12 +302,13 @@ def test_quakeml_has_the_event_of_every_filtered_mechanism(demo_data_dir, t, tmp
     """A group filter applies to an event through its published mechanism but to each
     mechanism through its own group: an event whose computed mechanism is in group g1 but
     whose published one is not is not among the events the app counts, yet its g1
-    mechanism is listed - the QuakeML holds it, with its event."""
-    want_ev, want_me = expected(t, groups=["g1"])
+    mechanism is listed - the QuakeML holds it, with its event. Only with every mechanism
+    row (``--mech all``): one mechanism per event (the default) lists the events' own."""
+    want_ev, want_me = expected(t, groups=["g1"], mech="all")
     extra = {e for e, _ in want_me} - want_ev
     assert extra                     # the demo has such events
     out = tmp_path / "g1.xml"
-    line = _export(capsys, demo_data_dir, "quakeml", out, "--group", "g1")
+    line = _export(capsys, demo_data_dir, "quakeml", out, "--group", "g1", "--mech", "all")
     cat = obspy.read_events(str(out))
     assert {e.resource_id.id.rsplit("/", 1)[1] for e in cat} == want_ev | extra
     assert sum(len(e.focal_mechanisms) for e in cat) == len(want_me)

@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 
 from components.data import DataProvider
-from components.filters import (MAG_LIMITS, MAX_LIST, MAX_STR, NONE, TIME_LIMITS, Filters, format_time,
-                                parse_time, time_order_reversed, where_clause)
+from components.filters import (DEFAULT_POPULATION, MAG_LIMITS, MAX_LIST, MAX_STR, NONE, POPULATIONS, TIME_LIMITS,
+                                Filters, format_time, parse_time, population_caption, time_order_reversed,
+                                where_clause)
 from pipeline.tables import read_table
 
 UTC = timezone.utc
@@ -193,11 +194,30 @@ def frames(demo_data_dir):
     return ev, me
 
 
+def _pandas_population(me: pd.DataFrame, f: Filters, per_event: bool | None = None) -> pd.DataFrame:
+    """The population's mechanism rows, written again in pandas from the documented rule
+    (components.filters): candidates of the population's sources and quality classes and
+    the Source filter; one per event by source rank (the population's order, else
+    published, computed), then quality A..D, null, then source name."""
+    pop = POPULATIONS[f.population]
+    m = me
+    if pop.sources:
+        m = m[m["source"].isin(pop.sources)]
+    if pop.qualities:
+        m = m[m["quality"].isin(pop.qualities)]
+    if f.sources:
+        m = m[m["source"].isin(f.sources)]
+    if pop.per_event if per_event is None else per_event:
+        ranked = list(pop.sources or ("published", "computed"))
+        m = m.assign(_rank=m["source"].map(lambda s: ranked.index(s) if s in ranked else len(ranked)),
+                     _q=m["quality"].fillna("Z"))
+        m = m.sort_values(["event_id", "_rank", "_q", "source"]).drop_duplicates("event_id")
+        m = m.drop(columns=["_rank", "_q"])
+    return m
+
+
 def _pandas_events(ev: pd.DataFrame, me: pd.DataFrame, f: Filters) -> pd.DataFrame:
-    """Independent reference: the events relation with its mechanism columns, filtered."""
-    m = me if not f.sources else me[me["source"].isin(f.sources)]
-    m = m.assign(_pub=(m["source"] != "published")).sort_values(["event_id", "_pub", "source"])
-    m = m.drop_duplicates("event_id")[["event_id", "group", "quality", "source"]]
+    m = _pandas_population(me, f, per_event=True)[["event_id", "group", "quality", "source"]]
     out = ev.merge(m, on="event_id", how="left")
     out["group"] = out["group"].fillna(NONE)
     return _pandas_filter(out, f, events=True)
@@ -243,6 +263,11 @@ def _filter_cases(ev, me):
         Filters.from_values(sources=["computed"], groups=[groups[0]]),
         Filters.from_values(clusters=["'; DROP TABLE events; --"]),
         Filters.from_values(groups=HOSTILE, qualities=["A"]),
+        *[Filters(population=p) for p in POPULATIONS],
+        Filters.from_values(population="all", sources=["computed"]),
+        Filters.from_values(population="any", qualities=["B"], mag_min=0.0),
+        Filters.from_values(population="AB", groups=[groups[0]], clusters=clusters[:1] or [NONE]),
+        Filters.from_values(population="computed", sources=["published"]),
     ]
 
 
@@ -255,7 +280,7 @@ def test_duckdb_equals_pandas(demo_data_dir, frames):
         want_ev = _pandas_events(ev, me, f)
         assert sorted(got_ev["event_id"]) == sorted(want_ev["event_id"]), f
         got_me = provider.export_frame("mechanisms", f)
-        want_me = _pandas_filter(me, f, events=False)
+        want_me = _pandas_filter(_pandas_population(me, f), f, events=False)
         assert sorted(zip(got_me["event_id"], got_me["source"])) == \
             sorted(zip(want_me["event_id"], want_me["source"])), f
         c = provider.counts(f).iloc[0]
@@ -284,6 +309,7 @@ def test_hostile_filters_run_and_match_nothing(demo_data_dir):
     ("view=mercator&color=';DROP", ["color=\"';DROP\" is not one of time, group, depth, magnitude",
                                     "view='mercator' is not one of km, geo"]),
     ("quality=Z", ["quality='Z' is not one of A, B, C, D, none"]),
+    ("mech=bogus", ["mech='bogus' is not one of " + ", ".join(POPULATIONS)]),
     ("cluster=nul%00byte", ["cluster='nul?byte' is not 1 to 64 printable characters"]),
 ])
 def test_query_problems_name_each_malformed_value(query, expected):
@@ -347,3 +373,24 @@ def test_filter_bar_alerts_malformed_url_and_disables_download():
     assert alert.color == "danger" and alert.children[1] == "mmin='abc' is not a number"
     assert "disabled" in cls.split() and "mmin='abc'" in title
     assert filter_bar.problem_children("?mmin=1&group=g1") == (None, "btn btn-primary btn-sm fm-download", None)
+def test_population_url_round_trip_and_defaults():
+    """``mech`` selects the mechanism population; the default (quality A) is omitted from the
+    URL, a bad value falls back to it, and the data query (cache key, CSV link) keeps it."""
+    assert Filters().population == DEFAULT_POPULATION == "A"
+    assert Filters().to_query() == ""
+    for key in POPULATIONS:
+        f = Filters.from_query(f"mech={key}&view=geo")
+        assert f.population == key
+        assert Filters.from_query(f.to_query()) == f
+        assert ("mech=" + key in f.data_query()) == (key != DEFAULT_POPULATION)
+    assert Filters.from_query("mech=everything").population == DEFAULT_POPULATION
+    assert Filters.from_query({"mech": ["bogus", "all"]}).population == "all"
+    assert Filters().replace(population="computed").to_query() == "mech=computed"
+
+
+def test_population_caption_says_what_is_counted():
+    assert population_caption(Filters(), 2519) == \
+        "Mechanisms: 2,519 events, one mechanism each (quality A, published first, else computed)"
+    text = population_caption(Filters(population="all"), 3119, 3123)
+    assert text.startswith("Mechanisms: 3,123 mechanisms of 3,119 events") and "several times" in text
+    assert "Source filter: computed" in population_caption(Filters(sources=["computed"]), 3)

@@ -53,10 +53,12 @@ def test_default_method_recovers_demo_b_value_and_mc(provider, truth):
     assert res["n"] >= 1000 and res["b_sigma"] < 0.05
     # the Shi-Bolt sigma is close to Aki's b/sqrt(n) for a G-R sample
     assert res["b_sigma"] == pytest.approx(res["b_sigma_aki"], rel=0.25)
-    # a-value: the fitted line passes through the number of events used at Mc (those with
-    # ML >= Mc - dm/2, dm = 0.01 the ML resolution)
+    # a-value: the fitted line passes through the number of events used at Mc, which is the
+    # plotted cumulative count there (one binning: ML >= Mc - bin_width/2 for both)
     assert 10 ** (res["a"] - res["b"] * res["mc"]) == pytest.approx(res["n"])
-    assert res["n"] == int((mags >= res["mc"] - res["dm"] / 2 - 1e-9).sum())
+    assert res["n"] == int((mags >= res["mc"] - res["bin_width"] / 2 - 1e-9).sum())
+    fmd = a["fmd"]
+    assert res["n"] == int(fmd.loc[np.isclose(fmd["centre"], res["mc"]), "cumulative"].iloc[0])
 
 
 def test_fixed_mc_at_the_truth_recovers_b(provider, truth):
@@ -79,7 +81,9 @@ def test_both_mc_estimates_are_always_reported(provider):
 def test_synthetic_gutenberg_richter_sample():
     rng = np.random.default_rng(3)
     b, mc = 1.3, 0.5
-    m = np.round(mc - 0.005 - np.log10(rng.random(20_000)) / b, 2)  # complete above mc, 0.01 resolution
+    # complete from the lower edge of Mc's 0.1 bin (the bin the FMD counts at Mc), reported at 0.01:
+    # reported 0.45 (true 0.445..0.455) is the lowest value of bin 0.5, so the true edge is 0.445
+    m = np.round(mc - 0.05 - 0.005 - np.log10(rng.random(20_000)) / b, 2)
     res = mf.fmd_analysis(m, "fixed", fixed_mc=mc)["result"]
     assert abs(res["b"] - b) <= 3 * res["b_sigma"]
 
@@ -203,3 +207,28 @@ def test_bad_control_values_fall_back():
     assert a["method"] == "maxc" and a["correction"] == 0.2
     a = mf.fmd_analysis(m, method="fixed", fixed_mc=None)
     assert math.isnan(a["result"]["b"]) and "needs mc" in a["result"]["reason"]
+
+
+@pytest.mark.parametrize("method", ["maxc", "gft", "fixed"])
+def test_plotted_fit_meets_the_plotted_cumulative_count_at_mc(method):
+    """On a synthetic Gutenberg-Richter sample (b = 1.1, reported at 0.01 ML, a detection
+    roll-off below ML 0.3), the figure's G-R line and its cumulative points agree at Mc
+    within 2 %, and b is recovered: the FMD and the fit use one binning."""
+    rng = np.random.default_rng(11)
+    b, mc_true = 1.1, 0.3
+    m = (mc_true - 1.5) + rng.exponential(1.0 / (b * math.log(10)), 200_000)
+    keep = rng.random(m.size) < np.where(m >= mc_true - 0.05, 1.0, 10 ** (-2.5 * (mc_true - 0.05 - m)))
+    mags = np.round(m[keep][:30_000], 2)
+    a = mf.fmd_analysis(mags, method, fixed_mc=mc_true + 0.1 if method == "fixed" else None)
+    fig = mf.fmd_figure(a)
+    res = a["result"]
+    cum = next(t for t in fig["data"] if t["name"].startswith("Cumulative"))
+    fit = next(t for t in fig["data"] if t["name"].startswith("G-R fit"))
+    x_mc = round(res["mc"], 2)
+    plotted = cum["y"][cum["x"].index(x_mc)]
+    line = fit["y"][fit["x"].index(x_mc)]
+    assert line == pytest.approx(plotted, rel=0.02)
+    if res["mc"] >= mc_true - 1e-9:  # b is recovered where the sample is complete (GFT may pick a lower Mc)
+        assert abs(res["b"] - b) <= max(3 * res["b_sigma"], 0.05), (res["b"], res["b_sigma"])
+    table = mf.fmd_table(a).set_index("bin_centre_ml")
+    assert table.loc[x_mc, "gr_fit_cumulative"] == pytest.approx(table.loc[x_mc, "cumulative"], rel=0.02)

@@ -42,8 +42,12 @@ def build(request) -> dict:
     assert events["cluster"].isna().all() and 0 < len(waves) < len(events)
     for t in ("wells", "stages", "injection"):
         assert len(read_table(d, t)) == 0, t
-    return {"name": request.param, "dir": d, "provider": p, "n_events": len(events), "n_mech": len(mech),
-            "n_mech_events": mech["event_id"].nunique(),
+    # the default mechanism population: one mechanism per event among the quality-A ones
+    # (the build has computed mechanisms of events that also have a published one: an event
+    # is not counted twice)
+    n_default = int(mech.loc[mech["quality"] == "A", "event_id"].nunique())
+    return {"name": request.param, "dir": d, "provider": p, "n_events": len(events), "n_mech": n_default,
+            "n_mech_events": n_default, "n_mech_rows": len(mech),
             "with_waves": sorted(waves)[0], "without_waves": sorted(set(events["event_id"]) - waves)[0]}
 
 
@@ -98,7 +102,8 @@ def test_server_paths_without_wells_clusters_or_mechanisms(build):
         fig, stats, caption, drawn = st.build_figure("", None)
         assert fig["layout"]["meta"]["n_mechanisms"] == build["n_mech_events"]
         assert (int(stats["n"].sum()) if len(stats) else 0) == build["n_mech_events"]
-        assert caption == (f"all events (no clusters in these data): {build['n_mech_events']} mechanisms · "
+        assert caption == (f"all events (no clusters in these data): {build['n_mech_events']} mechanisms, one per "
+                           "event (quality A, published first, else computed) · "
                            "no stages in this data set · no injection data")
         assert drawn["mechanisms"]["drawn"] == build["n_mech_events"]
         options = dif.set_options(dif.get_provider())
@@ -155,13 +160,13 @@ def test_strike_time_and_diffusion_without_clusters_or_wells(dash_duo, build):
     catalogue event as its set; both say there are no stages or injection data."""
     n, n_mech, n_plot = build["n_events"], build["n_mech"], build["n_mech_events"]
     start_app(dash_duo, build["dir"], "/strike-time")
-    want = (f"all events (no clusters in these data): {n_plot} mechanisms · no stages in this data set · "
-            "no injection data")
+    want = (f"all events (no clusters in these data): {n_plot} mechanisms, one per event (quality A, "
+            "published first, else computed) · no stages in this data set · no injection data")
     wait(lambda: _text(dash_duo, "#st-caption") == want, message="strike-time caption")
     wait(lambda: plotly_js(dash_duo, "st-graph", "gd.layout.meta.n_mechanisms === %d" % n_plot), message="figure")
     notes = plotly_js(dash_duo, "st-graph", "gd.layout.annotations.map(a => a.text)")
     assert "no stages and no injection data" in notes
-    assert ("No mechanisms in this data set" in notes) == (n_mech == 0)
+    assert ("No mechanisms in this data set" in notes) == (build["n_mech_rows"] == 0)
     _wait_counts(dash_duo, n, n_mech)
     _clean(dash_duo)
     _open(dash_duo, "/strike-time?cluster=none")

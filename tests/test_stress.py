@@ -150,12 +150,16 @@ def test_command_prints_json_last_and_filters_like_the_dashboard(tmp_path):
     mech = _mechanism_table()
     tables.write_tables(tmp_path, {"mechanisms": mech})
     m = tables.read_table(tmp_path, "mechanisms")
+    assert m["event_id"].is_unique
+    a = m["quality"] == "A"  # the default population: one per event (ids are unique here), quality A
     cases = {
-        (): len(m),
-        ("--source", "published"): int((m["source"] == "published").sum()),
-        ("--quality", "A", "--group", "g1"): int(((m["quality"] == "A") & (m["group"] == "g1")).sum()),
+        (): int(a.sum()),
+        ("--mech", "all"): len(m),
+        ("--source", "published"): int((a & (m["source"] == "published")).sum()),
+        ("--quality", "A", "--group", "g1", "--source", "computed"): int(
+            (a & (m["group"] == "g1") & (m["source"] == "computed")).sum()),
         ("--cluster", "NSw", "--start", "2016-11-03", "--end", "2016-11-08"): int(
-            ((m["cluster"] == "NSw") & (m["time"] >= pd.Timestamp("2016-11-03", tz="UTC"))
+            (a & (m["cluster"] == "NSw") & (m["time"] >= pd.Timestamp("2016-11-03", tz="UTC"))
              & (m["time"] < pd.Timestamp("2016-11-09", tz="UTC"))).sum()),
     }
     for flags, expected in cases.items():
@@ -168,7 +172,7 @@ def test_command_prints_json_last_and_filters_like_the_dashboard(tmp_path):
         assert {"trend", "plunge", "radius95_deg"} <= set(res["sigma1"])
     assert len(set(cases.values())) == len(cases)          # every filter changed the count
     # all 80 mechanisms: the known stress back (σ1 vertical, SHmax N120E)
-    out = _run("--data-dir", str(tmp_path), "--bootstrap", "0")
+    out = _run("--data-dir", str(tmp_path), "--bootstrap", "0", "--mech", "all")
     res = json.loads(out.stdout.strip().splitlines()[-1])
     assert res["sigma1"]["plunge"] > 80 and abs((res["shmax_deg"] - 120 + 90) % 180 - 90) < 10
 

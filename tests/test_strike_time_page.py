@@ -226,7 +226,8 @@ def test_toc2me_nsw_shows_290_mechanisms(tmp_path, toc2me_tables):
     app, page = page_module(tmp_path / "toc2me", "pages.strike_time")
     with app.server.app_context():
         fig, stats, caption, drawn = page.build_figure("", "NSw")
-    assert caption.startswith("cluster NSw: 290 mechanisms · 186 stages of 4 wells · 59 daily injection rows")
+    assert caption.startswith("cluster NSw: 290 mechanisms, one per event (quality A, published first, else computed)"
+                              " · 186 stages of 4 wells · 59 daily injection rows")
     assert fig["layout"]["meta"]["n_mechanisms"] == 290 and drawn["mechanisms"]["drawn"] == 290
     g1 = stats.set_index("group").loc["g1"]
     assert (int(g1["n"]), round(g1["mean"], 1), round(g1["std"], 1)) == (230, 182.7, 2.8)

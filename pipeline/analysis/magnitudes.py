@@ -9,17 +9,25 @@ Conventions
   half-way point goes to the upper bin). Centres are rounded to 10 decimals so they print
   as 0.1, 0.2, ... and can be compared with ``==`` after rounding.
 * **Cumulative** counts at centre ``c`` are the number of events in bins ``>= c``.
-* **Completeness magnitude Mc** is always a bin centre (plus a correction for MAXC).
-  Events "at or above Mc" are those whose binned magnitude is ``>= Mc``, i.e. whose
-  value is ``>= Mc - dm/2`` with ``dm`` the magnitude resolution of the data.
-* **b-value**: Aki (1965)-Utsu (1966) maximum likelihood with the bin correction,
-  ``b = log10(e) / (mean(M) - (Mc - dm/2))`` over the events at or above Mc, where ``dm``
-  is the resolution the magnitudes are reported at (0.01 for ToC2ME ML). Uncertainty:
-  Shi & Bolt (1982), ``sigma_b = ln(10) b^2 sqrt(sum (M_i - mean)^2 / (n (n - 1)))``
-  (also given: Aki's ``b / sqrt(n)``).
+* **One binning everywhere.** The FMD, the completeness estimates and the b-value all
+  use the same bins of width ``bin_width`` and the same threshold: the events "at or above
+  Mc" are those whose *binned* magnitude is ``>= Mc``, i.e. whose value is
+  ``>= Mc - bin_width/2`` (half-way values go up). So the number of events the b-value
+  uses is exactly the plotted cumulative count at Mc.
+* **Completeness magnitude Mc** is always a bin centre: MAXC's correction and a fixed Mc
+  are moved to the centre of the bin they fall in (reported as ``mc``; the value asked
+  for is ``mc_requested``).
+* **b-value**: Aki (1965)-Utsu (1966) maximum likelihood on the binned magnitudes, with the
+  bin correction, ``b = log10(e) / (mean(M_binned) - (Mc - bin_width/2))`` over the events
+  at or above Mc (Utsu's correction for magnitudes grouped in bins of width
+  ``bin_width``; the data's own reporting resolution ``dm`` — 0.01 for ToC2ME ML — is
+  finer and only reported, :func:`infer_resolution`). Uncertainty: Shi & Bolt (1982),
+  ``sigma_b = ln(10) b^2 sqrt(sum (M_i - mean)^2 / (n (n - 1)))`` on the same binned
+  magnitudes (also given: Aki's ``b / sqrt(n)``).
 * **a-value**: ``log10 N(M >= Mc) = a - b Mc`` with N the number of events at or above
   Mc, so the line ``10**(a - b c)`` passes through the cumulative count at the bin centre
-  ``c = Mc`` (ZMAP convention; see :func:`gr_cumulative_counts`).
+  ``c = Mc`` (ZMAP convention; see :func:`gr_cumulative_counts`). The goodness-of-fit
+  test (below) fits each candidate the same way.
 
 Two completeness methods:
 
@@ -142,7 +150,9 @@ def frequency_magnitude(mags, bin_width: float = 0.1) -> pd.DataFrame:
 # --- completeness ------------------------------------------------------------------------
 
 def mc_maximum_curvature(mags, bin_width: float = 0.1, correction: float = 0.2) -> dict:
-    """Mc by maximum curvature: centre of the most populated bin + ``correction``.
+    """Mc by maximum curvature: centre of the most populated bin + ``correction``, moved to
+    the centre of the bin that sum falls in (Mc is always a bin centre; with 0.1 bins a
+    correction of 0.15 acts as 0.2: half-way values go up).
 
     Returns ``{'mc', 'mc_raw', 'correction', 'method', 'reason'}``; on ties the lowest
     bin wins. Empty input -> NaN with a reason.
@@ -152,12 +162,14 @@ def mc_maximum_curvature(mags, bin_width: float = 0.1, correction: float = 0.2) 
         return {"mc": float("nan"), "mc_raw": float("nan"), "correction": correction,
                 "method": "maxc", "reason": "no finite magnitudes"}
     raw = float(h["centre"].iloc[int(np.argmax(h["count"].to_numpy()))])
-    return {"mc": round(raw + correction, 10), "mc_raw": raw, "correction": correction,
+    mc = float(bin_magnitudes(np.array([raw + correction]), bin_width)[0])
+    return {"mc": mc, "mc_raw": raw, "correction": correction,
             "method": "maxc", "reason": None}
 
 
-def _aki_utsu(mean_mag: float, mc: float, dm: float) -> float:
-    denom = mean_mag - (mc - dm / 2.0)
+def _aki_utsu(mean_mag: float, mc: float, bin_width: float) -> float:
+    """Aki-Utsu b of binned magnitudes of mean ``mean_mag`` at or above the bin centre ``mc``."""
+    denom = mean_mag - (mc - bin_width / 2.0)
     return LOG10_E / denom if denom > 0 else float("nan")
 
 
@@ -212,31 +224,38 @@ def mc_goodness_of_fit(mags, bin_width: float = 0.1, level: float = 95.0,
 
 # --- b-value -----------------------------------------------------------------------------
 
-def b_value(mags, mc: float, dm: float | None = None, min_events: int = MIN_EVENTS) -> dict:
-    """Aki-Utsu maximum-likelihood b-value above ``mc`` with Shi & Bolt (1982) sigma.
+def b_value(mags, mc: float, bin_width: float = 0.1, min_events: int = MIN_EVENTS) -> dict:
+    """Aki-Utsu maximum-likelihood b-value above ``mc`` with Shi & Bolt (1982) sigma, on
+    the magnitudes binned at ``bin_width`` (the FMD's bins; see the module conventions).
 
-    ``dm`` is the magnitude resolution of the data (inferred with
-    :func:`infer_resolution` when None; 0 for continuous values). Events with
-    ``M >= mc - dm/2`` are used. Returns a dict: ``b, b_sigma`` (Shi-Bolt),
-    ``b_sigma_aki`` (b/sqrt(n)), ``a``, ``n`` (events used), ``mean_magnitude``, ``mc``,
-    ``dm``, ``reason`` (None when all is well).
+    ``mc`` is moved to the centre of its bin. The events used are those whose binned
+    magnitude is ``>= mc`` (value ``>= mc - bin_width/2``): the FMD's cumulative count at
+    ``mc``. Returns a dict: ``b, b_sigma`` (Shi-Bolt), ``b_sigma_aki`` (b/sqrt(n)), ``a``,
+    ``n`` (events used), ``mean_magnitude`` (of the binned magnitudes used), ``mc`` (the bin
+    centre), ``mc_requested``, ``bin_width``, ``dm`` (the data's reporting resolution,
+    :func:`infer_resolution`; information only), ``reason`` (None when all is well).
     """
     m = _clean(mags)
-    if dm is None:
-        dm = infer_resolution(m) if m.size else 0.0
+    dm = infer_resolution(m) if m.size else float("nan")
     out = {"b": float("nan"), "b_sigma": float("nan"), "b_sigma_aki": float("nan"),
-           "a": float("nan"), "n": 0, "mean_magnitude": float("nan"), "mc": mc, "dm": dm, "reason": None}
-    if not np.isfinite(mc):
+           "a": float("nan"), "n": 0, "mean_magnitude": float("nan"), "mc": mc, "mc_requested": mc,
+           "bin_width": bin_width, "dm": dm, "reason": None}
+    if mc is None or not np.isfinite(mc):
+        out["mc"] = float("nan")
         out["reason"] = "no completeness magnitude"
         return out
-    sel = m[m >= mc - dm / 2.0 - 1e-9]
+    k_mc = int(bin_index(np.array([mc]), bin_width)[0])
+    mc = round(k_mc * bin_width, 10)
+    out["mc"] = mc
+    k = bin_index(m, bin_width)
+    sel = np.round(k[k >= k_mc] * bin_width, 10)
     n = int(sel.size)
     out["n"] = n
     if n < max(min_events, 2):
         out["reason"] = f"only {n} events at or above Mc {mc:g} (need {max(min_events, 2)})"
         return out
     mean = float(sel.mean())
-    b = _aki_utsu(mean, mc, dm)
+    b = _aki_utsu(mean, mc, bin_width)
     out["mean_magnitude"] = mean
     if not np.isfinite(b):
         out["reason"] = "all events at the completeness magnitude: b undefined"
@@ -254,19 +273,17 @@ def gr_cumulative_counts(a: float, b: float, centres) -> np.ndarray:
 
 
 def gutenberg_richter(mags, method: str = "maxc", bin_width: float = 0.1, correction: float = 0.2,
-                      dm: float | None = None, min_events: int = MIN_EVENTS, mc: float | None = None) -> dict:
+                      min_events: int = MIN_EVENTS, mc: float | None = None) -> dict:
     """Mc, b, a and their context in one dict, for a page's summary and FMD line.
 
     ``method``: ``'maxc'`` (maximum curvature + ``correction``), ``'gft95'``, ``'gft90'``,
     ``'gft'`` (Mc95, else Mc90, else MAXC), or ``'fixed'`` with ``mc`` given. ``bin_width``
-    is the histogram bin for Mc; ``dm`` the data resolution for the b-value (inferred when
-    None). Keys: everything of :func:`b_value` plus ``n_total``, ``mc_method`` (the method
-    actually used), ``bin_width``; ``reason`` explains NaNs. Never raises on bad data.
+    is THE bin of the FMD, of Mc and of the b-value (see the module conventions). Keys:
+    everything of :func:`b_value` plus ``n_total``, ``mc_method`` (the method actually
+    used); ``reason`` explains NaNs. Never raises on bad data.
     """
     m = _clean(mags)
-    if dm is None:
-        dm = infer_resolution(m) if m.size else 0.0
-    base = {"n_total": int(m.size), "bin_width": bin_width}
+    base = {"n_total": int(m.size)}
     if method == "fixed":
         mc_res = {"mc": float("nan") if mc is None else float(mc), "method": "fixed",
                   "reason": None if mc is not None else "method 'fixed' needs mc"}
@@ -282,7 +299,7 @@ def gutenberg_richter(mags, method: str = "maxc", bin_width: float = 0.1, correc
             mc_res = mc_maximum_curvature(m, bin_width, correction)
     else:
         raise ValueError(f"unknown Mc method {method!r}: use maxc, gft, gft95, gft90 or fixed")
-    res = b_value(m, mc_res["mc"], dm, min_events)
+    res = b_value(m, mc_res["mc"], bin_width, min_events)
     res.update(base)
     res["mc_method"] = mc_res["method"]
     if mc_res.get("reason"):

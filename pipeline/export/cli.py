@@ -6,7 +6,8 @@ waveforms in standard formats, selected with the dashboard's filters.
     python -m pipeline export --format quakeml|csv|skhash|stationxml|miniseed|project
                               --data-dir DIR --out PATH [--query "cluster=NSw&mmin=0"]
                               [--cluster C]... [--group G]... [--quality Q]... [--source S]...
-                              [--start T] [--end T] [--mmin M] [--mmax M] [--event EVENT_ID]
+                              [--mech POP] [--start T] [--end T] [--mmin M] [--mmax M]
+                              [--event EVENT_ID]
                               [--table mechanisms|events] [--name NAME] [--force]
 
 ``--query`` takes the dashboard's URL query string (copy it from the address bar); the
@@ -23,7 +24,8 @@ from .run import CSV_TABLES, FORMATS
 
 #: URL keys of components.filters (``table``, ``color``, ``view`` are accepted and ignored
 #: except ``table``, the CSV choice)
-QUERY_KEYS = ("cluster", "start", "end", "mmin", "mmax", "group", "quality", "source", "table", "color", "view")
+QUERY_KEYS = ("cluster", "start", "end", "mmin", "mmax", "group", "quality", "source", "table", "color", "view",
+              "mech")
 _LIST_KEYS = ("cluster", "group", "quality", "source")
 
 
@@ -55,6 +57,8 @@ def _quality(value: str) -> str:
 
 def add_cli(subparsers) -> None:
     """Register ``export`` on the ``python -m pipeline`` sub-parsers."""
+    from components.filters import POPULATIONS  # stdlib-only module: cheap
+
     p = subparsers.add_parser(
         "export", help="export events, mechanisms, picks, stations or waveforms (QuakeML, CSV, SKHASH, "
                        "StationXML, MiniSEED, a project folder), filtered like the dashboard",
@@ -69,6 +73,9 @@ def add_cli(subparsers) -> None:
     p.add_argument("--quality", action="append", default=[], type=_quality, help="SKHASH quality A-D or none "
                                                                                   "(repeatable)")
     p.add_argument("--source", action="append", default=[], help="mechanism source: published, computed (repeatable)")
+    p.add_argument("--mech", choices=tuple(POPULATIONS), help="mechanism population, as the dashboard's "
+                   "'Mechanisms' control (default A: one per event, published else computed, quality A; "
+                   "all: every mechanism row)")
     p.add_argument("--start", type=_time(False), help="first origin time, UTC (inclusive)")
     p.add_argument("--end", type=_time(True), help="last origin time, UTC (inclusive; a date = its whole day)")
     p.add_argument("--mmin", type=_magnitude, help="smallest magnitude ML")
@@ -119,8 +126,8 @@ def filters_from_args(args, parser=None):
     params = query_params(args.query, parser)
     for key in _LIST_KEYS:
         params[key] = params.get(key, []) + list(getattr(args, key) or [])
-    for key in ("start", "end", "mmin", "mmax"):
-        if getattr(args, key) is not None:
+    for key in ("start", "end", "mmin", "mmax", "mech"):
+        if getattr(args, key, None) is not None:
             params[key] = [getattr(args, key)]
     return Filters.from_query(params), params
 

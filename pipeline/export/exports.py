@@ -437,7 +437,8 @@ def read_mechanisms_csv(path_or_buffer) -> pd.DataFrame:
 
 #: The events CSV's columns, in order: (CSV name, column of the dashboard's ``events``
 #: relation, meaning/unit); ``group``, ``quality``, ``mechanism_source`` come from the
-#: event's mechanism as the dashboard picks it (published first).
+#: event's mechanism in the filters' mechanism population (``components.filters``: by default
+#: the published one, else a computed one, if quality A; empty when the event has none there).
 EVENT_CSV_COLUMNS: list[tuple[str, str, str]] = [
     ("event_id", "event_id", "event id, origin time YYYYMMDDhhmmss.fff (UTC)"),
     ("time_utc", "time", "origin time, ISO 8601 UTC, microseconds"),

@@ -5,14 +5,16 @@ call :func:`select`, which asks :class:`components.data.DataProvider` - the dash
 DuckDB access - for the rows of a :class:`components.filters.Filters` value. The same URL
 query string therefore exports the same rows from both.
 
-* ``mechanisms``: the filtered mechanism rows (``DataProvider.export_frame('mechanisms')``:
-  what the map's table lists and its "mechanisms matched" count counts), ordered by time,
-  event id, source.
+* ``mechanisms``: the filtered mechanism rows of the filters' mechanism population
+  (``DataProvider.export_frame('mechanisms')``: what the map's table lists and its
+  "mechanisms matched" count counts; by default one per event, quality A; every row with
+  ``mech=all``), ordered by time, event id, source.
 * ``events``: the filtered catalogue rows (``export_frame('events')``, the "events
   matched"), plus the catalogue rows of events that have a filtered mechanism but are not
-  themselves selected (possible only with a ``group``/``quality`` filter, which applies to
-  an event through its published mechanism but to each mechanism through its own values),
-  so every exported mechanism has its event. Ordered by time, event id.
+  themselves selected (possible only with ``mech=all`` and a ``group``/``quality`` filter,
+  which then applies to an event through its preferred mechanism but to each mechanism
+  through its own values), so every exported mechanism has its event. Ordered by time,
+  event id.
 
 With ``event_id`` instead of filters: that event and all its mechanisms (the event page).
 """

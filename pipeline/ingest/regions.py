@@ -58,12 +58,18 @@ class Region:
 
 @dataclass(frozen=True)
 class Subset:
-    """A named, versioned filter over a mechanisms DataFrame (``mask(df) -> bool array``)."""
+    """A named, versioned filter over a mechanisms DataFrame (``mask(df) -> bool array``).
+
+    ``population``: the mechanism population (``components.filters.POPULATIONS`` key) the
+    subset was defined on, or None (any: the dashboard's). The SWe subsets were cut on the
+    SWe SKHASH run's quality A and B mechanisms, so they need ``AB``: with the default
+    quality-A population only 313 of the 913 would remain."""
 
     name: str
     version: int
     description: str
     mask_fn: Callable[[pd.DataFrame], np.ndarray]
+    population: str | None = None
 
     @property
     def label(self) -> str:
@@ -195,13 +201,13 @@ SUBSETS: dict[str, tuple[Subset, ...]] = {
         Subset("NSw", 1, "Mechanisms inside region NSw v1 (SKHASH coordinates): 290.", _mask_nsw),
         Subset("SWe-AB", 1,
                "Mechanisms of the separate SWe SKHASH run (quality A or B; file "
-               "swe/mt_solution_20250317_SKHASH_SWe_quality_A_B.txt): 913.", _mask_swe_ab),
+               "swe/mt_solution_20250317_SKHASH_SWe_quality_A_B.txt): 913.", _mask_swe_ab, "AB"),
         Subset("SWe-dip45", 1,
-               "SWe-AB with SWe-run dip < 45 deg (the activation-animation set): 156.", _mask_swe_dip45),
+               "SWe-AB with SWe-run dip < 45 deg (the activation-animation set): 156.", _mask_swe_dip45, "AB"),
         Subset("SWe-lowdip", 1,
                "SWe-AB with round-half-even(SWe-run dip) <= 44 deg, excluding the 'northest' "
                f"events at catalogue lat >= {SWE_NORTHEST_LAT}: 142 (the diffusion-fit set).",
-               _mask_swe_lowdip),
+               _mask_swe_lowdip, "AB"),
     ),
 }
 
