@@ -328,7 +328,9 @@ def test_demo_round_trip_through_standard_formats(demo_data_dir, tmp_path):
     from pipeline.__main__ import main
     from pipeline.tables import read_table
     out = tmp_path / "exported"
-    assert main(["export", "--format", "project", "--data-dir", str(demo_data_dir), "--out", str(out)]) == 0
+    # every mechanism row (the export's default is the dashboard's one-per-event population)
+    assert main(["export", "--format", "project", "--mech", "all", "--data-dir", str(demo_data_dir),
+                 "--out", str(out)]) == 0
     data = tmp_path / "rebuilt"
     build.build("files", out, data, options=build.Options(**FAST))
 

@@ -32,7 +32,9 @@ def _select(dash_duo, selector, value):
     el = dash_duo.find_element(selector)
     dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", el)
     time.sleep(0.3)
-    dash_duo.select_dcc_dropdown(selector, value=value)
+    # a loading overlay still over the bar intercepts the click on a busy machine: retry
+    wait(lambda: dash_duo.select_dcc_dropdown(selector, value=value) or True,
+         message=f"{selector} selectable")
 
 
 @pytest.fixture(scope="module")
