@@ -57,8 +57,8 @@ line is exactly one JSON object::
 
     {"users": N, "requests": R, "errors": E, "p50_ms": ..., "p95_ms": ..., "per_page": {...}}
 
-Login (``--user NAME --password-file F``): **assumed** to be a form ``POST /login`` with
-fields ``username`` and ``password`` (plus a ``csrf_token`` when ``GET /login`` has one)
+Login (``--user NAME --password-file F``): the app's form ``POST /login`` with fields
+``username``, ``password`` and its hidden ``csrf`` token
 that sets a session cookie; each user logs in before its first page and keeps the cookie.
 """
 from __future__ import annotations
@@ -797,6 +797,9 @@ class User:
         self.rng, self.rec, self.wait, self.stop = rng, rec, wait, stop
         self.session = requests.Session()
         self.base, self.login = base.rstrip("/"), login
+        # a browser sends its page's origin with every POST; the app refuses POSTs without it
+        # when accounts are on (components/login.py: same-origin check instead of form tokens)
+        self.session.headers["Origin"] = self.base
         self.browser = Browser(self.session, base, rec, rng)
         self.browser.stopping = stop
         # first a tour of every page (each user starting at another page), then at random
@@ -817,16 +820,16 @@ class User:
             self.session.close()
 
     def _log_in(self, user: str, password: str) -> None:
-        """ASSUMED login form: ``POST /login`` with ``username`` and ``password`` (and a
-        ``csrf_token`` hidden field if the form has one); the session cookie is kept by
-        the client."""
+        """The app's login form (components/login.py): ``POST /login`` with ``username``,
+        ``password`` and the form's hidden ``csrf`` token; the session cookie is kept by the
+        client. Every POST carries ``Origin`` (the app refuses cross-origin writes)."""
         t = time.perf_counter()
         form = {"username": user, "password": password}
         try:
             r = self.session.get(self.base + "/login", timeout=REQUEST_TIMEOUT)
-            m = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', r.text or "")
+            m = re.search(r'name="csrf"[^>]*value="([^"]*)"', r.text or "")
             if m:
-                form["csrf_token"] = m.group(1)
+                form["csrf"] = m.group(1)
             r = self.session.post(self.base + "/login", data=form, allow_redirects=True, timeout=REQUEST_TIMEOUT)
             ok, what = r.status_code < 400 and bool(self.session.cookies), f"POST /login -> {r.status_code}"
         except requests.RequestException as e:
@@ -902,7 +905,8 @@ class AppServer:
         end = time.time() + timeout
         while time.time() < end:
             try:
-                urllib.request.urlopen(self.url + "/_dash-layout", timeout=5).read()
+                # /healthz: open with or without accounts, answered once the app serves
+                urllib.request.urlopen(self.url + "/healthz", timeout=5).read()
                 return
             except OSError:
                 if self.proc.poll() is not None:

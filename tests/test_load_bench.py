@@ -32,3 +32,22 @@ def test_load_bench_two_users(demo_data_dir, tmp_path):
     assert PAGES <= set(res["per_page"]), (sorted(res["per_page"]), out.stderr[-2000:])
     assert res["p50_ms"] <= res["p95_ms"]
     assert sum(p["requests"] for p in res["per_page"].values()) == res["requests"]
+
+
+def test_load_bench_logs_in_against_a_users_file(demo_data_dir, tmp_path):
+    """With accounts on, the simulated users log in through the app's form (csrf token,
+    same-origin POSTs) and then browse without a refused request."""
+    from pipeline.review.accounts import add_account
+    data = tmp_path / "data"
+    shutil.copytree(demo_data_dir, data, symlinks=True)
+    users, pw = tmp_path / "users.json", tmp_path / "pw.txt"
+    add_account(users, "viewer1", "viewer", "not-the-default-1")
+    pw.write_text("not-the-default-1\n")
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "load.py"), "--data-dir", str(data),
+                          "--users", "1", "--seconds", "5", "--wait", "0.2,0.5", "--seed", "2",
+                          "--app-args", f"--users {users}", "--user", "viewer1", "--password-file", str(pw)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:] + out.stdout[-2000:]
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert res["per_page"]["login"] == {**res["per_page"]["login"], "requests": 1, "errors": 0}
+    assert res["errors"] == 0 and res["requests"] > 1, out.stdout[-3000:]
