@@ -29,6 +29,7 @@ from pipeline.mechanisms import focal
 
 from .beachball import compressional_patches, nodal_line, project_vectors
 from .map_figure import _TEMPLATE
+from .stereonet import _frame_traces  # the same primitive circle and ticks as the stereonets
 
 #: most acceptable planes drawn
 ACCEPTABLE_CAP = 200
@@ -39,23 +40,6 @@ COMPOSITE_COLOR = "#6f42c1"
 AVERAGE_COLOR = "#e67e22"
 
 __all__ = ["composite_figure", "stress_figure", "message_figure", "ACCEPTABLE_CAP"]
-
-
-def _frame() -> list[dict]:
-    t = np.linspace(0, 2 * np.pi, 181)
-    ticks_x, ticks_y = [], []
-    for az in range(0, 360, 30):
-        a = math.radians(az)
-        r0 = 0.965 if az % 90 else 0.94
-        ticks_x += [r0 * math.sin(a), math.sin(a), None]
-        ticks_y += [r0 * math.cos(a), math.cos(a), None]
-    return [
-        {"type": "scatter", "x": np.round(np.sin(t), 5).tolist(), "y": np.round(np.cos(t), 5).tolist(),
-         "mode": "lines", "line": {"color": "#343a40", "width": 1.2}, "hoverinfo": "skip", "showlegend": False,
-         "name": "primitive circle"},
-        {"type": "scatter", "x": ticks_x, "y": ticks_y, "mode": "lines", "line": {"color": "#343a40", "width": 1},
-         "hoverinfo": "skip", "showlegend": False, "name": "ticks"},
-    ]
 
 
 def _layout(title: str, subtitle: str, meta: dict, height: int, annotations=()) -> dict:
@@ -117,7 +101,7 @@ def composite_figure(mechanism: dict, rays: pd.DataFrame | None = None,
     average).
     """
     s, d, r = (float(mechanism[k]) for k in ("strike", "dip", "rake"))
-    traces = _frame()
+    traces = _frame_traces()
     for px, py in compressional_patches(s, d, r, n_points=90):
         traces.append({"type": "scatter", "x": np.round(px, 5).tolist(), "y": np.round(py, 5).tolist(),
                        "mode": "lines", "fill": "toself", "fillcolor": "rgba(111,66,193,0.20)",
@@ -208,7 +192,7 @@ def stress_figure(boot, n_used: int, n_selected: int | None = None, *, height: i
 
     best = boot.best
     tp = best.trend_plunge()
-    traces = _frame()
+    traces = _frame_traces()
     # SHmax: a horizontal axis, drawn as a dashed diameter
     if _finite(best.shmax):
         a = math.radians(best.shmax)
