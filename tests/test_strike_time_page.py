@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 
 import pandas as pd
 import pytest
+from selenium.common.exceptions import ElementClickInterceptedException
 from selenium.webdriver.common.keys import Keys
 
 from components.data import DataProvider
@@ -29,12 +30,21 @@ def _n_points(dash_duo):
 
 
 def _select(dash_duo, selector, value):
+    """Choose ``value`` in a dcc.Dropdown. The real mouse click first (what a user does); in
+    full pytest-xdist runs another element intercepted it at the control's centre, so then
+    the menu is opened and the option chosen through the DOM instead."""
     el = dash_duo.find_element(selector)
-    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", el)
+    d = dash_duo.driver
+    d.execute_script("arguments[0].scrollIntoView({block: 'center'})", el)
     time.sleep(0.3)
-    # a loading overlay still over the bar intercepts the click on a busy machine: retry
-    wait(lambda: dash_duo.select_dcc_dropdown(selector, value=value) or True,
-         message=f"{selector} selectable")
+    try:
+        dash_duo.select_dcc_dropdown(selector, value=value)
+    except ElementClickInterceptedException:
+        d.execute_script("arguments[0].click()", el)
+        option = wait(lambda: next((o for o in d.find_elements("css selector", ".dash-dropdown-option")
+                                    if o.text == value), None), message=f"option {value}")
+        d.execute_script("arguments[0].click()", option)
+    wait(lambda: value in dash_duo.find_element(selector).text, message=f"{selector} shows {value}")
 
 
 @pytest.fixture(scope="module")
