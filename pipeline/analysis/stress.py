@@ -280,26 +280,12 @@ def summary(b: Bootstrap, n_mechanisms: int, n_events: int | None = None) -> dic
 # -- command line ---------------------------------------------------------------------------
 def add_cli(sub) -> None:
     """Register ``stress`` on the ``python -m pipeline`` sub-parsers."""
-    from components.filters import POPULATIONS  # stdlib-only module: cheap
-    from pipeline.export.cli import _magnitude, _quality, _time
+    from pipeline.export.cli import add_filter_args
 
     p = sub.add_parser("stress", help="stress inversion (Michael 1984 + Vavryčuk 2014) of the mechanisms selected "
                                       "with the dashboard's filters, with bootstrap 95 % intervals")
     p.add_argument("--data-dir", default="data", help="folder of the Parquet tables (default: data)")
-    p.add_argument("--query", default="", help="the dashboard's URL query string, e.g. 'cluster=NSw&source=published'")
-    p.add_argument("--cluster", action="append", default=[], help="cluster name (repeatable; 'none' = no cluster)")
-    p.add_argument("--group", action="append", default=[], help="mechanism group (repeatable; 'none' = none)")
-    p.add_argument("--quality", action="append", default=[], type=_quality, help="SKHASH quality A-D or none "
-                                                                                  "(repeatable)")
-    p.add_argument("--source", action="append", default=[], help="mechanism source: published, computed "
-                                                                  "(repeatable; default both)")
-    p.add_argument("--mech", choices=tuple(POPULATIONS), help="mechanism population, as the dashboard's 'Mechanisms' "
-                   "control (default A: one per event, published else computed, quality A; all: every mechanism "
-                   "row, an event may count twice)")
-    p.add_argument("--start", type=_time(False), help="first origin time, UTC (inclusive)")
-    p.add_argument("--end", type=_time(True), help="last origin time, UTC (inclusive; a date = its whole day)")
-    p.add_argument("--mmin", type=_magnitude, help="smallest magnitude ML")
-    p.add_argument("--mmax", type=_magnitude, help="largest magnitude ML")
+    add_filter_args(p)
     p.add_argument("--bootstrap", type=int, default=500, help="bootstrap resamples (default 500; 0 = none)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap random seed (default 0)")
     p.add_argument("--friction", default=str(DEFAULT_FRICTION),

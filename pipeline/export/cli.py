@@ -57,8 +57,6 @@ def _quality(value: str) -> str:
 
 def add_cli(subparsers) -> None:
     """Register ``export`` on the ``python -m pipeline`` sub-parsers."""
-    from components.filters import POPULATIONS  # stdlib-only module: cheap
-
     p = subparsers.add_parser(
         "export", help="export events, mechanisms, picks, stations or waveforms (QuakeML, CSV, SKHASH, "
                        "StationXML, MiniSEED, a project folder), filtered like the dashboard",
@@ -67,19 +65,7 @@ def add_cli(subparsers) -> None:
     p.add_argument("--data-dir", default="data", help="folder of the Parquet tables (default: data)")
     p.add_argument("--out", required=True, help="file (quakeml, csv, stationxml) or folder (skhash, miniseed, "
                                                 "project) to write")
-    p.add_argument("--query", default="", help="the dashboard's URL query string, e.g. 'cluster=NSw&start=2016-11-01'")
-    p.add_argument("--cluster", action="append", default=[], help="cluster name (repeatable; 'none' = no cluster)")
-    p.add_argument("--group", action="append", default=[], help="mechanism group (repeatable; 'none' = none)")
-    p.add_argument("--quality", action="append", default=[], type=_quality, help="SKHASH quality A-D or none "
-                                                                                  "(repeatable)")
-    p.add_argument("--source", action="append", default=[], help="mechanism source: published, computed (repeatable)")
-    p.add_argument("--mech", choices=tuple(POPULATIONS), help="mechanism population, as the dashboard's "
-                   "'Mechanisms' control (default A: one per event, published else computed, quality A; "
-                   "all: every mechanism row)")
-    p.add_argument("--start", type=_time(False), help="first origin time, UTC (inclusive)")
-    p.add_argument("--end", type=_time(True), help="last origin time, UTC (inclusive; a date = its whole day)")
-    p.add_argument("--mmin", type=_magnitude, help="smallest magnitude ML")
-    p.add_argument("--mmax", type=_magnitude, help="largest magnitude ML")
+    add_filter_args(p)
     p.add_argument("--event", help="one event id (YYYYMMDDhhmmss.fff) with all its mechanisms; filters are ignored")
     p.add_argument("--table", choices=CSV_TABLES, help="csv only: mechanisms (default) or events")
     p.add_argument("--name", help="project only: the project's name (default: the folder name)")
@@ -117,6 +103,27 @@ def query_params(query: str, parser=None) -> dict[str, list[str]]:
     if "table" in params and params["table"][-1] not in CSV_TABLES:
         fail(f"argument --query: table must be one of {', '.join(CSV_TABLES)}")
     return params
+
+
+def add_filter_args(p, *, mech: bool = True) -> None:
+    """The dashboard's filters as command-line flags (``--query`` and one flag per filter),
+    shared by ``export``, ``stress`` and ``composite``; :func:`filters_from_args` reads them."""
+    from components.filters import POPULATIONS  # stdlib-only module: cheap
+
+    p.add_argument("--query", default="", help="the dashboard's URL query string, e.g. 'cluster=NSw&start=2016-11-01'")
+    p.add_argument("--cluster", action="append", default=[], help="cluster name (repeatable; 'none' = no cluster)")
+    p.add_argument("--group", action="append", default=[], help="mechanism group (repeatable; 'none' = none)")
+    p.add_argument("--quality", action="append", default=[], type=_quality, help="SKHASH quality A-D or none "
+                                                                                  "(repeatable)")
+    p.add_argument("--source", action="append", default=[], help="mechanism source: published, computed (repeatable)")
+    if mech:
+        p.add_argument("--mech", choices=tuple(POPULATIONS), help="mechanism population, as the dashboard's "
+                       "'Mechanisms' control (default A: one per event, published else computed, quality A; "
+                       "all: every mechanism row, an event may count twice)")
+    p.add_argument("--start", type=_time(False), help="first origin time, UTC (inclusive)")
+    p.add_argument("--end", type=_time(True), help="last origin time, UTC (inclusive; a date = its whole day)")
+    p.add_argument("--mmin", type=_magnitude, help="smallest magnitude ML")
+    p.add_argument("--mmax", type=_magnitude, help="largest magnitude ML")
 
 
 def filters_from_args(args, parser=None):

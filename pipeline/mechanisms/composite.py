@@ -145,23 +145,12 @@ def summary(res: dict) -> dict:
 # -- command line ---------------------------------------------------------------------------
 def add_cli(sub) -> None:
     """Register ``composite`` on the ``python -m pipeline`` sub-parsers."""
-    from pipeline.export.cli import _magnitude, _quality, _time
+    from pipeline.export.cli import add_filter_args
 
     p = sub.add_parser("composite", help="composite focal mechanism (SKHASH) from the polarities of all events "
                                          "selected with the dashboard's filters")
     p.add_argument("--data-dir", default="data", help="folder of the Parquet tables (default: data)")
-    p.add_argument("--query", default="", help="the dashboard's URL query string, e.g. 'cluster=NSw&start=2016-11-20'")
-    p.add_argument("--cluster", action="append", default=[], help="cluster name (repeatable; 'none' = no cluster)")
-    p.add_argument("--group", action="append", default=[], help="mechanism group (repeatable; 'none' = events "
-                                                                "without a mechanism)")
-    p.add_argument("--quality", action="append", default=[], type=_quality, help="SKHASH quality A-D or none "
-                                                                                  "(repeatable)")
-    p.add_argument("--source", action="append", default=[], help="mechanism source whose group/quality the "
-                                                                  "filters read: published, computed (repeatable)")
-    p.add_argument("--start", type=_time(False), help="first origin time, UTC (inclusive)")
-    p.add_argument("--end", type=_time(True), help="last origin time, UTC (inclusive; a date = its whole day)")
-    p.add_argument("--mmin", type=_magnitude, help="smallest magnitude ML")
-    p.add_argument("--mmax", type=_magnitude, help="largest magnitude ML")
+    add_filter_args(p, mech=False)   # every selected event with polarities: no mechanism population
     p.add_argument("--max-events", type=int, default=DEFAULT_MAX_EVENTS,
                    help=f"pool at most this many events, the largest magnitudes first (default {DEFAULT_MAX_EVENTS})")
     p.add_argument("--picks", default="auto", help="polarities per event: auto (manual overrides the best automatic "
