@@ -31,10 +31,20 @@ def data_dir_from_env() -> Path:
 
 
 def _register_download(app) -> None:
-    """``GET <prefix>download/<table>.csv?<filters query>``: the filtered rows as CSV,
-    streamed from DuckDB (same SQL as the page's table and counts). A malformed filter
-    value answers 400 with the reasons (:func:`components.filters.query_problems`)."""
-    from flask import Response, abort, request, stream_with_context
+    """``GET <prefix>download/<table>.csv?<filters query>``: the filtered rows as CSV (same
+    SQL as the page's table and counts). A malformed filter value answers 400 with the
+    reasons (:func:`components.filters.query_problems`).
+
+    The CSV is spooled batch by batch (bounded memory) into an anonymous temporary file
+    and handed to the WSGI server's file wrapper: under waitress the worker thread is free
+    as soon as the query has run, and the socket is fed from the file by waitress's I/O
+    loop. A streamed body would hold a worker thread for the whole transfer to a slow
+    client (waitress blocks the thread once its output buffer passes its high-water mark),
+    so a few large downloads could starve every page. The response carries its
+    Content-Length, so the browser shows the download's progress."""
+    import tempfile
+
+    from flask import Response, abort, request, send_file
 
     from components.data import get_provider
     from components.filters import TABLES, Filters, FilterQueryError
@@ -55,12 +65,22 @@ def _register_download(app) -> None:
         except FilterQueryError as exc:
             return Response("malformed filter, nothing downloaded:\n" + "".join(f"- {p}\n" for p in exc.problems),
                             status=400, mimetype="text/plain")
-        body = stream_with_context(provider.iter_csv(table, f))
-        return Response(body, mimetype="text/csv", headers={
-            "Content-Disposition": f'attachment; filename="{provider.file_prefix()}_{table}_filtered.csv"',
-            "Cache-Control": "no-store",
-            "X-Content-Type-Options": "nosniff",
-        })
+        spool = tempfile.TemporaryFile(prefix="fm-download-")  # unlinked at once; gone when closed
+        try:
+            for chunk in provider.iter_csv(table, f):
+                spool.write(chunk)
+            spool.seek(0)
+        except BaseException:
+            spool.close()
+            raise
+        resp = send_file(spool, mimetype="text/csv", as_attachment=True,
+                         download_name=f"{provider.file_prefix()}_{table}_filtered.csv",
+                         conditional=False, etag=False, max_age=0)
+        resp.headers["Content-Disposition"] = \
+            f'attachment; filename="{provider.file_prefix()}_{table}_filtered.csv"'
+        resp.headers["Cache-Control"] = "no-store"
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        return resp
 
 
 #: Response encodings offered, best first (Chrome accepts both), and brotli's quality. The
@@ -187,7 +207,12 @@ def main(argv=None) -> int:
     p.add_argument("--data-dir", default=None, help="tables folder (default $FM_DATA_DIR or ./data)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=int(os.environ.get("FM_PORT", 8050)))
-    p.add_argument("--threads", type=int, default=4, help="waitress worker threads")
+    p.add_argument("--threads", type=int, default=4, help="waitress worker threads (callbacks and queries "
+                   "run on these; downloads and static files are sent by waitress's I/O loop)")
+    p.add_argument("--channel-timeout", type=int, default=120, metavar="S",
+                   help="close a connection idle for S seconds (waitress; slow clients included)")
+    p.add_argument("--connection-limit", type=int, default=100, metavar="N",
+                   help="at most N open connections; later ones wait in the listen backlog")
     p.add_argument("--users", default=os.environ.get("FM_USERS_FILE") or None, metavar="FILE",
                    help="accounts file (python -m pipeline users add NAME --role viewer|reviewer|admin --file FILE): "
                         "everyone logs in; without it, a non-loopback --host serves read-only")
@@ -213,7 +238,8 @@ def main(argv=None) -> int:
         dash_app.run(host=args.host, port=args.port, debug=False)
         return 0
     print(f"serving {url} (waitress, data: {Path(args.data_dir or data_dir_from_env()).resolve()})")
-    waitress.serve(dash_app.server, host=args.host, port=args.port, threads=args.threads)
+    waitress.serve(dash_app.server, host=args.host, port=args.port, threads=args.threads,
+                   channel_timeout=args.channel_timeout, connection_limit=args.connection_limit)
     return 0
 
 
