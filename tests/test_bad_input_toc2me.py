@@ -200,3 +200,35 @@ def test_bad_catalogue_rows_become_rejects(toc2me_dir, tmp_path):
     assert len(t["events"]) == 400 - 3
     # mechanisms after the short catalogue's end cannot join: join rejects, no crash
     assert (t["rejects"]["stage"] == "join").sum() > 1000
+
+
+def test_sensor_polarity_is_data_read_from_the_sensors_file(toc2me_dir, tmp_path):
+    """``stations.reversed`` comes from the sensor-polarity file, station by station: an input
+    folder's own file replaces the shipped one, a flipped row flips only that station, a station
+    without a row is a reject (never a network default) and a bad row is a reject with its line."""
+    root = _copy_input(toc2me_dir, tmp_path)
+    shipped = pd.read_csv(toc2me.SHIPPED_SENSORS, dtype=str)
+    own = shipped[shipped["station"] != "1109"].copy()            # 1109: no polarity stated
+    own.loc[own["station"] == "1108", "reversed"] = "false"       # 1108: a normal vertical
+    lines = own[["network", "station", "reversed"]].to_csv(index=False).splitlines()
+    lines.append("5B,9999,sideways")                               # a bad value, on the last line
+    (root / toc2me.SENSORS_FILE).write_text("\n".join(lines) + "\n")
+    t = toc2me.load(root)
+    got = t["stations"].set_index("station")["reversed"]
+    expected = own.set_index("station")["reversed"].str.lower().eq("true")
+    assert "1109" not in got.index
+    assert got.to_dict() == expected[expected.index.isin(got.index)].to_dict()
+    assert not got["1108"] and got.drop("1108").all()
+    rj = t["rejects"]
+    miss = rj[(rj["file"] == toc2me.STATIONS_FILE) & rj["reason"].str.contains("5B.1109", regex=False)]
+    assert len(miss) == 1 and toc2me.SENSORS_FILE in miss["reason"].iloc[0]
+    bad = rj[rj["file"] == toc2me.SENSORS_FILE]
+    assert list(bad["line"]) == [len(lines)] and "sideways" in bad["reason"].iloc[0]
+
+
+def test_shipped_sensor_file_covers_the_public_station_list(toc2me_dir):
+    """Every station of the public station list has a stated polarity in the shipped file."""
+    listed = {tuple(ln.split()[1::-1]) for ln in (toc2me_dir / toc2me.STATIONS_FILE).read_text().splitlines()
+              if ln.strip()}
+    shipped = pd.read_csv(toc2me.SHIPPED_SENSORS, dtype=str)
+    assert listed <= set(zip(shipped["network"], shipped["station"]))

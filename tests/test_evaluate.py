@@ -192,9 +192,17 @@ def test_training_record_rows_skipped_for_other_weights():
     assert not (df.dataset == "loeo_heldout").any()
 
 
+def test_evaluate_needs_the_stations_table():
+    """No silent reversal default: without the stations table evaluate says what is missing."""
+    t = _toy_tables()
+    with pytest.raises(ValueError, match="stations table"):
+        E.evaluate({"polarities": t["polarities"]}, record={})
+
+
 def test_evaluate_never_imports_tensorflow():
     code = ("import sys; from pipeline.picking import evaluate as E; E.evaluate({'polarities': __import__('pandas').DataFrame("
-            "columns=['event_id','network','station','method','polarity','prob_down_recorded'])});"
+            "columns=['event_id','network','station','method','polarity','prob_down_recorded']),"
+            "'stations': __import__('pandas').DataFrame(columns=['network','station','reversed'])});"
             "print('tensorflow' in sys.modules or 'keras' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -41,34 +41,38 @@ def test_recorded_polarity_band_edges():
 
 
 def test_true_polarity_of_manual_picks_is_minus_recorded(toc2me_waveforms_dir):
-    """5B is reversed: true polarity = -(manual recorded sign) (README 3.4), applied once."""
+    """5B is reversed: true polarity = -(manual recorded sign) (README 3.4), applied once.
+    The flags come from ToC2ME's sensor-polarity metadata, not from the network code."""
+    from pipeline.ingest.toc2me import shipped_sensors
     from pipeline.picking.training import read_manual_polcsv
     man = read_manual_polcsv(toc2me_waveforms_dir / "picks/manual/20161104064824.680.pol.csv")
     assert len(man) == 50 and set(man.network) == {"5B"}
     prob = np.where(man.recorded == -1, 1.0, 0.0)            # recorded down -> p = 1
-    rev = P.station_reversed(man.network, man.station)
+    sensors = shipped_sensors()
+    rev = P.station_reversed(man.network, man.station, sensors)
     assert rev.all()
     true = P.to_true_polarity(prob, rev, 0.05, 0.95)
     assert np.array_equal(true, -man.recorded.to_numpy())
     # same through the table path, which refuses a second application
     df = man.assign(polarity_recorded=man.recorded)
-    once = P.apply_station_reversal(df)
+    once = P.apply_station_reversal(df, sensors)
     assert np.array_equal(once.polarity, -man.recorded.to_numpy())
     with pytest.raises(ValueError, match="already applied"):
-        P.apply_station_reversal(once)
+        P.apply_station_reversal(once, sensors)
     with pytest.raises(ValueError, match="already applied"):
-        P.apply_station_reversal(once.drop(columns="polarity"))   # the flag travels with the table
+        P.apply_station_reversal(once.drop(columns="polarity"), sensors)   # the flag travels with the table
 
 
 def test_true_polarity_matches_pol_hash_auto(toc2me_waveforms_dir):
     """The published corrected picks: '+' <=> p > 0.5 (reference raw p), via our reversal."""
+    from pipeline.ingest.toc2me import shipped_sensors
     from pipeline.picking.training import read_reference_polarity
     ev = "20161104064824.680"
     raw = read_reference_polarity(toc2me_waveforms_dir / f"picks/eqpolarity_raw/{ev}.polarity").set_index("station")
     lines = (toc2me_waveforms_dir / f"picks/pol_hash_auto/{ev}.pol.hash").read_text().splitlines()[1:]
     pub = {ln.split()[0]: (1 if ln.split()[1] == "+" else -1) for ln in lines if ln.strip()}
     p = raw.loc[list(pub), "p"].to_numpy()
-    true = P.to_true_polarity(p, P.station_reversed(["5B"] * len(p)), 0.05, 0.95)
+    true = P.to_true_polarity(p, P.station_reversed(["5B"] * len(p), list(pub), shipped_sensors()), 0.05, 0.95)
     assert list(true) == list(pub.values())
 
 
@@ -76,12 +80,13 @@ def test_polarity_rows_for_the_polarities_table():
     meta = pd.DataFrame({"event_id": ["e"] * 3, "network": ["5B"] * 3, "station": ["1", "2", "3"],
                          "location": ["00"] * 3, "channel": ["DHZ"] * 3, "snr": [5.0, 1.0, 3.0],
                          "p_source": ["picked", "predicted", "picked"]})
-    df = P.polarity_rows(meta, [0.99, 0.5, 0.01], "cnn", 0.2, 0.8, model_version="x")
+    st = pd.DataFrame({"network": ["5B"] * 3, "station": ["1", "2", "3"], "reversed": [True] * 3})
+    df = P.polarity_rows(meta, [0.99, 0.5, 0.01], "cnn", 0.2, 0.8, st, model_version="x")
     assert list(df.columns) == list(P.POLARITIES_COLUMNS)
     assert list(df.polarity_recorded) == [-1, 0, 1] and list(df.polarity) == [1, 0, -1]
     assert df.reversed.all() and df.probability.iloc[0] == pytest.approx(0.99)
     with pytest.raises(ValueError, match="already applied"):
-        P.apply_station_reversal(df)
+        P.apply_station_reversal(df, st)
     from pipeline import schema
     if "polarities" in schema.TABLES:                # the data contract's required columns
         assert set(schema.table("polarities").column_names) <= set(df.columns)
@@ -89,9 +94,34 @@ def test_polarity_rows_for_the_polarities_table():
         tables.to_arrow("polarities", df)
 
 
-def test_station_table_overrides_network_default():
-    st = pd.DataFrame({"network": ["5B", "XX"], "station": ["1107", "1"], "reversed": [False, True]})
+def test_station_reversed_comes_from_the_table_and_never_defaults():
+    """Reversal is per station in the stations table; no network code implies it, and a
+    station missing from the table is an error naming it, not a silent default."""
+    st = pd.DataFrame({"network": ["5B", "5B", "XX"], "station": ["1107", "1108", "1"],
+                       "reversed": [False, True, True]})
     assert list(P.station_reversed(["5B", "5B", "XX"], ["1107", "1108", "1"], st)) == [False, True, True]
+    with pytest.raises(P.UnknownStationError, match=r"5B\.1109"):
+        P.station_reversed(["5B", "5B"], ["1107", "1109"], st)
+    with pytest.raises(TypeError, match="stations table"):
+        P.station_reversed(["5B"], ["1107"], None)
+    assert list(P.known_stations(["5B", "5B"], ["1108", "1109"], st)) == [True, False]
+
+
+def test_pick_windows_rejects_windows_at_unknown_stations():
+    """A window at a station the table lacks is a reject (with its file), the rest is picked."""
+    from pipeline import picking
+    from pipeline.rejects import Rejects
+    st = pd.DataFrame({"network": ["5B"], "station": ["1"], "reversed": [True]})
+    meta = pd.DataFrame({"event_id": ["e", "e"], "network": ["5B", "5B"], "station": ["1", "2"],
+                         "location": ["", ""], "channel": ["DHZ", "DHZ"], "snr": [5.0, 5.0],
+                         "p_source": ["picked"] * 2, "file": ["a.mseed", "b.mseed"]})
+    rej = Rejects()
+    pol = picking.pick_windows(meta, _onset_windows(+1, n=2), st, {"onset": picking.load_picker("onset")}, rej)
+    assert list(pol.station) == ["1"] and list(pol.polarity) == [-1]   # recorded up, reversed: true down
+    r = rej.to_frame()
+    assert list(r.file) == ["b.mseed"] and "5B.2" in r.reason.iloc[0]
+    with pytest.raises(P.UnknownStationError):
+        picking.pick_windows(meta, _onset_windows(+1, n=2), st, {"onset": picking.load_picker("onset")})
 
 
 # ----------------------------------------------------------------- onset baseline

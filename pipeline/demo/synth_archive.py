@@ -14,6 +14,7 @@ Files written (only those the ToC2ME ingest and build read, in their formats):
                                                                  Day, Hour, Minute, Second [3 decimals],
                                                                  Magnitude)
 ``catalog/stationlist_ToC2ME.txt``                               ``station network lon lat`` (lon first)
+``catalog/sensors_ToC2ME.csv``                                   ``network,station,reversed`` (all true)
 ``catalog/well-location-{one,two,three,four}.txt``               ``lat lon`` per vertex, toe (north) first;
                                                                  one = well D ... four = well A
 ``catalog/nsw/StageTimeLocation_ToC2ME_2.txt``                   ``year month day hour lon lat day_index``
@@ -34,16 +35,17 @@ Conventions and decisions:
   (``Second`` carries 3 decimals, where the real file has 2), so the ingest's catalogue ids
   *equal* the demo ``event_id`` strings; mechanism files and waveform folders use the same
   ids and join at 0 s.
-* **Polarity sign convention**: every station is written in network ``5B``, the network
-  whose verticals the ToC2ME ingest marks ``reversed``
-  (:data:`pipeline.ingest.toc2me.REVERSED_NETWORKS`), and every vertical trace is rendered
-  *recorded inverted* (:func:`archive_tables` sets ``reversed=True`` on every station before
+* **Polarity sign convention**: every station is written in network ``5B`` and listed
+  ``reversed=true`` in the archive's sensor-polarity file
+  (:data:`pipeline.ingest.toc2me.SENSORS_FILE`, which the ToC2ME ingest reads instead of its
+  shipped one), and every vertical trace is rendered *recorded inverted*
+  (:func:`archive_tables` sets ``reversed=True`` on every station before
   :func:`pipeline.demo.waveforms.write_sac_events` renders it). So the archive behaves like
   the real instrument set-up (README 3.4): recorded down = true up, and picking it as a
   ``toc2me`` source yields true polarities equal to the demo's ``true_polarity`` (ground
   motion, +1 up), which the reversal does not touch. The demo's own per-station reversal
-  flags (7 random stations of network ``XD``) are not carried over: one network-wide rule
-  is what the ToC2ME layout can express. Station codes stay the demo's (``D001``...), so
+  flags (7 random stations of network ``XD``) are not carried over: the archive keeps the
+  real data set's all-inverted set-up. Station codes stay the demo's (``D001``...), so
   truth tables join on (event_id, station). Horizontals are never inverted.
 * **Mechanisms**: the ToC2ME layout has files for quality A (two location solutions) and
   for the SWe A+B run only. Demo quality-A mechanisms go to both quality-A files (angles
@@ -208,6 +210,13 @@ def _write_stations(path: Path, stations: pd.DataFrame) -> None:
                        stations[["station", "network", "lon", "lat"]].itertuples(index=False)])
 
 
+def _write_sensors(path: Path, stations: pd.DataFrame) -> None:
+    """The sensor-polarity CSV (``network,station,reversed``) the ToC2ME ingest reads."""
+    _write_text(path, ["network,station,reversed"] +
+                [f"{n},{s},{str(bool(r)).lower()}" for n, s, r in
+                 stations[["network", "station", "reversed"]].itertuples(index=False)])
+
+
 def _write_wells(root: Path, wells: pd.DataFrame) -> None:
     from pipeline.ingest.toc2me import WELL_FILES
     for well, rel in WELL_FILES.items():
@@ -287,6 +296,7 @@ def write_tables(dest: str | Path, tables: dict) -> dict:
     root = Path(dest)
     _write_catalogue(root / it.CATALOGUE_FILE, tables["events"])
     _write_stations(root / it.STATIONS_FILE, tables["stations"])
+    _write_sensors(root / it.SENSORS_FILE, tables["stations"])
     _write_wells(root, tables["wells"])
     dropped = _write_stages(root / it.STAGES_FILE, tables["stages"])
     _write_injection(root / it.INJECTION_FILE, tables["injection"])

@@ -196,7 +196,8 @@ def pick_chunk(spec: dict) -> dict:
             rejects.add(rel, None, f"event not picked: {type(exc).__name__}: {exc}", stage=picking.STAGE)
         n_files += spec.get("n_files", {}).get(event_id, 0)
     # one picker call per chunk, not per event: a model call has a fixed cost of tens of ms
-    pol = [picking.pick_windows(pd.concat(metas, ignore_index=True), np.concatenate(wins), stations, pickers)] \
+    pol = [picking.pick_windows(pd.concat(metas, ignore_index=True), np.concatenate(wins), stations, pickers,
+                                rejects)] \
         if metas else []
 
     parts = {}

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import InputError
-from pipeline.picking.pickers import REFERENCE_BAND, apply_station_reversal, recorded_polarity
+from pipeline.picking.pickers import REFERENCE_BAND, apply_station_reversal, known_stations, recorded_polarity
 from pipeline.rejects import Rejects
 
 NETWORK = "5B"
@@ -82,18 +82,31 @@ def _read_reference(picks_dir: Path, rejects: Rejects) -> pd.DataFrame:
             if not 0.0 <= p <= 1.0:
                 rejects.add(rel, i, f"probability {p} outside 0..1", text)
                 continue
-            rows.append({"event_id": event_id, "station": parts[0], "prob_down_recorded": p})
-    df = pd.DataFrame(rows, columns=["event_id", "station", "prob_down_recorded"])
+            rows.append({"event_id": event_id, "station": parts[0], "prob_down_recorded": p,
+                         "file": rel, "line": i})
+    df = pd.DataFrame(rows, columns=["event_id", "station", "prob_down_recorded", "file", "line"])
     df["polarity_recorded"] = recorded_polarity(df["prob_down_recorded"], *REFERENCE_BAND)
     df["method"] = "reference"
     return df
 
 
-def load_picks(picks_dir: str | Path, stations: pd.DataFrame | None = None,
+def _known(rows: pd.DataFrame, stations: pd.DataFrame, rejects: Rejects) -> pd.DataFrame:
+    """``rows`` at stations of the stations table; the others become rejects (their
+    reversal, hence their true polarity, is unknown)."""
+    ok = known_stations(rows["network"], rows["station"], stations)
+    for r in rows[~ok].itertuples(index=False):
+        rejects.add(r.file, None if pd.isna(r.line) else int(r.line),
+                    f"station {r.network}.{r.station} is not in the stations table", r.station)
+    return rows[ok].reset_index(drop=True)
+
+
+def load_picks(picks_dir: str | Path, stations: pd.DataFrame,
                rejects: Rejects | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(polarities table rows, locations[event_id, lat, lon, depth_km]) from ``picks_dir``.
 
-    Missing sub-folders are simply absent sources (a data set may have no manual picks).
+    ``stations``: the stations table, whose ``reversed`` flags turn recorded signs into true
+    motion; a pick at a station missing from it is a reject. Missing sub-folders are simply
+    absent sources (a data set may have no manual picks).
     """
     picks_dir = Path(picks_dir)
     rejects = rejects if rejects is not None else Rejects()
@@ -106,16 +119,18 @@ def load_picks(picks_dir: str | Path, stations: pd.DataFrame | None = None,
             dup = rows.duplicated("station", keep="first")
             for r in rows[dup].itertuples():
                 rejects.add(rel, r.line, "station listed twice; first kept", r.station)
-            rows = rows[~dup].assign(event_id=header["event_id"], method=method)
+            rows = rows[~dup].assign(event_id=header["event_id"], method=method, file=rel)
             if method == "published":  # already true motion
                 true_rows.append(rows.rename(columns={"sign": "polarity"}))
             else:
                 recorded.append(rows.rename(columns={"sign": "polarity_recorded"}))
     recorded.append(_read_reference(picks_dir, rejects))
     rec = pd.concat(recorded, ignore_index=True).assign(network=NETWORK)
-    rec = apply_station_reversal(rec, stations).drop(columns=["polarity_recorded", "reversed"])
+    rec = apply_station_reversal(_known(rec, stations, rejects), stations) \
+        .drop(columns=["polarity_recorded", "reversed"])
     rec.attrs.clear()
-    pol = pd.concat([rec] + [t.assign(network=NETWORK) for t in true_rows], ignore_index=True)
+    pol = pd.concat([rec] + [_known(t.assign(network=NETWORK), stations, rejects) for t in true_rows],
+                    ignore_index=True)
     snr = _read_snr(picks_dir, rejects)
     pol = pol.merge(snr, on=["event_id", "station"], how="left")
     pol.loc[pol["method"] == "manual", "snr"] = np.nan  # the analyst decided, not the SNR rule

@@ -13,6 +13,7 @@
     wells = "wells.csv"            # well,vertex,lat,lon[,depth_km]   (vertex optional: file order)
     stages = "stages.csv"          # well,stage_no,time,lat,lon[,day_index,depth_km,rate_m3_min,pumping_min,volume_m3]
     injection = "injection.csv"    # date,rate_m3_min[,volume_m3,well]
+    regions = "regions.csv"        # name,lat,lon[,description]: one row per polygon vertex
     frame_origin = [54.33, -117.24]  # lat, lon of the local km frame (default: the stations' mean)
     predict_p = false              # true: a station without a P pick gets the velocity model's travel time
 
@@ -26,8 +27,11 @@ Readers: :mod:`pipeline.ingest.catalog_formats` (QuakeML/CSV events, picks with 
 published mechanisms), :mod:`pipeline.ingest.station_formats` (StationXML/CSV, sensor
 polarity from the vertical channel's dip), :mod:`pipeline.ingest.waveform_index` (waveforms
 matched to events by time). No dataset constant lives here: the km frame, the reversed
-stations and the velocity model all come from the files. Events have no named region
-(``cluster`` null) and the optional tables are empty when not given; the pages say so.
+stations and the velocity model all come from the files. Events get the name of the first
+``regions`` polygon that holds their catalogue location as ``cluster``
+(:func:`pipeline.ingest.regions.read_regions_csv`; the dashboard's cluster filter lists
+them); without ``regions`` every ``cluster`` is null. The optional tables are empty when
+not given; the pages say so.
 """
 from __future__ import annotations
 
@@ -42,8 +46,9 @@ import pandas as pd
 from .. import schema
 from ..errors import InputError
 from ..mechanisms import enrich
+from ..picking.pickers import station_reversed
 from ..rejects import Rejects
-from . import catalog_formats, station_formats
+from . import catalog_formats, regions, station_formats
 from .catalog_formats import _csv_rows, _float, _utc
 
 log = logging.getLogger(__name__)
@@ -53,7 +58,7 @@ DATASET = "files"
 FRAME_METHOD = "tangent-plane (WGS84 radii at origin)"
 REQUIRED_KEYS = ("catalog", "stations")
 PATH_KEYS = ("catalog", "stations", "waveforms", "velocity_model", "picks", "mechanisms", "wells", "stages",
-             "injection")
+             "injection", "regions")
 KNOWN_KEYS = ("name", "frame_origin", "predict_p") + PATH_KEYS
 #: optional numeric stage columns kept when the stages CSV has them (depth km, m3/min, min, m3)
 STAGE_EXTRAS = ("depth_km", "rate_m3_min", "pumping_min", "volume_m3")
@@ -221,8 +226,8 @@ def _published_mechanisms(mech: pd.DataFrame, events: pd.DataFrame) -> pd.DataFr
 def human_polarities(picks: pd.DataFrame, stations: pd.DataFrame) -> pd.DataFrame:
     """Polarity rows (true ground motion, as given) of the manual/published picks that carry one."""
     p = picks[picks["method"].isin(["manual", "published"]) & picks["polarity"].notna()]
-    st = stations.set_index(["network", "station"])["reversed"]
-    rev = [bool(st.get((n, s), False)) for n, s in zip(p["network"], p["station"])]
+    # every pick's station is known here (picks at unknown stations were rejected in load)
+    rev = station_reversed(p["network"].to_numpy(), p["station"].to_numpy(), stations)
     return pd.DataFrame({
         "event_id": p["event_id"].astype(str), "network": p["network"].astype(str),
         "station": p["station"].astype(str), "location": p["location"].astype(str),
@@ -248,7 +253,9 @@ def load(root: str | Path) -> Project:
     stations = station_formats.read_stations(cfg["stations"], rejects, root)
     origin = _frame_origin(cfg, stations)
     events = enrich.add_local_coords(events, origin)
-    events["cluster"] = None
+    events["cluster"] = regions.assign_clusters(
+        events, regions=regions.read_regions_csv(cfg["regions"], catalog_formats._rel(cfg["regions"], root))
+    ).to_numpy() if "regions" in cfg else None
     stations = enrich.add_local_coords(stations, origin)
     if "picks" in cfg:
         picks = pd.concat([picks, catalog_formats.read_picks_csv(cfg["picks"], events, rejects, root)],

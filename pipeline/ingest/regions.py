@@ -8,6 +8,9 @@ a description, so a view can say exactly which selection it shows ("SWe-lowdip v
   ``coords='catalogue'`` (the catalogue location; ToC2ME solution B) or
   ``coords='skhash'`` (the location SKHASH used, ToC2ME solution A, where the event has
   one; the catalogue location otherwise).
+* A :class:`PolygonRegion` is a named lat/lon polygon (catalogue coordinates): the regions
+  of a user's own project (``regions = "regions.csv"`` in ``project.toml``, read by
+  :func:`read_regions_csv`).
 * A :class:`Subset` is a named boolean filter over a mechanisms table.
 
 Registries are per dataset (``REGIONS['toc2me']``, ``SUBSETS['toc2me']``); another data
@@ -57,6 +60,88 @@ class Region:
 
 
 @dataclass(frozen=True)
+class PolygonRegion:
+    """A named lat/lon polygon (degrees, longitude east-positive), vertices in order around
+    it; the last vertex joins the first. Inside is the even-odd rule (a ray crossing the
+    boundary an odd number of times), so a polygon may be concave. A point exactly on an
+    edge may fall either side: draw the polygon around the events, not through them.
+    Longitudes are taken as written (a polygon across +-180 is not supported)."""
+
+    name: str
+    version: int
+    description: str
+    coords: str
+    lats: tuple[float, ...]
+    lons: tuple[float, ...]
+
+    def __post_init__(self):
+        if self.coords not in COORDS:
+            raise ValueError(f"region {self.name}: coords must be one of {COORDS}, not {self.coords!r}")
+        if len(self.lats) != len(self.lons) or len(self.lats) < 3:
+            raise ValueError(f"region {self.name}: a polygon needs at least 3 vertices, got {len(self.lats)}")
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} v{self.version}"
+
+    def contains(self, lat, lon) -> np.ndarray:
+        """True where (lat, lon) in degrees lies inside the polygon; NaN -> False."""
+        y = np.asarray(lat, dtype=float)
+        x = np.asarray(lon, dtype=float)
+        inside = np.zeros(np.broadcast(y, x).shape, dtype=bool)
+        ys, xs = np.asarray(self.lats, dtype=float), np.asarray(self.lons, dtype=float)
+        for i in range(len(ys)):
+            y1, x1, y2, x2 = ys[i], xs[i], ys[i - 1], xs[i - 1]
+            crosses = (y1 > y) != (y2 > y)  # the edge spans the point's latitude (never horizontal)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                x_at = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
+            inside ^= crosses & (x < x_at)
+        return inside & np.isfinite(y) & np.isfinite(x)
+
+
+def read_regions_csv(path, rel: str | None = None) -> tuple[PolygonRegion, ...]:
+    """Named polygons from a CSV of vertex rows ``name,lat,lon[,description]`` (degrees),
+    each region's vertices in order around it (at least 3; do not repeat the first). Regions
+    keep the order of their first row: an event inside several gets the first. A region's
+    ``description`` is its first non-empty one. Catalogue coordinates, version 1.
+
+    A bad file is an :class:`pipeline.errors.InputError` naming ``rel`` (default the path)
+    and the line: the regions are a definition, so a wrong vertex is not skipped."""
+    from pipeline.errors import InputError
+    from .catalog_formats import _csv_rows, _float
+    rel = str(path) if rel is None else rel
+    _, rows = _csv_rows(path, rel, ["name", "lat", "lon"])
+    vertices: dict[str, list] = {}
+    first_line: dict[str, int] = {}
+    notes: dict[str, str] = {}
+    for n, _, r in rows:
+        if not r["name"]:
+            raise InputError(rel, "empty region name", line=n)
+        try:
+            vertex = (_float(r["lat"], "lat", -90, 90), _float(r["lon"], "lon", -180, 180))
+        except ValueError as exc:
+            raise InputError(rel, f"region {r['name']}: {exc}", line=n) from None
+        vertices.setdefault(r["name"], []).append(vertex)
+        first_line.setdefault(r["name"], n)
+        if r.get("description") and r["name"] not in notes:
+            notes[r["name"]] = r["description"]
+    if not vertices:
+        raise InputError(rel, "no region (one row per polygon vertex: name,lat,lon)")
+    out = []
+    for name, vs in vertices.items():
+        if len(vs) < 3:
+            raise InputError(rel, f"region {name}: a polygon needs at least 3 vertices, got {len(vs)}",
+                             line=first_line[name])
+        lons = [v[1] for v in vs]
+        if max(lons) - min(lons) > 180:
+            raise InputError(rel, f"region {name}: spans more than 180 degrees of longitude "
+                                  "(polygons across +-180 are not supported)", line=first_line[name])
+        out.append(PolygonRegion(name, 1, notes.get(name, f"region {name} of {rel}"), "catalogue",
+                                 tuple(v[0] for v in vs), tuple(lons)))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
 class Subset:
     """A named, versioned filter over a mechanisms DataFrame (``mask(df) -> bool array``).
 
@@ -100,7 +185,7 @@ NSW = Region(
 REGIONS: dict[str, tuple[Region, ...]] = {"toc2me": (SWE, NSW)}
 
 
-def region_coords(df: pd.DataFrame, region: Region, skhash_coords: pd.DataFrame | None = None):
+def region_coords(df: pd.DataFrame, region: Region | PolygonRegion, skhash_coords: pd.DataFrame | None = None):
     """(lat, lon) arrays of ``df`` in the coordinates ``region`` applies to.
 
     ``df`` has catalogue ``lat``/``lon``. For ``coords='skhash'`` the SKHASH location is
@@ -125,13 +210,13 @@ def region_coords(df: pd.DataFrame, region: Region, skhash_coords: pd.DataFrame 
     return np.where(has, s_lat, lat), np.where(has, s_lon, lon)
 
 
-def region_mask(df: pd.DataFrame, region: Region, skhash_coords: pd.DataFrame | None = None) -> np.ndarray:
+def region_mask(df: pd.DataFrame, region: Region | PolygonRegion, skhash_coords: pd.DataFrame | None = None) -> np.ndarray:
     """Boolean mask of the rows of ``df`` (events or mechanisms) inside ``region``."""
     return region.contains(*region_coords(df, region, skhash_coords))
 
 
 def assign_clusters(events_df: pd.DataFrame, skhash_coords: pd.DataFrame | None = None,
-                    regions: Sequence[Region] | None = None) -> pd.Series:
+                    regions: Sequence[Region | PolygonRegion] | None = None) -> pd.Series:
     """Cluster name per row of ``events_df`` (None outside every region).
 
     ``events_df`` needs ``lat``/``lon`` (catalogue, degrees) and, for SKHASH-coordinate

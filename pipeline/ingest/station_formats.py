@@ -9,6 +9,9 @@ Sensor polarity is metadata, never a network code:
   Several epochs of one station: the latest (by start date) gives coordinates and dip.
 * CSV ``network,station,lat,lon,elevation_m[,reversed]`` (``reversed``: true/false, 1/0,
   yes/no; empty = false).
+* A sensor-polarity CSV ``network,station,reversed`` (:func:`read_sensor_polarity`: the
+  ``reversed`` column alone, for a layout whose station list carries no polarity, such as
+  ToC2ME's; every value must be given). Both CSVs read ``reversed`` with :func:`parse_reversed`.
 
 Returns the ``stations`` table columns except the local ``x_km``/``y_km`` (added by the
 caller once the frame is known).
@@ -27,6 +30,15 @@ from .catalog_formats import _csv_rows, _float, _rel, _xml_syntax_check
 COLUMNS = ["network", "station", "lat", "lon", "elevation_m", "reversed"]
 _TRUE = {"true": True, "1": True, "yes": True, "y": True, "t": True,
          "false": False, "0": False, "no": False, "n": False, "f": False, "": False}
+
+
+def parse_reversed(text: str | None, allow_empty: bool = True) -> bool:
+    """A ``reversed`` cell: true/1/yes/y/t or false/0/no/n/f (any case); empty = false where
+    ``allow_empty``. Raises ValueError naming the value otherwise."""
+    key = (text or "").strip().lower()
+    if key not in _TRUE or (key == "" and not allow_empty):
+        raise ValueError(f"reversed {text!r} is not true/false")
+    return _TRUE[key]
 
 
 def _vertical_dip(station) -> float | None:
@@ -77,9 +89,7 @@ def read_stations_csv(path: Path, rejects: Rejects, root: Path | None = None) ->
         try:
             if not r["station"]:
                 raise ValueError("empty station code")
-            rev = r.get("reversed", "").lower()
-            if rev not in _TRUE:
-                raise ValueError(f"reversed {r.get('reversed')!r} is not true/false")
+            rev = parse_reversed(r.get("reversed", ""))
             key = (r["network"], r["station"])
             if key in seen:
                 raise ValueError(f"station {'.'.join(key)} listed twice (the first row is kept)")
@@ -87,10 +97,33 @@ def read_stations_csv(path: Path, rejects: Rejects, root: Path | None = None) ->
             out.append({"network": r["network"], "station": r["station"],
                         "lat": _float(r["lat"], "lat", -90, 90), "lon": _float(r["lon"], "lon", -180, 180),
                         "elevation_m": _float(r["elevation_m"], "elevation_m", -12000, 9000, optional=True),
-                        "reversed": _TRUE[rev]})
+                        "reversed": rev})
         except (ValueError, TypeError) as exc:
             rejects.add(rel, n, f"unusable station row: {exc}", ",".join(raw))
     return pd.DataFrame(out, columns=COLUMNS)
+
+
+def read_sensor_polarity(path: Path, rejects: Rejects, root: Path | None = None) -> pd.DataFrame:
+    """``network, station, reversed`` (bool) from a CSV with those columns (others, e.g. a
+    ``source`` note, are ignored). Unlike the stations CSV, ``reversed`` must be stated on
+    every row: a row without it, a bad value or a repeated station is a ``rejects`` row.
+    Raises :class:`InputError` for an unreadable file or missing columns."""
+    rel = _rel(path, root)
+    _, rows = _csv_rows(path, rel, ["network", "station", "reversed"])
+    out, seen = [], set()
+    for n, raw, r in rows:
+        try:
+            if not r["station"]:
+                raise ValueError("empty station code")
+            key = (r["network"], r["station"])
+            if key in seen:
+                raise ValueError(f"station {'.'.join(key)} listed twice (the first row is kept)")
+            out.append({"network": r["network"], "station": r["station"],
+                        "reversed": parse_reversed(r["reversed"], allow_empty=False)})
+            seen.add(key)
+        except ValueError as exc:
+            rejects.add(rel, n, f"unusable sensor polarity row: {exc}", ",".join(raw))
+    return pd.DataFrame(out, columns=["network", "station", "reversed"]).astype({"reversed": bool})
 
 
 def read_stations(path: Path, rejects: Rejects, root: Path | None = None) -> pd.DataFrame:
@@ -103,4 +136,4 @@ def read_stations(path: Path, rejects: Rejects, root: Path | None = None) -> pd.
     return df
 
 
-__all__ = ["read_stations", "read_stationxml", "read_stations_csv"]
+__all__ = ["read_stations", "read_stationxml", "read_stations_csv", "read_sensor_polarity", "parse_reversed"]

@@ -39,6 +39,11 @@ Conventions and decisions (all inputs are documented in the data folder's README
   with another published file. Duplicates: a catalogue row whose origin time equals an
   earlier row's (same ``event_id``) is rejected; a mechanism row matching the same
   catalogue event as an earlier row of the same file is rejected.
+* **Sensor polarity** is data, never a network code: ``stations.reversed`` comes from the
+  sensor-polarity CSV (:data:`SENSORS_FILE` in the input folder, else the shipped
+  :data:`SHIPPED_SENSORS`). A listed station without a row there is an ``ingest`` reject
+  (its recorded polarity cannot be turned into ground motion); rows for stations the
+  station list lacks are ignored.
 * A missing or unreadable required file raises :class:`pipeline.errors.InputError`.
 """
 from __future__ import annotations
@@ -60,6 +65,7 @@ from pipeline.errors import InputError
 from pipeline.mechanisms import enrich
 from pipeline.rejects import Rejects
 from . import regions
+from .station_formats import read_sensor_polarity
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +93,14 @@ WELL_FILES = {
 #: original script and confirmed by the stage longitudes (README 7.6)
 STAGE_ROWS_BY_WELL = (("A", 1, 21), ("B", 22, 45), ("C", 46, 170), ("D", 171, 186))
 
-#: networks whose recorded vertical polarity is inverted (README 3.4)
-REVERSED_NETWORKS = frozenset({"5B"})
+#: sensor polarity (``network,station,reversed``, read by
+#: :func:`pipeline.ingest.station_formats.read_sensor_polarity`, the parser of the files
+#: source's ``reversed`` column): this file of the input folder when it exists, else
+#: :data:`SHIPPED_SENSORS`
+SENSORS_FILE = "catalog/sensors_ToC2ME.csv"
+#: the sensor polarity of the public ToC2ME stations, shipped with the code because the data
+#: set has no StationXML: every DHZ is recorded inverted (README 3.4)
+SHIPPED_SENSORS = Path(__file__).with_name("toc2me_sensors.csv")
 
 #: published_set tokens, in the order they are written
 QUALITY_A_TOKEN = "quality_A"
@@ -360,15 +372,38 @@ def _drop_duplicate_events(src: _Source, events: pd.DataFrame) -> pd.DataFrame:
 
 # --- stations, wells, stages, injection ----------------------------------------------------
 
+def shipped_sensors(rejects: Rejects | None = None) -> pd.DataFrame:
+    """``network, station, reversed`` of the public ToC2ME stations (:data:`SHIPPED_SENSORS`)."""
+    return read_sensor_polarity(SHIPPED_SENSORS, rejects if rejects is not None else Rejects(),
+                                SHIPPED_SENSORS.parents[2])
+
+
+def read_sensors(src: _Source) -> tuple[pd.DataFrame, str]:
+    """(``network, station, reversed`` table, the file's name for messages): the input
+    folder's :data:`SENSORS_FILE`, else :data:`SHIPPED_SENSORS`. Bad rows are rejects."""
+    own = src.root / SENSORS_FILE
+    if own.is_file():
+        return read_sensor_polarity(own, src.rejects, src.root), SENSORS_FILE
+    return shipped_sensors(src.rejects), str(SHIPPED_SENSORS.relative_to(SHIPPED_SENSORS.parents[2]))
+
+
 def _read_stations(src: _Source, origin) -> pd.DataFrame:
-    """Stations from ``stationlist_ToC2ME.txt``: ``station network lon lat`` (lon first)."""
+    """Stations from ``stationlist_ToC2ME.txt``: ``station network lon lat`` (lon first);
+    ``reversed`` from the sensor-polarity file (:func:`read_sensors`)."""
     rows = _parse_rows(src, STATIONS_FILE, [("station", _text), ("network", _text), ("lon", LON), ("lat", LAT)])
     dup = rows.duplicated(["network", "station"], keep="first")
     for _, r in rows[dup].iterrows():
         src.reject(STATIONS_FILE, int(r.line), f"duplicate station {r.network}.{r.station}", r.raw)
     st = rows[~dup].copy()
     st["elevation_m"] = 0.0  # every ToC2ME station file sets 0 (README 3.2); true ~820-970 m
-    st["reversed"] = st["network"].isin(REVERSED_NETWORKS)
+    sensors, sensors_file = read_sensors(src)
+    st = st.merge(sensors, on=["network", "station"], how="left", validate="one_to_one")
+    unknown = st["reversed"].isna()
+    for _, r in st[unknown].iterrows():
+        src.reject(STATIONS_FILE, int(r.line), f"station {r.network}.{r.station} has no sensor polarity in "
+                   f"{sensors_file} (whether its vertical is recorded inverted is unknown)", r.raw)
+    st = st[~unknown].copy()
+    st["reversed"] = st["reversed"].astype(bool)
     st["source_row"] = st.pop("line").astype("int64")
     st = enrich.add_local_coords(st.drop(columns="raw"), origin)
     return st[["network", "station", "lat", "lon", "elevation_m", "x_km", "y_km", "reversed", "source_row"]] \

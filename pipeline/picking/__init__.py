@@ -22,7 +22,7 @@ import pandas as pd
 from pipeline.ingest.toc2me import nearest_time_join
 from pipeline.rejects import Rejects
 from . import waveforms as wf
-from .pickers import polarity_rows
+from .pickers import known_stations, polarity_rows
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +75,21 @@ def match_event_ids(ids, events: pd.DataFrame, tol_s: float = 0.5) -> pd.Series:
 
 
 def pick_windows(meta: pd.DataFrame, windows: np.ndarray, stations: pd.DataFrame,
-                 pickers: dict) -> pd.DataFrame:
+                 pickers: dict, rejects: Rejects | None = None) -> pd.DataFrame:
     """Polarity rows for windows (N, 600) described by ``meta`` (event_id, network,
-    station, channel, snr, p_source), one block per picker in ``pickers`` (name -> picker)."""
+    station, channel, snr, p_source), one block per picker in ``pickers`` (name -> picker).
+
+    A window at a station missing from ``stations`` has no known reversal: with ``rejects``
+    it becomes a reject (file = ``meta.file`` where given) and is not picked; without, it
+    raises :class:`pipeline.picking.pickers.UnknownStationError`.
+    """
+    if rejects is not None and len(meta):
+        known = known_stations(meta["network"].astype(str), meta["station"].astype(str), stations)
+        for r in meta[~known].itertuples(index=False):
+            rejects.add(str(getattr(r, "file", "") or r.event_id), None,
+                        f"{r.network}.{r.station}: station not in the stations table (polarity reversal "
+                        "unknown); not picked", stage=STAGE)
+        meta, windows = meta[known].reset_index(drop=True), windows[known]
     rows = []
     for name, picker in pickers.items():
         p = picker.predict(windows)
@@ -105,7 +117,7 @@ def pick_folders(root: str | Path, events: pd.DataFrame, stations: pd.DataFrame,
             ev = wf.read_event(folder, rejects=rejects, root=root, event_id=event_id)
             meta, windows = wf.vertical_windows(ev, rejects)
             if len(meta):
-                pol.append(pick_windows(meta, windows, stations, pickers))
+                pol.append(pick_windows(meta, windows, stations, pickers, rejects))
             if with_snippets:
                 snips.append(wf.snippets(ev, rejects=rejects))
         except Exception as exc:  # noqa: BLE001 - one bad event never stops the batch

@@ -272,7 +272,7 @@ def class_scores(actual_true, predicted_true) -> dict:
 
 # --------------------------------------------------------------------------- labels
 
-def _reversed(df: pd.DataFrame, stations: pd.DataFrame | None) -> np.ndarray:
+def _reversed(df: pd.DataFrame, stations: pd.DataFrame) -> np.ndarray:
     return station_reversed(df["network"].to_numpy(), df["station"].to_numpy(), stations)
 
 
@@ -312,18 +312,31 @@ def truth_labels(truth: pd.DataFrame, stations=None) -> pd.DataFrame:
                         snr_true=t["snr_true"].astype(float))
 
 
-def record_labels(record: dict, stations=None, network: str = "5B") -> pd.DataFrame:
+def record_sensors() -> pd.DataFrame:
+    """Sensor polarity of the training record's traces: they are ToC2ME's, so its shipped
+    sensor-polarity file (:data:`pipeline.ingest.toc2me.SHIPPED_SENSORS`), whatever the
+    build being evaluated."""
+    from pipeline.ingest.toc2me import shipped_sensors
+    return shipped_sensors()
+
+
+def record_labels(record: dict, sensors: pd.DataFrame | None = None) -> pd.DataFrame:
     """Labels of the record's held-out predictions (``label`` 1 = recorded down) with the
-    fold models' probabilities as columns ``p_<recipe>``. The record's traces are ToC2ME
-    (network ``network``, reversed: true up = recorded down)."""
+    fold models' probabilities as columns ``p_<recipe>``. The record names stations only;
+    their network and reversal come from ``sensors`` (network, station, reversed; default
+    :func:`record_sensors`). A station missing there raises
+    :class:`pipeline.picking.pickers.UnknownStationError`."""
     preds = pd.DataFrame((record.get("loeo") or {}).get("held_out_predictions") or [])
     if preds.empty or "label" not in preds:
         return pd.DataFrame()
+    sensors = record_sensors() if sensors is None else sensors
     preds = preds[preds["label"].isin([0.0, 1.0])].copy()
-    preds["network"] = network
+    preds["station"] = preds["station"].astype(str)
+    preds["network"] = preds["station"].map(sensors.drop_duplicates("station", keep=False)
+                                            .set_index("station")["network"]).fillna("")
     rec = np.where(preds["label"].to_numpy() == 1, -1, 1)
-    rev = station_reversed(preds["network"].to_numpy(), preds["station"].astype(str).to_numpy(), stations)
-    lab = _label_frame(preds, np.where(rev, -rec, rec), stations)
+    rev = station_reversed(preds["network"].to_numpy(), preds["station"].to_numpy(), sensors)
+    lab = _label_frame(preds, np.where(rev, -rec, rec), sensors)
     for c in preds.columns:
         if c.startswith("p_"):
             lab[c] = preds[c].to_numpy(dtype=float)
@@ -464,7 +477,8 @@ def _loeo(rows, record, pol, stations, methods):
     honest CNN numbers), per outer fold too, and the onset baseline on the same labelled
     traces (where the build picked those events)."""
     from .nested import nested_from_record
-    lab = record_labels(record, stations)
+    sensors = record_sensors()  # the record's traces are ToC2ME's, whatever this build is
+    lab = record_labels(record, sensors)
     nest = nested_from_record(record)
     if lab.empty or nest is None:
         return
@@ -472,7 +486,7 @@ def _loeo(rows, record, pol, stations, methods):
     tr = nest["trace"].astype({"event_id": str, "station": str})
     lab = lab.merge(tr.drop(columns=[c for c in ("label", "network") if c in tr] +
                             [c for c in tr if c.startswith("p_")]), on=keys, how="left", validate="one_to_one")
-    rev = _reversed(lab, stations)
+    rev = _reversed(lab, sensors)
     recipes = [c[2:] for c in lab.columns if c.startswith("p_")]
     variants = [("procedure", lab["p"], lab["lower"], lab["upper"])] + \
                [(r, lab[f"p_{r}"], lab[f"lower_{r}"], lab[f"upper_{r}"]) for r in recipes]
@@ -499,7 +513,7 @@ def _loeo(rows, record, pol, stations, methods):
         ds = LOEO_FOLD + fold["test_event"]
         sub = lab[lab["event_id"] == fold["test_event"]].reset_index(drop=True)
         prob = sub["p"].to_numpy(float)
-        pred = _decide_true(prob, _reversed(sub, stations), fold["lower"], fold["upper"])
+        pred = _decide_true(prob, _reversed(sub, sensors), fold["lower"], fold["upper"])
         score_rows(rows, "cnn", ds, sub, prob, pred, (fold["lower"], fold["upper"]), curves=False)
         _add(rows, "cnn", ds, "metric", f"recipe:{fold['recipe']}", value=1)
         _add(rows, "cnn", ds, "metric", "in_sample_events", value=0)
@@ -670,7 +684,7 @@ def evaluate(data: str | Path | Mapping, input_dir: str | Path | None = None,
     """The ``model_eval`` rows (schema :data:`pipeline.schema.MODEL_EVAL`) of a build.
 
     ``data``: a data folder or a mapping of tables (``polarities``; ``stations`` for the
-    reversal flags, else the network default; ``truth_polarities`` for the demo).
+    reversal flags, required; ``truth_polarities`` for the demo).
     ``input_dir``: a ToC2ME-like input folder, for the reference's training log and test
     labels (optional). ``record``: the CNN training record (dict or JSON path; default the
     committed one; ``{}`` for none; its rows are left out when the build's CNN rows carry
@@ -683,6 +697,9 @@ def evaluate(data: str | Path | Mapping, input_dir: str | Path | None = None,
     for c in ("event_id", "network", "station", "method"):
         pol[c] = pol[c].astype(str)
     stations = tabs.get("stations")
+    if stations is None:
+        raise ValueError("evaluate needs the build's stations table: its reversed flags turn true labels "
+                         "into the recorded convention the pickers score")
     if isinstance(record, (str, Path)):
         record = json.loads(Path(record).read_text())
     elif record is None:

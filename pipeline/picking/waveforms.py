@@ -349,8 +349,6 @@ def read_event(folder: str | Path, picks: dict | str | Path | None = None,
         picks = folder / PICKS_FILE
     if isinstance(picks, (str, Path)):
         picks = read_picks_csv(picks, rejects)
-    ev = EventWaveforms(event_id, folder)
-    seen: dict[tuple, str] = {}
 
     def rel(p: Path) -> str:
         try:
@@ -358,31 +356,52 @@ def read_event(folder: str | Path, picks: dict | str | Path | None = None,
         except ValueError:
             return str(p)
 
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in WAVEFORM_SUFFIXES)
-    for path in files:
-        fname = rel(path)
-        try:
-            traces = _read_traces(path, sac_reader)
-        except TraceError as exc:
-            rejects.add(fname, None, str(exc), stage=STAGE)
-            continue
-        except Exception as exc:  # noqa: BLE001 - corrupt/truncated files are rejects
-            rejects.add(fname, None, f"unreadable waveform file: {type(exc).__name__}: {exc}", stage=STAGE)
-            continue
-        for raw in traces:
+    def candidates():
+        files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in WAVEFORM_SUFFIXES)
+        for path in files:
+            fname = rel(path)
             try:
-                rec = _make_record(raw, fname, event_id, picks, min_rate, rejects)
-            except Exception as exc:  # noqa: BLE001 - one bad trace never stops the event
-                rejects.add(fname, None, f"{raw.label}: {type(exc).__name__}: {exc}", stage=STAGE)
+                traces = _read_traces(path, sac_reader)
+            except TraceError as exc:
+                rejects.add(fname, None, str(exc), stage=STAGE)
                 continue
-            if rec is None:
+            except Exception as exc:  # noqa: BLE001 - corrupt/truncated files are rejects
+                rejects.add(fname, None, f"unreadable waveform file: {type(exc).__name__}: {exc}", stage=STAGE)
                 continue
-            key = (rec.network, rec.station, rec.channel)
-            if key in seen:
-                rejects.add(fname, None, f"duplicate trace {'.'.join(key)} (kept {seen[key]})", stage=STAGE)
-                continue
-            seen[key] = fname
-            ev.traces.append(rec)
+            for raw in traces:
+                yield fname, raw.label, (lambda raw=raw: raw)
+
+    return _keep_traces(EventWaveforms(event_id, folder), candidates(), picks, min_rate, rejects)
+
+
+def _keep_traces(ev: EventWaveforms, candidates, picks, min_rate, rejects: Rejects,
+                 duplicate_note: str = "") -> EventWaveforms:
+    """Check each candidate trace (:func:`_make_record`) and keep the usable ones in ``ev``,
+    one per (network, station, channel), sorted; the others become rejects with the reason.
+
+    ``candidates``: iterable of ``(file, label, get_raw)``; ``get_raw()`` returns the
+    :class:`_RawTrace` (it may raise: a :class:`TraceError` is a reject with its message,
+    anything else one with the exception type). A later trace of a kept key is a duplicate
+    (``duplicate_note`` is added to that reason)."""
+    seen: dict[tuple, str] = {}
+    for fname, label, get_raw in candidates:
+        try:
+            rec = _make_record(get_raw(), fname, ev.event_id, picks, min_rate, rejects)
+        except TraceError as exc:
+            rejects.add(fname, None, f"{label}: {exc}", stage=STAGE)
+            continue
+        except Exception as exc:  # noqa: BLE001 - one bad trace never stops the event
+            rejects.add(fname, None, f"{label}: {type(exc).__name__}: {exc}", stage=STAGE)
+            continue
+        if rec is None:
+            continue
+        key = (rec.network, rec.station, rec.channel)
+        if key in seen:
+            rejects.add(fname, None, f"duplicate trace {'.'.join(key)}{duplicate_note} (kept {seen[key]})",
+                        stage=STAGE)
+            continue
+        seen[key] = fname
+        ev.traces.append(rec)
     ev.traces.sort(key=lambda r: (r.network, r.station, r.channel))
     return ev
 
@@ -411,62 +430,53 @@ def read_event_items(event_id: str, items, picks: dict, root: str | Path, reject
     from obspy import UTCDateTime
     root = Path(root)
     rejects = rejects if rejects is not None else Rejects()
-    ev = EventWaveforms(event_id, root)
-    seen: dict[tuple, str] = {}
     by_path: dict[str, list] = {}
     for it in items:
         by_path.setdefault(it[0], []).append(it)
-    for rel, its in sorted(by_path.items()):
-        path = root / rel
-        t0, t1 = min(i[5] for i in its), max(i[6] for i in its)
-        try:
-            if path.suffix.lower() == ".sac":
-                traces = _read_traces(path, "numpy")
-            else:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    from obspy import read
-                    st = read(str(path), starttime=UTCDateTime(ns=t0), endtime=UTCDateTime(ns=t1))
-                traces = None
-        except Exception as exc:  # noqa: BLE001 - corrupt/truncated files are rejects
-            rejects.add(rel, None, f"unreadable waveform file: {type(exc).__name__}: {exc}", stage=STAGE)
-            continue
-        for _, net, sta, loc, cha, c0, c1 in its:
-            label = f"{net}.{sta}.{loc}.{cha}"
+
+    def candidates():
+        for rel, its in sorted(by_path.items()):
+            path = root / rel
+            t0, t1 = min(i[5] for i in its), max(i[6] for i in its)
             try:
-                if traces is not None:
-                    found = [t for t in traces if (t.network, t.station, t.location, t.channel) == (net, sta, loc, cha)]
+                if path.suffix.lower() == ".sac":
+                    traces, st = _read_traces(path, "numpy"), None
                 else:
-                    sel = st.select(network=net, station=sta, location=loc, channel=cha).copy()
-                    if len(sel) > 1:  # gappy MiniSEED: gaps become masked samples
-                        try:
-                            sel.merge(method=0, fill_value=None)
-                        except Exception as exc:  # noqa: BLE001 - ObsPy raises a bare Exception
-                            raise TraceError(f"cannot merge {len(sel)} segments: {exc}") from exc
-                    if len(sel) > 1:
-                        raise TraceError(f"cannot merge {len(sel)} segments into one trace")
-                    found = [_from_obspy(tr) for tr in sel]
-                if not found:
-                    raise TraceError("no samples in the cut window")
-                raw = _cut(found[0], c0, c1)
-                rec = _make_record(raw, rel, event_id, picks, min_rate, rejects)
-            except TraceError as exc:
-                rejects.add(rel, None, f"{label}: {exc}", stage=STAGE)
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        from obspy import read
+                        traces, st = None, read(str(path), starttime=UTCDateTime(ns=t0), endtime=UTCDateTime(ns=t1))
+            except Exception as exc:  # noqa: BLE001 - corrupt/truncated files are rejects
+                rejects.add(rel, None, f"unreadable waveform file: {type(exc).__name__}: {exc}", stage=STAGE)
                 continue
-            except Exception as exc:  # noqa: BLE001 - one bad trace never stops the event
-                rejects.add(rel, None, f"{label}: {type(exc).__name__}: {exc}", stage=STAGE)
-                continue
-            if rec is None:
-                continue
-            key = (rec.network, rec.station, rec.channel)
-            if key in seen:
-                rejects.add(rel, None, f"duplicate trace {'.'.join(key)} for event {event_id} (kept {seen[key]})",
-                            stage=STAGE)
-                continue
-            seen[key] = rel
-            ev.traces.append(rec)
-    ev.traces.sort(key=lambda r: (r.network, r.station, r.channel))
-    return ev
+            for _, net, sta, loc, cha, c0, c1 in its:
+                yield rel, f"{net}.{sta}.{loc}.{cha}", \
+                    (lambda k=(net, sta, loc, cha), c0=c0, c1=c1, traces=traces, st=st: _select_cut(traces, st, k, c0, c1))
+
+    return _keep_traces(EventWaveforms(event_id, root), candidates(), picks, min_rate, rejects,
+                        duplicate_note=f" for event {event_id}")
+
+
+def _select_cut(traces, st, key: tuple, c0: int, c1: int) -> _RawTrace:
+    """The trace ``key`` = (network, station, location, channel) of a file's ``traces`` (SAC)
+    or ObsPy stream ``st`` (MiniSEED; segments merged, gaps masked), cut to ``c0..c1`` (ns).
+    Raises :class:`TraceError` when it is absent or cannot be merged into one trace."""
+    net, sta, loc, cha = key
+    if traces is not None:
+        found = [t for t in traces if (t.network, t.station, t.location, t.channel) == key]
+    else:
+        sel = st.select(network=net, station=sta, location=loc, channel=cha).copy()
+        if len(sel) > 1:  # gappy MiniSEED: gaps become masked samples
+            try:
+                sel.merge(method=0, fill_value=None)
+            except Exception as exc:  # noqa: BLE001 - ObsPy raises a bare Exception
+                raise TraceError(f"cannot merge {len(sel)} segments: {exc}") from exc
+        if len(sel) > 1:
+            raise TraceError(f"cannot merge {len(sel)} segments into one trace")
+        found = [_from_obspy(tr) for tr in sel]
+    if not found:
+        raise TraceError("no samples in the cut window")
+    return _cut(found[0], c0, c1)
 
 
 def _make_record(raw: _RawTrace, fname, event_id, picks, min_rate, rejects) -> TraceRecord | None:

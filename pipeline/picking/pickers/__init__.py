@@ -14,7 +14,9 @@ being applied twice)::
     recorded = -1 if p >= upper, +1 if p <= lower, else 0     (recorded down -> -1)
     true     = -recorded if the station is reversed else recorded
 
-ToC2ME (network 5B) verticals are recorded inverted (README 3.4): true up = recorded down.
+Whether a station is reversed is metadata, never a network code: the ``stations`` table's
+``reversed`` column (from StationXML dip +90, a CSV ``reversed`` column, or for ToC2ME its
+shipped sensor-polarity file, where every 5B vertical is recorded inverted, README 3.4).
 
 Pickers: :mod:`.onset` (classical baseline), :mod:`.cct` (the EQpolarity reference
 architecture), :mod:`.cnn` (the production picker), thresholds from :mod:`.calibration`.
@@ -27,9 +29,6 @@ from typing import Protocol
 
 import numpy as np
 import pandas as pd
-
-#: networks whose vertical channels are recorded with inverted polarity (ToC2ME, README 3.4)
-REVERSED_NETWORKS = frozenset({"5B"})
 
 #: the reference pipeline's fixed confidence cut-offs (p <= 0.05 or p >= 0.95)
 REFERENCE_BAND = (0.05, 0.95)
@@ -66,31 +65,55 @@ def to_true_polarity(prob_down_recorded, reversed, lower: float = 0.05, upper: f
     return np.where(rev, -rec, rec).astype(np.int8)
 
 
-def station_reversed(network, station=None, stations: pd.DataFrame | None = None) -> np.ndarray:
-    """Reversal flags for (network, station) arrays.
+class UnknownStationError(KeyError):
+    """A station is not in the stations table, so its polarity reversal is unknown."""
 
-    With a ``stations`` table (columns network, station, reversed) the flag is looked up
-    there (unknown stations fall back to the network default); otherwise a station is
-    reversed when its network is in :data:`REVERSED_NETWORKS`.
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def station_reversed(network, station, stations: pd.DataFrame) -> np.ndarray:
+    """Reversal flags (bool array) for (network, station) arrays, looked up in ``stations``
+    (columns network, station, reversed).
+
+    There is no default: a station missing from the table raises
+    :class:`UnknownStationError` naming it (callers that read input data drop such rows as
+    rejects first, see :func:`known_stations`).
     """
+    if stations is None:
+        raise TypeError("station_reversed needs the stations table (network, station, reversed)")
     net = np.atleast_1d(np.asarray(network, dtype=object)).astype(str)
-    default = np.isin(net, list(REVERSED_NETWORKS))
-    if stations is None or station is None:
-        return default
     sta = np.atleast_1d(np.asarray(station, dtype=object)).astype(str)
-    lut = {(str(n), str(s)): bool(r) for n, s, r in
-           stations[["network", "station", "reversed"]].itertuples(index=False)}
-    return np.array([lut.get((n, s), d) for n, s, d in zip(net, sta, default)], dtype=bool)
+    lut = _reversal_lookup(stations)
+    try:
+        return np.array([lut[k] for k in zip(net, sta)], dtype=bool)
+    except KeyError as exc:
+        n, s = exc.args[0]
+        raise UnknownStationError(f"station {n}.{s} is not in the stations table: its polarity reversal "
+                                  "is unknown") from None
+
+
+def _reversal_lookup(stations: pd.DataFrame) -> dict[tuple[str, str], bool]:
+    return {(str(n), str(s)): bool(r) for n, s, r in
+            stations[["network", "station", "reversed"]].itertuples(index=False)}
+
+
+def known_stations(network, station, stations: pd.DataFrame) -> np.ndarray:
+    """Bool mask: True where (network, station) is in ``stations`` (so its reversal is known)."""
+    lut = _reversal_lookup(stations)
+    return np.array([(str(n), str(s)) in lut for n, s in zip(np.atleast_1d(network), np.atleast_1d(station))],
+                    dtype=bool)
 
 
 REVERSAL_FLAG = "station_reversal_applied"
 
 
-def apply_station_reversal(df: pd.DataFrame, stations: pd.DataFrame | None = None) -> pd.DataFrame:
+def apply_station_reversal(df: pd.DataFrame, stations: pd.DataFrame) -> pd.DataFrame:
     """Add the true ``polarity`` (and ``reversed``) to a table of recorded polarities.
 
     ``df`` needs ``network``, ``station`` and ``polarity_recorded`` (+1 recorded up, -1
-    recorded down, 0 undetermined).  Raises if the reversal was already applied (a
+    recorded down, 0 undetermined); ``stations`` the stations table (every station of ``df``
+    must be in it, :func:`station_reversed`).  Raises if the reversal was already applied (a
     ``polarity`` column exists or the table carries the flag), so it cannot happen twice.
     """
     if REVERSAL_FLAG in df.attrs or "polarity" in df.columns:
@@ -112,7 +135,7 @@ POLARITIES_COLUMNS = ("event_id", "network", "station", "location", "channel", "
 
 
 def polarity_rows(meta: pd.DataFrame, prob_down_recorded, method: str, lower: float, upper: float,
-                  stations: pd.DataFrame | None = None, model_version: str | None = None) -> pd.DataFrame:
+                  stations: pd.DataFrame, model_version: str | None = None) -> pd.DataFrame:
     """Rows of the ``polarities`` table from window metadata and a picker's output.
 
     ``meta``: as returned by :func:`pipeline.picking.waveforms.vertical_windows` (event_id, network,
@@ -158,5 +181,6 @@ def set_threads(n: int | None = None) -> None:
         pass
 
 
-__all__ = ["Picker", "REVERSED_NETWORKS", "REFERENCE_BAND", "POLARITIES_COLUMNS", "recorded_polarity",
-           "to_true_polarity", "station_reversed", "apply_station_reversal", "polarity_rows", "set_threads"]
+__all__ = ["Picker", "REFERENCE_BAND", "POLARITIES_COLUMNS", "UnknownStationError", "recorded_polarity",
+           "to_true_polarity", "station_reversed", "known_stations", "apply_station_reversal", "polarity_rows",
+           "set_threads"]
