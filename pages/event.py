@@ -5,7 +5,7 @@ GUI, docs/analyses.md 1.9 and 1.12).
 Thin wiring only: queries live in :mod:`components.data` (``event_rows``, ``mechanism_rows``,
 ...), figures and the station table in :mod:`components.event_figures`, the review database
 (the app's only write path) in :mod:`pipeline.review.reviews`, background re-inversion in
-:mod:`components.reinvert`. Keyboard shortcuts come from ``assets/event_keys.js``, which
+:mod:`pipeline.review.jobs`. Keyboard shortcuts come from ``assets/event_keys.js``, which
 writes the key pressed into the ``ev-key`` store.
 
 URL state: ``?view=recorded`` (traces as recorded), ``bp=LOW-HIGH`` (band-pass on),
@@ -40,7 +40,7 @@ from components.access import ACCOUNTS, READ_ONLY, AccessDenied, can, current_ac
 from components.data import get_provider
 from components.filters import Filters
 from components.layout import no_data
-from components.reinvert import preferred_mechanism
+from pipeline.review.reinvert import preferred_mechanism
 from pipeline.review.reviews import DEFAULT_REVIEWER, MAX_REVIEWER, ReviewError, ReviewStore
 
 dash.register_page(
@@ -498,7 +498,10 @@ def _metrics(ctx, reinv):
 
 def _job_text(job, reinv):
     if job and job.get("status") in ("queued", "running"):
-        return [dbc.Spinner(size="sm", spinner_class_name="me-1"), f"SKHASH {job['status']}…"]
+        st = review_store()
+        ahead = st.queue_position(job["id"]) if st is not None and job["status"] == "queued" else None
+        wait = f" ({ahead} job{'s' if ahead != 1 else ''} ahead)" if ahead else ""
+        return [dbc.Spinner(size="sm", spinner_class_name="me-1"), f"SKHASH {job['status']}{wait}…"]
     if job and job.get("status") == "error":
         return html.Span(f"Re-inversion failed: {job.get('message')}", className="text-danger")
     if reinv:
