@@ -179,6 +179,23 @@ def test_a_full_queue_refuses_and_the_page_says_so(data_dir, hang):
         jobs.close_queue(data_dir, timeout=60)
 
 
+def test_idle_workers_end_and_the_next_submit_starts_them_again(data_dir):
+    a, b = _events(data_dir, 2)
+    q = JobQueue(data_dir, settings=JobSettings(workers=1, timeout_s=120, poll_s=0.1, idle_exit_s=0))
+    try:
+        assert q.workers_alive() == 0  # nothing queued: no thread
+        ja, _ = q.submit(a, "alice")
+        assert q.wait(ja, 120)["status"] == "done"
+        end = time.monotonic() + 30
+        while q.workers_alive() and time.monotonic() < end:
+            time.sleep(0.05)
+        assert q.workers_alive() == 0
+        jb, _ = q.submit(b, "alice")
+        assert q.wait(jb, 120)["status"] == "done"
+    finally:
+        q.shutdown(timeout=60)
+
+
 CHILD = r"""
 import sys, time
 from pipeline.review.jobs import JobQueue, JobSettings
@@ -247,3 +264,43 @@ def test_settings_from_the_environment_and_a_version_1_database(tmp_path):
     store = ReviewStore(path=path, validator=False)
     job = store.job("j1")
     assert (job["event_id"], job["status"], job["kind"], job["job_key"]) == ("e1", "done", "reinvert", None)
+
+
+def test_admins_see_the_job_queue_on_the_audit_page_and_others_do_not(data_dir, tmp_path):
+    from app import create_app
+    from pipeline.review.accounts import add_account
+    from test_access import ORIGIN, PASSWORDS, ROLES, login
+
+    def refresh(client):  # the audit page's job-table callback, as the renderer posts it (one output)
+        out = {"id": "audit-jobs", "property": "data"}
+        return client.post("/_dash-update-component", headers=ORIGIN, json={
+            "output": "audit-jobs.data", "outputs": out, "changedPropIds": ["audit-jobs-poll.n_intervals"],
+            "inputs": [{"id": "audit-jobs-poll", "property": "n_intervals", "value": 1}], "state": []})
+
+    a, b, c = _events(data_dir, 3)
+    store = ReviewStore(data_dir)
+    ja, _ = store.create_job(a, "alice", timeout_s=2)
+    assert store.claim_job(owner_token())["id"] == ja
+    store.update_job(ja, "error", "timed out after 2 s")
+    jb, _ = store.create_job(b, "bob")
+    store.claim_job(owner_token())
+    store.update_job(jb, "done", "solved")
+    jc, _ = store.create_job(c, "bob")
+    store.claim_job("another-host:4242:1")  # running elsewhere: the app's start leaves it alone
+    users = tmp_path / "users.json"
+    for name in ("alice", "ada"):
+        add_account(users, name, ROLES[name], PASSWORDS[name])
+    app = create_app(data_dir, users_file=users)
+    try:
+        assert store.job(jc)["status"] == "running"
+        clients = {}
+        for name in ("alice", "ada"):
+            clients[name] = app.server.test_client()
+            assert login(clients[name], name).status_code == 302
+            clients[name].get("/")
+        rows = refresh(clients["ada"]).get_json()["response"]["audit-jobs"]["data"]
+        assert [(x["event_id"], x["status"], x["message"]) for x in rows] == [
+            (c, "running", ""), (b, "done", "solved"), (a, "failed", "timed out after 2 s")]
+        assert refresh(clients["alice"]).status_code == 204  # a reviewer's direct call gets nothing
+    finally:
+        jobs.close_queue(data_dir, timeout=30)

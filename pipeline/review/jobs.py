@@ -61,15 +61,17 @@ RESTART_MESSAGE = "app restarted while running"
 class JobSettings:
     """``workers``: jobs run at once per process; ``max_queued``: jobs that may wait (all
     processes); ``timeout_s``: time limit of one job, s; ``poll_s``: how often an idle worker
-    looks for jobs queued by another process or left by a restart, s."""
+    looks for jobs queued by another process, s; ``idle_exit_s``: a worker that found no job
+    for this long ends (the next submit starts one again), s."""
     workers: int = 1
     max_queued: int = 20
     timeout_s: float = 300.0
     poll_s: float = 2.0
+    idle_exit_s: float = 30.0
 
     def __post_init__(self):
         if int(self.workers) < 1 or int(self.max_queued) < 1 or not float(self.timeout_s) > 0 \
-                or not float(self.poll_s) > 0:
+                or not float(self.poll_s) > 0 or float(self.idle_exit_s) < 0:
             raise ValueError(f"job settings must be positive (got {self})")
 
     @classmethod
@@ -162,7 +164,8 @@ class JobQueue:
         self.owner = owner_token()
         self._cond = threading.Condition()
         self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._threads: list[threading.Thread] = []  # live workers; each removes itself (under _cond)
+        self._kicked = False  # a job was queued since a worker last looked: it must not end now
         #: ids of the jobs this start marked failed (left running by a process that is gone)
         self.recovered_failed = self.store.fail_running_jobs(
             lambda owner: owner != self.owner and owner_alive(owner) is False, RESTART_MESSAGE)
@@ -192,8 +195,6 @@ class JobQueue:
                                                 timeout_s=float(timeout_s or self.settings.timeout_s))
         if created:
             self._ensure_workers()
-            with self._cond:
-                self._cond.notify()
         return job_id, created
 
     def status(self, job_id: str) -> dict | None:
@@ -211,29 +212,52 @@ class JobQueue:
             time.sleep(0.1)
         return self.store.job(job_id)
 
+    def workers_alive(self) -> int:
+        """Worker threads of this queue now running (0 after ``idle_exit_s`` without work)."""
+        with self._cond:
+            return len(self._threads)
+
     # -- running ------------------------------------------------------------------------------
     def _ensure_workers(self) -> None:
+        """Start workers up to ``settings.workers`` and wake one (after a job was queued)."""
         with self._cond:
             if self._stop.is_set():
                 return
-            self._threads = [t for t in self._threads if t.is_alive()]
+            self._kicked = True
             for i in range(len(self._threads), int(self.settings.workers)):
                 t = threading.Thread(target=self._work, name=f"fm-job-{i}", daemon=True)
-                t.start()
                 self._threads.append(t)
+                t.start()
+            self._cond.notify()
 
     def _work(self) -> None:
-        while not self._stop.is_set():
-            try:
-                job = self.store.claim_job(self.owner)
-            except Exception:  # noqa: BLE001 - a busy database: try again at the next poll
-                log.exception("could not claim a job")
-                job = None
-            if job is None:
+        me = threading.current_thread()
+        idle_since = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                try:
+                    job = self.store.claim_job(self.owner)
+                except Exception:  # noqa: BLE001 - a busy database: try again at the next poll
+                    log.exception("could not claim a job")
+                    job = None
+                if job is not None:
+                    self._run(job)
+                    idle_since = time.monotonic()
+                    continue
                 with self._cond:
+                    # decided under the lock a submit takes to start workers: either it sees this
+                    # worker gone and starts another, or this worker sees its kick and looks again
+                    if self._kicked:
+                        self._kicked = False
+                        continue
+                    if time.monotonic() - idle_since >= self.settings.idle_exit_s:
+                        self._threads.remove(me)  # in the same critical section as the decision
+                        return
                     self._cond.wait(self.settings.poll_s)
-                continue
-            self._run(job)
+        finally:
+            with self._cond:
+                if me in self._threads:
+                    self._threads.remove(me)
 
     def _run(self, job: dict) -> None:
         from pipeline.review.reinvert import JobTimeout
