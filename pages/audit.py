@@ -38,7 +38,7 @@ _STATUS_WORDS = {"queued": "queued", "running": "running", "done": "done", "erro
 
 
 def _store():
-    from pages.event import review_store  # the page's cached store (read-only on a read-only server)
+    from components.event_context import review_store  # cached (read-only on a read-only server)
 
     return review_store()
 
