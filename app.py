@@ -6,8 +6,11 @@
   ``create_app($FM_DATA_DIR or ./data)`` for WSGI servers: ``waitress-serve app:server``.
   It has accounts when ``$FM_USERS_FILE`` names a users file; without one it is read-only
   unless ``$FM_HOST`` is a loopback address (a WSGI server's address is not known here).
-* ``python app.py [--data-dir DIR] [--host H] [--port P] [--users FILE]`` serves on
-  127.0.0.1:8050 with waitress if installed, else Dash's development server.
+* ``python app.py [--data-dir DIR] [--host H] [--port P] [--users FILE] [--job-workers N]
+  [--job-queue N] [--job-timeout S]`` serves on 127.0.0.1:8050 with waitress if installed,
+  else Dash's development server. The ``--job-*`` flags (or ``FM_JOB_WORKERS``,
+  ``FM_JOB_MAX_QUEUED``, ``FM_JOB_TIMEOUT_S``) size the re-inversion queue
+  (:mod:`pipeline.review.jobs`).
 
 Access (:mod:`components.access`, :mod:`components.login`): with ``--users FILE`` everyone
 logs in and the account's role decides what it may do; without one, on a loopback address
@@ -135,15 +138,34 @@ def _enable_compression(server) -> bool:
     return True
 
 
+def _start_job_queue(data_dir: Path, settings, writable: bool) -> None:
+    """Give the job queue (:mod:`pipeline.review.jobs`) its settings and, when the data folder
+    already has a review database, open the queue now: jobs a previous run left queued start,
+    and jobs it left running are marked failed ("app restarted while running"). Without a
+    database there is nothing to recover and the queue opens with the first job."""
+    from pipeline.review import jobs
+    from pipeline.review.reviews import db_path
+
+    jobs.configure(data_dir, settings)
+    if writable and db_path(data_dir).is_file():
+        try:
+            jobs.get_queue(data_dir)
+        except Exception as exc:  # noqa: BLE001 - a folder we cannot write: the page says why
+            import logging
+            logging.getLogger(__name__).warning("job queue not started: %s: %s", type(exc).__name__, exc)
+
+
 def create_app(data_dir: str | os.PathLike | None = None, *, users_file: str | os.PathLike | None = None,
-               read_only: bool = False, **dash_kwargs):
+               read_only: bool = False, job_settings=None, **dash_kwargs):
     """The Dash app on the tables of ``data_dir`` (default ``$FM_DATA_DIR`` or ``./data``).
 
     The folder may be empty: pages then tell the user to build the data. ``users_file``:
     accounts and roles (``python -m pipeline users add``), login required for everything
     but ``/healthz``; else ``read_only`` (the default for a non-loopback address, see
-    :func:`main`) turns every write path off; else the single-user local mode. Extra keyword
-    arguments go to :class:`dash.Dash` (e.g. ``url_base_pathname``).
+    :func:`main`) turns every write path off; else the single-user local mode.
+    ``job_settings``: :class:`pipeline.review.jobs.JobSettings` of the re-inversion queue
+    (default: from ``FM_JOB_*`` environment variables). Extra keyword arguments go to
+    :class:`dash.Dash` (e.g. ``url_base_pathname``).
     """
     import dash
 
@@ -174,6 +196,8 @@ def create_app(data_dir: str | os.PathLike | None = None, *, users_file: str | o
     else:
         access = access_mod.Access(access_mod.LOCAL)
     access_mod.set_access(app.server, access)
+    from pipeline.review.jobs import JobSettings
+    _start_job_queue(data_dir, job_settings or JobSettings.from_env(), access.writable)
     login.install(app, access)  # before any page or callback is served
     _enable_compression(app.server)
     app.layout = layout.shell
@@ -216,14 +240,27 @@ def main(argv=None) -> int:
     p.add_argument("--users", default=os.environ.get("FM_USERS_FILE") or None, metavar="FILE",
                    help="accounts file (python -m pipeline users add NAME --role viewer|reviewer|admin --file FILE): "
                         "everyone logs in; without it, a non-loopback --host serves read-only")
+    p.add_argument("--job-workers", type=int, default=None, metavar="N",
+                   help="re-inversions run at once per process (default $FM_JOB_WORKERS or 1)")
+    p.add_argument("--job-queue", type=int, default=None, metavar="N",
+                   help="re-inversions that may wait; more are refused (default $FM_JOB_MAX_QUEUED or 20)")
+    p.add_argument("--job-timeout", type=float, default=None, metavar="S",
+                   help="time limit of one re-inversion, s; SKHASH is killed there (default $FM_JOB_TIMEOUT_S or 300)")
     args = p.parse_args(argv)
     from components.access import ACCOUNTS, READ_ONLY, mode_for
+    from pipeline.review.jobs import JobSettings
+
+    try:
+        job_settings = JobSettings.from_env(workers=args.job_workers, max_queued=args.job_queue,
+                                            timeout_s=args.job_timeout)
+    except ValueError as exc:
+        p.exit(2, f"error: {exc}\n")
 
     mode = mode_for(args.host, args.users)
     if args.users and not Path(args.users).is_file():
         p.exit(2, f"error: users file {args.users} not found (create it with `python -m pipeline users add NAME "
                   f"--role admin --file {args.users}`)\n")
-    dash_app = create_app(args.data_dir, users_file=args.users, read_only=mode == READ_ONLY)
+    dash_app = create_app(args.data_dir, users_file=args.users, read_only=mode == READ_ONLY, job_settings=job_settings)
     url = f"http://{args.host}:{args.port}/"
     if mode == READ_ONLY:
         print(f"READ-ONLY: serving on the non-loopback address {args.host} without --users FILE, so nobody can "

@@ -88,10 +88,12 @@ def undo_change(store: ReviewStore, audit_id) -> PickChange:
 
 
 def start_reinversion(data_dir, event_id: str, reviewer: str | None = None) -> str:
-    """Queue a re-inversion of ``event_id`` (reviewers and admins) signed by the account;
-    returns the job id."""
-    from components.reinvert import get_runner
+    """Queue a re-inversion of ``event_id`` (reviewers and admins) signed by the account in
+    the job queue (:mod:`pipeline.review.jobs`); returns the job id - the one already queued
+    or running for the same picks, if any. Raises AccessDenied, or ReviewError (``QueueFull``
+    when the queue is full)."""
+    from pipeline.review.jobs import get_queue
 
     name = require("reinvert", reviewer)
-    job_id, _ = get_runner(data_dir).submit(event_id, name)
+    job_id, _ = get_queue(data_dir).submit(event_id, name)
     return job_id

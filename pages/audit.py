@@ -1,5 +1,7 @@
 """Audit trail (``/audit``, admins): every change of a reviewed pick - who, when, from what
-to what - newest first, with "Undo" for a selected change.
+to what - newest first, with "Undo" for a selected change; below it the job queue
+(:mod:`pipeline.review.jobs`): every re-inversion job, waiting and running ones first, with its
+state and why it failed, refreshed every few seconds.
 
 Thin wiring: the trail and the undo are :meth:`pipeline.review.reviews.ReviewStore.audit` /
 :meth:`~pipeline.review.reviews.ReviewStore.undo`; the right is checked on the server at
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, dash_table, html, no_update
+from dash import Input, Output, State, dash_table, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from components import review_writes
@@ -27,9 +29,16 @@ COLUMNS = [{"id": c, "name": n} for c, n in (
     ("old", "From"), ("new", "To"), ("request_id", "Request"))]
 _WORDS = {1: "↑ up", -1: "↓ down", 0: "∅ undetermined", None: "not reviewed"}
 
+JOBS, JOBS_POLL = "audit-jobs", "audit-jobs-poll"
+MAX_JOBS = 200
+JOB_COLUMNS = [{"id": c, "name": n} for c, n in (
+    ("job", "Job"), ("kind", "Kind"), ("event_id", "Event"), ("reviewer", "Who"), ("status", "Status"),
+    ("created_at", "Queued (UTC)"), ("started_at", "Started"), ("finished_at", "Finished"), ("message", "Message"))]
+_STATUS_WORDS = {"queued": "queued", "running": "running", "done": "done", "error": "failed"}
+
 
 def _store():
-    from pages.event import review_store  # the page's cached store (read-only on a read-only server)
+    from components.event_context import review_store  # cached (read-only on a read-only server)
 
     return review_store()
 
@@ -48,6 +57,40 @@ def rows() -> list[dict]:
                     "event_id": r.event_id, "station": f"{r.network}.{r.station}", "old": _WORDS[old],
                     "new": _WORDS[new], "request_id": r.request_id or ""})
     return out
+
+
+def _when(ts) -> str:
+    return str(ts)[:19].replace("T", " ") if ts else ""
+
+
+def job_rows() -> list[dict]:
+    """The newest :data:`MAX_JOBS` jobs as table rows, waiting and running ones first."""
+    st = _store()
+    if st is None:
+        return []
+    return [{"job": str(j["id"])[:8], "kind": j.get("kind") or "reinvert", "event_id": j["event_id"],
+             "reviewer": j["reviewer"], "status": _STATUS_WORDS.get(j["status"], j["status"]),
+             "created_at": _when(j["created_at"]), "started_at": _when(j["started_at"]),
+             "finished_at": _when(j["finished_at"]), "message": j.get("message") or ""}
+            for j in st.jobs(MAX_JOBS)]
+
+
+def _jobs_section():
+    return html.Div([
+        html.H5("Re-inversion jobs", className="mt-4"),
+        html.P("The queue of background re-inversions (all processes sharing this data folder): waiting and "
+               "running jobs first, then the newest finished ones. A job over its time limit is stopped and "
+               "marked failed; one left running by a stopped app is marked failed at the next start.",
+               className="fm-note"),
+        dcc.Interval(id=JOBS_POLL, interval=5_000),
+        dash_table.DataTable(
+            id=JOBS, columns=JOB_COLUMNS, data=job_rows(), page_size=20, sort_action="native",
+            style_as_list_view=True, style_cell={"fontFamily": "inherit", "fontSize": "12.5px", "textAlign": "left",
+                                                 "padding": "3px 8px", "whiteSpace": "normal"},
+            style_header={"fontWeight": 600, "backgroundColor": "#f8f9fa"},
+            style_data_conditional=[{"if": {"filter_query": '{status} = "failed"', "column_id": "status"},
+                                     "color": "#c92a2a"}]),
+    ], id="audit-jobs-section")
 
 
 def layout(**_query):
@@ -72,7 +115,16 @@ def layout(**_query):
             style_as_list_view=True, style_cell={"fontFamily": "inherit", "fontSize": "12.5px", "textAlign": "left",
                                                  "padding": "3px 8px"},
             style_header={"fontWeight": 600, "backgroundColor": "#f8f9fa"}),
+        _jobs_section(),
     ], className="fm-page fm-page-audit", id="audit-page")
+
+
+@dash.callback(Output(JOBS, "data"), Input(JOBS_POLL, "n_intervals"), prevent_initial_call=True)
+def refresh_jobs(_n):
+    """The job table, again (admins only: the right is checked here too, not only at layout)."""
+    if not can("audit"):
+        raise PreventUpdate
+    return job_rows()
 
 
 @dash.callback(

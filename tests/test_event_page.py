@@ -416,7 +416,7 @@ import pages.event as ev
 with app.server.app_context():
     page = ev.layout(event_id={computed[0]!r}, view="recorded", bp="5-100")
     assert page.id == "ev-page"
-from components.reinvert import reinvert_event
+from pipeline.review.reinvert import reinvert_event
 row = reinvert_event({str(data_dir)!r}, {computed[0]!r})
 assert row["strike"] is not None, row
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "obspy", "SKHASH", "functions"))

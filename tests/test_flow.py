@@ -253,7 +253,7 @@ def test_hanging_engine_ends_as_unsolved_timeout_and_the_batch_finishes(toc2me_w
 
 
 def test_build_invert_and_reinvert_give_the_same_mechanism(toc2me_waveforms_dir, tmp_path):
-    from components.reinvert import reinvert_event
+    from pipeline.review.reinvert import reinvert_event
     d = tmp_path / "data"
     r = _cli("build", "--source", "toc2me", "--input", str(toc2me_waveforms_dir), "--data-dir", str(d),
              "--pickers", "onset", "--workers", "2")

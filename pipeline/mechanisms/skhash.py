@@ -264,6 +264,15 @@ class SkhashTimeout(SkhashError):
     """SKHASH ran over its time limit; its process group was killed."""
 
 
+#: how the ``unsolved`` reason of an event whose SKHASH run was killed at its limit starts
+TIMEOUT_REASON_PREFIX = "timeout:"
+
+
+def is_timeout_reason(reason) -> bool:
+    """Whether an ``unsolved`` reason says SKHASH ran over its time limit (and was killed)."""
+    return isinstance(reason, str) and reason.startswith(TIMEOUT_REASON_PREFIX)
+
+
 #: time a run of several events may take per event beyond the first (SKHASH Fortran needs
 #: ~0.3 s, pure Python ~0.6-1.6 s per ToC2ME-sized event)
 SECONDS_PER_EXTRA_EVENT = 10.0
@@ -772,7 +781,7 @@ def run_skhash(events: pd.DataFrame, polarities: pd.DataFrame, stations: pd.Data
         t0 = time.perf_counter()
         proc = _run_killable(cmd, folder, timeout)
         if proc is None:
-            raise SkhashTimeout(f"timeout: SKHASH ran over {timeout:g} s", log)
+            raise SkhashTimeout(f"{TIMEOUT_REASON_PREFIX} SKHASH ran over {timeout:g} s", log)
         seconds = time.perf_counter() - t0
         log += proc.stdout + (("\n[stderr]\n" + proc.stderr) if proc.stderr else "")
         m = re.search(re.escape(_ENGINE_MARK) + r"(\w+)", proc.stdout)

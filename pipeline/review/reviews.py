@@ -16,11 +16,14 @@ Database (SQLite in WAL mode; ``PRAGMA user_version`` = :data:`SCHEMA_VERSION`)
                  new_polarity, reviewer, at, request_id`` (``old_polarity`` NULL = there was
                  no reviewed pick, ``new_polarity`` NULL = the pick was cleared, i.e. the batch
                  picks apply again).
-``reinversions`` the results of "Re-invert" (:mod:`components.reinvert`): ``event_id,
+``reinversions`` the results of "Re-invert" (:mod:`pipeline.review.reinvert`): ``event_id,
                  strike, dip, rake, quality, misfit, n_polarities, kagan_to_previous, at`` and
                  more (see :data:`_SCHEMA`); never written to the Parquet tables.
-``jobs``         background re-inversion jobs (``queued``/``running``/``done``/``error``), so
-                 any server thread or process can report a job's progress.
+``jobs``         background jobs (today re-inversions) of the queue :mod:`pipeline.review.jobs`:
+                 ``status`` ``queued``/``running``/``done``/``error`` (error = failed, ``message``
+                 says why: SKHASH error, "timed out after N s", "app restarted while running"),
+                 ``kind``, ``job_key`` (de-duplication key), ``owner`` (host:pid:start of the
+                 process running it), ``timeout_s``; any server thread or process reports it.
 
 Writes
 ------
@@ -70,12 +73,12 @@ from pathlib import Path
 import pandas as pd
 
 __all__ = [
-    "DB_NAME", "SCHEMA_VERSION", "DEFAULT_REVIEWER", "MAX_REVIEWER", "ReviewError", "PickChange",
+    "DB_NAME", "SCHEMA_VERSION", "DEFAULT_REVIEWER", "MAX_REVIEWER", "ReviewError", "QueueFull", "PickChange",
     "TableValidator", "ReviewStore", "db_path", "manual_polarities", "apply_reviews", "validate_reviewer",
 ]
 
 DB_NAME = "reviews.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  #: 2: jobs.kind, job_key, owner, timeout_s (the job queue, pipeline.review.jobs)
 DEFAULT_REVIEWER = "anonymous"
 MAX_REVIEWER = 64
 _MAX_REQUEST_ID = 64
@@ -144,9 +147,14 @@ CREATE TABLE IF NOT EXISTS jobs (
     reinversion_id  INTEGER,
     created_at      TEXT NOT NULL,
     started_at      TEXT,
-    finished_at     TEXT
+    finished_at     TEXT,
+    kind            TEXT NOT NULL DEFAULT 'reinvert',
+    job_key         TEXT,
+    owner           TEXT,
+    timeout_s       REAL
 );
 CREATE INDEX IF NOT EXISTS jobs_event ON jobs (event_id, created_at);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created_at);
 """
 
 #: columns of :meth:`ReviewStore.reinversions` (the table's, in order)
@@ -160,7 +168,10 @@ PICK_COLUMNS = ("event_id", "network", "station", "polarity", "reviewer", "updat
 AUDIT_COLUMNS = ("id", "event_id", "network", "station", "old_polarity", "new_polarity", "reviewer", "at",
                  "request_id")
 JOB_COLUMNS = ("id", "event_id", "reviewer", "status", "message", "reinversion_id", "created_at", "started_at",
-               "finished_at")
+               "finished_at", "kind", "job_key", "owner", "timeout_s")
+#: columns version 2 added to ``jobs`` (``ALTER TABLE`` on a version-1 database)
+_JOB_COLUMNS_V2 = (("kind", "TEXT NOT NULL DEFAULT 'reinvert'"), ("job_key", "TEXT"), ("owner", "TEXT"),
+                   ("timeout_s", "REAL"))
 
 _PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f]+$")
 _CODE = re.compile(r"^[A-Za-z0-9_.\-]{1,16}$")
@@ -169,6 +180,10 @@ _EVENT_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,32}$")
 
 class ReviewError(ValueError):
     """A review request was refused (validation or lock timeout); nothing was written."""
+
+
+class QueueFull(ReviewError):
+    """The job queue already holds its maximum of waiting jobs; nothing was queued."""
 
 
 @dataclass(frozen=True)
@@ -366,6 +381,11 @@ class ReviewStore:
             if version > SCHEMA_VERSION:
                 raise RuntimeError(f"{self.path} has schema version {version}, newer than this code "
                                    f"({SCHEMA_VERSION})")
+            if version == 1:  # CREATE TABLE IF NOT EXISTS leaves the old jobs table as it was
+                have = {r["name"] for r in conn.execute("PRAGMA table_info(jobs)").fetchall()}
+                for col, decl in _JOB_COLUMNS_V2:
+                    if col not in have:
+                        conn.execute(f"ALTER TABLE jobs ADD COLUMN {col} {decl}")
             for stmt in _SCHEMA.split(";"):
                 if stmt.strip():
                     conn.execute(stmt)
@@ -556,28 +576,55 @@ class ReviewStore:
         return _decode_reinversion(row)
 
     # -- jobs -------------------------------------------------------------------------------
-    def create_job(self, event_id: str, reviewer: str | None = None, *, stale_after_s: float = 900.0) -> tuple[str, bool]:
-        """A queued re-inversion job for ``event_id``, or the event's job already queued or
-        running (jobs silent for ``stale_after_s`` are marked failed first). Returns
-        ``(job_id, created)``."""
+    # The queue that runs them is pipeline.review.jobs; these are its atomic steps, each one
+    # transaction, so threads and processes sharing the database never run a job twice.
+    def create_job(self, event_id: str, reviewer: str | None = None, *, key: str | None = None,
+                   kind: str = "reinvert", max_queued: int | None = None,
+                   timeout_s: float | None = None) -> tuple[str, bool]:
+        """A queued job of ``kind`` for ``event_id``, or the job already queued or running
+        with the same ``key`` (default: the event id, i.e. one job per event). Returns
+        ``(job_id, created)``. ``max_queued``: refuse (:class:`ReviewError`, nothing written)
+        when that many jobs of any event are already waiting (:class:`QueueFull`). A ``running`` job past its
+        ``timeout_s`` plus :data:`JOB_GRACE_S` is marked failed first (whatever ran it is
+        gone: a live queue kills its work at the time limit)."""
         event_id = _validate_code(event_id, "event", _EVENT_ID)
         name = validate_reviewer(reviewer)
+        key = event_id if key is None else str(key)[:128]
         if self.validator:
             self.validator.check(event_id)
-        now = datetime.now(timezone.utc)
         with self._write() as conn:
-            for r in conn.execute("SELECT id, created_at, started_at FROM jobs WHERE status IN ('queued', 'running')"
-                                  " AND event_id = ?", (event_id,)).fetchall():
-                since = _parse_time(r["started_at"] or r["created_at"])
-                if since is not None and (now - since).total_seconds() > stale_after_s:
-                    conn.execute("UPDATE jobs SET status = 'error', message = ?, finished_at = ? WHERE id = ?",
-                                 ("interrupted (no progress; server restarted?)", utc_now(), r["id"]))
-                else:
-                    return str(r["id"]), False
+            _fail_overdue(conn)
+            row = conn.execute("SELECT id FROM jobs WHERE status IN ('queued', 'running') AND kind = ? AND event_id = ?"
+                               " AND COALESCE(job_key, event_id) = ? ORDER BY created_at LIMIT 1",
+                               (kind, event_id, key)).fetchone()
+            if row is not None:
+                return str(row["id"]), False
+            if max_queued is not None:
+                waiting = conn.execute("SELECT COUNT(*) FROM jobs WHERE status = 'queued'").fetchone()[0]
+                if waiting >= int(max_queued):
+                    raise QueueFull(f"the job queue is full ({waiting} jobs waiting, at most {int(max_queued)}); "
+                                      "try again when some have finished")
             job_id = uuid.uuid4().hex
-            conn.execute("INSERT INTO jobs (id, event_id, reviewer, status, created_at) VALUES (?, ?, ?, 'queued', ?)",
-                         (job_id, event_id, name, utc_now()))
+            conn.execute("INSERT INTO jobs (id, event_id, reviewer, status, created_at, kind, job_key, timeout_s)"
+                         " VALUES (?, ?, ?, 'queued', ?, ?, ?, ?)",
+                         (job_id, event_id, name, utc_now(), kind, key,
+                          None if timeout_s is None else float(timeout_s)))
             return job_id, True
+
+    def claim_job(self, owner: str) -> dict | None:
+        """Take the oldest queued job: it becomes ``running``, owned by ``owner`` (who runs
+        it, see :func:`pipeline.review.jobs.owner_token`), and is returned; None when nothing
+        waits. Atomic: two claimers (threads or processes) never get the same job."""
+        with self._write() as conn:
+            row = conn.execute("SELECT id FROM jobs WHERE status = 'queued' ORDER BY created_at, rowid LIMIT 1"
+                               ).fetchone()
+            if row is None:
+                return None
+            cur = conn.execute("UPDATE jobs SET status = 'running', started_at = ?, owner = ? WHERE id = ?"
+                               " AND status = 'queued'", (utc_now(), str(owner)[:200], row["id"]))
+            if cur.rowcount != 1:
+                return None
+            return dict(conn.execute("SELECT * FROM jobs WHERE id = ?", (row["id"],)).fetchone())
 
     def update_job(self, job_id: str, status: str, message: str | None = None,
                    reinversion_id: int | None = None) -> None:
@@ -589,20 +636,85 @@ class ReviewStore:
             conn.execute(f"UPDATE jobs SET status = ?, message = ?, reinversion_id = COALESCE(?, reinversion_id),"
                          f" {col} = ? WHERE id = ?", (status, message, reinversion_id, utc_now(), str(job_id)))
 
+    def fail_running_jobs(self, is_dead, message: str) -> list[str]:
+        """Mark failed (``error``, ``message``) every running job whose owner ``is_dead(owner)``
+        says is gone, and every running job past its time limit plus :data:`JOB_GRACE_S`;
+        the ids of the jobs so marked."""
+        with self._write() as conn:
+            failed = _fail_overdue(conn)
+            for r in conn.execute("SELECT id, owner FROM jobs WHERE status = 'running'").fetchall():
+                if is_dead(r["owner"]):
+                    conn.execute("UPDATE jobs SET status = 'error', message = ?, finished_at = ? WHERE id = ?"
+                                 " AND status = 'running'", (message, utc_now(), r["id"]))
+                    failed.append(str(r["id"]))
+            return failed
+
     def job(self, job_id: str) -> dict | None:
         """A job as a dict (:data:`JOB_COLUMNS`), or None when unknown."""
         if not isinstance(job_id, str) or len(job_id) > 64:
             return None
         with self._read() as conn:
-            row = conn.execute(f"SELECT {', '.join(JOB_COLUMNS)} FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return None if row is None else dict(row)
+            row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return _job_dict(row)
 
     def active_job(self, event_id: str) -> dict | None:
         """The event's newest queued or running job, or None."""
         with self._read() as conn:
-            row = conn.execute(f"SELECT {', '.join(JOB_COLUMNS)} FROM jobs WHERE event_id = ? AND status IN"
-                               " ('queued', 'running') ORDER BY created_at DESC LIMIT 1", (str(event_id),)).fetchone()
-        return None if row is None else dict(row)
+            row = conn.execute("SELECT * FROM jobs WHERE event_id = ? AND status IN ('queued', 'running')"
+                               " ORDER BY created_at DESC LIMIT 1", (str(event_id),)).fetchone()
+        return _job_dict(row)
+
+    def jobs(self, limit: int = 200) -> list[dict]:
+        """The newest ``limit`` jobs, newest first, queued and running ones before the rest."""
+        with self._read() as conn:
+            rows = conn.execute("SELECT * FROM jobs ORDER BY status NOT IN ('queued', 'running'), created_at DESC"
+                                " LIMIT ?", (int(limit),)).fetchall()
+        return [_job_dict(r) for r in rows]
+
+    def queue_position(self, job_id: str) -> int | None:
+        """How many queued jobs wait before ``job_id`` (0 = next), None unless it is queued."""
+        with self._read() as conn:
+            row = conn.execute("SELECT created_at, rowid FROM jobs WHERE id = ? AND status = 'queued'",
+                               (str(job_id),)).fetchone()
+            if row is None:
+                return None
+            return int(conn.execute("SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND (created_at < ? OR"
+                                    " (created_at = ? AND rowid < ?))",
+                                    (row["created_at"], row["created_at"], row["rowid"])).fetchone()[0])
+
+    def count_jobs(self, status: str) -> int:
+        """Number of jobs in ``status`` (e.g. ``queued``)."""
+        with self._read() as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM jobs WHERE status = ?", (str(status),)).fetchone()[0])
+
+
+#: a running job is taken for dead this long after its time limit (its runner kills the
+#: work at the limit and records the failure within moments; only a vanished runner is later)
+JOB_GRACE_S = 60.0
+
+
+def _fail_overdue(conn) -> list[str]:
+    """Inside a write transaction: mark failed the running jobs past ``timeout_s`` +
+    :data:`JOB_GRACE_S` (a job without a time limit, from an older version, after 15 min)."""
+    now = datetime.now(timezone.utc)
+    out = []
+    for r in conn.execute("SELECT id, started_at, created_at, timeout_s FROM jobs WHERE status = 'running'").fetchall():
+        since = _parse_time(r["started_at"] or r["created_at"])
+        limit = (r["timeout_s"] if r["timeout_s"] is not None else 900.0 - JOB_GRACE_S) + JOB_GRACE_S
+        if since is not None and (now - since).total_seconds() > limit:
+            conn.execute("UPDATE jobs SET status = 'error', message = ?, finished_at = ? WHERE id = ?",
+                         ("no result within the time limit (the process running it stopped)", utc_now(), r["id"]))
+            out.append(str(r["id"]))
+    return out
+
+
+def _job_dict(row) -> dict | None:
+    """A jobs row as a dict with every :data:`JOB_COLUMNS` key (None for columns a read-only
+    version-1 database lacks)."""
+    if row is None:
+        return None
+    d = dict(row)
+    return {c: d.get(c) for c in JOB_COLUMNS}
 
 
 def _parse_time(s: str | None):

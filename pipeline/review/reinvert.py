@@ -1,21 +1,21 @@
-"""Re-invert one event with SKHASH on its reviewed polarities, in the background.
+"""Re-invert one event with SKHASH on its reviewed polarities.
 
 * :func:`reinvert_event` - synchronous: reads the event's rows of the data folder's Parquet
   tables (read-only), merges the review database's picks over the batch ``manual`` picks
   (:func:`pipeline.review.reviews.apply_reviews`), runs the batch inversion
   (:func:`pipeline.mechanisms.invert.invert`, ``picks='auto'``: reviewed/manual picks override the
   automatic ones station by station, a reviewed 0 drops the station) and stores the result
-  in the review database's ``reinversions`` table (never in the Parquet tables).
-* :class:`ReinvertRunner` / :func:`get_runner` - the background path the page uses: a job
-  row is created in the review database (``jobs``), a worker thread of this process runs
-  :func:`reinvert_event` and moves the job to ``done``/``error``; the page polls the job
-  with a ``dcc.Interval``. One worker per process, so re-inversions queue instead of
-  competing for memory; a second request for an event whose job is still queued or running
-  gets that job back.
+  in the review database's ``reinversions`` table (never in the Parquet tables). With
+  ``timeout`` the SKHASH subprocess is killed at the limit and :class:`JobTimeout` raised
+  (nothing stored).
+* :func:`effective_polarities` / :func:`polarity_digest` - the polarities a re-inversion
+  would invert now, and a digest of them: the job queue's de-duplication key, so the same
+  request while a job on the same picks waits gets that job, and a new review makes a new job.
 
-SKHASH itself runs in a subprocess (:mod:`pipeline.mechanisms.skhash`), so the server process
-never imports SKHASH, TensorFlow or ObsPy, and the worker thread spends its time waiting on
-that subprocess (the GIL is free for the request threads).
+The dashboard runs it in the background through the job queue :mod:`pipeline.review.jobs`
+(kind ``reinvert``). SKHASH itself runs in a subprocess (:mod:`pipeline.mechanisms.skhash`),
+so the server process never imports SKHASH, TensorFlow or ObsPy, and the worker thread
+spends its time waiting on that subprocess (the GIL is free for the request threads).
 
 "Previous" mechanism: the one the event page shows by default - the batch ``computed``
 mechanism if the event has one, else the ``published`` one. ``kagan_to_previous`` is the
@@ -23,11 +23,9 @@ Kagan angle to it (NaN when the event had none, or the re-inversion found no sol
 """
 from __future__ import annotations
 
+import hashlib
 import logging
-import os
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -37,10 +35,14 @@ from pipeline.review.reviews import ReviewError, ReviewStore, apply_reviews, val
 
 log = logging.getLogger(__name__)
 
-__all__ = ["reinvert_event", "ReinvertRunner", "get_runner", "load_event_inputs", "preferred_mechanism",
-           "MAX_ACCEPTABLE_STORED"]
+__all__ = ["reinvert_event", "load_event_inputs", "preferred_mechanism", "effective_polarities", "polarity_digest",
+           "JobTimeout", "MAX_ACCEPTABLE_STORED"]
 
 MAX_ACCEPTABLE_STORED = 500
+
+
+class JobTimeout(RuntimeError):
+    """The work ran over its time limit; its subprocess was killed and nothing was stored."""
 
 
 def _read(data_dir: Path, table: str, event_id: str | None = None) -> pd.DataFrame | None:
@@ -98,20 +100,53 @@ def _num(v):
     return f if np.isfinite(f) else None
 
 
+def effective_polarities(batch: pd.DataFrame, reviewed: pd.DataFrame) -> pd.DataFrame:
+    """The polarities a re-inversion inverts: ``batch`` (an event's rows of the
+    ``polarities`` table) with ``reviewed`` merged over its manual picks
+    (:func:`~pipeline.review.reviews.apply_reviews`), one per station as
+    :func:`pipeline.mechanisms.invert.select_polarities` (``picks='auto'``) chooses them."""
+    from pipeline.mechanisms.invert import select_polarities
+
+    pol = apply_reviews(batch, reviewed)
+    return select_polarities(pol, "auto") if len(pol) else pol
+
+
+def polarity_digest(data_dir, event_id: str, store: ReviewStore) -> str:
+    """``<event_id>:<sha256 prefix>`` of the event's :func:`effective_polarities` (network,
+    station, true-motion polarity; sorted - what SKHASH is given): equal exactly when a
+    re-inversion now would invert the same picks, whichever method they came from (a review
+    that confirms the automatic pick changes nothing). The job queue's de-duplication key."""
+    pol = _read(Path(data_dir), "polarities", event_id)
+    if pol is None:
+        pol = pd.DataFrame(columns=["event_id", "network", "station", "method", "polarity", "snr"])
+    chosen = effective_polarities(pol, store.reviewed_polarities(event_id))
+    h = hashlib.sha256()
+    for net, sta, p in sorted(zip(chosen["network"].astype(str), chosen["station"].astype(str),
+                                  chosen["polarity"].astype(int))):
+        h.update(f"{net}.{sta}|{p}\n".encode())
+    return f"{event_id}:{h.hexdigest()[:32]}"
+
+
 def reinvert_event(data_dir, event_id: str, *, store: ReviewStore | None = None, reviewer: str | None = None,
-                   use_fortran: bool | None = None) -> dict:
+                   use_fortran: bool | None = None, timeout: float | None = None) -> dict:
     """Run SKHASH for ``event_id`` on its batch polarities with the reviewed picks merged in,
     store the result in ``store`` (default: the data folder's review database) and return
     the stored row (:meth:`ReviewStore.reinversion`). An event SKHASH cannot solve is stored
-    too, with ``reason`` set and null angles. Blocking (a few seconds): use
-    :class:`ReinvertRunner` from a web request."""
+    too, with ``reason`` set and null angles. Blocking (a few seconds): the dashboard runs it
+    through the job queue (:mod:`pipeline.review.jobs`).
+
+    ``timeout``: limit for the whole call, s; what is left of it when SKHASH starts is
+    SKHASH's limit, and its subprocess (process group) is killed there. Past the limit
+    :class:`JobTimeout` ("timed out after N s") is raised and nothing is stored."""
     from pipeline.mechanisms import focal
     from pipeline.mechanisms.invert import invert
+    from pipeline.mechanisms.skhash import is_timeout_reason
 
     data_dir = Path(data_dir)
     store = store or ReviewStore(data_dir)
     name = validate_reviewer(reviewer)
     t0 = time.perf_counter()
+    timed_out = JobTimeout(f"timed out after {timeout:g} s") if timeout is not None else None
     inp = load_event_inputs(data_dir, event_id)
     reviewed = store.reviewed_polarities(event_id)
     pol = apply_reviews(inp["polarities"], reviewed)
@@ -126,9 +161,12 @@ def reinvert_event(data_dir, event_id: str, *, store: ReviewStore | None = None,
     if pol.empty:
         row["reason"] = "no polarities for this event"
     else:
+        left = None if timeout is None else timeout - (time.perf_counter() - t0)
+        if left is not None and left <= 0:
+            raise timed_out
         res = invert(inp["events"], pol, inp["stations"], inp["velocity_model"], picks="auto",
                      published=published if published is not None and len(published) else None,
-                     workers=1, use_fortran=use_fortran)
+                     workers=1, use_fortran=use_fortran, timeout=left)
         mech = res["mechanisms"]
         mech = mech[mech["event_id"] == event_id]
         used = res["mechanism_stations"]
@@ -136,6 +174,8 @@ def reinvert_event(data_dir, event_id: str, *, store: ReviewStore | None = None,
         if mech.empty:
             uns = res["unsolved"]
             uns = uns[uns["event_id"] == event_id]
+            if timed_out is not None and len(uns) and is_timeout_reason(uns["reason"].iloc[0]):
+                raise timed_out  # SKHASH was killed at the limit: a failure, not a result
             row["reason"] = str(uns["reason"].iloc[0]) if len(uns) else "not solved by SKHASH"
             row["picks"] = str(uns["picks"].iloc[0]) if len(uns) and pd.notna(uns["picks"].iloc[0]) else None
         else:
@@ -162,75 +202,3 @@ def reinvert_event(data_dir, event_id: str, *, store: ReviewStore | None = None,
     row["seconds"] = round(time.perf_counter() - t0, 3)
     rid = store.add_reinversion(row)
     return store.reinversion(rid)
-
-
-class ReinvertRunner:
-    """Background re-inversions for one review database (see the module docstring)."""
-
-    def __init__(self, data_dir, store: ReviewStore | None = None, max_workers: int = 1,
-                 use_fortran: bool | None = None):
-        self.data_dir = Path(data_dir)
-        self.store = store or ReviewStore(self.data_dir)
-        self.use_fortran = use_fortran
-        self._pool = ThreadPoolExecutor(max_workers=max(1, int(max_workers)), thread_name_prefix="fm-reinvert")
-        self._futures: dict = {}
-        self._lock = threading.Lock()
-
-    def submit(self, event_id: str, reviewer: str | None = None) -> tuple[str, bool]:
-        """Queue a re-inversion of ``event_id``; returns ``(job_id, created)`` (``created``
-        False: the event's queued/running job). Raises :class:`ReviewError` on a bad request."""
-        job_id, created = self.store.create_job(event_id, reviewer)
-        if created:
-            with self._lock:
-                self._futures[job_id] = self._pool.submit(self._run, job_id, event_id, validate_reviewer(reviewer))
-        return job_id, created
-
-    def _run(self, job_id: str, event_id: str, reviewer: str) -> None:
-        try:
-            self.store.update_job(job_id, "running")
-            row = reinvert_event(self.data_dir, event_id, store=self.store, reviewer=reviewer,
-                                 use_fortran=self.use_fortran)
-            msg = row.get("reason") or "solved"
-            self.store.update_job(job_id, "done", msg, reinversion_id=row["id"])
-        except Exception as exc:  # noqa: BLE001 - reported to the page through the job row
-            log.exception("re-inversion of %s failed", event_id)
-            try:
-                self.store.update_job(job_id, "error", f"{type(exc).__name__}: {exc}"[:500])
-            except Exception:  # noqa: BLE001
-                log.exception("could not record the failure of job %s", job_id)
-        finally:
-            with self._lock:
-                self._futures.pop(job_id, None)
-
-    def status(self, job_id: str) -> dict | None:
-        """The job row (``status`` queued/running/done/error, ``message``,
-        ``reinversion_id``), or None for an unknown id."""
-        return self.store.job(job_id)
-
-    def wait(self, job_id: str, timeout: float = 60.0) -> dict | None:
-        """Block until the job is done or failed (or ``timeout``); its final row."""
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            job = self.store.job(job_id)
-            if job is None or job["status"] in ("done", "error"):
-                return job
-            time.sleep(0.1)
-        return self.store.job(job_id)
-
-    def shutdown(self, wait: bool = True) -> None:
-        self._pool.shutdown(wait=wait)
-
-
-_runners: dict = {}
-_runners_lock = threading.Lock()
-
-
-def get_runner(data_dir) -> ReinvertRunner:
-    """The process's runner for the review database of ``data_dir`` (created on first use;
-    re-created after a fork)."""
-    key = (str(Path(data_dir).resolve()), os.getpid())
-    with _runners_lock:
-        runner = _runners.get(key)
-        if runner is None:
-            runner = _runners[key] = ReinvertRunner(data_dir)
-        return runner
