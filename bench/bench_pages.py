@@ -87,6 +87,7 @@ def requests_of(app, q: str = "") -> dict:
 
     from components.data import get_provider
     from components.filters import Filters
+    from queries import model as mq
 
     with app.server.test_request_context("/"):
         app.server.test_client().get("/")
@@ -125,7 +126,9 @@ def requests_of(app, q: str = "") -> dict:
         "magnitudes.update_time": j(lambda: _raw(m["magnitudes"].update_time)(q)),
         "magnitudes.update_fmd": j(lambda: _raw(m["magnitudes"].update_fmd)(q, mag_state)),
         "wells.update": j(lambda: _raw(m["wells"].update)(q)),
-        "model.update_agreement": j(lambda: _raw(m["model"].update_agreement)(q, model_state)),
+        # the callback reads dash.ctx (which page): its query, the first page of the table
+        "model.update_agreement": lambda: to_json_plotly(mq.agreement_page(
+            p, Filters.from_query(q), m["model"].page_state(model_state)["picker"], 0, m["model"].AGREE_PAGE_SIZE)[0]),
     }
 
 

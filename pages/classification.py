@@ -43,6 +43,7 @@ from components.stereonet import LINE_CAP, stereonet_figure
 from pipeline.analysis.mechanism_stats import group_average_table
 from pipeline.mechanisms.groups import OTHER, PUBLISHED_RULE
 from queries import classification as cq
+from queries.memo import Memo
 
 dash.register_page(__name__, path="/classification", name="Classification",
                    title="Classification · ToC2ME focal mechanisms", order=2)
@@ -257,21 +258,41 @@ def _rule(store):
     return rule if rule is not None else PUBLISHED_RULE
 
 
+#: the regrouped selection and its averages, shared by the page's three callbacks of one
+#: interaction (each would otherwise regroup and average every mechanism again)
+_grouped = Memo(maxsize=4)
+
+
+def _grouped_selection(p, query: str, rule) -> dict:
+    f = Filters.from_query(query or "")
+    key = (str(p.data_dir), p._version("mechanisms", "events"), f.data_query(), cf.encode_rule(rule))
+
+    def build():
+        mechs = cf.regroup(cq.mechanisms(p, query), rule)
+        order = cf.group_order(rule)
+        present = [g for g in pd.unique(mechs["group"].to_numpy(dtype=object)).astype(str) if g not in order]
+        order = order + sorted(present)
+        lean = mechs[["event_id", "strike", "dip", "rake", "group"]]
+        in_data = set(pd.unique(lean["group"].to_numpy(dtype=object)).astype(str))
+        averages = group_average_table(lean, groups=[g for g in order if g in in_data], skip=(OTHER,))
+        return {"mechs": mechs, "order": order, "colors": cf.group_colors(order), "lean": lean,
+                "averages": averages}
+    return _grouped.get(key, build)
+
+
 def load_mechanisms(query: str, store=None, provider=None):
-    """(filtered mechanisms re-grouped with the stored rule, rule, group order, colours)."""
+    """(filtered mechanisms re-grouped with the stored rule, rule, group order, colours).
+    Shared between requests (memoised per selection and rule): callers must not modify."""
     p = provider or get_provider()
     rule = _rule(store)
-    mechs = cf.regroup(cq.mechanisms(p, query), rule)
-    order = cf.group_order(rule)
-    present = [g for g in pd.unique(mechs["group"].to_numpy(dtype=object)).astype(str) if g not in order]
-    order = order + sorted(present)
-    return mechs, rule, order, cf.group_colors(order)
+    g = _grouped_selection(p, query, rule)
+    return g["mechs"], rule, g["order"], g["colors"]
 
 
-def _averages(mechs, order):
-    lean = mechs[["event_id", "strike", "dip", "rake", "group"]]
-    present = set(pd.unique(lean["group"].to_numpy(dtype=object)).astype(str))
-    return lean, group_average_table(lean, groups=[g for g in order if g in present], skip=(OTHER,))
+def _averages(query: str, store, provider):
+    """(lean mechanisms, moment-tensor average table per group) of the selection (memoised)."""
+    g = _grouped_selection(provider or get_provider(), query, _rule(store))
+    return g["lean"], g["averages"]
 
 
 def build_summary(query: str, store=None, provider=None) -> dict:
@@ -279,7 +300,7 @@ def build_summary(query: str, store=None, provider=None) -> dict:
     figures of the filtered mechanisms under the stored rule."""
     p = provider or get_provider()
     mechs, rule, order, colors = load_mechanisms(query, store, p)
-    _, averages = _averages(mechs, order)
+    _, averages = _averages(query, store, p)
     shown = cq.drawn(mechs, p.caps.points)
     classes = (mechs["zoback_class"].astype(str).value_counts().to_dict()
                if len(shown) < len(mechs) and "zoback_class" in mechs else None)
@@ -294,7 +315,7 @@ def build_summary(query: str, store=None, provider=None) -> dict:
 def build_stereonets(query: str, store=None, provider=None) -> list[tuple[str, dict]]:
     """(group, stereonet figure) per non-empty group, in rule order ('other': no average)."""
     mechs, rule, order, colors = load_mechanisms(query, store, provider)
-    lean, averages = _averages(mechs, order)
+    lean, averages = _averages(query, store, provider)
     avg_by_group = {r["group"]: r for r in averages.to_dict("records")}
     out = [(g, stereonet_figure(sub, g, None if g == OTHER else avg_by_group.get(g), color=colors.get(g)))
            for g, sub in lean.groupby("group", sort=False)]

@@ -31,14 +31,14 @@ class Caps:
     :func:`components.stereonet.sample_rows`); counts, averages and statistics use all.
     ``diffusion_events``: events of one diffusion analysis (distance-time plot, D fit,
     bootstrap, activation player): beyond it a seeded sample (:mod:`queries.diffusion`).
-    ``table_rows``: rows of one page of a server-paged table.
+    Tables (the map's mechanisms, the model page's per-event agreement) are paged on the
+    server with their own page sizes.
     """
 
     map_events: int = 50_000
     map_mechanisms: int = 4_000
-    points: int = 20_000
-    diffusion_events: int = 20_000
-    table_rows: int = 25
+    points: int = 10_000
+    diffusion_events: int = 25_000   # above ToC2ME's whole catalogue: its sets are never sampled
 
     def __post_init__(self):
         for f in fields(self):
