@@ -33,16 +33,21 @@ def cluster_events(provider, f: Filters, cluster: str | None, cap: int, seed: st
     sql, params = provider.filtered_sql("events", f, EVENT_COLUMNS)
     where, extra = ("WHERE cluster = ?", [str(cluster)]) if cluster is not None else ("", [])
     base = f"SELECT * FROM ({sql}) {where}"
+    # count, earliest event and the sample's hash threshold from the few columns they need (the
+    # events alone, without the join that adds the mechanism's group, unless a filter needs it)
+    lean_sql, lean_params = provider.filtered_sql("events", f, 'event_id, "time", cluster',
+                                                  mechanism_columns=bool(f.groups or f.qualities))
     with provider.cursor() as cur:
-        n, first = cur.execute(
-            f'SELECT count(*), arg_min(event_id, ("time", event_id)) FROM ({base})', [*params, *extra]).fetchone()
+        n, first, threshold = cur.execute(
+            f"WITH s AS MATERIALIZED (SELECT event_id, \"time\", {KEY_SQL} AS k FROM ({lean_sql}) {where}), "
+            'f AS (SELECT arg_min(event_id, ("time", event_id)) AS id FROM s) '
+            "SELECT (SELECT count(*) FROM s), (SELECT id FROM f), (SELECT max(k) FROM (SELECT k FROM s "
+            "WHERE event_id <> (SELECT id FROM f) ORDER BY k LIMIT ?))",
+            [seed, *lean_params, *extra, cap - 1]).fetchone()
         n = int(n)
         if n <= cap:
             df = cur.execute(f'{base} ORDER BY "time", event_id', [*params, *extra]).df()
         else:
-            threshold = cur.execute(
-                f"SELECT max(k) FROM (SELECT {KEY_SQL} AS k FROM ({base}) WHERE event_id <> ? ORDER BY k LIMIT ?)",
-                [seed, *params, *extra, first, cap - 1]).fetchone()[0]
             pick = f"({KEY_SQL} <= ? AND event_id <> ? OR event_id = ?)"
             df = cur.execute(f'SELECT * FROM ({base}) WHERE {pick} ORDER BY "time", event_id',
                              [*params, *extra, seed, threshold, first, first]).df()
