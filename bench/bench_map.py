@@ -49,13 +49,14 @@ def demo_dir() -> Path:
     return out
 
 
-def synthetic_dir(n_events: int, seed: int = 1) -> Path:
-    """``n_events`` synthetic events + mechanisms, stations/wells/stages/frame of the demo."""
+def synthetic_dir(n_events: int, seed: int = 1, out: Path | None = None) -> Path:
+    """``n_events`` synthetic events + mechanisms, stations/wells/stages/frame of the demo,
+    written to ``out`` (default ``.bench/synthetic-<n>-<seed>``; reused when it has tables)."""
     from pipeline import geo, tables
     from pipeline.demo import scenario as demo
     from pipeline.mechanisms import enrich
 
-    out = BENCH_DIR / f"synthetic-{n_events}-{seed}"
+    out = Path(out) if out is not None else BENCH_DIR / f"synthetic-{n_events}-{seed}"
     if tables.has_tables(out):
         return out
     t0 = time.perf_counter()

@@ -5,7 +5,8 @@ Each runs with its defaults, e.g. bench_archive.py: synthetic archives of 40 and
 built with 1 and 2 workers, a killed-and-resumed build, the event page's waveform read
 (~25 min on 2 cores; `bench/bench_archive.py --quick` for a smoke run of a few minutes);
 bench_browser.py: every page in headless Chromium, demo and ToC2ME builds (~10 min;
-`--quick`: demo, one load per page, ~2 min).
+`--quick`: demo, one load per page, ~2 min); bench_pages.py: each page's callbacks on the
+1,000,000-event synthetic catalogue, time and peak extra memory per request (~2 min).
 
 load.py (issue 10 #6): 20 simulated users for 60 s on the ToC2ME build (the one
 bench_browser.py makes, ``.bench/browser-toc2me``; skipped without the raw files) and on

@@ -370,12 +370,14 @@ def _frohlich_boundary(which: str, plunge_deg: float, n: int = 60):
     return frohlich_xy(p, bb, t)
 
 
-def ternary_figure(mechanisms: pd.DataFrame, height: int = 440) -> dict:
+def ternary_figure(mechanisms: pd.DataFrame, height: int = 440, *, class_counts: dict | None = None) -> dict:
     """Frohlich (1992) ternary diagram (:func:`~pipeline.analysis.mechanism_stats.frohlich_xy`,
     Kaverina projection: strike-slip top, thrust right, normal left), one point per
     mechanism coloured by its Zoback (1992) class (column ``zoback_class``, else computed
     from the P/B/T plunges). Dashed: Frohlich's class limits (T plunge 50, B 60, P 60).
-    ``layout.meta = {'classes': {class: count}}``."""
+    ``class_counts`` ({class: n} of every matched mechanism, when ``mechanisms`` is a
+    sample of them) are the counts the legend shows; default: those of ``mechanisms``.
+    ``layout.meta = {'classes': {class: count}, 'drawn': n}``."""
     verts = FROHLICH_VERTICES
     tri_x = [verts["strike-slip"][0], verts["thrust"][0], verts["normal"][0], verts["strike-slip"][0]]
     tri_y = [verts["strike-slip"][1], verts["thrust"][1], verts["normal"][1], verts["strike-slip"][1]]
@@ -389,7 +391,7 @@ def ternary_figure(mechanisms: pd.DataFrame, height: int = 440) -> dict:
     traces.append({"type": "scatter", "x": bx, "y": by, "mode": "lines",
                    "line": {"color": "#adb5bd", "width": 1, "dash": "dash"}, "hoverinfo": "skip",
                    "showlegend": False, "name": "Frohlich class limits"})
-    meta = {"classes": {}}
+    meta = {"classes": {}, "drawn": 0 if mechanisms is None else int(len(mechanisms))}
     if mechanisms is not None and len(mechanisms):
         p, b, t = _plunges(mechanisms)
         x, y = frohlich_xy(p, b, t)
@@ -402,11 +404,12 @@ def ternary_figure(mechanisms: pd.DataFrame, height: int = 440) -> dict:
             sel = cls == c
             if not sel.any():
                 continue
-            meta["classes"][c] = int(sel.sum())
+            n_c = int(class_counts.get(c, 0)) if class_counts is not None else int(sel.sum())
+            meta["classes"][c] = n_c
             text = [f"{e} · {g}<br>P/B/T plunge {pp:.0f}/{bb_:.0f}/{tt:.0f}°<br>Zoback {c}"
                     for e, g, pp, bb_, tt in zip(ids[sel], grp[sel], p[sel], b[sel], t[sel])]
             traces.append({"type": "scattergl", "x": typed(x[sel]), "y": typed(y[sel]), "mode": "markers",
-                           "name": f"{c} · {ZOBACK_NAMES.get(c, c)} ({int(sel.sum()):,})",
+                           "name": f"{c} · {ZOBACK_NAMES.get(c, c)} ({n_c:,})",
                            "marker": {"size": 6, "color": ZOBACK_COLORS.get(c, "#555"), "opacity": 0.75,
                                       "line": {"width": 0}},
                            "text": text, "hoverinfo": "text"})
@@ -460,13 +463,17 @@ def strike_ticks(x_km, y_km, strike, length_km: float = TICK_KM):
 def classification_map_figure(mechanisms: pd.DataFrame, wells: pd.DataFrame | None = None, *,
                               threshold: float | None = DEFAULT_THRESHOLD, order=None, colors: dict | None = None,
                               tick_km: float = TICK_KM, ball_scale: float = BALL_SCALE,
-                              height: int | None = None) -> dict:
+                              height: int | None = None, ball_rows: pd.DataFrame | None = None,
+                              max_balls: int | None = None) -> dict:
     """The classification map in the local east/north km frame (true aspect): per event a
     strike tick (``tick_km`` long) in its group colour plus a hollow circle (hover: id,
     strike/dip/rake, ML, group), beachballs for the events with ML > ``threshold``
     (largest last, radius ``magnitude_radius(ML) * ball_scale`` km), and the wells (labels
     at the toes). ``mechanisms`` needs ``event_id, x_km, y_km, strike, dip, rake, magnitude,
-    group``. ``layout.meta``: ``{'ticks': n, 'balls': n, 'threshold': t}``."""
+    group``. When ``mechanisms`` is a sample of the matched ones (ticks drawn), ``ball_rows``
+    are all of them: the beachballs come from those; ``max_balls`` keeps only that many of
+    the largest. ``layout.meta``: ``{'ticks': n, 'balls': n, 'balls_matched': n,
+    'threshold': t}``."""
     order = list(order) if order is not None else None
     traces, annotations = [], []
     if wells is not None and len(wells):
@@ -480,7 +487,7 @@ def classification_map_figure(mechanisms: pd.DataFrame, wells: pd.DataFrame | No
                                 "yshift": 10, "font": {"size": 13, "color": WELL_COLOR}})
         traces.append({"type": "scatter", "x": xs, "y": ys, "mode": "lines", "name": "wells",
                        "line": {"color": WELL_COLOR, "width": 2}, "hoverinfo": "skip"})
-    meta = {"ticks": 0, "balls": 0, "threshold": threshold}
+    meta = {"ticks": 0, "balls": 0, "balls_matched": 0, "threshold": threshold}
     extent = None
     df = mechanisms if mechanisms is not None else pd.DataFrame()
     if len(df):
@@ -493,7 +500,6 @@ def classification_map_figure(mechanisms: pd.DataFrame, wells: pd.DataFrame | No
         colors = colors or group_colors(present)
         x, y = df["x_km"].to_numpy(dtype=float), df["y_km"].to_numpy(dtype=float)
         s = df["strike"].to_numpy(dtype=float)
-        mag = df["magnitude"].to_numpy(dtype=float)
         text = ("<b>" + df["event_id"].astype(str) + "</b><br>strike/dip/rake " + df["strike"].map("{:.1f}".format)
                 + "/" + df["dip"].map("{:.1f}".format) + "/" + df["rake"].map("{:.1f}".format) + "<br>ML "
                 + df["magnitude"].map(lambda v: "–" if pd.isna(v) else f"{v:.2f}") + " · " + df["group"].astype(str)
@@ -512,7 +518,13 @@ def classification_map_figure(mechanisms: pd.DataFrame, wells: pd.DataFrame | No
                            "showlegend": False})
         meta["ticks"] = int(len(df))
         if threshold is not None:
-            big = df[np.isfinite(mag) & (mag > float(threshold))].sort_values("magnitude", kind="stable")
+            src = df if ball_rows is None else ball_rows[np.isfinite(
+                ball_rows[["x_km", "y_km", "strike"]].to_numpy(dtype=float)).all(axis=1)]
+            src_mag = src["magnitude"].to_numpy(dtype=float)
+            big = src[np.isfinite(src_mag) & (src_mag > float(threshold))].sort_values("magnitude", kind="stable")
+            meta["balls_matched"] = int(len(big))
+            if max_balls is not None and len(big) > max_balls:
+                big = big.iloc[len(big) - int(max_balls):]  # the largest (drawn last, on top)
             if len(big):
                 traces += _ball_traces(big, colors, ball_scale)
             meta["balls"] = int(len(big))

@@ -90,11 +90,16 @@ class DataProvider:
     data_dir : folder holding the tables (need not exist yet).
     threads : DuckDB worker threads (default: 2, or ``FM_DUCKDB_THREADS``).
     memory_limit : DuckDB memory limit (default ``'1GB'``, or ``FM_DUCKDB_MEMORY``).
+    caps : per-request bounds of the pages (:class:`queries.caps.Caps`; default its
+        defaults with ``FM_CAP_*`` overrides). A plain attribute: a test may replace it.
     """
 
     def __init__(self, data_dir: str | os.PathLike, *, threads: int | None = None,
-                 memory_limit: str | None = None):
+                 memory_limit: str | None = None, caps=None):
+        from queries.caps import Caps
+
         self.data_dir = Path(data_dir).resolve()
+        self.caps = caps if caps is not None else Caps.from_env()
         self.threads = int(threads or os.environ.get("FM_DUCKDB_THREADS", 2))
         self.memory_limit = str(memory_limit or os.environ.get("FM_DUCKDB_MEMORY", "1GB"))
         self._conn = None
@@ -674,68 +679,12 @@ class DataProvider:
                          "truth_both", "truth_agree", "truth_disagree", "truth_only_other")
 
     def polarity_agreement(self, filters: Filters, picker: str = "cnn") -> pd.DataFrame:
-        """Per filtered event with polarities: the ``picker``'s decided share and its
-        station-by-station agreement (true-motion polarities) with the reference model and
-        the manual picks. Columns :data:`AGREEMENT_COLUMNS` (``time``, ``magnitude`` from the
-        catalogue); the counts are defined as in :func:`pipeline.picking.evaluate.per_event_agreement`
-        (the same computation in pandas). Only events of the filtered ``events`` relation
-        where the picker, the reference or a manual pick has a row; ordered by time, event
-        id. ``truth_*`` compare with the demo's ``truth_polarities`` (dead traces
-        excluded) and are null without that table. Empty (same columns) when the
-        ``polarities`` table is absent."""
-        if not self.has_table("polarities"):
-            return pd.DataFrame({c: pd.Series(dtype=object) for c in self.AGREEMENT_COLUMNS})
-        ev_sql, ev_params = self.filtered_sql("events", filters, 'event_id, "time", magnitude')
-        dec = "IN (1, -1)"
-        sql = (
-            f"WITH ev AS MATERIALIZED ({ev_sql}), "
-            "w AS (SELECT event_id, network, station,"
-            " max(polarity) FILTER (WHERE method = ?) AS p,"
-            " max(polarity) FILTER (WHERE method = 'reference') AS r,"
-            " max(polarity) FILTER (WHERE method = 'manual') AS m"
-            " FROM read_parquet(?) WHERE method IN (?, 'reference', 'manual')"
-            " AND event_id IN (SELECT event_id FROM ev) GROUP BY event_id, network, station), "
-            "c AS (SELECT *, coalesce(p " + dec + ", false) AS pd, coalesce(r " + dec + ", false) AS rd,"
-            " coalesce(m " + dec + ", false) AS md FROM w) "
-            'SELECT c.event_id, any_value(ev."time") AS "time", any_value(ev.magnitude) AS magnitude,'
-            " count(p) AS n_picker, count(*) FILTER (WHERE pd) AS picker_decided,"
-            " count(*) FILTER (WHERE pd AND rd) AS ref_both,"
-            " count(*) FILTER (WHERE pd AND rd AND p = r) AS ref_agree,"
-            " count(*) FILTER (WHERE pd AND rd AND p <> r) AS ref_disagree,"
-            " count(*) FILTER (WHERE pd AND NOT rd) AS ref_only_picker,"
-            " count(*) FILTER (WHERE rd AND NOT pd) AS ref_only_other,"
-            " count(*) FILTER (WHERE pd AND md) AS manual_both,"
-            " count(*) FILTER (WHERE pd AND md AND p = m) AS manual_agree,"
-            " count(*) FILTER (WHERE pd AND md AND p <> m) AS manual_disagree,"
-            " count(*) FILTER (WHERE md AND NOT pd) AS manual_only_other"
-            ' FROM c JOIN ev ON c.event_id = ev.event_id GROUP BY c.event_id'
-        )
-        params = [*ev_params, str(picker), self._src("polarities"), str(picker)]
-        if self.has_table("truth_polarities"):
-            # demo ground truth, per (event, station) of the picker's rows
-            sql = (
-                f"WITH a AS ({sql}), t AS (SELECT event_id, count(*) FILTER (WHERE pd AND td) AS truth_both,"
-                " count(*) FILTER (WHERE pd AND td AND p = tp) AS truth_agree,"
-                " count(*) FILTER (WHERE pd AND td AND p <> tp) AS truth_disagree,"
-                " count(*) FILTER (WHERE td AND NOT pd) AS truth_only_other"
-                " FROM (SELECT event_id, p, tp, coalesce(pd, false) AS pd, coalesce(td, false) AS td"
-                " FROM (SELECT event_id, network, station, max(polarity) AS p,"
-                f" coalesce(max(polarity) {dec}, false) AS pd FROM read_parquet(?) WHERE method = ?"
-                " AND event_id IN (SELECT event_id FROM a) GROUP BY ALL) AS w"
-                " FULL JOIN (SELECT event_id, network, station, max(true_polarity) AS tp, true AS td"
-                f" FROM read_parquet(?) WHERE NOT dead AND true_polarity {dec}"
-                " AND event_id IN (SELECT event_id FROM a) GROUP BY ALL) AS tr"
-                " USING (event_id, network, station)) GROUP BY event_id)"
-                " SELECT a.*, t.* EXCLUDE (event_id) FROM a LEFT JOIN t ON a.event_id = t.event_id"
-            )
-            params += [self._src("polarities"), str(picker), self._src("truth_polarities")]
-        else:
-            sql = ("SELECT *, NULL::BIGINT AS truth_both, NULL::BIGINT AS truth_agree, NULL::BIGINT AS truth_disagree,"
-                   f" NULL::BIGINT AS truth_only_other FROM ({sql})")
-        df = self.query(f'SELECT * FROM ({sql}) ORDER BY "time", event_id', params)
-        for c in self.AGREEMENT_COLUMNS[3:]:
-            df[c] = df[c].astype("int64" if not c.startswith("truth_") else "Int64")
-        return df[list(self.AGREEMENT_COLUMNS)]
+        """Per filtered event with polarities: the ``picker``'s agreement counts, every row
+        (the CSV download); :func:`queries.model.agreement` documents the columns. The page
+        reads one page at a time (:func:`queries.model.agreement_page`)."""
+        from queries import model as mq
+
+        return mq.agreement(self, filters, picker)
 
 
 # -- the app's provider ---------------------------------------------------------------------

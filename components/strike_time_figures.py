@@ -120,7 +120,7 @@ def _injection_trace(bars: pd.DataFrame) -> dict:
             "hovertext": text, "hoverinfo": "text", "name": "injection rate (daily)", "showlegend": True}
 
 
-def _scatter_traces(table: pd.DataFrame) -> list[dict]:
+def _scatter_traces(table: pd.DataFrame, group_counts: dict | None = None) -> list[dict]:
     groups = table["group"].fillna("none").astype(str)
     present = set(groups)
     order = [g for g in GROUP_COLORS if g in present] + sorted(present - set(GROUP_COLORS))
@@ -136,7 +136,7 @@ def _scatter_traces(table: pd.DataFrame) -> list[dict]:
                                          .str[:-4], d["strike"], d["strike_norm"], mag)]
         colour = GROUP_COLORS.get(g, UNKNOWN_GROUP_COLOR)
         traces.append({"type": "scatter", "x": _iso(d["time"]), "y": d["strike_norm"].round(2).tolist(),
-                       "mode": "markers", "xaxis": "x", "yaxis": "y2", "name": f"{g} ({int(sel.sum())})",
+                       "mode": "markers", "xaxis": "x", "yaxis": "y2", "name": f"{g} ({int(group_counts.get(g, 0) if group_counts is not None else sel.sum())})",
                        "legendgroup": f"group-{g}",
                        "marker": {"size": d["marker_size"].round(2).tolist(), "color": colour, "opacity": 0.85,
                                   "line": {"color": "rgba(30,30,30,0.55)", "width": 0.6}},
@@ -151,11 +151,12 @@ NO_MECHANISM = "No mechanism to plot"
 
 def strike_time_figure(table: pd.DataFrame, markers: pd.DataFrame | None, bars: pd.DataFrame | None, *,
                        time_range=None, title: str | None = None, uirevision: str = "strike-time",
-                       height: int | None = None) -> dict:
+                       height: int | None = None, group_counts: dict | None = None) -> dict:
     """The strike-time figure (see the module docstring). ``time_range`` (start, end) UTC
     fixes the time axis (the shared filter's window); otherwise it spans the mechanisms,
     stages and injection days. An empty ``table`` still draws stages and injection with a
-    message in the middle."""
+    message in the middle. When ``table`` is a sample of the plotted rows, ``group_counts``
+    ({group: n} of all of them) are the counts the legend shows."""
     markers = markers if markers is not None else pd.DataFrame(columns=["well", "stage_no", "time", "is_first"])
     bars = bars if bars is not None else pd.DataFrame()
     y0, y1 = STRIKE_RANGE
@@ -165,7 +166,7 @@ def strike_time_figure(table: pd.DataFrame, markers: pd.DataFrame | None, bars: 
     if len(markers):
         traces += _stage_lines(markers, y0, y1)
         traces += _stage_lanes(markers)
-    traces += _scatter_traces(table) if len(table) else []
+    traces += _scatter_traces(table, group_counts) if len(table) else []
 
     if time_range is not None:
         t0, t1 = (pd.Timestamp(v) for v in time_range)

@@ -29,6 +29,7 @@ from functools import lru_cache
 import dash
 import dash_bootstrap_components as dbc
 import numpy as np
+import pandas as pd
 from dash import Input, Output, State, dash_table, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
@@ -41,6 +42,8 @@ from components.layout import no_data, population_note
 from components.stereonet import LINE_CAP, stereonet_figure
 from pipeline.analysis.mechanism_stats import group_average_table
 from pipeline.mechanisms.groups import OTHER, PUBLISHED_RULE
+from queries import classification as cq
+from queries.memo import Memo
 
 dash.register_page(__name__, path="/classification", name="Classification",
                    title="Classification · ToC2ME focal mechanisms", order=2)
@@ -76,9 +79,8 @@ STRESS_BOOTSTRAP = 100        # bootstrap resamples of the stress inversion
 STRESS_MIN = 4                # fewest mechanisms a stress inversion takes
 POPULATION = "cls-population"
 
-#: mechanism columns the page reads
-COLUMNS = ("event_id", "source", "x_km", "y_km", "magnitude", "strike", "dip", "rake", "p_plunge", "b_plunge",
-           "t_plunge", "zoback_class", "group", "quality")
+#: mechanism columns the page reads (:data:`queries.classification.COLUMNS`)
+COLUMNS = cq.COLUMNS
 _GRAPH_CONFIG = {"displaylogo": False, "responsive": True,
                  "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"]}
 
@@ -122,7 +124,7 @@ def _rule_table():
     )
 
 
-def _about():
+def _about(points_cap: int):
     return [
         html.P(["Groups are defined by mechanism only: a mechanism joins the first group (in order of first "
                 "appearance in the table) any of whose rows it satisfies, else ", html.B("other"), ". Ranges are "
@@ -137,7 +139,10 @@ def _about():
         html.P(["Stereonets: lower hemisphere, equal area (the same projection as the beachballs). Nodal lines "
                 "are coloured by the axial strike deviation min(|d|, 180−|d|) from the average (the original "
                 "compared raw strikes with a wrapped mean and hid most g1 lines). At most "
-                f"{LINE_CAP:,} lines are drawn per stereonet (a fixed sample by event id)."]),
+                f"{LINE_CAP:,} lines are drawn per stereonet (a fixed sample by event id). The map and the ternary "
+                f"diagram draw at most {points_cap:,} mechanisms (the same kind of fixed sample; the filter bar then "
+                "says 'N matched / N drawn'); the counts, averages, spreads and histograms always use every matched "
+                "mechanism."]),
         html.P(["Composite & stress (on request) use the filter bar's selection, not the edited rule. Composite: "
                 "one SKHASH mechanism from the polarities of all selected events with polarities, each ray's "
                 "takeoff and azimuth from its own event's location (SKHASH's composite mode); dashed beside it, the "
@@ -221,7 +226,8 @@ def layout(**query):
                 id=TERNARY, figure=cf.message_figure("loading…", 440), config=_GRAPH_CONFIG), type="circle",
                 delay_show=400), note="points coloured by Zoback (1992) class; dashed: Frohlich's class limits"),
                 lg=6, className="mb-3"),
-            dbc.Col(_card("About this page", _about(), class_name="fm-about"), lg=6, className="mb-3"),
+            dbc.Col(_card("About this page", _about(provider.caps.points), class_name="fm-about"), lg=6,
+                    className="mb-3"),
         ], className="g-3"),
     ], className="fm-page fm-page-classification")
 
@@ -252,41 +258,64 @@ def _rule(store):
     return rule if rule is not None else PUBLISHED_RULE
 
 
+#: the regrouped selection and its averages, shared by the page's three callbacks of one
+#: interaction (each would otherwise regroup and average every mechanism again)
+_grouped = Memo(maxsize=4)
+
+
+def _grouped_selection(p, query: str, rule) -> dict:
+    f = Filters.from_query(query or "")
+    key = (str(p.data_dir), p._version("mechanisms", "events"), f.data_query(), cf.encode_rule(rule))
+
+    def build():
+        mechs = cf.regroup(cq.mechanisms(p, query), rule)
+        order = cf.group_order(rule)
+        present = [g for g in pd.unique(mechs["group"].to_numpy(dtype=object)).astype(str) if g not in order]
+        order = order + sorted(present)
+        lean = mechs[["event_id", "strike", "dip", "rake", "group"]]
+        in_data = set(pd.unique(lean["group"].to_numpy(dtype=object)).astype(str))
+        averages = group_average_table(lean, groups=[g for g in order if g in in_data], skip=(OTHER,))
+        return {"mechs": mechs, "order": order, "colors": cf.group_colors(order), "lean": lean,
+                "averages": averages}
+    return _grouped.get(key, build)
+
+
 def load_mechanisms(query: str, store=None, provider=None):
-    """(filtered mechanisms re-grouped with the stored rule, rule, group order, colours)."""
+    """(filtered mechanisms re-grouped with the stored rule, rule, group order, colours).
+    Shared between requests (memoised per selection and rule): callers must not modify."""
     p = provider or get_provider()
     rule = _rule(store)
-    mechs = p.mechanisms(Filters.from_query(query or ""), cap=None, columns=COLUMNS)
-    mechs = cf.regroup(mechs, rule)
-    order = cf.group_order(rule)
-    present = [g for g in dict.fromkeys(mechs["group"].astype(str)) if g not in order]
-    order = order + sorted(present)
-    return mechs, rule, order, cf.group_colors(order)
+    g = _grouped_selection(p, query, rule)
+    return g["mechs"], rule, g["order"], g["colors"]
 
 
-def _averages(mechs, order):
-    lean = mechs[["event_id", "strike", "dip", "rake", "group"]]
-    present = set(lean["group"].astype(str))
-    return lean, group_average_table(lean, groups=[g for g in order if g in present], skip=(OTHER,))
+def _averages(query: str, store, provider):
+    """(lean mechanisms, moment-tensor average table per group) of the selection (memoised)."""
+    g = _grouped_selection(provider or get_provider(), query, _rule(store))
+    return g["lean"], g["averages"]
 
 
 def build_summary(query: str, store=None, provider=None) -> dict:
     """Counts and moment-tensor averages per group, and the distribution and ternary
     figures of the filtered mechanisms under the stored rule."""
-    mechs, rule, order, colors = load_mechanisms(query, store, provider)
-    _, averages = _averages(mechs, order)
+    p = provider or get_provider()
+    mechs, rule, order, colors = load_mechanisms(query, store, p)
+    _, averages = _averages(query, store, p)
+    shown = cq.drawn(mechs, p.caps.points)
+    classes = (mechs["zoback_class"].astype(str).value_counts().to_dict()
+               if len(shown) < len(mechs) and "zoback_class" in mechs else None)
     return {
         "summary": cf.group_summary(mechs, order, averages), "averages": averages, "order": order,
         "colors": colors, "n": len(mechs), "n_events": int(mechs["event_id"].nunique()),
         "distributions": cf.distributions_figure(mechs, order, colors),
-        "ternary": cf.ternary_figure(mechs),
+        "ternary": cf.ternary_figure(shown, class_counts=classes),
     }
 
 
 def build_stereonets(query: str, store=None, provider=None) -> list[tuple[str, dict]]:
     """(group, stereonet figure) per non-empty group, in rule order ('other': no average)."""
     mechs, rule, order, colors = load_mechanisms(query, store, provider)
-    lean, averages = _averages(mechs, order)
+    lean, averages = _averages(query, store, provider)
     avg_by_group = {r["group"]: r for r in averages.to_dict("records")}
     out = [(g, stereonet_figure(sub, g, None if g == OTHER else avg_by_group.get(g), color=colors.get(g)))
            for g, sub in lean.groupby("group", sort=False)]
@@ -300,10 +329,17 @@ def build_analysis(query: str, store=None, provider=None) -> dict:
 
 
 def build_map(query: str, store=None, threshold=cf.DEFAULT_THRESHOLD, provider=None) -> dict:
-    """The classification map of the filtered mechanisms under the stored rule."""
+    """The classification map of the filtered mechanisms under the stored rule: at most
+    ``caps.points`` strike ticks (:func:`queries.classification.drawn`), beachballs of the
+    ``caps.map_mechanisms`` largest above ``threshold`` among all matched.
+    ``layout.meta``: ``matched`` (mechanisms), ``drawn`` (rows of the sample)."""
     p = provider or get_provider()
     mechs, rule, order, colors = load_mechanisms(query, store, p)
-    return cf.classification_map_figure(mechs, p.wells(), threshold=threshold, order=order, colors=colors)
+    shown = cq.drawn(mechs, p.caps.points)
+    fig = cf.classification_map_figure(shown, p.wells(), threshold=threshold, order=order, colors=colors,
+                                       ball_rows=mechs, max_balls=p.caps.map_mechanisms)
+    fig["layout"]["meta"].update(matched=int(len(mechs)), drawn=int(len(shown)))
+    return fig
 
 
 def build_composite_and_stress(query: str, provider=None) -> dict:
@@ -536,18 +572,30 @@ def update_composite(n_clicks, query):
 
 
 @dash.callback(
-    Output(MAP, "figure"), Output(MAP_CAPTION, "children"),
+    Output(MAP, "figure"), Output(MAP_CAPTION, "children"), Output(IDS.drawn, "data"),
     Input(IDS.filters, "data"), Input(RULE_STORE, "data"), Input(THRESHOLD, "value"),
 )
 def update_map(query, store, ml):
     ml = cf.DEFAULT_THRESHOLD if ml is None else float(ml)
+    p = get_provider()
     fig = build_map(query, store, ml)
     meta = fig["layout"]["meta"]
-    caption = (f"{meta['ticks']:,} mechanisms ({population_of(Filters.from_query(query or '')).label}) · "
-               f"{meta['balls']:,} beachball{'s' if meta['balls'] != 1 else ''} "
+    f = Filters.from_query(query or "")
+    cap = p.caps.points
+    sampled = meta["drawn"] < meta["matched"]
+    ticks = (f"{meta['drawn']:,} of {meta['matched']:,} mechanisms drawn (a fixed sample by event id, cap "
+             f"{cap:,}; the counts, averages and histograms use all)" if sampled else f"{meta['ticks']:,} mechanisms")
+    balls = (f"the {meta['balls']:,} largest of {meta['balls_matched']:,} beachballs" if
+             meta["balls"] < meta["balls_matched"] else
+             f"{meta['balls']:,} beachball{'s' if meta['balls'] != 1 else ''}")
+    caption = (f"{ticks} ({population_of(f).label}) · {balls} "
                f"for ML > {ml:g} (radius {cf.BALL_SCALE:g}× the map page's) · "
-               f"{'wells drawn' if len(get_provider().wells()) else 'no wells in this data set'} · scroll to zoom")
-    return fig, caption
+               f"{'wells drawn' if len(p.wells()) else 'no wells in this data set'} · scroll to zoom")
+    drawn = filter_bar.drawn_data(
+        f, {"matched": int(p.counts(f).iloc[0]["events"])},
+        {"matched": int(meta["matched"]), "drawn": int(meta["drawn"]), "cap": cap,
+         "note": f"map and ternary: fixed sample by event id, cap {cap:,}; counts, averages and histograms use all"})
+    return fig, caption, drawn
 
 
 @dash.callback(

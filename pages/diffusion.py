@@ -31,6 +31,8 @@ from components.data import get_provider
 from components.filters import DEFAULT_POPULATION, NONE, POPULATIONS, Filters, _as_params, _first, population_caption
 from components.layout import no_data
 from pipeline.analysis import diffusion as dif
+from queries import diffusion as dq
+from queries.caps import SAMPLE_SEED
 
 dash.register_page(__name__, path="/diffusion", name="Diffusion", order=4,
                    title="Diffusion fronts · ToC2ME focal mechanisms")
@@ -144,8 +146,8 @@ def _num(v):
 
 
 # -- analysis (cached per selection) ---------------------------------------------------------
-@functools.lru_cache(maxsize=16)
-def _resolve_cached(data_dir: str, version: tuple, query: str, set_value: str, origin_id: str | None,
+@functools.lru_cache(maxsize=6)  # each entry: at most caps.diffusion_events events and their mechanisms
+def _resolve_cached(data_dir: str, version: tuple, cap: int, query: str, set_value: str, origin_id: str | None,
                     method: str, strike: float | None):
     return _resolve(get_provider(), query, set_value, origin_id, method, strike)
 
@@ -158,20 +160,25 @@ def resolve(query: str, set_value: str | None, origin_id: str | None, method: st
     None); ``cluster``; ``angles``; ``origin`` (dict with ``x_km``/``y_km``) or None;
     ``origin_note`` (why a requested origin was not used) ; ``strike`` (used) and
     ``strike_default``; ``dt`` (the distance-time table); ``matched`` (filtered mechanism
-    rows or events); ``kind`` (``subset``/``cluster``/``all``); ``message`` (an empty-state text)."""
+    rows or events); ``kind`` (``subset``/``cluster``/``all``); ``message`` (an empty-state text);
+    ``set_size`` (events of the set before the cap) and ``cap`` (``caps.diffusion_events``):
+    above it ``events``/``mechanisms``/``context`` are the seeded sample of
+    :mod:`queries.diffusion`, and everything here is computed on it."""
     p = get_provider()
     version = p._version("events", "mechanisms", "frame")
-    return _resolve_cached(str(p.data_dir), version, query or "", set_value or "", origin_id, method, strike)
+    return _resolve_cached(str(p.data_dir), version, p.caps.diffusion_events, query or "", set_value or "",
+                           origin_id, method, strike)
 
 
 def _resolve(p, query: str, set_value: str, origin_id: str | None, method: str, strike: float | None) -> dict:
     f = Filters.from_query(query)
+    cap = p.caps.diffusion_events
     dataset = _dataset(p)
     kind, _, name = (set_value or "").partition(":")
     out = {"label": name or "–", "kind": kind, "events": pd.DataFrame(), "mechanisms": pd.DataFrame(),
            "context": None, "cluster": None, "angles": ("strike", "dip", "rake"), "origin": None,
            "origin_note": None, "strike": None, "strike_default": None, "dt": pd.DataFrame(), "matched": 0,
-           "message": None, "filters": f}
+           "message": None, "filters": f, "set_size": 0, "cap": cap}
     out["population"], out["population_note"] = f, None
     if kind == "subset":
         subset = next((s for s in dff.subsets_for(dataset) if s.name == name), None)
@@ -194,23 +201,28 @@ def _resolve(p, query: str, set_value: str, origin_id: str | None, method: str, 
         except KeyError as exc:  # a column the subset needs is not in these tables
             out["message"] = f"Subset {subset.label} needs column {exc} (not in these tables)"
             return out
-        out["mechanisms"] = sel
-        out["events"] = sel
         clusters = sel["cluster"].dropna() if "cluster" in sel else pd.Series([], dtype=object)
         out["cluster"] = clusters.mode().iloc[0] if len(clusters) else None
+        del mech
+        sel = dq.sample_rows(p, sel, cap)  # the analysed set: bounded (queries.diffusion)
+        out["set_size"] = sel.attrs["matched"]
+        out["mechanisms"] = sel
+        out["events"] = sel
         if out["cluster"] is not None:
-            out["context"] = p.cluster_events(f, out["cluster"])
+            out["context"] = dq.cluster_events(p, f, out["cluster"], cap)
         out["angles"] = dff.angle_columns(sel, dataset, name)
     elif kind == "cluster":
         out["label"] = f"cluster {name}"
         out["cluster"] = name
-        out["events"] = p.cluster_events(f, name)
-        out["mechanisms"] = p.mechanisms_per_event(f, name)
+        out["events"] = dq.cluster_events(p, f, name, cap)
+        out["set_size"] = out["events"].attrs["matched"]
+        out["mechanisms"] = dq.of_events(p.mechanisms_per_event(f, name), out["events"])
         out["matched"] = int(p.counts(f).iloc[0]["events"])
     elif kind == "all":
         out["label"] = "all events"
-        out["events"] = p.cluster_events(f, None)
-        out["mechanisms"] = p.mechanisms_per_event(f)
+        out["events"] = dq.cluster_events(p, f, None, cap)
+        out["set_size"] = out["events"].attrs["matched"]
+        out["mechanisms"] = dq.of_events(p.mechanisms_per_event(f), out["events"])
         out["matched"] = int(p.counts(f).iloc[0]["events"])
     else:
         out["message"] = "These data have no subsets or clusters to analyse"
@@ -245,6 +257,15 @@ def _resolve(p, query: str, set_value: str, origin_id: str | None, method: str, 
     ev = ev.merge(dt[["event_id", "t_h", "t_s", "distance_m"]], on="event_id", how="left")
     out["events"] = ev
     return out
+
+
+def sample_note(r: dict) -> str | None:
+    """The page's statement that the analysed set is a sample (None when it is not)."""
+    if r.get("set_size", 0) <= len(r["events"]):
+        return None
+    return (f"a seeded sample of {len(r['events']):,} of the set's {r['set_size']:,}: the earliest plus the others "
+            f"with the smallest hash of the event id (cap {r['cap']:,}); the fit, the bootstrap and the player use "
+            "this sample")
 
 
 def _fit(r: dict, q_pct: int) -> dict:
@@ -283,7 +304,7 @@ def _slider_marks(lo: float, hi: float, bookmarks: list[dict]) -> dict:
 
 
 # -- layout ----------------------------------------------------------------------------------
-def _about(dataset):
+def _about(dataset, cap: int):
     return [
         html.P(["Model: a pore-pressure front from the origin reaches r = √(4πDt) after t seconds (Shapiro et al. "
                 "1997); D in m²/s. ", html.B("D is fitted"), ": the smallest D whose envelope holds the chosen share q "
@@ -300,7 +321,12 @@ def _about(dataset):
                 "6 h); beachballs = only the mechanisms up to t (the original showed all of them at every "
                 "frame), lower hemisphere, coloured by group. Times keep their fractions of a second. ",
                 "The six bookmarks are the original's fault-activation times (ToC2ME SWe)."
-                if dataset == "toc2me" else "This dataset has no activation bookmarks."], className="mb-0"),
+                if dataset == "toc2me" else "This dataset has no activation bookmarks."]),
+        html.P([f"Bounded per request: a set of more than {cap:,} events is analysed on a seeded sample of "
+                f"{cap:,} — its earliest event plus the others with the smallest DuckDB hash of "
+                f"'{SAMPLE_SEED}' + event id (uniform over the set, the same for the same selection); the plot, the "
+                "fit, its bootstrap and the player then use that sample, and the fit panel says so."],
+               className="mb-0"),
     ]
 
 
@@ -413,7 +439,7 @@ def layout(**query):
             ], className="fm-map-card"), lg=8),
             dbc.Col(dbc.Card([
                 dbc.CardHeader("About this analysis", className="fm-card-header fw-semibold"),
-                dbc.CardBody(_about(dataset), className="fm-about"),
+                dbc.CardBody(_about(dataset, provider.caps.diffusion_events), className="fm-about"),
             ], className="fm-side-card"), lg=4, className="fm-side"),
         ], className="g-3"),
     ], className="fm-page fm-page-diffusion")
@@ -433,6 +459,7 @@ def _fit_children(fit: dict, r: dict):
                   html.Span(interval, className="dif-fit-interval")], style={"fontSize": "1rem"}),
         html.Div(f"{fit['share']:.0%} of {fit['n']:,} events inside (q = {fit['q']:.0%}) · {how}{before}",
                  className="fm-note"),
+        *([html.Div(f"Computed on {sample_note(r)}.", className="fm-note dif-sample-note")] if sample_note(r) else []),
     ], className="p-2 dif-fit-box", style={"background": "#f1f6ff", "borderRadius": "6px", "border": "1px solid #d7e5ff"},
         **{"data-d": repr(float(fit["D"])), "data-lo": repr(float(fit["lo"])), "data-hi": repr(float(fit["hi"]))})
 
@@ -499,12 +526,15 @@ def analyse(query, set_value, origin, method, strike, q, log_d, t_value, previou
     dataset = _dataset(get_provider())
     n_set = int(len(r["events"]))
     kind = "mechanisms" if r["kind"] == "subset" else "events"
+    sampled = sample_note(r)
     if kind == "mechanisms":
         drawn = filter_bar.drawn_data(
             f, {"matched": int(get_provider().counts(f).iloc[0]["events"])},
-            {"matched": r["matched"], "drawn": n_set, "note": f"{r['label']} only (one mechanism per event)"})
+            {"matched": r["matched"], "drawn": n_set, "cap": r["cap"],
+             "note": f"{r['label']} only (one mechanism per event)" + (f"; {sampled}" if sampled else "")})
     else:
-        drawn = filter_bar.drawn_data(f, {"matched": r["matched"], "drawn": n_set, "note": f"{r['label']} only"},
+        drawn = filter_bar.drawn_data(f, {"matched": r["matched"], "drawn": n_set, "cap": r["cap"],
+                                          "note": f"{r['label']} only" + (f"; {sampled}" if sampled else "")},
                                       {"matched": int(len(r["mechanisms"]))})
     o = r["origin"]
     crit = np.sort(r["dt"]["critical_D"].dropna().to_numpy(dtype=float)) if len(r["dt"]) else np.array([])
@@ -535,7 +565,8 @@ def analyse(query, set_value, origin, method, strike, q, log_d, t_value, previou
     pop_text = population_caption(r["population"], len(r["mechanisms"]), one_per_event=True)
     if r["population_note"]:
         pop_text += f" — {r['population_note']}"
-    caption = f"{r['label']}: {n_set:,} {kind}" + (f" · distance = {definition}" if o else "") + f" · {pop_text}"
+    caption = (f"{r['label']}: {n_set:,} {kind}" + (f" ({sampled})" if sampled else "")
+               + (f" · distance = {definition}" if o else "") + f" · {pop_text}")
     buttons = [dbc.Button([html.B(b["label"]), html.Span(f" {b['text'][5:]}", className="ms-1")],
                           id={"type": BOOKMARK, "index": i}, color="secondary", outline=True, size="sm",
                           className="me-1 mb-1 py-0", title=f"{b['label']}: {b['text']} UTC")

@@ -22,7 +22,7 @@ from dash.exceptions import PreventUpdate
 
 from components import filter_bar
 from components import magnitude_figures as mf
-from components.data import EVENT_CAP, get_provider
+from components.data import get_provider
 from components.filters import Filters, _as_params, _first, parse_magnitude, population_of
 from components.layout import no_data
 from components.map_figure import empty_figure
@@ -94,7 +94,7 @@ def page_query(state: dict) -> str:
     return urlencode(out)
 
 
-def _about():
+def _about(cap: int):
     return [
         html.P(["Selection: the events matching the filters (one row per catalogue event). ",
                 html.B("Resolved"), " = events with a mechanism in the filter bar's mechanism population (by "
@@ -108,7 +108,7 @@ def _about():
         html.P([html.B("b"), ": Aki–Utsu maximum likelihood over the binned magnitudes ≥ Mc with Utsu's "
                 "bin-width correction (Mc − 0.05), ± Shi & Bolt (1982). ", html.B("a"), ": log10 N(≥Mc) + b·Mc, "
                 "so the fitted line passes through the plotted cumulative count at Mc."]),
-        html.P([f"The scatter draws at most {EVENT_CAP:,} events (the map's fixed random sample); the histogram, "
+        html.P([f"The scatter draws at most {cap:,} events (the map's fixed random sample); the histogram, "
                 "the FMD and the numbers always use every matched event, computed from the magnitude column only. "
                 "Counts are computed, never typed in (the original hard-coded them)."], className="mb-0"),
     ]
@@ -190,7 +190,7 @@ def layout(**query):
                     ]),
                 ], className="fm-side-card mb-3"),
                 dbc.Card([dbc.CardHeader("About these numbers", className="fm-card-header fw-semibold"),
-                          dbc.CardBody(_about(), className="fm-about")], className="fm-side-card"),
+                          dbc.CardBody(_about(provider.caps.map_events), className="fm-about")], className="fm-side-card"),
             ], lg=4, className="fm-side"),
         ], className="g-3"),
     ], className="fm-page fm-page-magnitudes")
@@ -235,7 +235,8 @@ def build_time_figure(query: str):
     p = get_provider()
     mags, resolved = _selection(p, f)
     hist = magnitude_histograms({"all": mags, "resolved": mags[resolved]}, mf.BIN_WIDTH)
-    points = p.events_for_map(f, cap=EVENT_CAP)[["event_id", "time", "magnitude", "group"]]
+    cap = p.caps.map_events
+    points = p.events_for_map(f, cap=cap)[["event_id", "time", "magnitude", "group"]]
     points["resolved"] = points["group"].ne("none").to_numpy()
     n_all, n_res = len(mags), int(resolved.sum())
     counts = {"all": n_all, "resolved": n_res, "drawn_all": len(points),
@@ -243,8 +244,8 @@ def build_time_figure(query: str):
     fig = mf.magnitude_time_figure(points, hist, counts)
     n_mech = int(p.counts(f).iloc[0]["mechanisms"]) if n_all else 0
     drawn = filter_bar.drawn_data(
-        f, {"matched": n_all, "drawn": len(points), "cap": EVENT_CAP,
-            "note": f"scatter: fixed random sample, cap {EVENT_CAP:,}; histogram and FMD use all"},
+        f, {"matched": n_all, "drawn": len(points), "cap": cap,
+            "note": f"scatter: fixed random sample, cap {cap:,}; histogram and FMD use all"},
         {"matched": n_mech})
     return fig, drawn
 

@@ -15,7 +15,7 @@ from dash.dash_table.Format import Format, Scheme
 from dash.exceptions import PreventUpdate
 
 from components import filter_bar
-from components.data import EVENT_CAP, MAP_MECHANISM_COLUMNS, MECHANISM_CAP, get_provider
+from components.data import MAP_MECHANISM_COLUMNS, get_provider
 from components.filters import Filters, population_of, query_problems
 from components.layout import no_data
 from components.map_figure import GROUP_COLORS, ball_traces, empty_figure, map_figure
@@ -86,8 +86,8 @@ def _about(provider):
                 "size grows with ML. Small dots: catalogue events. ▲ stations; ",
                 "lines: well paths (labels at the toes), ticks: stages." if _has_wells(provider) else
                 html.B("no wells or stages in this data set.")]),
-        html.P([f"At most {EVENT_CAP:,} events are drawn (beyond that a fixed pseudo-random sample, the same "
-                f"for the same filters) and the {MECHANISM_CAP:,} mechanisms of largest ML; the counts, the table "
+        html.P([f"At most {provider.caps.map_events:,} events are drawn (beyond that a fixed pseudo-random "
+                f"sample, the same for the same filters) and the {provider.caps.map_mechanisms:,} mechanisms of largest ML; the counts, the table "
                 "and the CSV always cover every matched row."]),
         html.P(["Mechanisms: the filter bar's ", html.B("Mechanisms"), " control — by default one per event "
                 "(quality A, the published one first, else a computed one), so no event is drawn or counted "
@@ -216,8 +216,9 @@ def visible_range(relayout) -> tuple[float, float, float, float] | str | None:
 
 def _figure_parts(f: Filters, selected_id: str | None, relayout=None):
     p = get_provider()
-    events = p.events_for_map(f, cap=EVENT_CAP)
-    mechs = p.mechanisms(f, cap=MECHANISM_CAP, columns=MAP_MECHANISM_COLUMNS)
+    ev_cap, me_cap = p.caps.map_events, p.caps.map_mechanisms
+    events = p.events_for_map(f, cap=ev_cap)
+    mechs = p.mechanisms(f, cap=me_cap, columns=MAP_MECHANISM_COLUMNS)
     sel = mechs[mechs["event_id"] == selected_id] if selected_id else None
     fig = map_figure(events, mechs, p.stations(), p.wells(), p.stages(), color_by=f.color_by, view=f.view,
                      origin=p.origin(), selected=sel)
@@ -227,10 +228,10 @@ def _figure_parts(f: Filters, selected_id: str | None, relayout=None):
         fig["data"][meta["balls_first"]:meta["balls"] + 1] = ball_traces(mechs, f.view, p.origin(), visible=vis)
     drawn = filter_bar.drawn_data(
         f,
-        {"matched": events.attrs["matched"], "drawn": events.attrs["drawn"], "cap": EVENT_CAP,
-         "note": f"fixed random sample, cap {EVENT_CAP:,}"},
-        {"matched": mechs.attrs["matched"], "drawn": mechs.attrs["drawn"], "cap": MECHANISM_CAP,
-         "note": f"the {MECHANISM_CAP:,} largest ML"},
+        {"matched": events.attrs["matched"], "drawn": events.attrs["drawn"], "cap": ev_cap,
+         "note": f"fixed random sample, cap {ev_cap:,}"},
+        {"matched": mechs.attrs["matched"], "drawn": mechs.attrs["drawn"], "cap": me_cap,
+         "note": f"the {me_cap:,} largest ML"},
     )
     return fig, drawn
 
@@ -282,7 +283,7 @@ def zoom_detail(relayout, query, meta):
         raise PreventUpdate
     f = Filters.from_query(query or "")
     p = get_provider()
-    mechs = p.mechanisms(f, cap=MECHANISM_CAP, columns=MAP_MECHANISM_COLUMNS)
+    mechs = p.mechanisms(f, cap=p.caps.map_mechanisms, columns=MAP_MECHANISM_COLUMNS)
     traces = ball_traces(mechs, f.view, p.origin(), visible=None if vis == "all" else vis)
     first = meta["balls_first"]
     if len(traces) != meta["balls"] - first + 1:  # the figure changed under us: leave it

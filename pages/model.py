@@ -28,6 +28,7 @@ from components.data import MissingDataError, get_provider
 from components.filters import Filters, _as_params
 from components.layout import no_data
 from components.map_figure import empty_figure
+from queries import model as mq
 
 dash.register_page(__name__, path="/model", name="Polarity model", title="Polarity model · ToC2ME focal mechanisms",
                    order=6)
@@ -400,8 +401,9 @@ def layout(**query):
             ], className="fm-inline")),
             html.Div(id=AGREE_CAPTION, className="fm-note px-3 pt-2"),
             dash_table.DataTable(
-                id=AGREE, columns=AGREE_COLUMNS, data=[], page_action="native", page_size=AGREE_PAGE_SIZE,
-                sort_action="native", merge_duplicate_headers=True, markdown_options={"link_target": "_self"},
+                # paged on the server (queries.model.agreement_page): one page is sent, never the whole table
+                id=AGREE, columns=AGREE_COLUMNS, data=[], page_action="custom", page_current=0,
+                page_size=AGREE_PAGE_SIZE, page_count=1, merge_duplicate_headers=True, markdown_options={"link_target": "_self"},
                 style_cell_conditional=[{"if": {"column_id": c}, "textAlign": "left"} for c in ("event", "time")],
                 **_TABLE_STYLE),
         ], className="fm-table-card mb-3"),
@@ -494,21 +496,27 @@ def agreement_frame(query: str, state_query: str) -> pd.DataFrame:
 
 @dash.callback(
     Output(AGREE, "data"), Output(AGREE, "columns"), Output(AGREE_CAPTION, "children"),
-    Input(IDS.filters, "data"), Input(STATE, "data"),
+    Output(AGREE, "page_count"), Output(AGREE, "page_current"),
+    Input(IDS.filters, "data"), Input(STATE, "data"), Input(AGREE, "page_current"),
 )
-def update_agreement(query, state_query):
-    df = agreement_frame(query, state_query)
-    picker = mf.model_label(page_state(state_query or "")["picker"])
-    if df.empty:
-        return [], AGREE_COLUMNS, html.Span("No event with polarities matches the filters.", className="fm-empty")
-    tot = df[[c for c in df.columns if c not in ("event_id", "time", "magnitude")]].sum()
-    has_truth = bool(df["truth_both"].notna().any())
+def update_agreement(query, state_query, page=0):
+    # a new selection starts at the first page; paging keeps the selection
+    if dash.ctx.triggered_id != AGREE:
+        page = 0
+    state = page_state(state_query or "")
+    df, tot = mq.agreement_page(get_provider(), Filters.from_query(query or ""), state["picker"], page or 0,
+                                AGREE_PAGE_SIZE)
+    picker = mf.model_label(state["picker"])
+    if tot["n"] == 0:
+        return ([], AGREE_COLUMNS, html.Span("No event with polarities matches the filters.", className="fm-empty"),
+                1, 0)
+    has_truth = tot["truth_both"] is not None
     # comparison groups without any data are left out (e.g. no reference or manual picks in the demo)
     shown = {"ref": bool(tot["ref_both"] or tot["ref_only_other"]),
              "manual": bool(tot["manual_both"] or tot["manual_only_other"])}
     columns = [c for c in AGREE_COLUMNS if shown.get(c["id"].split("_", 1)[0], True)] + \
         (TRUTH_COLUMNS if has_truth else [])
-    parts = [f"{len(df):,} events with polarities among the filtered events · {picker}: "
+    parts = [f"{tot['n']:,} events with polarities among the filtered events · {picker}: "
              f"{int(tot['picker_decided']):,}/{int(tot['n_picker']):,} traces decided"]
     if tot["ref_both"]:
         parts.append(f"vs reference {int(tot['ref_agree']):,}/{int(tot['ref_both']):,} agree where both decide")
@@ -524,7 +532,8 @@ def update_agreement(query, state_query):
         eid = rec["event_id"]
         rec.update(event=f"[{eid}](/event/{eid})", time=t)
         data.append(rec)
-    return data, columns, " · ".join(parts) + ". True-motion polarities compared station by station."
+    return (data, columns, " · ".join(parts) + ". True-motion polarities compared station by station.",
+            tot["page_count"], tot["page"])
 
 
 @dash.callback(

@@ -27,6 +27,7 @@ from components.data import get_provider
 from components.filters import NONE, Filters, _as_params, format_time, population_words
 from components.layout import no_data
 from pipeline.analysis.strike_time import injection_bars, stage_markers, strike_time_table, time_range_from_plotly
+from queries import strike_time as stq
 
 dash.register_page(__name__, path="/strike-time", name="Strike–time", order=3,
                    title="Strike vs time · ToC2ME focal mechanisms")
@@ -75,7 +76,7 @@ def page_query(state: dict, clusters: list[str]) -> str:
     return urlencode([("stcluster", c)]) if c and c != default_cluster(clusters) else ""
 
 
-def _about():
+def _about(points_cap: int):
     return [
         html.P(["Strike of nodal plane 1 folded into 90–270° (s − 180 if s > 270, s + 180 if s < 90), as the "
                 "original. Marker area grows with ML, (ML + 4)³ pt². Colours: groups, classified once on the "
@@ -86,6 +87,8 @@ def _about():
         html.P(["Injection: one bar per daily row, spanning the day it describes (00–24 h UTC; the original "
                 "centred bars on midnight, 12 h early). The ToC2ME rows carry no well id, so the rate is not "
                 "split by well; days with several rows show them side by side."]),
+        html.P([f"At most {points_cap:,} mechanisms are drawn (beyond that a fixed sample by event id; the filter "
+                "bar then says 'N matched / N drawn'); the legend counts, the statistics and the CSV use all."]),
         html.P(["Zoom or box-select along the time axis to set the time window of ", html.B("all pages"),
                 " (the filter bar and the URL follow); double-click to clear it."], className="mb-0"),
     ]
@@ -139,7 +142,7 @@ def layout(**query):
                     dbc.CardBody(id=STATS, className="fm-details"),
                 ], className="fm-side-card mb-3"),
                 dbc.Card([dbc.CardHeader("About this plot", className="fm-card-header fw-semibold"),
-                          dbc.CardBody(_about(), className="fm-about")], className="fm-side-card"),
+                          dbc.CardBody(_about(provider.caps.points), className="fm-about")], className="fm-side-card"),
             ], lg=3, className="fm-side"),
         ], className="g-3"),
     ], className="fm-page fm-page-strike-time")
@@ -151,7 +154,7 @@ def build(query: str, cluster: str | None):
     p = get_provider()
     f = Filters.from_query(query or "")
     # cluster None: the data have no named clusters (a user's own project): every mechanism
-    mech = p.mechanisms_per_event(f, cluster or None)
+    mech = stq.mechanisms(p, f, cluster or None)
     matched = mech.attrs["matched"]
     table = strike_time_table(mech)
     return table, stage_markers(p.stages()), injection_bars(p.injection()), f, matched
@@ -174,8 +177,13 @@ def _time_range(f: Filters, table, markers, bars):
 def build_figure(query: str, cluster: str | None):
     """(figure, stats DataFrame, caption text, drawn-counts store value) for the page."""
     table, markers, bars, f, matched = build(query, cluster)
-    fig = stf.strike_time_figure(table, markers, bars, time_range=_time_range(f, table, markers, bars),
-                                 uirevision=f"st|{cluster}|{f.data_query()}")
+    cap = get_provider().caps.points
+    shown = stq.drawn(table, cap)
+    fig = stf.strike_time_figure(shown, markers, bars, time_range=_time_range(f, table, markers, bars),
+                                 uirevision=f"st|{cluster}|{f.data_query()}",
+                                 group_counts=None if len(shown) == len(table) else
+                                 table["group"].fillna("none").astype(str).value_counts().to_dict())
+    fig["layout"]["meta"]["matched"] = int(len(table))
     if len(table) == 0:
         msg = (f"No mechanism of cluster {cluster} matches the filters" if cluster else
                "No mechanisms in this data set" if get_provider().filter_options().get("n_mechanisms") == 0 else
@@ -185,11 +193,15 @@ def build_figure(query: str, cluster: str | None):
     counts = get_provider().counts(f).iloc[0]
     drawn = filter_bar.drawn_data(
         f, {"matched": int(counts["events"])},
-        {"matched": int(matched), "drawn": int(len(table)),
-         "note": (f"only cluster {cluster}, " if cluster else "") + "one mechanism per event"})
+        {"matched": int(matched), "drawn": int(len(shown)), "cap": cap,
+         "note": (f"only cluster {cluster}, " if cluster else "") + "one mechanism per event"
+                 + (f"; {len(table):,} plotted, a fixed sample by event id of {len(shown):,} drawn (cap {cap:,}); "
+                    "the statistics use all" if len(shown) < len(table) else "")})
     n_wells = markers["well"].nunique() if len(markers) else 0
     caption = (f"{f'cluster {cluster}' if cluster else 'all events (no clusters in these data)'}: "
-               f"{len(table):,} mechanisms, one per event ({population_words(f, one_per_event=True)}) · "
+               f"{len(table):,} mechanisms, one per event ({population_words(f, one_per_event=True)})"
+               + (f", {len(shown):,} drawn (a fixed sample by event id, cap {cap:,}; the statistics use all)"
+                  if len(shown) < len(table) else "") + " · "
                + (f"{len(markers):,} stages of {n_wells} wells" if len(markers) else "no stages in this data set")
                + " · " + (f"{len(bars):,} daily injection rows" if len(bars) else "no injection data"))
     return fig, stf.group_stats(table), caption, drawn

@@ -231,7 +231,7 @@ def test_map_draws_ticks_circles_balls_and_wells():
                           "y_km": [2.0, 1.0, 0.0]})
     fig = cf.classification_map_figure(mechs, wells, threshold=1.86, order=cf.group_order(PUBLISHED_RULE))
     go.Figure(fig)
-    assert fig["layout"]["meta"] == {"ticks": 4, "balls": 2, "threshold": 1.86}
+    assert fig["layout"]["meta"] == {"ticks": 4, "balls": 2, "balls_matched": 2, "threshold": 1.86}
     assert fig["layout"]["yaxis"]["scaleanchor"] == "x"
     names = [t["name"] for t in fig["data"]]
     assert names[0] == "wells" and "g1 (2)" in names and "g2 (1)" in names and "other (1)" in names
