@@ -158,28 +158,39 @@ def build(query: str, cluster: str | None):
 
 
 def _time_range(f: Filters, table, markers, bars):
-    """The x range for the shared time window, or None (no window): a missing side falls
-    back to the extent of what is drawn."""
+    """``(x range or None, note or None)`` for the shared time window: a missing side falls
+    back to the extent of what is drawn. A one-sided window beyond that extent (a start after
+    the data's end, an end before their start) would make the axis run backwards: the axis
+    then spans one day forward from the typed side, and ``note`` says where the data are."""
     if f.time_start is None and f.time_end is None:
-        return None
+        return None, None
     ext = stf._time_extent(table["time"] if len(table) else None, markers["time"] if len(markers) else None,
                            bars["x_start"] if len(bars) else None, bars["x_end"] if len(bars) else None)
     lo = pd.Timestamp(f.time_start) if f.time_start is not None else (ext[0] if ext else None)
     hi = pd.Timestamp(f.time_end) if f.time_end is not None else (ext[1] if ext else None)
     if lo is None or hi is None:
-        return None
-    return lo, hi
+        return None, None
+    if lo < hi:
+        return (lo, hi), None
+    # only one side was given (Filters swaps a reversed pair) and it lies beyond the data
+    span = f"the data run {ext[0]:%Y-%m-%d} → {ext[1]:%Y-%m-%d}"
+    if f.time_start is not None:
+        return (lo, lo + pd.Timedelta(days=1)), f"nothing after the start {lo:%Y-%m-%d %H:%M}: {span}"
+    return (hi - pd.Timedelta(days=1), hi), f"nothing before the end {hi:%Y-%m-%d %H:%M}: {span}"
 
 
 def build_figure(query: str, cluster: str | None):
     """(figure, stats DataFrame, caption text, drawn-counts store value) for the page."""
     table, markers, bars, f, matched = build(query, cluster)
-    fig = stf.strike_time_figure(table, markers, bars, time_range=_time_range(f, table, markers, bars),
+    time_range, range_note = _time_range(f, table, markers, bars)
+    fig = stf.strike_time_figure(table, markers, bars, time_range=time_range,
                                  uirevision=f"st|{cluster}|{f.data_query()}")
     if len(table) == 0:
         msg = (f"No mechanism of cluster {cluster} matches the filters" if cluster else
                "No mechanisms in this data set" if get_provider().filter_options().get("n_mechanisms") == 0 else
                "No mechanism matches the filters")
+        if range_note:
+            msg += f"<br>({range_note})"
         fig["layout"]["annotations"] = [{**a, "text": msg} if a["text"] == stf.NO_MECHANISM else a
                                         for a in fig["layout"]["annotations"]]
     counts = get_provider().counts(f).iloc[0]
