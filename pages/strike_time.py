@@ -13,6 +13,7 @@ The page keeps its own control (``stcluster``) in the URL query string next to t
 """
 from __future__ import annotations
 
+from html import escape
 from urllib.parse import urlencode
 
 import dash
@@ -186,7 +187,11 @@ def build_figure(query: str, cluster: str | None):
     fig = stf.strike_time_figure(table, markers, bars, time_range=time_range,
                                  uirevision=f"st|{cluster}|{f.data_query()}")
     if len(table) == 0:
-        msg = (f"No mechanism of cluster {cluster} matches the filters" if cluster else
+        known = _clusters(get_provider())
+        shown = escape(cluster or "")  # from the URL: Plotly reads tags in annotation text
+        msg = (f"No cluster {shown} in these data (clusters: {', '.join(known)})" if cluster and known
+               and cluster not in known else
+               f"No mechanism of cluster {shown} matches the filters" if cluster else
                "No mechanisms in this data set" if get_provider().filter_options().get("n_mechanisms") == 0 else
                "No mechanism matches the filters")
         if range_note:

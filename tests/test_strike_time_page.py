@@ -278,3 +278,13 @@ def test_typed_start_after_the_data_runs_the_axis_forward_and_says_why_empty(das
     assert str(left).startswith("2017-01-01")
     assert not _invalid(dash_duo, ".fm-time-start")
     no_console_errors(dash_duo)
+
+
+def test_unknown_page_cluster_in_the_url_is_named(dash_duo, demo_data_dir, provider):
+    """Issue 12 #7 (rest): ``stcluster=bogus`` drew an empty figure that blamed the filters."""
+    known = [c for c in provider.filter_options()["clusters"] if c != "none"]
+    _start(dash_duo, demo_data_dir, "/strike-time?stcluster=bogus")
+    text = wait(lambda: (lambda t: t if "No cluster bogus in these data" in t else None)(
+        _graph(dash_duo, "gd.layout.annotations.map(a => a.text).join(' ')") or ""), message="note")
+    assert all(c in text for c in known)
+    no_console_errors(dash_duo)
