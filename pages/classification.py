@@ -79,7 +79,7 @@ POPULATION = "cls-population"
 #: mechanism columns the page reads
 COLUMNS = ("event_id", "source", "x_km", "y_km", "magnitude", "strike", "dip", "rake", "p_plunge", "b_plunge",
            "t_plunge", "zoback_class", "group", "quality")
-_GRAPH_CONFIG = {"displaylogo": False, "responsive": True,
+_GRAPH_CONFIG = {"displaylogo": False, "showTips": False, "responsive": True,
                  "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"]}
 
 _num_col = lambda cid, name: {"id": cid, "name": name, "type": "numeric",  # noqa: E731

@@ -116,7 +116,7 @@ def layout(**query):
                 dcc.Loading(dcc.Graph(
                     id=GRAPH, figure=stf.empty_figure("loading…"),
                     style={"height": "calc(100vh - 250px)", "minHeight": "460px"},
-                    config={"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["lasso2d"],
+                    config={"displaylogo": False, "showTips": False, "responsive": True, "modeBarButtonsToRemove": ["lasso2d"],
                             "toImageButtonOptions": {"filename": "toc2me_strike_time", "scale": 2}}),
                     type="circle", delay_show=400, overlay_style={"visibility": "visible", "opacity": 0.6}),
             ], className="fm-map-card"), lg=9),
