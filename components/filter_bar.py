@@ -42,7 +42,7 @@ from dash.exceptions import PreventUpdate
 
 from .map_figure import GROUP_COLORS
 from .filters import (COLOR_BY, NONE, POPULATIONS, Filters, _as_params, format_time, parse_time, population_of,
-                      query_problems, time_order_reversed)
+                      query_problems, time_order_reversed, unknown_values)
 
 _NAMES = ("url", "filters", "drawn", "counts", "download", "cluster", "time_start", "time_end", "time_msg", "mag",
           "group", "quality", "source", "population", "color", "view", "table", "problems")
@@ -262,15 +262,23 @@ def _counts_children(d: dict | None, kind: str):
 _DOWNLOAD_CLASS = "btn btn-primary btn-sm fm-download"
 
 
-def problem_children(search) -> tuple:
+def problem_children(search, options: dict | None = None) -> tuple:
     """(alert or None, download-link class, download-link title) for the URL query ``search``.
 
     The alert lists the malformed filter values (:func:`components.filters.query_problems`):
     they are not applied, and before they silently meant "no filter". The CSV link is
-    disabled while there are any: it would download more rows than the address asks for."""
+    disabled while there are any: it would download more rows than the address asks for.
+    With ``options`` (:meth:`~components.data.DataProvider.filter_options`) a clean query's
+    list values that the data lack (``cluster=bogus``; :func:`components.filters.unknown_values`)
+    get a warning instead: they are applied and match nothing, so the CSV stays on."""
     found = query_problems(search or "")
     if not found:
-        return None, _DOWNLOAD_CLASS, None
+        unknown = unknown_values(Filters.from_query(search or ""), options) if options else []
+        if not unknown:
+            return None, _DOWNLOAD_CLASS, None
+        alert = dbc.Alert([html.B("Not in these data: "), "; ".join(unknown), "."],
+                          color="warning", className="py-2 mb-2 small fm-filter-problem fm-filter-unknown")
+        return alert, _DOWNLOAD_CLASS, None
     alert = dbc.Alert([html.B("Malformed filter in the address, not applied: "), "; ".join(found),
                        ". Fix or clear it; the CSV download is off until then."],
                       color="danger", className="py-2 mb-2 small fm-filter-problem")
@@ -329,7 +337,13 @@ def register_callbacks(app) -> None:
         Input(i.url, "search"),
     )
     def problems(search):
-        return problem_children(search)
+        from .data import MissingDataError, get_provider
+
+        try:
+            options = get_provider().filter_options()
+        except MissingDataError:  # no data: the page says so; only malformed values to report
+            options = None
+        return problem_children(search, options)
 
     @app.callback(
         Output(i.counts, "children"),

@@ -15,7 +15,9 @@ Security contract
   download the whole table). The filter bar shows them in an alert and disables its
   download link; the CSV route answers 400 with them; :meth:`Filters.from_query_strict`
   raises :class:`FilterQueryError`. Clamping (a magnitude of 99, a year 9999) is not a
-  problem: the value is a valid number or date, only outside the range.
+  problem: the value is a valid number or date, only outside the range. A well-formed list
+  value that the data lack (``cluster=bogus``) is applied and matches nothing; the bar says
+  so (:func:`unknown_values`).
 * SQL (:func:`where_clause`) never contains a user value: every value is a bound
   parameter, and column names come from the fixed whitelist :data:`COLUMNS`.
 
@@ -327,6 +329,33 @@ def query_problems(query) -> list[str]:
             elif key == "quality" and (s.lower() if s.lower() == NONE else s.upper()) not in QUALITIES:
                 problems.append(f"quality={_show(v)} is not one of {', '.join(QUALITIES)}")
     return problems
+
+
+#: list filters checked by :func:`unknown_values`: (URL key, :class:`Filters` field, key of
+#: :meth:`components.data.DataProvider.filter_options`)
+_KNOWN_VALUE_KEYS = (("cluster", "clusters", "clusters"), ("group", "groups", "groups"),
+                     ("quality", "qualities", "qualities"), ("source", "sources", "sources"))
+
+
+def unknown_values(f: "Filters", options: dict) -> list[str]:
+    """Selected list values that the data do not have, one sentence per key; ``[]`` when
+    every value occurs. ``options`` is :meth:`components.data.DataProvider.filter_options`.
+
+    Such a value is well formed (not a :func:`query_problems` problem) and is applied, but
+    matches nothing: ``cluster=bogus`` alone selects no event, next to ``cluster=NSw`` it
+    adds none. Before, the bar kept it selected without a word and the pages showed 0.
+    A key whose known values ``options`` lacks is not checked. Never raises."""
+    out = []
+    for key, field, opt in _KNOWN_VALUE_KEYS:
+        known = options.get(opt) if isinstance(options, dict) else None
+        if known is None:
+            continue
+        missing = [v for v in getattr(f, field) if v not in known]
+        if missing:
+            names = ", ".join(_show(v) for v in missing)
+            listed = ", ".join(str(v) for v in known[:12]) + (", …" if len(known) > 12 else "")
+            out.append(f"{key} {names} is not in these data (they have: {listed or 'none'}), so it matches nothing")
+    return out
 
 
 def _show(value) -> str:

@@ -440,8 +440,10 @@ def map_figure(events: pd.DataFrame, mechanisms: pd.DataFrame, stations: pd.Data
         else:
             lat0 = float(np.nanmean(stations["lat"])) if stations is not None and len(stations) else 0.0
         xaxis = {"title": {"text": "Longitude (°E)"}, "tickformat": ".3f"}
+        # automargin: the 3-decimal latitude ticks are wider than the km ticks the fixed
+        # left margin was sized for, and the title sat on top of them
         yaxis = {"title": {"text": "Latitude (°N)"}, "tickformat": ".3f", "scaleanchor": "x",
-                 "scaleratio": 1.0 / math.cos(math.radians(lat0))}
+                 "scaleratio": 1.0 / math.cos(math.radians(lat0)), "automargin": True}
     else:
         xaxis = {"title": {"text": "East (km)"}}
         yaxis = {"title": {"text": "North (km)"}, "scaleanchor": "x", "scaleratio": 1.0}

@@ -81,7 +81,7 @@ POPULATION = "cls-population"
 
 #: mechanism columns the page reads (:data:`queries.classification.COLUMNS`)
 COLUMNS = cq.COLUMNS
-_GRAPH_CONFIG = {"displaylogo": False, "responsive": True,
+_GRAPH_CONFIG = {"displaylogo": False, "showTips": False, "responsive": True,
                  "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"]}
 
 _num_col = lambda cid, name: {"id": cid, "name": name, "type": "numeric",  # noqa: E731
@@ -135,7 +135,10 @@ def _about(points_cap: int):
                 "event with both a published and a computed mechanism twice."]),
         html.P(["Average mechanism = normalised moment-tensor sum, not separate means of strike, dip and |rake| "
                 "(the original's); its P/B/T are axes of the average mechanism, not stress axes. The spread is the "
-                "Kagan angle of each event to the average."]),
+                "Kagan angle of each event to the average. Averages are written right-hand rule (strike 0–360, "
+                "dip 0–90, rake −180–180) except planes within 5° of vertical, whose strike would flip by 180° as "
+                "the dip crosses 90: they keep a strike in 90–270 and a dip in 85–95, a dip above 90 meaning the "
+                "plane leans past vertical (so 25.5/89.8/−179.0 reads 205.5/90.2/179.0, the same plane and slip)."]),
         html.P(["Stereonets: lower hemisphere, equal area (the same projection as the beachballs). Nodal lines "
                 "are coloured by the axial strike deviation min(|d|, 180−|d|) from the average (the original "
                 "compared raw strikes with a wrapped mean and hid most g1 lines). At most "
@@ -452,7 +455,8 @@ def _counts_table(summary, colors, total: int, none_in_data: bool = False):
                                html.Th("%", className="text-end"),
                                html.Th("moved", className="text-end",
                                        title="events whose group differs from the stored (published-rule) group"),
-                               html.Th("Average s/d/r", className="text-end", title="moment-tensor sum, plane 1"),
+                               html.Th("Average s/d/r", className="text-end", title="moment-tensor sum, plane 1; a plane within 5° of vertical keeps its strike in "
+                                       "90–270 (dip > 90: leaning past vertical)"),
                                html.Th("Kagan med / p90", className="text-end")]))
     rows = []
     for r in summary.to_dict("records"):

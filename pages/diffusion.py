@@ -60,6 +60,13 @@ D_RANGE = (1e-3, 1.0)
 BOOKMARK_CLUSTER = "SWe"
 RECENT_S = 6 * 3600.0
 PLAY_FRAMES = 80
+#: the player's time between frames (ms): at 1x speed the whole range in PLAY_FRAMES x 0.7 s = 56 s
+PLAY_INTERVAL_MS = 700
+#: the speed control's choices: each frame advances ``speed x range / PLAY_FRAMES``, a frame every
+#: PLAY_INTERVAL_MS (so 4x plays the range in 14 s with 20 frames, 0.5x in 112 s with 160). The
+#: wait stays fixed because each frame is drawn on the server: a shorter one would queue frames.
+PLAY_SPEEDS = (0.5, 1, 2, 4)
+SPEED = "dif-speed"
 
 
 # -- page state (URL) ---------------------------------------------------------------------
@@ -319,7 +326,10 @@ def _about(dataset, cap: int):
                 "under the plot; the default is the original's signed epicentral distance."]),
         html.P(["Player: grey = all events of the cluster; coloured = the set's events up to t (ringed: the last "
                 "6 h); beachballs = only the mechanisms up to t (the original showed all of them at every "
-                "frame), lower hemisphere, coloured by group. Times keep their fractions of a second. ",
+                "frame), lower hemisphere, coloured by group. Times keep their fractions of a second. "
+                f"▶ Play steps through the range in {PLAY_FRAMES} frames {PLAY_INTERVAL_MS / 1000:g} s apart "
+                f"({PLAY_FRAMES * PLAY_INTERVAL_MS / 1000:g} s); the speed control "
+                f"({', '.join(f'{v:g}×' for v in PLAY_SPEEDS)}) moves that much further per frame. ",
                 "The six bookmarks are the original's fault-activation times (ToC2ME SWe)."
                 if dataset == "toc2me" else "This dataset has no activation bookmarks."]),
         html.P([f"Bounded per request: a set of more than {cap:,} events is analysed on a seeded sample of "
@@ -337,7 +347,7 @@ def _label(text, html_for=None):
 def _graph(gid, height, filename, drag="zoom"):
     return dcc.Loading(dcc.Graph(
         id=gid, figure=dff.empty_figure("loading…"), style={"height": height},
-        config={"displaylogo": False, "responsive": True, "scrollZoom": drag == "pan",
+        config={"displaylogo": False, "showTips": False, "responsive": True, "scrollZoom": drag == "pan",
                 "modeBarButtonsToRemove": ["select2d", "lasso2d"],
                 "toImageButtonOptions": {"filename": filename, "scale": 2}}),
         type="circle", delay_show=400, overlay_style={"visibility": "visible", "opacity": 0.6})
@@ -406,7 +416,7 @@ def layout(**query):
         dcc.Store(id=URL_DUMMY),
         dcc.Store(id=ANALYSIS),
         dcc.Download(id=CSV_DOWNLOAD),
-        dcc.Interval(id=INTERVAL, interval=700, disabled=True),
+        dcc.Interval(id=INTERVAL, interval=PLAY_INTERVAL_MS, disabled=True),
         dbc.Row([
             dbc.Col(dbc.Card([
                 dbc.CardHeader(html.Div([
@@ -427,8 +437,13 @@ def layout(**query):
                     html.Span(id=PLAYER_TEXT, className="fm-note"),
                 ]), className="fm-card-header"),
                 html.Div([
-                    dbc.Button("▶ Play", id=PLAY, color="primary", outline=True, size="sm", className="me-3",
+                    dbc.Button("▶ Play", id=PLAY, color="primary", outline=True, size="sm", className="me-2",
                                style={"minWidth": "5.5rem"}),
+                    html.Div(dbc.Select(id=SPEED, value="1", size="sm", className="fm-player-speed",
+                                        options=[{"label": f"{v:g}× speed", "value": f"{v:g}"} for v in PLAY_SPEEDS]),
+                             className="me-3", style={"width": "7rem"},
+                             title=f"playback speed: at 1× {PLAY_FRAMES} frames {PLAY_INTERVAL_MS / 1000:g} s apart; "
+                                   "2× moves twice as far per frame"),
                     html.Div(dcc.Slider(id=TIME, min=min(0.0, state["t"] or 0.0), max=max(1.0, state["t"] or 1.0),
                                         step=1, value=state["t"] if state["t"] is not None else 1,
                                         updatemode="mouseup", allow_direct_input=False, marks=None),
@@ -639,13 +654,14 @@ def player(store, t_s):
 
 dash.clientside_callback(
     """
-    function(nPlay, nTick, bookmarkClicks, disabled, value, store) {
+    function(nPlay, nTick, bookmarkClicks, disabled, value, store, speed) {
         const ctx = dash_clientside.callback_context;
         const trig = (ctx.triggered && ctx.triggered.length) ? ctx.triggered[0].prop_id : '';
         const nu = dash_clientside.no_update;
         if (!store || !store.range) { return [nu, nu, nu]; }
         const lo = store.range[0], hi = store.range[1];
-        const step = (hi - lo) / %d;
+        const mult = parseFloat(speed);
+        const step = (hi - lo) / %d * ((isFinite(mult) && mult > 0) ? mult : 1);
         if (trig.indexOf('%s') !== -1) {
             const id = JSON.parse(trig.split('.')[0]);
             const b = (store.bookmarks || [])[id.index];
@@ -669,7 +685,7 @@ dash.clientside_callback(
     """ % (PLAY_FRAMES, BOOKMARK, PLAY, INTERVAL),
     Output(TIME, "value", allow_duplicate=True), Output(INTERVAL, "disabled"), Output(PLAY, "children"),
     Input(PLAY, "n_clicks"), Input(INTERVAL, "n_intervals"), Input({"type": BOOKMARK, "index": ALL}, "n_clicks"),
-    State(INTERVAL, "disabled"), State(TIME, "value"), State(ANALYSIS, "data"),
+    State(INTERVAL, "disabled"), State(TIME, "value"), State(ANALYSIS, "data"), State(SPEED, "value"),
     prevent_initial_call=True,
 )
 

@@ -142,7 +142,7 @@ def _controls(state: dict, corr_typed=None):
 def _graph(gid, height, filename):
     return dcc.Loading(dcc.Graph(
         id=gid, figure=empty_figure("loading…"), style={"height": height},
-        config={"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["select2d", "lasso2d"],
+        config={"displaylogo": False, "showTips": False, "responsive": True, "modeBarButtonsToRemove": ["select2d", "lasso2d"],
                 "toImageButtonOptions": {"filename": filename, "scale": 2}}),
         type="circle", delay_show=400, overlay_style={"visibility": "visible", "opacity": 0.6})
 

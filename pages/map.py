@@ -160,7 +160,7 @@ def layout(**query):
             dbc.Col(dbc.Card(dcc.Loading(dcc.Graph(
                 id=GRAPH, className="fm-map-graph", figure=empty_figure("loading…"),
                 style={"height": "calc(100vh - 230px)", "minHeight": "480px"},
-                config={"scrollZoom": True, "displaylogo": False, "responsive": True,
+                config={"scrollZoom": True, "displaylogo": False, "showTips": False, "responsive": True,
                         "modeBarButtonsToRemove": ["select2d", "lasso2d"],
                         "toImageButtonOptions": {"filename": "toc2me_map", "scale": 2}}),
                 type="circle", delay_show=400, overlay_style={"visibility": "visible", "opacity": 0.6}),
@@ -309,8 +309,16 @@ def select(active_cell, click, meta):
             raise PreventUpdate
         return {"event_id": str(row_id).split("|", 1)[0], "from": "table"}
     point = ((click or {}).get("points") or [None])[0]
-    if not point or meta is None or point.get("curveNumber") != meta.get("balls"):
+    if not point or meta is None:
         raise PreventUpdate
+    if point.get("curveNumber") != meta.get("balls"):
+        # a click on a ball's centre lands on the event's own dot, drawn at the same place in an
+        # earlier trace (Plotly picks the first of equally close points): select that event
+        # when it has a mechanism (its id is the dot's text; a station's name matches none)
+        eid = point.get("text")
+        if not isinstance(eid, str) or len(eid) > 64 or get_provider().mechanism_location(eid).empty:
+            raise PreventUpdate
+        return {"event_id": eid, "from": "map"}
     cd = point.get("customdata")
     eid = cd[0] if isinstance(cd, (list, tuple)) and cd else cd
     if not isinstance(eid, str):

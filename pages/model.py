@@ -113,7 +113,7 @@ def _card(c: dict):
 def _graph(gid, height, filename, figure=None):
     return dcc.Loading(dcc.Graph(
         id=gid, figure=figure if figure is not None else empty_figure("loading…"), style={"height": height},
-        config={"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["select2d", "lasso2d"],
+        config={"displaylogo": False, "showTips": False, "responsive": True, "modeBarButtonsToRemove": ["select2d", "lasso2d"],
                 "toImageButtonOptions": {"filename": filename, "scale": 2}}),
         type="circle", delay_show=400, overlay_style={"visibility": "visible", "opacity": 0.6})
 

@@ -13,6 +13,7 @@ The page keeps its own control (``stcluster``) in the URL query string next to t
 """
 from __future__ import annotations
 
+from html import escape
 from urllib.parse import urlencode
 
 import dash
@@ -118,7 +119,7 @@ def layout(**query):
                 dcc.Loading(dcc.Graph(
                     id=GRAPH, figure=stf.empty_figure("loading…"),
                     style={"height": "calc(100vh - 250px)", "minHeight": "460px"},
-                    config={"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["lasso2d"],
+                    config={"displaylogo": False, "showTips": False, "responsive": True, "modeBarButtonsToRemove": ["lasso2d"],
                             "toImageButtonOptions": {"filename": "toc2me_strike_time", "scale": 2}}),
                     type="circle", delay_show=400, overlay_style={"visibility": "visible", "opacity": 0.6}),
             ], className="fm-map-card"), lg=9),
@@ -161,17 +162,25 @@ def build(query: str, cluster: str | None):
 
 
 def _time_range(f: Filters, table, markers, bars):
-    """The x range for the shared time window, or None (no window): a missing side falls
-    back to the extent of what is drawn."""
+    """``(x range or None, note or None)`` for the shared time window: a missing side falls
+    back to the extent of what is drawn. A one-sided window beyond that extent (a start after
+    the data's end, an end before their start) would make the axis run backwards: the axis
+    then spans one day forward from the typed side, and ``note`` says where the data are."""
     if f.time_start is None and f.time_end is None:
-        return None
+        return None, None
     ext = stf._time_extent(table["time"] if len(table) else None, markers["time"] if len(markers) else None,
                            bars["x_start"] if len(bars) else None, bars["x_end"] if len(bars) else None)
     lo = pd.Timestamp(f.time_start) if f.time_start is not None else (ext[0] if ext else None)
     hi = pd.Timestamp(f.time_end) if f.time_end is not None else (ext[1] if ext else None)
     if lo is None or hi is None:
-        return None
-    return lo, hi
+        return None, None
+    if lo < hi:
+        return (lo, hi), None
+    # only one side was given (Filters swaps a reversed pair) and it lies beyond the data
+    span = f"the data run {ext[0]:%Y-%m-%d} → {ext[1]:%Y-%m-%d}"
+    if f.time_start is not None:
+        return (lo, lo + pd.Timedelta(days=1)), f"nothing after the start {lo:%Y-%m-%d %H:%M}: {span}"
+    return (hi - pd.Timedelta(days=1), hi), f"nothing before the end {hi:%Y-%m-%d %H:%M}: {span}"
 
 
 def build_figure(query: str, cluster: str | None):
@@ -179,15 +188,22 @@ def build_figure(query: str, cluster: str | None):
     table, markers, bars, f, matched = build(query, cluster)
     cap = get_provider().caps.points
     shown = stq.drawn(table, cap)
-    fig = stf.strike_time_figure(shown, markers, bars, time_range=_time_range(f, table, markers, bars),
+    time_range, range_note = _time_range(f, table, markers, bars)
+    fig = stf.strike_time_figure(shown, markers, bars, time_range=time_range,
                                  uirevision=f"st|{cluster}|{f.data_query()}",
                                  group_counts=None if len(shown) == len(table) else
                                  table["group"].fillna("none").astype(str).value_counts().to_dict())
     fig["layout"]["meta"]["matched"] = int(len(table))
     if len(table) == 0:
-        msg = (f"No mechanism of cluster {cluster} matches the filters" if cluster else
+        known = _clusters(get_provider())
+        name = escape(cluster or "")  # from the URL: Plotly reads tags in annotation text
+        msg = (f"No cluster {name} in these data (clusters: {', '.join(known)})" if cluster and known
+               and cluster not in known else
+               f"No mechanism of cluster {name} matches the filters" if cluster else
                "No mechanisms in this data set" if get_provider().filter_options().get("n_mechanisms") == 0 else
                "No mechanism matches the filters")
+        if range_note:
+            msg += f"<br>({range_note})"
         fig["layout"]["annotations"] = [{**a, "text": msg} if a["text"] == stf.NO_MECHANISM else a
                                         for a in fig["layout"]["annotations"]]
     counts = get_provider().counts(f).iloc[0]

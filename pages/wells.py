@@ -103,7 +103,7 @@ def layout(**query):
                 ]), className="fm-card-header"),
                 dcc.Loading(dcc.Graph(
                     id=GRAPH, figure=empty_figure("loading…"), style={"height": "460px"},
-                    config={"displaylogo": False, "responsive": True, "doubleClick": "autosize",
+                    config={"displaylogo": False, "showTips": False, "responsive": True, "doubleClick": "autosize",
                             "modeBarButtonsToRemove": ["select2d", "lasso2d", "zoomIn2d", "zoomOut2d", "resetScale2d"],
                             "toImageButtonOptions": {"filename": "toc2me_stages", "scale": 2}}),
                     type="circle", delay_show=400, overlay_style={"visibility": "visible", "opacity": 0.6}),

@@ -88,3 +88,88 @@ def page_module(data_dir, name: str):
     app = create_app(data_dir)
     app.server.test_client().get("/")
     return app, importlib.import_module(name)
+
+
+# --- acting like a user: real pointer events at computed pixel positions -------------------
+# Selenium's W3C actions move the browser's own pointer: Plotly sees mousedown/mousemove/
+# mouseup exactly as from a mouse (no ``gd.emit`` or ``Plotly.relayout`` from JavaScript).
+
+def scroll_into_view(driver, element) -> dict:
+    """Scroll ``element`` to the middle of the window without animation (Bootstrap turns on
+    smooth scrolling, and a position read mid-scroll is stale) and return its client rect
+    ``{left, top, width, height}`` in CSS pixels of the viewport."""
+    return driver.execute_script(
+        "arguments[0].scrollIntoView({block: 'center', inline: 'center', behavior: 'instant'});"
+        "const r = arguments[0].getBoundingClientRect();"
+        "return {left: r.left, top: r.top, width: r.width, height: r.height};", element)
+
+
+def _pointer(driver):
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+    from selenium.webdriver.common.actions.pointer_input import PointerInput
+    from selenium.webdriver.common.actions import interaction
+
+    builder = ActionBuilder(driver, mouse=PointerInput(interaction.POINTER_MOUSE, "mouse"))
+    return builder, builder.pointer_action
+
+
+def click_at(driver, x: float, y: float) -> None:
+    """A real left click at viewport pixel (``x``, ``y``)."""
+    builder, p = _pointer(driver)
+    p.move_to_location(int(round(x)), int(round(y))).pause(0.05).click()
+    builder.perform()
+
+
+def click_element(driver, element) -> None:
+    """Scroll ``element`` into view (instantly) and click its centre with the real pointer."""
+    r = scroll_into_view(driver, element)
+    click_at(driver, r["left"] + r["width"] / 2, r["top"] + r["height"] / 2)
+
+
+def drag(driver, start: tuple[float, float], end: tuple[float, float], steps: int = 8) -> None:
+    """A real left-button drag from viewport pixel ``start`` to ``end`` in ``steps`` moves."""
+    builder, p = _pointer(driver)
+    (x0, y0), (x1, y1) = start, end
+    p.move_to_location(int(round(x0)), int(round(y0))).pointer_down().pause(0.05)
+    for k in range(1, steps + 1):
+        p.move_to_location(int(round(x0 + (x1 - x0) * k / steps)), int(round(y0 + (y1 - y0) * k / steps)))
+        p.pause(0.02)
+    p.pointer_up()
+    builder.perform()
+
+
+def double_click_at(driver, x: float, y: float) -> None:
+    """A real double click at viewport pixel (``x``, ``y``)."""
+    builder, p = _pointer(driver)
+    p.move_to_location(int(round(x)), int(round(y))).double_click()
+    builder.perform()
+
+
+def data_to_client(dash_duo, graph_id: str, x, y, xaxis: str = "xaxis", yaxis: str = "yaxis") -> tuple[float, float]:
+    """Viewport pixel of the data point (``x``, ``y``) on the axes of the ``dcc.Graph``
+    ``graph_id`` (scrolled into view first), from Plotly's own axis transforms
+    (``d2p``: data to pixel within the plot area, ``_offset``: the plot area's position)."""
+    gd = dash_duo.find_element(f"#{graph_id} .js-plotly-plot")
+    scroll_into_view(dash_duo.driver, gd)
+    return tuple(dash_duo.driver.execute_script(
+        "const gd = arguments[0], xa = gd._fullLayout[arguments[3]], ya = gd._fullLayout[arguments[4]];"
+        "const r = gd.getBoundingClientRect();"
+        "return [r.left + xa._offset + xa.d2p(arguments[1]), r.top + ya._offset + ya.d2p(arguments[2])];",
+        gd, x, y, xaxis, yaxis))
+
+
+def plot_area(dash_duo, graph_id: str, xaxis: str = "xaxis", yaxis: str = "yaxis") -> dict:
+    """Viewport rect ``{left, top, width, height}`` of the plot area of ``graph_id``'s axes."""
+    gd = dash_duo.find_element(f"#{graph_id} .js-plotly-plot")
+    scroll_into_view(dash_duo.driver, gd)
+    return dash_duo.driver.execute_script(
+        "const gd = arguments[0], xa = gd._fullLayout[arguments[1]], ya = gd._fullLayout[arguments[2]];"
+        "const r = gd.getBoundingClientRect();"
+        "return {left: r.left + xa._offset, top: r.top + ya._offset, width: xa._length, height: ya._length};",
+        gd, xaxis, yaxis)
+
+
+def rects_overlap(a: dict, b: dict) -> bool:
+    """True when two client rects (``left, top, width, height``) share any area."""
+    return (a["left"] < b["left"] + b["width"] and b["left"] < a["left"] + a["width"]
+            and a["top"] < b["top"] + b["height"] and b["top"] < a["top"] + a["height"])

@@ -151,6 +151,75 @@ def test_group_average_table_skips_other_and_keeps_order():
     assert set(ms.AVERAGE_COLUMNS) <= set(tab.columns)
 
 
+# --- canonical form of averaged planes (rough edge 10) --------------------------------------
+
+def _aki_richards(strike, dip, rake):
+    """Fault normal and slip (north, east, down) of Aki & Richards (1980, box 4.4), written out
+    here rather than taken from ``focal`` so the check is independent of the code under test."""
+    f, dl, r = (math.radians(v) for v in (strike, dip, rake))
+    n = np.array([-math.sin(dl) * math.sin(f), math.sin(dl) * math.cos(f), -math.cos(dl)])
+    d = np.array([math.cos(r) * math.cos(f) + math.sin(r) * math.cos(dl) * math.sin(f),
+                  math.cos(r) * math.sin(f) - math.sin(r) * math.cos(dl) * math.cos(f),
+                  -math.sin(r) * math.sin(dl)])
+    return n, d
+
+
+def _same_plane_and_slip(a, b):
+    """True when the triples ``a`` and ``b`` have (n, d) equal up to one common sign (the same
+    plane, the same slip sense, the same double-couple tensor)."""
+    (na, da), (nb, db) = _aki_richards(*a), _aki_richards(*b)
+    return any(np.allclose(na, s * nb, atol=1e-9) and np.allclose(da, s * db, atol=1e-9) for s in (1, -1))
+
+
+def test_the_two_g2_averages_read_with_one_strike_and_keep_their_planes():
+    # the classification page showed the g2 average as 205.5/88.7/179.4 (all mechanisms) and
+    # 25.5/89.8/-179.0 (quality A): near-vertical planes dipping 1.5 deg apart, written two ways
+    unfiltered, quality_a = (205.5, 88.7, 179.4), (25.5, 89.8, -179.0)
+    cu, ca = ms.canonical_plane(*unfiltered), ms.canonical_plane(*quality_a)
+    assert cu == pytest.approx((205.5, 88.7, 179.4), abs=1e-9)
+    assert ca == pytest.approx((205.5, 90.2, 179.0), abs=1e-9)  # leans 0.2 deg past vertical
+    assert _same_plane_and_slip(cu, unfiltered) and _same_plane_and_slip(ca, quality_a)
+    # the written difference is now the real one: the angle between the two planes' normals
+    (n1, _), (n2, _) = _aki_richards(*unfiltered), _aki_richards(*quality_a)
+    angle = math.degrees(math.acos(abs(float(n1 @ n2))))
+    assert abs(ca[1] - cu[1]) == pytest.approx(angle, abs=1e-6) and ca[0] == cu[0]
+
+
+def test_canonical_plane_ranges_and_invariance_on_random_planes():
+    rng = np.random.default_rng(12)
+    n = 4000
+    s = rng.uniform(-360, 720, n)
+    d = np.concatenate([rng.uniform(0, 180, n // 2), 90 + rng.uniform(-6, 6, n - n // 2)])
+    r = rng.uniform(-540, 540, n)
+    cs, cd, cr = ms.canonical_plane(s, d, r)
+    assert ((cs >= 0) & (cs < 360)).all() and ((cr > -180) & (cr <= 180)).all()
+    steep = cd >= 90 - ms.STEEP_DIP_TOLERANCE
+    assert ((cd >= 0) & (cd <= 90 + ms.STEEP_DIP_TOLERANCE)).all()
+    assert ((cs[steep] >= 90) & (cs[steep] < 270)).all()
+    for i in range(n):
+        assert _same_plane_and_slip((cs[i], cd[i], cr[i]), (s[i], d[i], r[i])), (s[i], d[i], r[i])
+    # already canonical: unchanged (idempotent)
+    again = ms.canonical_plane(cs, cd, cr)
+    assert np.allclose(again[0], cs) and np.allclose(again[1], cd) and np.allclose(again[2], cr)
+
+
+def test_average_mechanism_returns_both_planes_in_canonical_form():
+    # vertical right-lateral faults striking 25 deg, dipping slightly east or west
+    avg = ms.average_mechanism([25.0, 205.0, 25.5], [89.0, 89.5, 88.0], [-179.0, 179.0, 178.0])
+    for k in ("", "2"):
+        sdr = (avg[f"strike{k}"], avg[f"dip{k}"], avg[f"rake{k}"])
+        assert ms.canonical_plane(*sdr) == pytest.approx(sdr)
+    assert 90 <= avg["strike"] < 270 and ms.axial_difference(avg["strike"], 25.0) < 1.0
+
+
+def test_toc2me_g2_average_reads_with_one_strike_for_all_and_for_quality_a(toc2me_tables):
+    mech = toc2me_tables["mechanisms"]
+    every = ms.group_average_table(mech).set_index("group").loc["g2"]
+    qual_a = ms.group_average_table(mech[mech["quality"] == "A"]).set_index("group").loc["g2"]
+    assert abs(every["strike"] - qual_a["strike"]) < 1.0
+    assert abs(abs(every["rake"]) - abs(qual_a["rake"])) < 2.0 and np.sign(every["rake"]) == np.sign(qual_a["rake"])
+
+
 # --- Frohlich ternary ----------------------------------------------------------------------------
 
 def test_frohlich_vertices_and_centre():

@@ -414,3 +414,36 @@ def test_toc2me_every_analysis_page_counts_each_event_once(toc2me_data_dir):
         for subset, n in (("SWe-AB", 913), ("SWe-lowdip", 142), ("NSw", 290)):
             r, _, _ = dif.build_analysis("", f"subset:{subset}", None, "signed_epicentral", None, 90, 0.0316)
             assert r["events"]["event_id"].is_unique and len(r["events"]) == n, subset
+
+
+def _average_cell(dash_duo, group: str) -> tuple[float, float, float] | None:
+    """(strike, dip, rake) as the counts table writes ``group``'s average ("s/d/r")."""
+    text = dash_duo.driver.execute_script(
+        "const td = document.querySelector(`#cls-counts td.fm-cls-n[data-group='${arguments[0]}']`);"
+        "return td ? td.parentElement.cells[4].innerText : null;", group)
+    m = re.fullmatch(r"(-?[\d.]+)/(-?[\d.]+)/(-?[\d.]+)", (text or "").replace("−", "-").strip())
+    return tuple(float(v) for v in m.groups()) if m else None
+
+
+def test_toc2me_g2_average_is_written_one_way_for_both_populations(dash_duo, toc2me_data_dir):
+    """Rough edge 10: the g2 average read 25.5/89.8/−179.0 for quality A and 205.5/88.7/179.4
+    for every quality -- one near-vertical fault written two ways. Both now read with the
+    same strike (steep planes keep a strike in 90-270) and the stereonet subtitle agrees."""
+    from selenium.webdriver.support.ui import Select
+
+    _start(dash_duo, toc2me_data_dir, PATH)
+    _wait_counts(dash_duo, REFERENCE)
+    qual_a = wait(lambda: _average_cell(dash_duo, "g2"), message="g2 average, quality A")
+    subtitle = wait(lambda: dash_duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll('.fm-cls-stereonet .js-plotly-plot'))"
+        ".map(gd => gd.layout.title.text + ' ' + gd.layout.title.subtitle.text).find(t => t.includes('g2'))"),
+        message="g2 stereonet")
+    shown = re.search(r"average (-?\d+)/(-?\d+)/(-?\d+)", subtitle.replace("−", "-")).groups()
+    assert all(abs(float(a) - b) <= 1.0 for a, b in zip(shown, qual_a)), (shown, qual_a)  # whole degrees there
+    Select(dash_duo.find_element(".fm-population-select")).select_by_value("any")
+    wait(lambda: _page_counts(dash_duo).get("g2", 0) > REFERENCE["g2"], message="g2 counts of every quality")
+    every = wait(lambda: (lambda a: a if a and a != qual_a else None)(_average_cell(dash_duo, "g2")),
+                 message="g2 average, every quality")
+    assert 90 <= qual_a[0] < 270 and 90 <= every[0] < 270
+    assert abs(qual_a[0] - every[0]) < 1.0 and abs(qual_a[1] - every[1]) < 3.0
+    assert abs(abs(qual_a[2]) - abs(every[2])) < 2.0 and (qual_a[2] > 0) == (every[2] > 0)

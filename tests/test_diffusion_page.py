@@ -236,3 +236,35 @@ def test_frame_read_error_is_raised_not_shown_as_no_subsets(demo_data_dir):
     assert page._dataset(Frame(pd.DataFrame({"origin_lat": [1.0]}))) is None
     assert page._dataset(Frame(pd.DataFrame({"origin_lat": [1.0], "dataset": [None]}))) is None
     assert page._dataset(DataProvider(demo_data_dir)) == "demo"
+
+
+def test_player_speed_control_moves_further_per_frame(dash_duo, demo_data_dir):
+    """Issue 12 #11: the player had no speed control (80 frames, 0.7 s apart: 56 s). At 4×
+    each frame moves four 1× steps, so every frame shown is a multiple of 4 steps from the
+    start and the end comes after 20 frames."""
+    from selenium.webdriver.support.ui import Select
+
+    _start(dash_duo, demo_data_dir)
+    wait(lambda: _fit_box(dash_duo), message="fit box")
+    handle = dash_duo.find_element("#dif-t [role=slider]")
+    lo, hi = (float(handle.get_attribute(a)) for a in ("aria-valuemin", "aria-valuemax"))
+    assert hi > lo
+    speed = dash_duo.find_element("#dif-speed")
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", speed)
+    Select(speed).select_by_visible_text("4× speed")
+    play = dash_duo.find_element("#dif-play")
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", play)
+    play.click()
+    seen = set()
+
+    def ended():
+        seen.add(float(dash_duo.find_element("#dif-t [role=slider]").get_attribute("aria-valuenow")))
+        return "Play" in dash_duo.find_element("#dif-play").text and hi in seen
+
+    wait(ended, timeout=60, message="played to the end")
+    step4 = 4 * (hi - lo) / 80
+    frames = sorted((v - lo) / step4 for v in seen if v < hi)
+    assert len(frames) >= 3  # several frames seen while playing
+    assert all(abs(k - round(k)) < 0.02 for k in frames), frames  # whole 4× steps (slider step: 1 s)
+    assert max(frames) <= 20
+    no_console_errors(dash_duo)

@@ -394,3 +394,26 @@ def test_population_caption_says_what_is_counted():
     text = population_caption(Filters(population="all"), 3119, 3123)
     assert text.startswith("Mechanisms: 3,123 mechanisms of 3,119 events") and "several times" in text
     assert "Source filter: computed" in population_caption(Filters(sources=["computed"]), 3)
+
+
+def test_unknown_list_values_are_named_with_what_the_data_have():
+    """Issue 12 #7 (rest): ``cluster=bogus`` or ``cluster=<script>`` stayed selected with 0
+    matches and no word; well formed, so no :func:`query_problems` problem, but the bar now
+    says the data lack them (a warning, the CSV stays on: it matches what is shown)."""
+    from components import filter_bar
+    from components.filters import unknown_values
+
+    options = {"clusters": ["NSw", "SWe", NONE], "groups": ["g1", "g2"], "qualities": ["A", "B"],
+               "sources": ["published"]}
+    f = Filters.from_query("cluster=NSw&cluster=<script>x</script>&source=bogus&quality=B&group=g1")
+    found = unknown_values(f, options)
+    assert len(found) == 2
+    assert found[0].startswith("cluster '<script>x</script>' is not in these data (they have: NSw, SWe, none)")
+    assert found[1].startswith("source 'bogus' is not in these data (they have: published)")
+    assert unknown_values(Filters.from_query("cluster=NSw&quality=a"), options) == []
+    assert unknown_values(f, {}) == []  # nothing known: nothing checked
+    alert, cls, title = filter_bar.problem_children("?cluster=bogus", options)
+    assert alert.color == "warning" and "cluster 'bogus' is not in these data" in alert.children[1]
+    assert "disabled" not in cls.split() and title is None
+    # a malformed value is still the danger alert (and the CSV off)
+    assert filter_bar.problem_children("?cluster=bogus&mmin=abc", options)[0].color == "danger"

@@ -369,3 +369,32 @@ def test_download_route_rejects_unknown_tables_and_handles_hostile_queries(demo_
     assert r.status_code == 200
     assert r.get_data(as_text=True).count("\n") == 1  # header only
     assert provider.counts(Filters()).iloc[0]["events"] > 0
+
+
+def test_unknown_cluster_in_the_url_is_named_not_silently_empty(dash_duo, demo_data_dir, provider):
+    """Issue 12 #7 (rest): ``/?cluster=bogus`` (or ``<script>…``) kept the value selected and
+    showed 0 events without a word. The bar now says the data have no such cluster and
+    which they have; the value is shown as text, never run."""
+    from urllib.parse import quote
+
+    from selenium.common.exceptions import NoAlertPresentException
+
+    known = [c for c in provider.filter_options()["clusters"]]
+    start_app(dash_duo, demo_data_dir, "/?cluster=bogus")
+    text = wait(lambda: dash_duo.find_element(".fm-filter-unknown").text, message="warning")
+    assert "cluster 'bogus' is not in these data" in text and all(c in text for c in known)
+    wait(lambda: _counts(dash_duo)["events"][0] == 0, message="0 events matched")
+    assert "disabled" not in dash_duo.find_element(".fm-download").get_attribute("class")
+    hostile = "<script>alert(1)</script>"
+    dash_duo.wait_for_page(url=dash_duo.server_url + "/?cluster=NSw&cluster=" + quote(hostile))
+    text = wait(lambda: dash_duo.find_element(".fm-filter-unknown").text, message="warning, hostile value")
+    assert f"cluster '{hostile}' is not in these data" in text
+    with pytest.raises(NoAlertPresentException):
+        dash_duo.driver.switch_to.alert.text
+    want = provider.counts(Filters(clusters=["NSw"])).iloc[0]
+    wait(lambda: _counts(dash_duo)["events"][0] == int(want["events"]), message="NSw's events (the other adds none)")
+    # a known cluster only: no warning
+    dash_duo.wait_for_page(url=dash_duo.server_url + "/?cluster=NSw")
+    wait(lambda: _counts(dash_duo)["events"][0] == int(want["events"]), message="NSw")
+    wait(lambda: not dash_duo.find_elements(".fm-filter-unknown"), message="no warning")
+    no_console_errors(dash_duo)

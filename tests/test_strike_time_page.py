@@ -259,3 +259,32 @@ def test_malformed_filter_in_url_is_alerted_not_read_as_no_filter(dash_duo, demo
     wait(lambda: not dash_duo.find_elements(".fm-filter-problem"), message="alert cleared")
     assert "disabled" not in dash_duo.find_element(".fm-download").get_attribute("class").split()
     no_console_errors(dash_duo, "SEVERE")
+
+
+def test_typed_start_after_the_data_runs_the_axis_forward_and_says_why_empty(dash_duo, demo_data_dir):
+    """Issue 12 #2 (rest): a start typed after the data's last day drew the time axis
+    backwards (from the start to the data's end) with only "no mechanism" to read."""
+    _start(dash_duo, demo_data_dir)
+    wait(lambda: "cluster NSw" in dash_duo.find_element("#st-caption").text, message="caption")
+    _retype(dash_duo.find_element(".fm-time-end"), "")  # a user clears the end field
+    _retype(dash_duo.find_element(".fm-time-start"), "2017-01-01")
+    wait(lambda: "start=2017-01-01" in url_query(dash_duo) and "end=" not in url_query(dash_duo), message="URL")
+    text = wait(lambda: (lambda t: t if "nothing after the start 2017-01-01" in t else None)(
+        _graph(dash_duo, "gd.layout.annotations.map(a => a.text).join(' ')") or ""), message="empty-range note")
+    assert "No mechanism of cluster NSw matches the filters" in text
+    # what Plotly drew: the time at the axis' left end is before the time at its right end
+    left, right = _graph(dash_duo, "[0, gd._fullLayout.xaxis._length].map(p => gd._fullLayout.xaxis.p2d(p))")
+    assert pd.Timestamp(left) < pd.Timestamp(right)
+    assert str(left).startswith("2017-01-01")
+    assert not _invalid(dash_duo, ".fm-time-start")
+    no_console_errors(dash_duo)
+
+
+def test_unknown_page_cluster_in_the_url_is_named(dash_duo, demo_data_dir, provider):
+    """Issue 12 #7 (rest): ``stcluster=bogus`` drew an empty figure that blamed the filters."""
+    known = [c for c in provider.filter_options()["clusters"] if c != "none"]
+    _start(dash_duo, demo_data_dir, "/strike-time?stcluster=bogus")
+    text = wait(lambda: (lambda t: t if "No cluster bogus in these data" in t else None)(
+        _graph(dash_duo, "gd.layout.annotations.map(a => a.text).join(' ')") or ""), message="note")
+    assert all(c in text for c in known)
+    no_console_errors(dash_duo)

@@ -36,6 +36,17 @@ HUMAN_METHODS = ("manual", "published")
 DEFAULT_SNR_MIN = 2.0
 
 
+def pick_labels(chosen: pd.DataFrame) -> pd.Series:
+    """Per event, the kinds of pick inverted, sorted and joined by ``;`` (e.g. ``cnn;review``):
+    the ``method`` of each chosen polarity, except that a reviewed pick (merged in as a
+    ``manual`` row with ``p_source == 'review'`` by :func:`pipeline.review.reviews.apply_reviews`)
+    is called ``review``, as the event page's station table calls it."""
+    label = chosen["method"].astype(str)
+    if "p_source" in chosen:
+        label = label.where(chosen["p_source"].astype(object).ne("review"), "review")
+    return label.groupby(chosen["event_id"]).agg(lambda m: ";".join(sorted(set(m))))
+
+
 def select_polarities(polarities: pd.DataFrame, picks: str = "auto", snr_min: float = DEFAULT_SNR_MIN) -> pd.DataFrame:
     """One polarity per (event, station) to invert, with a ``method`` column saying where
     each came from; undetermined (0) polarities are dropped."""
@@ -99,7 +110,7 @@ def invert(events: pd.DataFrame, polarities: pd.DataFrame, stations: pd.DataFram
         locations = skhash_locations(published)
     chosen = select_polarities(polarities, picks, snr_min)
     ev = _locations(events[events["event_id"].isin(chosen["event_id"])], locations)
-    methods = chosen.groupby("event_id")["method"].agg(lambda m: ";".join(sorted(set(m))))
+    methods = pick_labels(chosen)
     workers = workers or os.cpu_count() or 1
     res = skhash.run_skhash_parallel(ev, chosen, stations, velocity_model, settings, workers=workers,
                                      use_fortran=use_fortran, acceptable_planes=True, timeout=timeout)

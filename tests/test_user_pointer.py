@@ -1,0 +1,135 @@
+"""Browser tests that act like a user (issue 12, "What to build" 4): real pointer events at
+pixel positions computed from Plotly's own axis transforms (map clicks, box zoom, brushing a
+time window), real clicks on buttons, real key presses -- no ``gd.emit``, ``Plotly.relayout``
+or JavaScript ``.click()``. Each test also covers a rough edge of issue 12's list where one
+applies (#11: the lon/lat axis title, the zoom tip over the filters).
+
+Helpers: :mod:`pagetools` (``click_at``, ``drag``, ``data_to_client``, ``scroll_into_view``).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from selenium.webdriver.common.by import By
+
+from components.data import DataProvider
+from components.filters import Filters
+from pagetools import (click_at, click_element, data_to_client, double_click_at, drag, no_console_errors,
+                       plot_area, rects_overlap, scroll_into_view, start_app, url_query, wait)
+
+
+@pytest.fixture(scope="module")
+def provider(demo_data_dir):
+    return DataProvider(demo_data_dir)
+
+
+def _gd(dash_duo, graph_id: str, expr: str):
+    return dash_duo.driver.execute_script(
+        f"const gd = document.querySelector('#{graph_id} .js-plotly-plot');"
+        f"if (!gd || !gd._fullData) return null; return ({expr});")
+
+
+def _rect(driver, element) -> dict:
+    return driver.execute_script("const r = arguments[0].getBoundingClientRect();"
+                                 "return {left: r.left, top: r.top, width: r.width, height: r.height};", element)
+
+
+def _map_ready(dash_duo, provider, f=Filters()):
+    want = int(provider.counts(f).iloc[0]["mechanisms"])
+    wait(lambda: _gd(dash_duo, "map-graph", "gd.layout.meta && gd.data[gd.layout.meta.balls] ? "
+                                            "gd.data[gd.layout.meta.balls].customdata.length : null") == want,
+         message="map balls drawn")
+
+
+# --- map -------------------------------------------------------------------------------------
+
+def test_clicking_a_beachball_selects_its_event(dash_duo, demo_data_dir, provider):
+    """A real click on the pixel of an isolated beachball's centre selects that event: the
+    details panel names it and the highlight ring moves onto it. The test before sent
+    ``plotly_click`` for the ball's own trace from JavaScript and so missed that a real click
+    there lands on the event's dot (an earlier trace at the same place) and selected nothing."""
+    start_app(dash_duo, demo_data_dir, window_size=(1400, 1000))
+    _map_ready(dash_duo, provider)
+    balls = _gd(dash_duo, "map-graph", "(() => { const t = gd._fullData[gd.layout.meta.balls];"
+                                       " return [Array.from(t.x), Array.from(t.y), t.customdata.map(c => c[0])]; })()")
+    x, y, ids = np.asarray(balls[0], float), np.asarray(balls[1], float), balls[2]
+    ev = pd.read_parquet(demo_data_dir / "events.parquet", columns=["x_km", "y_km"])
+    pts = np.column_stack([ev["x_km"], ev["y_km"]])
+    # the ball farthest from any other event: a click there can only mean that ball
+    d = np.sqrt(((np.column_stack([x, y])[:, None, :] - pts[None, :, :]) ** 2).sum(-1))
+    d[d < 1e-9] = np.inf
+    (xa, xb), (ya, yb) = (sorted(_gd(dash_duo, "map-graph", f"gd._fullLayout.{a}.range.slice()"))
+                          for a in ("xaxis", "yaxis"))
+    inside = (x > xa + 0.1 * (xb - xa)) & (x < xb - 0.1 * (xb - xa)) & (y > ya + 0.1 * (yb - ya)) & \
+        (y < yb - 0.1 * (yb - ya))  # well inside the drawn view (the legend sits on its top edge)
+    k = int(np.argmax(np.where(inside, d.min(axis=1), -1.0)))
+    px, py = data_to_client(dash_duo, "map-graph", float(x[k]), float(y[k]))
+    click_at(dash_duo.driver, px, py)
+    wait(lambda: ids[k] in dash_duo.find_element("#map-details").text, message=f"details of {ids[k]}")
+    ring = wait(lambda: (lambda v: v if v and len(v[0]) == 1 else None)(_gd(
+        dash_duo, "map-graph", "(() => { const t = gd._fullData[gd.layout.meta.highlight];"
+                               " return [Array.from(t.x || []), Array.from(t.y || [])]; })()")), message="ring")
+    assert ring[0][0] == pytest.approx(x[k], abs=1e-6) and ring[1][0] == pytest.approx(y[k], abs=1e-6)
+    no_console_errors(dash_duo)
+
+
+def test_box_zoom_by_mouse_keeps_the_zoom_tip_off_the_filters(dash_duo, demo_data_dir, provider):
+    """Rough edge 11: after a zoom Plotly's "Double-click to zoom back out" toast covered the
+    filter bar's Quality and Source fields. A real click on the modebar's Zoom button, a real
+    drag on the map, then (scrolled to the top) no toast overlaps the filters; the axes did
+    zoom to the dragged box, and a real double click zooms back out."""
+    start_app(dash_duo, demo_data_dir, window_size=(1400, 1000))
+    _map_ready(dash_duo, provider)
+    d = dash_duo.driver
+    full = _gd(dash_duo, "map-graph", "gd._fullLayout.xaxis.range.slice()")
+    area = plot_area(dash_duo, "map-graph")
+    click_at(d, area["left"] + area["width"] / 2, area["top"] + 10)  # hover: the modebar appears
+    click_element(d, dash_duo.find_element("#map-graph .modebar-btn[data-val='zoom'][data-attr='dragmode']"))
+    wait(lambda: _gd(dash_duo, "map-graph", "gd._fullLayout.dragmode") == "zoom", message="zoom mode")
+    area = plot_area(dash_duo, "map-graph")
+    cx, cy = area["left"] + area["width"] / 2, area["top"] + area["height"] / 2
+    x0 = _gd(dash_duo, "map-graph", f"gd._fullLayout.xaxis.p2d({area['width'] / 2 - 80})")
+    x1 = _gd(dash_duo, "map-graph", f"gd._fullLayout.xaxis.p2d({area['width'] / 2 + 80})")
+    drag(d, (cx - 80, cy - 60), (cx + 80, cy + 60))
+    d.execute_script("window.scrollTo({top: 0, behavior: 'instant'})")
+    filters = [dash_duo.find_element(s) for s in (".fm-quality", ".fm-source")]
+    notes = d.find_elements(By.CSS_SELECTOR, ".plotly-notifier .notifier-note")
+    for note in notes:
+        for el in filters:
+            assert not rects_overlap(_rect(d, note), _rect(d, el)), (note.text, el.get_attribute("class"))
+    zoomed = wait(lambda: (lambda r: r if r != full else None)(_gd(dash_duo, "map-graph",
+                                                                 "gd._fullLayout.xaxis.range.slice()")),
+                  message="zoomed")
+    # the box's x extent is kept (the aspect lock may widen the other axis, never this one narrower)
+    assert zoomed[0] <= x0 + 1e-6 and zoomed[1] >= x1 - 1e-6 and zoomed[1] - zoomed[0] < full[1] - full[0]
+    area = plot_area(dash_duo, "map-graph")
+    double_click_at(d, area["left"] + area["width"] / 2, area["top"] + area["height"] / 2)
+    wait(lambda: (lambda r: r and abs((r[1] - r[0]) - (full[1] - full[0])) < 1e-6 * abs(full[1] - full[0]) + 1e-9)(
+        _gd(dash_duo, "map-graph", "gd._fullLayout.xaxis.range.slice()")), message="zoomed back out")
+    no_console_errors(dash_duo)
+
+
+def test_lonlat_view_axis_titles_clear_the_tick_labels(dash_duo, demo_data_dir, provider):
+    """Rough edge 11: in the lon/lat view the y-axis title overlapped its (3-decimal) tick
+    labels. The view is chosen with a real click on its button; then the drawn title lies
+    left of every drawn tick label, and the x title below every x tick label."""
+    start_app(dash_duo, demo_data_dir, window_size=(1400, 1000))
+    _map_ready(dash_duo, provider)
+    d = dash_duo.driver
+    label = next(e for e in d.find_elements(By.CSS_SELECTOR, ".fm-view label") if e.text.strip() == "lon/lat")
+    click_element(d, label)
+    wait(lambda: "view=geo" in url_query(dash_duo), message="view in the URL")
+    wait(lambda: "Latitude" in (_gd(dash_duo, "map-graph", "gd._fullLayout.yaxis.title.text") or ""), message="geo")
+    wait(lambda: _gd(dash_duo, "map-graph", "gd.querySelectorAll('.ytick text').length") or 0, message="ticks")
+    scroll_into_view(d, dash_duo.find_element("#map-graph"))
+    boxes = d.execute_script(
+        "const gd = document.querySelector('#map-graph .js-plotly-plot');"
+        "const b = el => { const r = el.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };"
+        "return {yt: b(gd.querySelector('.g-ytitle text')), xt: b(gd.querySelector('.g-xtitle text')),"
+        " yticks: Array.from(gd.querySelectorAll('.ytick text')).filter(t => t.textContent).map(b),"
+        " xticks: Array.from(gd.querySelectorAll('.xtick text')).filter(t => t.textContent).map(b)};")
+    assert boxes["yticks"] and boxes["xticks"]
+    assert boxes["yt"][2] <= min(t[0] for t in boxes["yticks"]), boxes
+    assert boxes["xt"][1] >= max(t[3] for t in boxes["xticks"]), boxes
+    no_console_errors(dash_duo)
