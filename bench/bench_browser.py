@@ -38,7 +38,9 @@ a build has no waveform snippets, so its event page is that of an event with a m
 drawn without waveforms).
 ``--quick``: one load per page, demo only (~2 min on 2 cores). ``--ab-compression``: two
 servers per data set, ``FM_COMPRESS=0`` (plain) and the default (br), loads alternating
-between them page by page, so both see the same machine load.
+between them page by page, so both see the same machine load. ``--ab-app DIR`` does the
+same with the app of another checkout (``other``, e.g. ``git archive <base> | tar -x -C DIR``)
+against this one (``this``). Where a load's time goes: ``bench/trace_load.py URL``.
 """
 from __future__ import annotations
 
@@ -144,12 +146,12 @@ def free_port() -> int:
 class Server:
     """``app.py`` in a subprocess on a free port, for one data folder."""
 
-    def __init__(self, data_dir: Path, env: dict | None = None):
+    def __init__(self, data_dir: Path, env: dict | None = None, root: Path = ROOT):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "app.py"), "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=ROOT, env={**os.environ, "FM_DATA_DIR": str(data_dir), **(env or {})},
+            [sys.executable, str(root / "app.py"), "--host", "127.0.0.1", "--port", str(self.port)],
+            cwd=root, env={**os.environ, "FM_DATA_DIR": str(data_dir), **(env or {})},
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         end = time.time() + 60
         while time.time() < end:
@@ -278,6 +280,9 @@ def main(argv=None) -> int:
     p.add_argument("--window", default="1400x900", help="browser window WxH")
     p.add_argument("--ab-compression", action="store_true",
                    help="compare FM_COMPRESS=0 and compressed servers, loads interleaved")
+    p.add_argument("--ab-app", type=Path, metavar="DIR",
+                   help="compare with the app of another checkout DIR (e.g. `git archive` of a base commit): "
+                        "two servers per data set, loads alternating between them page by page")
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args(argv)
     # a terminated run still stops its servers and browsers (the finally blocks)
@@ -296,14 +301,19 @@ def main(argv=None) -> int:
         else:
             print("toc2me: skipped (no --toc2me-data and no raw files found)")
 
-    variants = {"plain": {"FM_COMPRESS": "0"}, "br": {"FM_COMPRESS": "1"}} if args.ab_compression else {"": {}}
+    if args.ab_compression:
+        variants = {"plain": ({"FM_COMPRESS": "0"}, ROOT), "br": ({"FM_COMPRESS": "1"}, ROOT)}
+    elif args.ab_app:
+        variants = {"other": ({}, args.ab_app.resolve()), "this": ({}, ROOT)}
+    else:
+        variants = {"": ({}, ROOT)}
     results = {}
     for name, data_dir in datasets.items():
         event = event_with_waveforms(Path(data_dir))
         servers = {}
         try:
-            for v, env in variants.items():
-                servers[v] = Server(Path(data_dir), env)
+            for v, (env, root) in variants.items():
+                servers[v] = Server(Path(data_dir), env, root)
             for page in pages:
                 path = page + event if page == "/event/" else page
                 runs = {v: [] for v in variants}
