@@ -173,6 +173,12 @@ def test_a_full_queue_refuses_and_the_page_says_so(data_dir, hang):
         shown = json.dumps(r.get_json()["response"], ensure_ascii=False)
         assert "job queue is full" in shown and "text-danger" in shown
         assert q.store.active_job(d) is None
+        # asking again for c (same picks) is not refused: its queued job, one job (b) before it
+        r = call(app.server.test_client(), "..ev-job.data", {"ev-reinvert.n_clicks": 1},
+                 {"ev-meta.data": meta_for(c), "ev-reviewer.data": None}, "ev-reinvert.n_clicks")
+        resp = r.get_json()["response"]
+        assert resp["ev-job"]["data"]["job_id"] == q.store.active_job(c)["id"]
+        assert "SKHASH queued (1 job ahead)" in json.dumps(resp["ev-reinvert-status"], ensure_ascii=False)
     finally:
         q.shutdown(wait=False)
         hang.kill()
