@@ -173,6 +173,12 @@ def test_a_full_queue_refuses_and_the_page_says_so(data_dir, hang):
         shown = json.dumps(r.get_json()["response"], ensure_ascii=False)
         assert "job queue is full" in shown and "text-danger" in shown
         assert q.store.active_job(d) is None
+        # asking again for c (same picks) is not refused: its queued job, one job (b) before it
+        r = call(app.server.test_client(), "..ev-job.data", {"ev-reinvert.n_clicks": 1},
+                 {"ev-meta.data": meta_for(c), "ev-reviewer.data": None}, "ev-reinvert.n_clicks")
+        resp = r.get_json()["response"]
+        assert resp["ev-job"]["data"]["job_id"] == q.store.active_job(c)["id"]
+        assert "SKHASH queued (1 job ahead)" in json.dumps(resp["ev-reinvert-status"], ensure_ascii=False)
     finally:
         q.shutdown(wait=False)
         hang.kill()
@@ -304,3 +310,34 @@ def test_admins_see_the_job_queue_on_the_audit_page_and_others_do_not(data_dir, 
         assert refresh(clients["alice"]).status_code == 204  # a reviewer's direct call gets nothing
     finally:
         jobs.close_queue(data_dir, timeout=30)
+
+
+def test_concurrent_claimers_never_take_the_same_job(tmp_path):
+    """Six claimers (own connections, as separate app processes have) race for 30 queued jobs:
+    every job is claimed exactly once, oldest first per claimer."""
+    import threading
+
+    path = db_path(tmp_path)
+    store = ReviewStore(path=path, validator=False)
+    ids = [store.create_job(f"2016010100000{i % 10}.{i:03d}", "ann", key=f"k{i}")[0] for i in range(30)]
+    got: dict[str, list] = {}
+    start = threading.Barrier(6)
+
+    def claimer(name):
+        own = ReviewStore(path=path, validator=False)
+        start.wait()
+        mine = got.setdefault(name, [])
+        while (job := own.claim_job(f"host:{name}:1")) is not None:
+            mine.append(job["id"])
+
+    threads = [threading.Thread(target=claimer, args=(f"p{i}",)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    claimed = [j for mine in got.values() for j in mine]
+    assert sorted(claimed) == sorted(ids)  # each exactly once
+    for name, mine in got.items():
+        assert mine == sorted(mine, key=ids.index)  # a claimer takes them in queue order
+        assert {store.job(j)["owner"] for j in mine} <= {f"host:{name}:1"}
+    assert store.count_jobs("queued") == 0 and store.count_jobs("running") == 30
