@@ -430,3 +430,14 @@ def test_gaps_low_rates_and_overlaps_in_matched_miniseed_are_rejects(tmp_path):
     assert rej.str.contains("XX.MIX..HHZ: cannot merge").any()
     gap = rej[rej.str.contains("XX.GAP")]
     assert len(gap) == 1 and ("NaN" in gap.iloc[0] or "gap" in gap.iloc[0].lower())
+
+
+def test_event_ids_are_origin_times_to_the_millisecond_truncated():
+    """``YYYYMMDDhhmmss.fff`` with the milliseconds truncated, recomputed with pandas' own
+    vectorised formatting on random times (sub-millisecond parts included)."""
+    rng = np.random.default_rng(1)
+    ns = pd.Timestamp("2016-01-01", tz="UTC").value + rng.integers(0, 10 * 365 * 86400 * 10**9, 500)
+    t = pd.Series(pd.to_datetime(ns, utc=True))
+    want = t.dt.strftime("%Y%m%d%H%M%S") + "." + (t.dt.microsecond // 1000).astype(str).str.zfill(3)
+    assert catalog_formats.format_event_id(t).tolist() == want.tolist()
+    assert [catalog_formats.event_id_of(x) for x in t] == want.tolist()

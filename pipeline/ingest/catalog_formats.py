@@ -54,11 +54,18 @@ PICK_COLUMNS = ["event_id", "network", "station", "location", "channel", "time",
                 "source_file", "source_line"]
 
 
+def event_id_of(time: pd.Timestamp) -> str:
+    """A UTC origin time -> ``YYYYMMDDhhmmss.fff`` (milliseconds truncated, zero-padded).
+    Plain string formatting: the QuakeML reader calls it once per event, where building a
+    pandas Series per event cost 60 % of the read (bench/bench_quakeml_read.py)."""
+    t = time.tz_convert("UTC") if time.tzinfo is not None else time
+    return f"{t:%Y%m%d%H%M%S}.{t.microsecond // 1000:03d}"
+
+
 def format_event_id(time: pd.Series) -> pd.Series:
-    """UTC origin times -> ``YYYYMMDDhhmmss.fff`` (milliseconds truncated, zero-padded)."""
+    """UTC origin times -> ``YYYYMMDDhhmmss.fff`` (:func:`event_id_of`; NaT -> None)."""
     time = pd.to_datetime(time, utc=True)
-    ms = (time.dt.microsecond // 1000).astype("int64").astype(str).str.zfill(3)
-    return (time.dt.strftime("%Y%m%d%H%M%S") + "." + ms).astype(object)
+    return pd.Series([None if pd.isna(t) else event_id_of(t) for t in time], index=time.index, dtype=object)
 
 
 def _rel(path: Path, root: Path | None) -> str:
@@ -177,7 +184,7 @@ def read_quakeml(path: Path, rejects: Rejects, root: Path | None = None):
                         "depth_km": _km(origin.depth),
                         "magnitude": np.nan if mag is None or mag.mag is None else float(mag.mag),
                         "magnitude_type": None if mag is None else mag.magnitude_type, "source_row": k})
-        event_id = format_event_id(pd.Series([time])).iloc[0]
+        event_id = event_id_of(time)
         if mag is None or mag.mag is None:
             rejects.add(rel, None, f"event {event_id}: no magnitude (kept, with a null magnitude)", rid)
         p_of_arrival = {str(a.pick_id) for a in origin.arrivals if (a.phase or "").upper().startswith("P")}
