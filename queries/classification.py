@@ -20,7 +20,9 @@ from .memo import Memo
 COLUMNS = ("event_id", "source", "x_km", "y_km", "magnitude", "strike", "dip", "rake", "p_plunge", "b_plunge",
            "t_plunge", "zoback_class", "group", "quality")
 
-_memo = Memo(maxsize=4)
+#: at 100,000 mechanisms a selection is ~20 MB: two kept (the page's regrouped selections,
+#: ``pages.classification._grouped``, serve repeats; this one serves a rule edit)
+_memo = Memo(maxsize=2)
 
 
 def mechanisms(provider, query: str) -> pd.DataFrame:

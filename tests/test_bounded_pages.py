@@ -245,3 +245,25 @@ def test_caps_from_env_and_bad_values():
         Caps.from_env({"FM_CAP_POINTS": "many"})
     with pytest.raises(ValueError, match="points"):
         Caps(points=0)
+
+
+def test_model_table_pages_in_the_browser(dash_duo, demo_data_dir):
+    """The browser gets one page of the per-event table at a time; the next page is asked
+    from the server and shows the next rows of the whole table."""
+    full = DataProvider(demo_data_dir).polarity_agreement(Filters(), "cnn")
+    times = pd.to_datetime(full["time"], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S").tolist()
+    assert len(full) > 15
+    dash_duo.start_server(_app(demo_data_dir, Caps()), port=free_port())
+    dash_duo.wait_for_page(url=dash_duo.server_url + "/model")
+
+    def shown():
+        return [e.text for e in dash_duo.driver.find_elements(
+            "css selector", '#model-agreement td[data-dash-column="time"]')]
+    wait(lambda: shown() == times[:15], message="first page: the first 15 rows")
+    assert dash_duo.find_element("#model-agreement .last-page").text.strip() == str(math.ceil(len(full) / 15))
+    nxt = dash_duo.find_element("#model-agreement button.next-page")
+    # the pager sits below the fold: scrolled to and clicked through the DOM (selenium's
+    # real click on it failed in headless Chromium)
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click()", nxt)
+    wait(lambda: shown() == times[15:30], message="second page: the next rows")
+    _clean(dash_duo)
