@@ -32,7 +32,7 @@ What it does, all in this one run:
    by event, row groups of 1,024 rows, zstd, ~25 events per part). 50 random events;
    median and p95 (target p95 <= 300 ms).
 
-Code: the builds run a snapshot of ``pipeline/`` (and ``components/``) copied at the start of the run into
+Code: the builds run a snapshot of ``pipeline/`` (and ``components/``, ``queries/``) copied at the start of the run into
 ``.bench/archive_runs/src`` (``--live-code``: the working tree itself), so that edits made
 to the working tree meanwhile neither mix two versions into one comparison nor change the
 chunk digests between the interrupted build and its re-run (which would redo every chunk).
@@ -88,7 +88,7 @@ def snapshot_code(dest: Path) -> Path:
     """Copy ``pipeline/`` (no caches) to ``dest/pipeline``; returns ``dest``."""
     if dest.exists():
         shutil.rmtree(dest)
-    for pkg in ("pipeline", "components"):   # the command line reads components.filters (populations)
+    for pkg in ("pipeline", "components", "queries"):   # the command line reads components.filters (populations)
         shutil.copytree(ROOT / pkg, dest / pkg, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     return dest
 
