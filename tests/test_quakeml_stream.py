@@ -14,7 +14,10 @@ import pytest
 from pipeline.errors import InputError
 from pipeline.ingest import catalog_formats, quakeml_stream
 from pipeline.rejects import Rejects
-from tests.test_source_files import toc2me_project  # noqa: F401 - the real-data fixture, shared
+from tests import test_source_files
+
+#: the real-data fixture of the files-source tests (ToC2ME rewritten as QuakeML with ObsPy)
+toc2me_project = test_source_files.toc2me_project
 
 
 def _read(path: Path, reader: str):
@@ -32,7 +35,7 @@ def assert_same_as_obspy(path: Path):
     return fast, fast_rej
 
 
-def test_real_toc2me_quakeml_reads_the_same(toc2me_project):  # noqa: F811
+def test_real_toc2me_quakeml_reads_the_same(toc2me_project):
     root, pub, events, published = toc2me_project
     (ev, picks, mech), _ = assert_same_as_obspy(root / "catalog.xml")
     # non-trivial content: every event, every published polarity, both published mechanisms
