@@ -233,3 +233,11 @@ def test_reader_switch_and_bad_value(tmp_path, monkeypatch):
         catalog_formats.read_quakeml(path, Rejects())
     monkeypatch.setenv(catalog_formats.READER_ENV, "obspy")
     assert len(catalog_formats.read_quakeml(path, Rejects())[0]) == 3
+
+
+def test_missing_file_error_names_it_in_both_readers(tmp_path):
+    for reader in ("fast", "obspy"):  # wording differs: the stream's is Python's OSError text
+        with pytest.raises(InputError) as exc:
+            _read(tmp_path / "absent.xml", reader)
+        assert exc.value.file == "absent.xml" and "cannot read" in str(exc.value) \
+            and "No such file" in str(exc.value)
