@@ -293,6 +293,7 @@ def _build(source, input_dir, data_dir: Path, seed, opts: Options) -> dict:
         "seed": seed if source == "demo" else None,
         "options": asdict(opts),
         "schema_version": schema.SCHEMA_VERSION,
+        "inputs": input_fingerprint(source, input_dir),
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "rows": dict(sorted(rows.items())),
         "chunks": {"picking": _chunk_counts(pick_results), "mechanisms": _chunk_counts(inv_results)},
@@ -353,18 +354,46 @@ def read_info(data_dir: str | Path) -> dict | None:
     return json.loads(path.read_text())
 
 
+def input_fingerprint(source: str, input_dir: str | Path | None) -> dict | None:
+    """sha256 of the inputs a build reads that are not its input folder's identity, so that
+    editing one makes :func:`ensure` rebuild: for ``toc2me`` the sensor-polarity file
+    (:func:`pipeline.ingest.toc2me.sensors_file`: ``catalog/sensors_ToC2ME.csv`` of the
+    input, else the shipped one), whose ``reversed`` flags flip the 5B polarities.
+    ``None`` for sources without such a file."""
+    if source != "toc2me" or input_dir is None:
+        return None
+    import hashlib
+
+    from .ingest import toc2me
+    path = toc2me.sensors_file(Path(input_dir))
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        digest = None  # the build itself reports the missing file
+    return {"sensors": {"file": str(path.resolve()), "sha256": digest}}
+
+
+def up_to_date(info: dict | None, source: str, input_dir: str | Path | None = None) -> bool:
+    """Whether build ``info`` is of ``source`` (and input folder), the current schema and
+    the same :func:`input_fingerprint`."""
+    wanted_input = str(Path(input_dir).resolve()) if input_dir else None
+    return bool(info) and info.get("source") == source and info.get("schema_version") == schema.SCHEMA_VERSION \
+        and (source == "demo" or info.get("input") == wanted_input) \
+        and info.get("inputs") == input_fingerprint(source, input_dir)
+
+
 def ensure(source: str = "demo", input_dir: str | Path | None = None, data_dir: str | Path = "data",
            seed: int = DEFAULT_SEED, options: Options | None = None) -> tuple[dict, bool]:
-    """Build only when ``data_dir`` holds no complete build of this source (and input).
+    """Build only when ``data_dir`` holds no complete build of this source (and input) that
+    is :func:`up_to_date` (same schema, same sensor-polarity file).
 
     Returns (build info, whether a build ran).
     """
     info = read_info(data_dir)
-    wanted_input = str(Path(input_dir).resolve()) if input_dir else None
-    if info and info.get("source") == source and info.get("schema_version") == schema.SCHEMA_VERSION \
-            and (source == "demo" or info.get("input") == wanted_input):
+    if up_to_date(info, source, input_dir):
         return info, False
     return build(source, input_dir, data_dir, seed, options), True
 
 
-__all__ = ["Options", "SOURCES", "build", "ensure", "load_source", "read_info"]
+__all__ = ["Options", "SOURCES", "build", "ensure", "input_fingerprint", "load_source", "read_info",
+           "up_to_date"]

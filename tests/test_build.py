@@ -3,6 +3,7 @@ import json
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 from pipeline import build, schema, store, tables
@@ -132,3 +133,28 @@ def test_invert_uses_the_dashboard_reviews(toc2me_build, tmp_path):
     assert r.returncode == 0, r.stderr
     after = tables.read_table(d, "mechanisms").query("source == 'computed'").set_index("event_id")
     assert after.loc[ev, "n_polarities"] == before.loc[ev, "n_polarities"] - 5
+
+
+def test_editing_the_sensor_polarity_file_makes_ensure_rebuild(tmp_path):
+    """The sensor-polarity CSV (catalog/sensors_ToC2ME.csv of the input) decides which
+    stations are reversed: an edit must make ``ensure`` rebuild, an untouched file not."""
+    import hashlib
+
+    from pipeline.demo import synth_archive
+    from pipeline.ingest import toc2me
+    archive, d = tmp_path / "archive", tmp_path / "data"
+    synth_archive.write_archive(archive, 2, waveform_seed=7)
+    opts = build.Options(pick=False, invert=False, workers=1, dashboard=False, progress=False)
+    info, ran = build.ensure("toc2me", archive, d, options=opts)
+    sensors = archive / toc2me.SENSORS_FILE
+    assert ran and info["inputs"]["sensors"]["sha256"] == hashlib.sha256(sensors.read_bytes()).hexdigest()
+    assert build.ensure("toc2me", archive, d, options=opts)[1] is False
+    table = pd.read_csv(sensors)
+    flipped = table.iloc[0]
+    table.loc[0, "reversed"] = not bool(flipped["reversed"])
+    table.to_csv(sensors, index=False)
+    info, ran = build.ensure("toc2me", archive, d, options=opts)
+    assert ran and info["inputs"]["sensors"]["sha256"] == hashlib.sha256(sensors.read_bytes()).hexdigest()
+    st = tables.read_table(d, "stations").set_index(["network", "station"])
+    assert bool(st.loc[(flipped["network"], flipped["station"]), "reversed"]) is (not bool(flipped["reversed"]))
+    assert build.ensure("toc2me", archive, d, options=opts)[1] is False

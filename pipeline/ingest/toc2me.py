@@ -378,12 +378,20 @@ def shipped_sensors(rejects: Rejects | None = None) -> pd.DataFrame:
                                 SHIPPED_SENSORS.parents[2])
 
 
+def sensors_file(root: Path) -> Path:
+    """The sensor-polarity file a build of the input folder ``root`` reads: its
+    :data:`SENSORS_FILE` when it exists, else :data:`SHIPPED_SENSORS`."""
+    own = Path(root) / SENSORS_FILE
+    return own if own.is_file() else SHIPPED_SENSORS
+
+
 def read_sensors(src: _Source) -> tuple[pd.DataFrame, str]:
     """(``network, station, reversed`` table, the file's name for messages): the input
-    folder's :data:`SENSORS_FILE`, else :data:`SHIPPED_SENSORS`. Bad rows are rejects."""
-    own = src.root / SENSORS_FILE
-    if own.is_file():
-        return read_sensor_polarity(own, src.rejects, src.root), SENSORS_FILE
+    folder's :data:`SENSORS_FILE`, else :data:`SHIPPED_SENSORS` (:func:`sensors_file`).
+    Bad rows are rejects."""
+    path = sensors_file(src.root)
+    if path != SHIPPED_SENSORS:
+        return read_sensor_polarity(path, src.rejects, src.root), SENSORS_FILE
     return shipped_sensors(src.rejects), str(SHIPPED_SENSORS.relative_to(SHIPPED_SENSORS.parents[2]))
 
 
