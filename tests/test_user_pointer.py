@@ -221,3 +221,41 @@ def test_brushing_strike_time_by_mouse_sets_the_shared_window(dash_duo, demo_dat
     wait(lambda: "start=" not in url_query(dash_duo), message="window cleared")
     wait(lambda: _gd(dash_duo, "st-graph", "gd.layout.meta.n_mechanisms") == n_all, message="full figure")
     no_console_errors(dash_duo)
+
+
+# --- wells: brushing the stage timeline with the mouse ----------------------------------------
+
+def test_brushing_the_wells_timeline_by_mouse_sets_the_window_and_double_click_clears(dash_duo, demo_data_dir,
+                                                                                   provider):
+    """A real horizontal drag across the stage lanes sets the shared time window (URL, the
+    bar's fields, the stage table's caption, counted here with :func:`stage_table`); a real
+    double click (the graph's ``doubleClick: autosize``) clears it."""
+    from components import wells_figures as wf
+
+    start_app(dash_duo, demo_data_dir, "/wells", window_size=(1400, 1000))
+    stages = provider.stages()
+    n = len(stages)
+    wait(lambda: f"all {n} stages" in dash_duo.find_element("#wells-table-caption").text, message="caption")
+    wait(lambda: _gd(dash_duo, "wells-timeline", "gd.layout.meta.n_stages") == n, message="figure")
+    area = plot_area(dash_duo, "wells-timeline", "xaxis", "yaxis")
+    y = area["top"] + area["height"] / 2
+    t0, t1, per_px = _gd(dash_duo, "wells-timeline",
+                         "[gd._fullLayout.xaxis.p2d(%f), gd._fullLayout.xaxis.p2d(%f),"
+                         " gd._fullLayout.xaxis.p2l(1) - gd._fullLayout.xaxis.p2l(0)]"
+                         % (0.25 * area["width"], 0.55 * area["width"]))
+    drag(dash_duo.driver, (area["left"] + 0.25 * area["width"], y), (area["left"] + 0.55 * area["width"], y))
+    wait(lambda: "start=" in url_query(dash_duo) and "end=" in url_query(dash_duo), message="window in the URL")
+    start = dash_duo.find_element(".fm-time-start").get_attribute("value")
+    end = dash_duo.find_element(".fm-time-end").get_attribute("value")
+    tol = pd.Timedelta(milliseconds=2 * per_px) + pd.Timedelta(hours=1)  # two pixels and the hour rounding
+    assert abs(pd.Timestamp(start) - pd.Timestamp(t0)) <= tol, (start, t0)
+    assert abs(pd.Timestamp(end) - pd.Timestamp(t1)) <= tol, (end, t1)
+    f = Filters.from_values(time_start=start, time_end=end)
+    n_in = len(wf.stage_table(stages, f.time_start, f.time_end))
+    assert 0 < n_in < n
+    wait(lambda: f"{n_in} of {n} stages" in dash_duo.find_element("#wells-table-caption").text, message="table")
+    area = plot_area(dash_duo, "wells-timeline", "xaxis", "yaxis")
+    double_click_at(dash_duo.driver, area["left"] + area["width"] / 2, area["top"] + area["height"] / 2)
+    wait(lambda: "start=" not in url_query(dash_duo) and "end=" not in url_query(dash_duo), message="cleared")
+    wait(lambda: f"all {n} stages" in dash_duo.find_element("#wells-table-caption").text, message="caption reset")
+    no_console_errors(dash_duo)
