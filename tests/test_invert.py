@@ -77,3 +77,15 @@ def test_published_picks_reproduce_the_published_mechanisms(picks, toc2me_dir, t
     st_used = out["mechanism_stations"]
     assert (st_used.takeoff_deg < 90).mean() > 0.5  # SKHASH convention: < 90 up-going
     assert len(out["acceptable_planes"]) > 0
+
+
+def test_pick_labels_call_reviewed_picks_review():
+    """Issue 12 #11: a reviewed pick is merged in as a ``manual`` row (``p_source='review'``);
+    the mechanism's ``picks`` named it ``manual`` where the event page's table says review."""
+    from pipeline.mechanisms.invert import pick_labels
+
+    chosen = pd.DataFrame({"event_id": ["a", "a", "a", "b", "b"],
+                           "method": ["cnn", "manual", "manual", "manual", "onset"],
+                           "p_source": [None, "review", None, None, None]})
+    assert pick_labels(chosen).to_dict() == {"a": "cnn;manual;review", "b": "manual;onset"}
+    assert pick_labels(chosen.drop(columns="p_source")).to_dict() == {"a": "cnn;manual", "b": "manual;onset"}

@@ -133,3 +133,129 @@ def test_lonlat_view_axis_titles_clear_the_tick_labels(dash_duo, demo_data_dir, 
     assert boxes["yt"][2] <= min(t[0] for t in boxes["yticks"]), boxes
     assert boxes["xt"][1] >= max(t[3] for t in boxes["xticks"]), boxes
     no_console_errors(dash_duo)
+
+
+# --- event page: review keys, a real click on Re-invert -------------------------------------
+
+@pytest.fixture
+def event_data_dir(demo_data_dir, tmp_path):
+    """A copy of the demo tables without the review database (the page writes into it)."""
+    import shutil
+
+    d = tmp_path / "data"
+    shutil.copytree(demo_data_dir, d, ignore=shutil.ignore_patterns("reviews.sqlite*"))
+    return d
+
+
+def test_review_keys_and_reinvert_click_name_reviewed_picks_review(dash_duo, event_data_dir):
+    """Rough edge 11: after a review the re-inversion's "Picks" read ``cnn;manual`` while the
+    station table calls the same picks "review". Real key presses review two stations (↓ then
+    →), a real click on Re-invert runs it; then "Picks" of the re-inverted column names
+    ``review`` (not ``manual``) and the table's Used column shows the same word for those
+    stations."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    from pipeline import tables
+    from pipeline.review.reviews import ReviewStore
+
+    mech = tables.read_table(event_data_dir, "mechanisms")
+    waves = set(tables.read_table(event_data_dir, "waveforms", columns=["event_id"])["event_id"])
+    eid = sorted(e for e in mech.loc[mech["source"] == "computed", "event_id"] if e in waves)[0]
+    start_app(dash_duo, event_data_dir, f"/event/{eid}", window_size=(1400, 1000))
+    d = dash_duo.driver
+    wait(lambda: d.execute_script("const w = document.querySelector('#ev-waves .js-plotly-plot');"
+                                  "return !!(w && w._fullData);"), message="event page")
+    store = ReviewStore(event_data_dir)
+    for _ in range(2):
+        d.execute_script("if (document.activeElement) { document.activeElement.blur(); }")
+        ActionChains(d).send_keys(Keys.ARROW_DOWN).perform()
+        ActionChains(d).send_keys(Keys.ARROW_RIGHT).perform()
+    wait(lambda: len(store.picks(eid)) == 2, message="two reviewed picks stored")
+    click_element(d, dash_duo.find_element("#ev-reinvert"))
+    wait(lambda: "Last re-inversion" in dash_duo.find_element("#ev-reinvert-status").text, timeout=60,
+         message="re-inversion done")
+    picks = wait(lambda: d.execute_script(
+        "const th = Array.from(document.querySelectorAll('#ev-metrics th')).find(t => t.innerText.trim() === 'Picks');"
+        "if (!th) return null; const cells = th.parentElement.querySelectorAll('td');"
+        "return cells[cells.length - 1].innerText;"), message="Picks row")
+    assert "review" in picks.split(";") and "manual" not in picks.split(";"), picks
+    used = wait(lambda: [t.text for t in d.find_elements(By.CSS_SELECTOR, "#ev-table td[data-dash-column=used]")
+                         if "review" in t.text], message="Used column names review")
+    assert len(used) == 2
+    no_console_errors(dash_duo)
+
+
+# --- strike-time: brushing the time axis with the mouse ---------------------------------------
+
+def test_brushing_strike_time_by_mouse_sets_the_shared_window(dash_duo, demo_data_dir, provider):
+    """A real horizontal drag across the strike-time scatter (zoom mode) sets the filter
+    bar's time window to the dragged span (start floored, end ceiled to the minute): the URL
+    and the figure follow, and the figure draws the mechanisms of that window, counted here
+    from the provider. A real click on the modebar's Autoscale clears the window (the test
+    before called ``Plotly.relayout`` from JavaScript)."""
+    start_app(dash_duo, demo_data_dir, "/strike-time", window_size=(1400, 1000))
+    n_all = len(provider.mechanisms_per_event(Filters(), "NSw"))
+    wait(lambda: _gd(dash_duo, "st-graph", "gd.layout.meta.n_mechanisms") == n_all, message="figure")
+    area = plot_area(dash_duo, "st-graph", "xaxis", "yaxis2")
+    y = area["top"] + area["height"] / 2
+    xa, xb = area["left"] + 0.3 * area["width"], area["left"] + 0.6 * area["width"]
+    t0, t1, per_px = _gd(dash_duo, "st-graph", "[gd._fullLayout.xaxis.p2d(%f), gd._fullLayout.xaxis.p2d(%f),"
+                                               " gd._fullLayout.xaxis.p2l(1) - gd._fullLayout.xaxis.p2l(0)]"
+                         % (0.3 * area["width"], 0.6 * area["width"]))
+    drag(dash_duo.driver, (xa, y), (xb, y))
+    wait(lambda: "start=" in url_query(dash_duo) and "end=" in url_query(dash_duo), message="window in the URL")
+    start = dash_duo.find_element(".fm-time-start").get_attribute("value")
+    end = dash_duo.find_element(".fm-time-end").get_attribute("value")
+    tol = pd.Timedelta(milliseconds=2 * per_px) + pd.Timedelta(minutes=1)  # two pixels and the rounding
+    assert abs(pd.Timestamp(start) - pd.Timestamp(t0)) <= tol, (start, t0)
+    assert abs(pd.Timestamp(end) - pd.Timestamp(t1)) <= tol, (end, t1)
+    n_win = len(provider.mechanisms_per_event(Filters.from_values(time_start=start, time_end=end), "NSw"))
+    assert 0 < n_win < n_all
+    wait(lambda: _gd(dash_duo, "st-graph", "gd.layout.meta.n_mechanisms") == n_win, message="windowed figure")
+    # the modebar's Autoscale clears it (a double click resets to the drawn window: the figure
+    # is redrawn with the window as its range)
+    area = plot_area(dash_duo, "st-graph", "xaxis", "yaxis2")
+    click_at(dash_duo.driver, area["left"] + area["width"] / 2, area["top"] + 5)  # hover: the modebar appears
+    click_element(dash_duo.driver, dash_duo.find_element("#st-graph .modebar-btn[data-val='auto']"))
+    wait(lambda: "start=" not in url_query(dash_duo), message="window cleared")
+    wait(lambda: _gd(dash_duo, "st-graph", "gd.layout.meta.n_mechanisms") == n_all, message="full figure")
+    no_console_errors(dash_duo)
+
+
+# --- wells: brushing the stage timeline with the mouse ----------------------------------------
+
+def test_brushing_the_wells_timeline_by_mouse_sets_the_window_and_double_click_clears(dash_duo, demo_data_dir,
+                                                                                   provider):
+    """A real horizontal drag across the stage lanes sets the shared time window (URL, the
+    bar's fields, the stage table's caption, counted here with :func:`stage_table`); a real
+    double click (the graph's ``doubleClick: autosize``) clears it."""
+    from components import wells_figures as wf
+
+    start_app(dash_duo, demo_data_dir, "/wells", window_size=(1400, 1000))
+    stages = provider.stages()
+    n = len(stages)
+    wait(lambda: f"all {n} stages" in dash_duo.find_element("#wells-table-caption").text, message="caption")
+    wait(lambda: _gd(dash_duo, "wells-timeline", "gd.layout.meta.n_stages") == n, message="figure")
+    area = plot_area(dash_duo, "wells-timeline", "xaxis", "yaxis")
+    y = area["top"] + area["height"] / 2
+    t0, t1, per_px = _gd(dash_duo, "wells-timeline",
+                         "[gd._fullLayout.xaxis.p2d(%f), gd._fullLayout.xaxis.p2d(%f),"
+                         " gd._fullLayout.xaxis.p2l(1) - gd._fullLayout.xaxis.p2l(0)]"
+                         % (0.25 * area["width"], 0.55 * area["width"]))
+    drag(dash_duo.driver, (area["left"] + 0.25 * area["width"], y), (area["left"] + 0.55 * area["width"], y))
+    wait(lambda: "start=" in url_query(dash_duo) and "end=" in url_query(dash_duo), message="window in the URL")
+    start = dash_duo.find_element(".fm-time-start").get_attribute("value")
+    end = dash_duo.find_element(".fm-time-end").get_attribute("value")
+    tol = pd.Timedelta(milliseconds=2 * per_px) + pd.Timedelta(hours=1)  # two pixels and the hour rounding
+    assert abs(pd.Timestamp(start) - pd.Timestamp(t0)) <= tol, (start, t0)
+    assert abs(pd.Timestamp(end) - pd.Timestamp(t1)) <= tol, (end, t1)
+    f = Filters.from_values(time_start=start, time_end=end)
+    n_in = len(wf.stage_table(stages, f.time_start, f.time_end))
+    assert 0 < n_in < n
+    wait(lambda: f"{n_in} of {n} stages" in dash_duo.find_element("#wells-table-caption").text, message="table")
+    area = plot_area(dash_duo, "wells-timeline", "xaxis", "yaxis")
+    double_click_at(dash_duo.driver, area["left"] + area["width"] / 2, area["top"] + area["height"] / 2)
+    wait(lambda: "start=" not in url_query(dash_duo) and "end=" not in url_query(dash_duo), message="cleared")
+    wait(lambda: f"all {n} stages" in dash_duo.find_element("#wells-table-caption").text, message="caption reset")
+    no_console_errors(dash_duo)
