@@ -276,6 +276,7 @@ def main(argv=None) -> int:
     p.add_argument("--toc2me-data", type=Path, help="a ToC2ME data folder")
     p.add_argument("--toc2me-input", help="raw ToC2ME files to build one from")
     p.add_argument("--no-toc2me", action="store_true")
+    p.add_argument("--no-demo", action="store_true", help="ToC2ME only (needs --toc2me-data or the raw files)")
     p.add_argument("--pages", help="comma-separated page paths (default: all; '/event/' = an event)")
     p.add_argument("--window", default="1400x900", help="browser window WxH")
     p.add_argument("--ab-compression", action="store_true",
@@ -291,7 +292,7 @@ def main(argv=None) -> int:
     window = tuple(int(v) for v in args.window.split("x"))
     pages = args.pages.split(",") if args.pages else PAGES
 
-    datasets = {"demo": args.demo_data or build(BENCH_DIR / "browser-demo")}
+    datasets = {} if args.no_demo and not args.quick else {"demo": args.demo_data or build(BENCH_DIR / "browser-demo")}
     if not args.quick and not args.no_toc2me:
         if args.toc2me_data:
             datasets["toc2me"] = args.toc2me_data

@@ -75,7 +75,10 @@ RECORDER = r"""
     rec.marks.plotly_defined = performance.now();
     return true;
   };
-  const iv = setInterval(() => { if (wrap()) clearInterval(iv); }, 5);
+  // wrap Plotly the moment plotly.min.js assigns it (no poll: its evaluation is one long task)
+  let current;
+  Object.defineProperty(window, 'Plotly', {configurable: true, enumerable: true,
+                                           get() { return current; }, set(v) { current = v; wrap(); }});
   const mo = new MutationObserver(() => {
     if (rec.marks.renderer_up === undefined) {
       const root = document.getElementById('react-entry-point');
