@@ -155,41 +155,6 @@ def _start_job_queue(data_dir: Path, settings, writable: bool) -> None:
             logging.getLogger(__name__).warning("job queue not started: %s: %s", type(exc).__name__, exc)
 
 
-#: where dcc.Graph loads plotly.js from when the app serves its scripts itself (Dash's
-#: renderer sets ``window._dashPlotlyJSURL`` to this path under the requests prefix)
-PLOTLY_JS_PATH = "_dash-component-suites/plotly/package_data/plotly.min.js"
-#: the lazily loaded chunks of the components the pages use: dcc.Graph, dcc.Dropdown,
-#: dcc.RangeSlider, DataTable and its markdown highlighter (webpack chunks: a chunk already
-#: pushed by a script tag is not fetched again)
-EAGER_CHUNKS = ("dash/dcc/async-graph.js", "dash/dcc/async-dropdown.js", "dash/dcc/async-slider.js",
-                "dash/dash_table/async-table.js", "dash/dash_table/async-highlight.js")
-
-
-def _early_scripts(app) -> None:
-    """Load the page's scripts in an order that keeps Chrome's main thread off the
-    critical path of a cold load (measured with ``bench/trace_load.py``).
-
-    * plotly.min.js (3.5 MB, 1.7 MB compressed; ~1.5 s of evaluation on this machine) is
-      not among the page's script tags: dcc.Graph inserts it when the first graph mounts.
-      A ``<link rel="preload">`` in the head downloads it with the other scripts; dcc's own
-      script tag (same URL) then takes it from the preload, so only the evaluation remains.
-    * The components' lazy chunks (:data:`EAGER_CHUNKS`) are loaded as ordinary scripts.
-      Dash sends a page's initial callbacks only once the lazy components in them are
-      ready; loaded on demand, their small chunks arrived while plotly.js was being
-      evaluated and waited for it, and so did the callbacks (~1.5 s of server time lost).
-      Present from the start, the callbacks go out as soon as the page is rendered and the
-      server computes the figures while the browser evaluates plotly.js.
-
-    Nothing changes when the app loads its scripts from a CDN (``serve_locally=False``)."""
-    if not app.config.serve_locally:
-        return
-    prefix = app.config.requests_pathname_prefix
-    head = f'<link rel="preload" as="script" id="fm-plotly-preload" href="{prefix}{PLOTLY_JS_PATH}">'
-    chunks = "".join(f'\n<script src="{prefix}_dash-component-suites/{c}"></script>' for c in EAGER_CHUNKS)
-    index = app.index_string.replace("{%css%}", "{%css%}\n        " + head, 1)
-    app.index_string = index.replace("{%scripts%}", "{%scripts%}" + chunks, 1)
-
-
 def create_app(data_dir: str | os.PathLike | None = None, *, users_file: str | os.PathLike | None = None,
                read_only: bool = False, job_settings=None, **dash_kwargs):
     """The Dash app on the tables of ``data_dir`` (default ``$FM_DATA_DIR`` or ``./data``).
@@ -235,7 +200,6 @@ def create_app(data_dir: str | os.PathLike | None = None, *, users_file: str | o
     _start_job_queue(data_dir, job_settings or JobSettings.from_env(), access.writable)
     login.install(app, access)  # before any page or callback is served
     _enable_compression(app.server)
-    _early_scripts(app)
     app.layout = layout.shell
     layout.register_callbacks(app)
     filter_bar.register_callbacks(app)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import ALL, Input, Output, dcc, html
+from dash import ALL, Input, Output, html
 
 from components.access import ACCOUNTS, READ_ONLY, can, current_account, get_access
 
@@ -62,78 +62,11 @@ def _who() -> list:
 
 
 def shell() -> html.Div:
-    """The app layout (a function, so the navbar reflects the page registry), with the page
-    being loaded already in it (:func:`page_container`)."""
+    """The app layout (a function, so the navbar reflects the page registry)."""
     return html.Div([
         navbar(),
-        html.Main(page_container(), className="container-fluid fm-main"),
+        html.Main(dash.page_container, className="container-fluid fm-main"),
     ])
-
-
-#: request header of the renderer's ``_dash-layout`` request naming the address being loaded
-#: (``location.href``, URI-encoded; set by ``assets/layout_address.js``)
-ADDRESS_HEADER = "X-FM-Address"
-
-
-def page_container():
-    """Dash's page container, holding the page of the address being loaded when it is known.
-
-    Dash's pages render a page in a callback that its ``dcc.Location`` fires once mounted:
-    a cold load waited for ``_dash-layout``, then for that callback's round trip, and only
-    then could the page's own callbacks start. ``assets/layout_address.js`` sends the
-    address with the ``_dash-layout`` request (:data:`ADDRESS_HEADER`); the page's layout
-    is computed here as Dash's router would (same layout function, path variables and query
-    parameters, 404 page, title), and the ``Location`` gets that pathname, search, hash and
-    href, so on mount it finds nothing to change and the router callback does not run (it
-    still renders every later navigation). Without the header (another client), or when the
-    page's layout raises, it is Dash's empty container and the router renders the page as
-    before (showing the error)."""
-    found = _page_of_address()
-    if found is None:
-        return dash.page_container
-    url, children, title = found
-    from dash.dash import _ID_CONTENT, _ID_DUMMY, _ID_LOCATION, _ID_STORE
-
-    return html.Div([
-        dcc.Location(id=_ID_LOCATION, refresh="callback-nav", pathname=url.path,
-                     search=f"?{url.query}" if url.query else "", hash=f"#{url.fragment}" if url.fragment else "",
-                     href=url.geturl()),
-        html.Div(children, id=_ID_CONTENT, disable_n_clicks=True),
-        dcc.Store(id=_ID_STORE, data={"title": title}),
-        html.Div(id=_ID_DUMMY, disable_n_clicks=True),
-    ])
-
-
-def _page_of_address():
-    """(split address, page layout, title) for the address in the request's
-    :data:`ADDRESS_HEADER`, or None (see :func:`page_container`)."""
-    from urllib.parse import unquote, urlsplit
-
-    import flask
-
-    if not flask.has_request_context() or not flask.request.headers.get(ADDRESS_HEADER):
-        return None
-    try:
-        from dash._pages import PAGE_REGISTRY, _parse_query_string, _path_to_page
-
-        url = urlsplit(unquote(flask.request.headers[ADDRESS_HEADER]))
-        page, variables = _path_to_page(dash.strip_relative_path(url.path) or "")
-        if not page:  # as the router: the module named not_found_404
-            page = next((p for m, p in PAGE_REGISTRY.items() if m.split(".")[-1] == "not_found_404"), None)
-            if page is None:
-                return None
-        layout, title = page.get("layout", ""), page["title"]
-        if callable(layout):
-            layout = layout(**{**(variables or {}), **_parse_query_string(f"?{url.query}" if url.query else "")})
-        if callable(title):
-            title = title(**(variables or {}))
-    except Exception:  # noqa: BLE001 - the router callback renders the page (and shows its error)
-        import logging
-
-        logging.getLogger(__name__).exception("page not rendered in the layout: %s",
-                                              flask.request.headers[ADDRESS_HEADER][:200])
-        return None
-    return url, layout, title
 
 
 def register_callbacks(app) -> None:
