@@ -309,7 +309,7 @@ def pick(queue, _sync, meta, reviews):
     prevent_initial_call=True,
 )
 def render(cursor, _reviews, choice, _reinv, mode, bp_on, lo, hi, meta):
-    """Redraw what changed: a new station -> Patch the highlights; new picks -> Patch the
+    """Redraw what changed: a new station or new picks -> Patch the highlights and the
     symbols/colours; another mechanism, view or filter -> rebuild that figure."""
     if not meta:
         raise PreventUpdate
@@ -335,13 +335,15 @@ def render(cursor, _reviews, choice, _reinv, mode, bp_on, lo, hi, meta):
         style = ef.station_marker_style(table, current)
         ring = ef.BALL_TRACES["ring"]
         ball["data"][ring]["x"], ball["data"][ring]["y"] = style["ring_x"], style["ring_y"]
-        if REVIEWS in trig:
-            i = ef.BALL_TRACES["stations"]
-            ball["data"][i]["marker"]["symbol"] = style["symbol"]
-            ball["data"][i]["marker"]["color"] = style["color"]
-            ball["data"][i]["marker"]["size"] = style["size"]
-            ball["data"][i]["marker"]["line"]["color"] = style["line_color"]
-            ball["data"][i]["hovertext"] = style["hovertext"]
+        # the symbols too on a cursor move: Dash discards an in-flight answer when a newer
+        # request of this callback goes out, and the newer one is triggered by the cursor
+        # alone, so a review's patch could be lost (the ball kept the old symbol)
+        i = ef.BALL_TRACES["stations"]
+        ball["data"][i]["marker"]["symbol"] = style["symbol"]
+        ball["data"][i]["marker"]["color"] = style["color"]
+        ball["data"][i]["marker"]["size"] = style["size"]
+        ball["data"][i]["marker"]["line"]["color"] = style["line_color"]
+        ball["data"][i]["hovertext"] = style["hovertext"]
     else:
         ball = no_update
 
