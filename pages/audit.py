@@ -59,6 +59,11 @@ def rows() -> list[dict]:
     return out
 
 
+#: cell and header style of the page's two tables (audit trail, jobs)
+_CELL = {"fontFamily": "inherit", "fontSize": "12.5px", "textAlign": "left", "padding": "3px 8px"}
+_HEADER = {"fontWeight": 600, "backgroundColor": "#f8f9fa"}
+
+
 def _when(ts) -> str:
     return str(ts)[:19].replace("T", " ") if ts else ""
 
@@ -85,9 +90,7 @@ def _jobs_section():
         dcc.Interval(id=JOBS_POLL, interval=5_000),
         dash_table.DataTable(
             id=JOBS, columns=JOB_COLUMNS, data=job_rows(), page_size=20, sort_action="native",
-            style_as_list_view=True, style_cell={"fontFamily": "inherit", "fontSize": "12.5px", "textAlign": "left",
-                                                 "padding": "3px 8px", "whiteSpace": "normal"},
-            style_header={"fontWeight": 600, "backgroundColor": "#f8f9fa"},
+            style_as_list_view=True, style_cell={**_CELL, "whiteSpace": "normal"}, style_header=_HEADER,
             style_data_conditional=[{"if": {"filter_query": '{status} = "failed"', "column_id": "status"},
                                      "color": "#c92a2a"}]),
     ], id="audit-jobs-section")
@@ -112,9 +115,7 @@ def layout(**_query):
         dash_table.DataTable(
             id=TABLE, columns=COLUMNS, data=rows(), row_selectable="single" if undo_ok else False,
             selected_rows=[], page_size=50, sort_action="native", filter_action="native",
-            style_as_list_view=True, style_cell={"fontFamily": "inherit", "fontSize": "12.5px", "textAlign": "left",
-                                                 "padding": "3px 8px"},
-            style_header={"fontWeight": 600, "backgroundColor": "#f8f9fa"}),
+            style_as_list_view=True, style_cell=_CELL, style_header=_HEADER),
         _jobs_section(),
     ], className="fm-page fm-page-audit", id="audit-page")
 
