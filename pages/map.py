@@ -201,15 +201,20 @@ def layout(**query):
 
 
 def visible_range(relayout) -> tuple[float, float, float, float] | str | None:
-    """(x0, x1, y0, y1) of a zoom or pan in ``relayoutData``, ``"all"`` for an autorange
-    (double-click), None when it says nothing about the axes (a legend click, autosize)."""
+    """(x0, x1, y0, y1) of a zoom or pan in ``relayoutData`` (``xaxis.range[0]`` ... keys),
+    or of a double-click reset to the figure's own range (``xaxis.range``: [x0, x1]);
+    ``"all"`` for an autorange; None when it says nothing about the axes (a legend click,
+    autosize)."""
     if not isinstance(relayout, dict):
         return None
     if relayout.get("xaxis.autorange") or relayout.get("yaxis.autorange"):
         return "all"
     try:
-        v = tuple(float(relayout[f"{a}.range[{i}]"]) for a in ("xaxis", "yaxis") for i in (0, 1))
-    except (KeyError, TypeError, ValueError):
+        if "xaxis.range" in relayout:  # a double-click reset to the initial (explicit) range
+            v = tuple(float(relayout[f"{a}.range"][i]) for a in ("xaxis", "yaxis") for i in (0, 1))
+        else:
+            v = tuple(float(relayout[f"{a}.range[{i}]"]) for a in ("xaxis", "yaxis") for i in (0, 1))
+    except (KeyError, IndexError, TypeError, ValueError):
         return None
     return v if all(math.isfinite(x) for x in v) else None
 
@@ -255,12 +260,12 @@ def update_map(query, selected, relayout):
     return fig, drawn, fig["layout"]["meta"]
 
 
-# only zooms, pans and autoranges reach the server (not the autosize of every first draw)
+# only zooms, pans, resets and autoranges reach the server (not the autosize of every first draw)
 dash.clientside_callback(
     """
     function(r) {
-        if (!r || !(('xaxis.range[0]' in r && 'yaxis.range[0]' in r) || r['xaxis.autorange'] ||
-                    r['yaxis.autorange'])) { return window.dash_clientside.no_update; }
+        if (!r || !(('xaxis.range[0]' in r && 'yaxis.range[0]' in r) || ('xaxis.range' in r && 'yaxis.range' in r)
+                    || r['xaxis.autorange'] || r['yaxis.autorange'])) { return window.dash_clientside.no_update; }
         return r;
     }
     """,

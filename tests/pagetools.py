@@ -51,6 +51,41 @@ def wait(predicate, timeout=TIMEOUT, message="condition"):
     raise AssertionError(f"timed out waiting for {message} (last: {last!r})")
 
 
+#: Wraps ``fetch`` once per page: counts the renderer's callback requests sent and in flight.
+_COUNT_CALLBACKS = r"""
+if (!window.__fmCallbacks) {
+  window.__fmCallbacks = {pending: 0, requests: 0};
+  const orig = window.fetch;
+  window.fetch = function(input, init) {
+    const url = (typeof input === 'string') ? input : (input && input.url) || '';
+    if (url.indexOf('_dash-update-component') < 0) return orig.apply(this, arguments);
+    window.__fmCallbacks.pending += 1; window.__fmCallbacks.requests += 1;
+    const done = () => { window.__fmCallbacks.pending -= 1; };
+    return orig.apply(this, arguments).then(r => { r.clone().text().then(done, done); return r; },
+                                            e => { done(); throw e; });
+  };
+}
+return window.__fmCallbacks.requests;
+"""
+
+
+def count_callbacks(dash_duo) -> int:
+    """Start counting the page's callback requests (idempotent); the number sent so far."""
+    return int(dash_duo.driver.execute_script(_COUNT_CALLBACKS))
+
+
+def callbacks_settled(dash_duo, sent_before: int) -> bool:
+    """True once a callback request was sent after ``sent_before`` (from
+    :func:`count_callbacks`) and none is in flight or being applied: what a user sees as "the
+    page has answered". A real double click needs it: Plotly counts two presses as one
+    double click only within 300 ms of its own handling, so a figure update drawn between
+    them (seconds on a loaded machine) splits them into two single clicks."""
+    return bool(dash_duo.driver.execute_script(
+        "const c = window.__fmCallbacks; return !!c && c.requests > arguments[0] && c.pending === 0 &&"
+        " !document.querySelector('._dash-loading-callback, [data-dash-is-loading=\"true\"]');",
+        sent_before))
+
+
 def plotly_js(dash_duo, graph_id: str, expr: str):
     """Evaluate the JavaScript ``expr`` with ``gd`` = the Plotly div of the ``dcc.Graph``
     ``graph_id``; None until the figure is drawn."""

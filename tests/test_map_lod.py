@@ -114,6 +114,9 @@ def test_map_figure_meta_names_the_ball_traces():
     ({"autosize": True}, None), (None, None), ({"xaxis.range[0]": "nan", "xaxis.range[1]": 1,
                                                  "yaxis.range[0]": 0, "yaxis.range[1]": 1}, None),
     ({"xaxis.range[0]": 1, "xaxis.range[1]": 2}, None),
+    # a double-click reset to the figure's explicit range (Plotly's form for it)
+    ({"xaxis.range": [-2.5, 2.9], "yaxis.range": [-0.2, 3.3]}, (-2.5, 2.9, -0.2, 3.3)),
+    ({"xaxis.range": [-2.5], "yaxis.range": [-0.2, 3.3]}, None),
 ])
 def test_visible_range_from_relayout_data(demo_data_dir, relayout, want):
     from pagetools import page_module

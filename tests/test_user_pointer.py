@@ -15,8 +15,9 @@ from selenium.webdriver.common.by import By
 
 from components.data import DataProvider
 from components.filters import Filters
-from pagetools import (click_at, click_element, data_to_client, double_click_at, drag, no_console_errors,
-                       plot_area, rects_overlap, scroll_into_view, start_app, url_query, wait)
+from pagetools import (callbacks_settled, click_at, click_element, count_callbacks, data_to_client,
+                       double_click_at, drag, no_console_errors, plot_area, rects_overlap, scroll_into_view,
+                       start_app, url_query, wait)
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +79,8 @@ def test_box_zoom_by_mouse_keeps_the_zoom_tip_off_the_filters(dash_duo, demo_dat
     """Rough edge 11: after a zoom Plotly's "Double-click to zoom back out" toast covered the
     filter bar's Quality and Source fields. A real click on the modebar's Zoom button, a real
     drag on the map, then (scrolled to the top) no toast overlaps the filters; the axes did
-    zoom to the dragged box, and a real double click zooms back out."""
+    zoom to the dragged box, and a real double click zooms back out and asks the server for
+    the whole map's beachball detail again."""
     start_app(dash_duo, demo_data_dir, window_size=(1400, 1000))
     _map_ready(dash_duo, provider)
     d = dash_duo.driver
@@ -91,6 +93,7 @@ def test_box_zoom_by_mouse_keeps_the_zoom_tip_off_the_filters(dash_duo, demo_dat
     cx, cy = area["left"] + area["width"] / 2, area["top"] + area["height"] / 2
     x0 = _gd(dash_duo, "map-graph", f"gd._fullLayout.xaxis.p2d({area['width'] / 2 - 80})")
     x1 = _gd(dash_duo, "map-graph", f"gd._fullLayout.xaxis.p2d({area['width'] / 2 + 80})")
+    sent = count_callbacks(dash_duo)
     drag(d, (cx - 80, cy - 60), (cx + 80, cy + 60))
     d.execute_script("window.scrollTo({top: 0, behavior: 'instant'})")
     filters = [dash_duo.find_element(s) for s in (".fm-quality", ".fm-source")]
@@ -103,10 +106,15 @@ def test_box_zoom_by_mouse_keeps_the_zoom_tip_off_the_filters(dash_duo, demo_dat
                   message="zoomed")
     # the box's x extent is kept (the aspect lock may widen the other axis, never this one narrower)
     assert zoomed[0] <= x0 + 1e-6 and zoomed[1] >= x1 - 1e-6 and zoomed[1] - zoomed[0] < full[1] - full[0]
+    # the zoom's level-of-detail answer redraws the balls: a user double-clicks once the map is drawn
+    wait(lambda: callbacks_settled(dash_duo, sent), message="the zoom's detail drawn")
+    sent = count_callbacks(dash_duo)
     area = plot_area(dash_duo, "map-graph")
     double_click_at(d, area["left"] + area["width"] / 2, area["top"] + area["height"] / 2)
     wait(lambda: (lambda r: r and abs((r[1] - r[0]) - (full[1] - full[0])) < 1e-6 * abs(full[1] - full[0]) + 1e-9)(
         _gd(dash_duo, "map-graph", "gd._fullLayout.xaxis.range.slice()")), message="zoomed back out")
+    # the reset (Plotly reports it as {"xaxis.range": [...], ...}) asks for the full map's detail
+    wait(lambda: callbacks_settled(dash_duo, sent), message="the reset's level of detail")
     no_console_errors(dash_duo)
 
 
@@ -243,6 +251,7 @@ def test_brushing_the_wells_timeline_by_mouse_sets_the_window_and_double_click_c
                          "[gd._fullLayout.xaxis.p2d(%f), gd._fullLayout.xaxis.p2d(%f),"
                          " gd._fullLayout.xaxis.p2l(1) - gd._fullLayout.xaxis.p2l(0)]"
                          % (0.25 * area["width"], 0.55 * area["width"]))
+    sent = count_callbacks(dash_duo)
     drag(dash_duo.driver, (area["left"] + 0.25 * area["width"], y), (area["left"] + 0.55 * area["width"], y))
     wait(lambda: "start=" in url_query(dash_duo) and "end=" in url_query(dash_duo), message="window in the URL")
     start = dash_duo.find_element(".fm-time-start").get_attribute("value")
@@ -254,6 +263,7 @@ def test_brushing_the_wells_timeline_by_mouse_sets_the_window_and_double_click_c
     n_in = len(wf.stage_table(stages, f.time_start, f.time_end))
     assert 0 < n_in < n
     wait(lambda: f"{n_in} of {n} stages" in dash_duo.find_element("#wells-table-caption").text, message="table")
+    wait(lambda: callbacks_settled(dash_duo, sent), message="the window's figures drawn")  # see callbacks_settled
     area = plot_area(dash_duo, "wells-timeline", "xaxis", "yaxis")
     double_click_at(dash_duo.driver, area["left"] + area["width"] / 2, area["top"] + area["height"] / 2)
     wait(lambda: "start=" not in url_query(dash_duo) and "end=" not in url_query(dash_duo), message="cleared")
