@@ -79,12 +79,14 @@ def _register_download(app) -> None:
         try:
             for chunk in chunks:
                 spool.write(chunk)
+            size = spool.tell()
             spool.seek(0)
         except BaseException:
             spool.close()
             raise
         resp = send_file(spool, mimetype="text/csv", as_attachment=True, download_name=name,
                          conditional=False, etag=False, max_age=0)
+        resp.content_length = size  # any WSGI server (waitress also finds it from the file)
         resp.headers["Content-Disposition"] = f'attachment; filename="{name}"'
         resp.headers["Cache-Control"] = "no-store"
         resp.headers["X-Content-Type-Options"] = "nosniff"

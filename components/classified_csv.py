@@ -41,7 +41,10 @@ def rule_of_query(query: str) -> pd.DataFrame:
     """The rule a download URL's query string asks for: the published rule without a
     ``rule`` key. Raises ``ValueError`` (its message names the problem) for a ``rule`` given
     twice or one that is not a valid rule (:func:`components.classification_figures.read_rule`)."""
-    values = parse_qs(query or "", keep_blank_values=True).get(RULE_KEY, [])
+    try:
+        values = parse_qs(query or "", keep_blank_values=True, errors="strict").get(RULE_KEY, [])
+    except UnicodeDecodeError:
+        raise ValueError("the query string is not percent-encoded UTF-8") from None
     if not values:
         return PUBLISHED_RULE
     if len(values) > 1:
