@@ -310,6 +310,39 @@ def test_empty_selection_shows_messages(dash_duo, demo_data_dir):
     no_console_errors(dash_duo, "SEVERE")
 
 
+def _downloaded(dash_duo, name: str):
+    """The file the browser saved as ``name``, once complete."""
+    from pathlib import Path
+
+    path = Path(dash_duo.download_path) / name
+    wait(lambda: path.exists() and path.stat().st_size > 0 and
+         not list(Path(dash_duo.download_path).glob("*.crdownload")), message=f"download {name}")
+    time.sleep(0.3)  # let the browser finish writing
+    return path
+
+
+def test_download_button_saves_the_rule_and_filters_csv(dash_duo, demo_data_dir, provider):
+    """A real click on "Download CSV" (a link to the spooled route) saves the filtered
+    mechanisms grouped with the page's rule - here the shared link's fragment rule - as
+    the former in-memory download wrote them; resetting the rule updates the link."""
+    f = Filters.from_values(mag_min=-1.0)
+    rule = _edited_rule()
+    _start(dash_duo, demo_data_dir, PATH + f.to_search() + cf.format_hash(rule, None))
+    _wait_counts(dash_duo, _expected(provider, f, rule))
+    link = dash_duo.find_element("#cls-download-btn")
+    wait(lambda: "rule=" in (link.get_attribute("href") or ""), message="rule in the link")
+    assert link.tag_name == "a" and "disabled" not in link.get_attribute("class").split()
+    _click(dash_duo, "#cls-download-btn")
+    got = pd.read_csv(_downloaded(dash_duo, "demo_mechanisms_classified.csv"), dtype={"event_id": str})
+    pd.testing.assert_frame_equal(got, _old_csv(provider, f, rule), check_exact=True)
+    assert (got["group"] == ODD_NAME).any()
+    _click(dash_duo, "#cls-reset")
+    href = wait(lambda: (lambda h: h if h and "rule=" not in h else None)(link.get_attribute("href")),
+                message="published rule: no rule in the link")
+    assert href.endswith("/download/mechanisms_classified.csv?mmin=-1")
+    no_console_errors(dash_duo, "SEVERE")
+
+
 def test_no_data_message(dash_duo, tmp_path):
     _start(dash_duo, tmp_path / "nothing-here")
     dash_duo.wait_for_contains_text(".fm-no-data", "No data yet", timeout=TIMEOUT)
