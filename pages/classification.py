@@ -19,6 +19,9 @@ State
   a shared link restores both. ``cls-rule`` (a ``dcc.Store``) holds the last *valid* rule
   (encoded); every figure reads it. An invalid edit shows the
   :func:`pipeline.mechanisms.groups.validate_rule` message and keeps the last valid rule.
+* "Download CSV": a link to the app's spooled route ``download/mechanisms_classified.csv``
+  carrying the filters and the stored rule in its query (:mod:`components.classified_csv`),
+  updated by :func:`download_link`; the CSV is never built in a callback.
 """
 from __future__ import annotations
 
