@@ -21,7 +21,7 @@ import pandas as pd
 from pipeline.mechanisms.groups import PUBLISHED_RULE, classify_groups
 
 from . import classification_figures as cf
-from .filters import Filters
+from .filters import Filters, query_problems
 
 #: the route's file part and the query key of the rule (not a filter key)
 ROUTE = "download/mechanisms_classified.csv"
@@ -53,6 +53,20 @@ def rule_of_query(query: str) -> pd.DataFrame:
     if error:
         raise ValueError(f"{RULE_KEY}={values[0][:60]!r}: {error}")
     return rule
+
+
+def url_problems(url: str) -> list[str]:
+    """What the route would refuse in ``url`` (a :func:`href`), one sentence each: malformed
+    filters (:func:`components.filters.query_problems`, e.g. a query past its length limit)
+    or rule (:func:`rule_of_query`, e.g. a rule past :data:`~components.classification_figures.MAX_RULE_CODE`
+    characters). ``[]``: the link downloads."""
+    query = url.partition("?")[2]
+    found = query_problems(query)
+    try:
+        rule_of_query(query)
+    except ValueError as exc:
+        found.append(str(exc))
+    return found
 
 
 def regroup_batch(batch, rule: pd.DataFrame):

@@ -615,11 +615,15 @@ def update_map(query, store, ml):
 def download_link(query, store, search=None):
     """The CSV link of the filters and the stored rule (:mod:`components.classified_csv`).
     A malformed filter in the address: the bar's alert says so, and the link is disabled and
-    loses its href rather than download mechanisms the address did not ask for."""
+    loses its href rather than download mechanisms the address did not ask for. So is a link
+    the route would refuse (a rule too long for a URL): its title says why."""
     _, class_name, problem = filter_bar.problem_children(search or "")
     if problem:
         return None, class_name, problem
     href = classified_csv.href(Filters.from_query(query or ""), _rule(store), dash.get_relative_path("/"))
+    refused = classified_csv.url_problems(href)
+    if refused:
+        return None, class_name + " disabled", "cannot download: " + "; ".join(refused)
     return href, class_name, DOWNLOAD_TITLE
 
 

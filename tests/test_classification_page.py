@@ -14,7 +14,7 @@ from selenium.webdriver.common.keys import Keys
 
 from components import classification_figures as cf
 from components.data import DataProvider
-from components.filters import Filters
+from components.filters import Filters, query_problems
 from pagetools import TIMEOUT, no_console_errors, plotly_js, start_app, wait
 from pipeline.mechanisms.groups import PUBLISHED_RULE
 
@@ -441,9 +441,9 @@ def test_download_route_refuses_malformed_filters_and_rules(demo_data_dir):
     problem, never the whole table; the page's link is disabled and has no href."""
     from app import create_app
 
-    from pages import classification as page
-
     app = create_app(demo_data_dir)
+    from pages import classification as page  # after the app: the page registers itself with it
+
     client = app.server.test_client()
     base = "/download/mechanisms_classified.csv"
     for query, reason in (("mmin=abc", "mmin='abc' is not a number"),
@@ -469,6 +469,16 @@ def test_download_route_refuses_malformed_filters_and_rules(demo_data_dir):
     assert "disabled" not in cls.split()
     assert href.startswith("/download/mechanisms_classified.csv?mmin=1&rule=")
     assert cf.encode_rule(_edited_rule()) in unquote(href)
+    # filters and a rule each valid, together past the route's query length: link off, says why
+    rows = [{**cf.new_rule_row([]), "group": "é" * 12 + f"{i:02d}"} for i in range(cf.MAX_RULE_ROWS)]
+    long_rule, err = cf.check_rule(rows)
+    assert err is None and len(cf.encode_rule(long_rule)) <= cf.MAX_RULE_CODE
+    many = Filters(clusters=[f"c{i:02d}" + "x" * 57 for i in range(40)])
+    assert not query_problems(many.to_query())
+    with app.server.test_request_context("/"):
+        href, cls, title = page.download_link(many.to_query(), {"code": cf.encode_rule(long_rule)}, many.to_search())
+    assert href is None and "disabled" in cls.split()
+    assert title.startswith("cannot download: ") and "longer than 8192 characters" in title
 
 
 def test_builders_on_toc2me_counts(toc2me_data_dir):
