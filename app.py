@@ -124,8 +124,8 @@ def _register_download(app) -> None:
             rule = classified_csv.rule_of_query(q)
         except ValueError as exc:
             return bad_request("group rule", [str(exc)])
-        return spooled_csv(provider.iter_csv("mechanisms", f, transform=lambda b: classified_csv.regroup_batch(b, rule)),
-                           classified_csv.filename(provider.file_prefix()))
+        rows = provider.iter_csv("mechanisms", f, transform=lambda batch: classified_csv.regroup_batch(batch, rule))
+        return spooled_csv(rows, classified_csv.filename(provider.file_prefix()))
 
 
 #: Response encodings offered, best first (Chrome accepts both), and brotli's quality. The
