@@ -34,9 +34,16 @@ def data_dir_from_env() -> Path:
 
 
 def _register_download(app) -> None:
-    """``GET <prefix>download/<table>.csv?<filters query>``: the filtered rows as CSV (same
-    SQL as the page's table and counts). A malformed filter value answers 400 with the
-    reasons (:func:`components.filters.query_problems`).
+    """The CSV download routes (same SQL as the pages' tables and counts):
+
+    * ``GET <prefix>download/<table>.csv?<filters query>``: the filtered rows of ``events``
+      or ``mechanisms``.
+    * ``GET <prefix>download/mechanisms_classified.csv?<filters query>&rule=<code>``: the
+      classification page's CSV, the filtered mechanisms re-grouped with the page's rule
+      (:mod:`components.classified_csv`).
+
+    A malformed filter value (:func:`components.filters.query_problems`) or rule answers 400
+    with the reasons, never "no filter" (that would send the whole table).
 
     The CSV is spooled batch by batch (bounded memory) into an anonymous temporary file
     and handed to the WSGI server's file wrapper: under waitress the worker thread is free
@@ -49,41 +56,76 @@ def _register_download(app) -> None:
 
     from flask import Response, abort, request, send_file
 
+    from components import classified_csv
     from components.data import get_provider
     from components.filters import TABLES, Filters, FilterQueryError
 
     prefix = app.config.routes_pathname_prefix
+
+    def bad_request(what: str, problems) -> Response:
+        return Response(f"malformed {what}, nothing downloaded:\n" + "".join(f"- {p}\n" for p in problems),
+                        status=400, mimetype="text/plain")
+
+    def missing_tables(provider) -> Response | None:
+        missing = provider.missing_tables(("events", "mechanisms"))
+        if missing:
+            return Response(f"missing tables: {', '.join(missing)} (run `python -m pipeline build`)\n",
+                            status=404, mimetype="text/plain")
+        return None
+
+    def spooled_csv(chunks, name: str):
+        """``chunks`` (bytes) spooled to an unlinked temporary file, sent as attachment ``name``."""
+        spool = tempfile.TemporaryFile(prefix="fm-download-")  # unlinked at once; gone when closed
+        try:
+            for chunk in chunks:
+                spool.write(chunk)
+            size = spool.tell()
+            spool.seek(0)
+        except BaseException:
+            spool.close()
+            raise
+        resp = send_file(spool, mimetype="text/csv", as_attachment=True, download_name=name,
+                         conditional=False, etag=False, max_age=0)
+        resp.content_length = size  # any WSGI server (waitress also finds it from the file)
+        resp.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+        resp.headers["Cache-Control"] = "no-store"
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        return resp
+
+    def query_string() -> str:
+        return request.query_string.decode("utf-8", "replace")
 
     @app.server.route(f"{prefix}download/<table>.csv", endpoint="fm_download_csv")
     def download_csv(table: str):
         if table not in TABLES:
             abort(404)
         provider = get_provider()
-        missing = provider.missing_tables(("events", "mechanisms"))
-        if missing:
-            return Response(f"missing tables: {', '.join(missing)} (run `python -m pipeline build`)\n",
-                            status=404, mimetype="text/plain")
+        missing = missing_tables(provider)
+        if missing is not None:
+            return missing
         try:  # a malformed filter is an error, never "no filter" (that would send the whole table)
-            f = Filters.from_query_strict(request.query_string.decode("utf-8", "replace")).replace(table=table)
+            f = Filters.from_query_strict(query_string()).replace(table=table)
         except FilterQueryError as exc:
-            return Response("malformed filter, nothing downloaded:\n" + "".join(f"- {p}\n" for p in exc.problems),
-                            status=400, mimetype="text/plain")
-        spool = tempfile.TemporaryFile(prefix="fm-download-")  # unlinked at once; gone when closed
+            return bad_request("filter", exc.problems)
+        return spooled_csv(provider.iter_csv(table, f), f"{provider.file_prefix()}_{table}_filtered.csv")
+
+    @app.server.route(f"{prefix}{classified_csv.ROUTE}", endpoint="fm_download_classified_csv")
+    def download_classified_csv():
+        provider = get_provider()
+        missing = missing_tables(provider)
+        if missing is not None:
+            return missing
+        q = query_string()
         try:
-            for chunk in provider.iter_csv(table, f):
-                spool.write(chunk)
-            spool.seek(0)
-        except BaseException:
-            spool.close()
-            raise
-        resp = send_file(spool, mimetype="text/csv", as_attachment=True,
-                         download_name=f"{provider.file_prefix()}_{table}_filtered.csv",
-                         conditional=False, etag=False, max_age=0)
-        resp.headers["Content-Disposition"] = \
-            f'attachment; filename="{provider.file_prefix()}_{table}_filtered.csv"'
-        resp.headers["Cache-Control"] = "no-store"
-        resp.headers["X-Content-Type-Options"] = "nosniff"
-        return resp
+            f = Filters.from_query_strict(q).replace(table="mechanisms")
+        except FilterQueryError as exc:
+            return bad_request("filter", exc.problems)
+        try:
+            rule = classified_csv.rule_of_query(q)
+        except ValueError as exc:
+            return bad_request("group rule", [str(exc)])
+        rows = provider.iter_csv("mechanisms", f, transform=lambda batch: classified_csv.regroup_batch(batch, rule))
+        return spooled_csv(rows, classified_csv.filename(provider.file_prefix()))
 
 
 #: Response encodings offered, best first (Chrome accepts both), and brotli's quality. The

@@ -113,6 +113,17 @@ def requests_of(app, q: str = "") -> dict:
         return _raw(m["diffusion"].player)(store, store["range"][1])
 
     big = f"cluster:{clusters[0]}" if clusters else dset  # a whole cluster: the largest set
+    client = app.server.test_client()
+
+    def route(url):
+        """GET a download route, the body read and dropped (as waitress sends it: from the
+        spooled file): the size of the CSV."""
+        r = client.get(url)
+        if r.status_code != 200:
+            raise RuntimeError(f"{url}: HTTP {r.status_code}")
+        n = sum(len(chunk) for chunk in r.response)
+        r.close()
+        return n
 
     return {
         "map.update_map": j(lambda: _raw(m["map"].update_map)(q, None, None)),
@@ -121,6 +132,8 @@ def requests_of(app, q: str = "") -> dict:
         "classification.update_summary": j(lambda: _raw(m["classification"].update_summary)(q, None)),
         "classification.update_stereonets": j(lambda: _raw(m["classification"].update_stereonets)(q, None)),
         "classification.update_map": j(lambda: _raw(m["classification"].update_map)(q, None, 1.5)),
+        # the page's "Download CSV" link: the spooled route (the answer is a file, not JSON)
+        "classification.download": lambda: route(m["classification"].download_link(q, None, "?" + q)[0]),
         "strike_time.update": j(lambda: _raw(m["strike_time"].update)(q, clusters[0] if clusters else None)),
         "diffusion.analyse": j(diffusion_analyse),
         "diffusion.player": j(diffusion_player),
@@ -177,7 +190,7 @@ def main(argv=None) -> int:
                 continue
             first, ms = 1e3 * times[0], 1e3 * statistics.median(times)
             mb_first, mb = peaks[0] / 2**20, max(peaks[1:] or peaks) / 2**20
-            kb = len(body) / 1024 if isinstance(body, (str, bytes)) else None
+            kb = len(body) / 1024 if isinstance(body, (str, bytes)) else body / 1024 if isinstance(body, int) else None
             out[name] = {"first_ms": round(first), "ms": round(ms), "first_peak_mb": round(mb_first),
                          "peak_mb": round(mb), "response_kb": None if kb is None else round(kb)}
             print(f"{name:34s} first {first:6.0f} ms +{mb_first:4.0f} MB | median {ms:6.0f} ms, "

@@ -769,8 +769,15 @@ class Browser:
         return True
 
     def download(self) -> None:
-        """The bar's CSV link (a plain GET, streamed), or a page's export button (a
-        callback whose output is a ``dcc.Download``)."""
+        """A page's own CSV link to a ``/download/`` route (the classification page's), the
+        bar's CSV link (a plain GET, streamed), or a page's export button (a callback whose
+        output is a ``dcc.Download``)."""
+        k = self._bar("download")
+        links = sorted(c for c, node in self.comps.items() if c != k and node.get("type") == "A"
+                       and "/download/" in str(node["props"].get("href") or ""))
+        if links and self.rng.random() < 0.5:
+            self._get(self._value(self.rng.choice(links), "href"), "download", stream=True)
+            return
         buttons = []
         for cb in self.callbacks:
             if cb.clientside:
@@ -779,7 +786,6 @@ class Browser:
                        for o, _ in cb.outputs):
                 continue
             buttons += [p for p, prop in cb.inputs if prop == "n_clicks" and isinstance(p, str) and p in self.comps]
-        k = self._bar("download")
         if buttons and (k is None or self.rng.random() < 0.5):
             b = self.rng.choice(sorted(set(buttons)))
             self._user_sets(b, "n_clicks", (self._value(b, "n_clicks") or 0) + 1)

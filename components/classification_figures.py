@@ -46,6 +46,8 @@ BALL_SCALE = 1.3
 #: rows the rule table may hold; longest group name
 MAX_RULE_ROWS = 40
 MAX_NAME = 24
+#: longest encoded rule (:func:`encode_rule`) read back
+MAX_RULE_CODE = 4000
 #: colours for group names the original does not have
 EXTRA_COLORS = ("#8e44ad", "#1f77b4", "#e377c2", "#17becf", "#8c564b", "#7f7f7f", "#bcbd22", "#2ca02c")
 #: Zoback (1992) classes, drawing order and colours
@@ -130,23 +132,29 @@ def encode_rule(rule: pd.DataFrame) -> str:
 def decode_rule(code) -> pd.DataFrame | None:
     """The rule of :func:`encode_rule` text, validated; None when it is not a valid rule.
     Never raises."""
-    if not isinstance(code, str) or not code or len(code) > 4000:
-        return None
+    return read_rule(code)[0]
+
+
+def read_rule(code) -> tuple[pd.DataFrame | None, str | None]:
+    """``(rule, None)`` for valid :func:`encode_rule` text, else ``(None, message)`` saying
+    what is wrong (the :func:`check_rule` message for a rule that parses but is invalid).
+    Never raises."""
+    if not isinstance(code, str) or not code:
+        return None, "group rule: empty"
+    if len(code) > MAX_RULE_CODE:
+        return None, f"group rule: longer than {MAX_RULE_CODE} characters"
     rows = []
-    for part in code.split(";")[: MAX_RULE_ROWS + 1]:
+    for i, part in enumerate(code.split(";")[: MAX_RULE_ROWS + 1], start=1):
         name, sep, nums = part.rpartition(":")
-        if not sep:
-            return None
         vals = nums.split(",")
-        if len(vals) != 5:
-            return None
+        if not sep or len(vals) != 5:
+            return None, f"group rule row {i}: not name:strike_min,strike_max,dip_min,dip_max,abs_rake_min"
         try:
             name = unquote(name, errors="strict")
         except UnicodeDecodeError:
-            return None
+            return None, f"group rule row {i}: the group name is not percent-encoded UTF-8"
         rows.append({"group": name, **dict(zip(RULE_COLUMNS[1:], vals))})
-    rule, err = check_rule(rows)
-    return None if err else rule
+    return check_rule(rows)
 
 
 def same_rule(a: pd.DataFrame | None, b: pd.DataFrame | None) -> bool:

@@ -37,7 +37,7 @@ import math
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -497,11 +497,15 @@ class DataProvider:
         """The rows :meth:`iter_csv` writes, as a DataFrame."""
         return self.query(*self.export_sql(table, filters))
 
-    def iter_csv(self, table: str, filters: Filters, batch_rows: int = 50_000) -> Iterator[bytes]:
+    def iter_csv(self, table: str, filters: Filters, batch_rows: int = 50_000,
+                 transform: Callable | None = None) -> Iterator[bytes]:
         """Stream the export as CSV (UTF-8, header first, times ISO 8601 UTC
         ``YYYY-MM-DDThh:mm:ss.ffffffZ``), batch by
         batch from DuckDB; memory stays bounded by ``batch_rows``. The cursor is opened
-        when iteration starts, in the iterating thread."""
+        when iteration starts, in the iterating thread. ``transform``: a function of one
+        ``pyarrow.RecordBatch`` returning the batch to write (same columns for every batch,
+        e.g. :func:`components.classified_csv.regroup_batch`); it also gets the empty batch
+        whose header a selection without rows writes."""
         import pyarrow as pa
         import pyarrow.compute as pc
         import pyarrow.csv as pacsv
@@ -511,18 +515,19 @@ class DataProvider:
                     for c in batch.columns]
             return pa.RecordBatch.from_arrays(cols, names=batch.schema.names)
 
+        keep = transform or (lambda batch: batch)
         sql, params = self.export_sql(table, filters)
         with self.cursor() as cur:
             reader = cur.sql(sql, params=params).to_arrow_reader(batch_rows)
             header = True
             for batch in reader:
                 buf = io.BytesIO()
-                pacsv.write_csv(iso(batch), buf, pacsv.WriteOptions(include_header=header))
+                pacsv.write_csv(iso(keep(batch)), buf, pacsv.WriteOptions(include_header=header))
                 header = False
                 yield buf.getvalue()
             if header:  # no rows: still write the header
                 buf = io.BytesIO()
-                pacsv.write_csv(reader.schema.empty_table(), buf)
+                pacsv.write_csv(keep(pa.RecordBatch.from_pylist([], schema=reader.schema)), buf)
                 yield buf.getvalue()
 
     # -- magnitudes page ------------------------------------------------------------------

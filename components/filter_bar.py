@@ -180,7 +180,7 @@ def filter_bar(page: str, f: Filters, options: dict, *, display: bool = True,
                                                 {"label": "mechanisms", "value": "mechanisms"}],
                            value=f.table, size="sm", className="fm-select"),
                 html.A([html.Span("⤓ ", className="me-1"), "Download CSV"], id=i.download,
-                       href=download_href(f), className=_DOWNLOAD_CLASS, role="button"),
+                       href=download_href(f), className=DOWNLOAD_CLASS, role="button"),
             ], className="fm-inline", style=None if table else hidden),
         ], className="fm-actions"),
     ], className="fm-bar-row2")
@@ -259,7 +259,7 @@ def _counts_children(d: dict | None, kind: str):
                      title=f"not all drawn: {title}" if title else None)
 
 
-_DOWNLOAD_CLASS = "btn btn-primary btn-sm fm-download"
+DOWNLOAD_CLASS = "btn btn-primary btn-sm fm-download"
 
 
 def problem_children(search, options: dict | None = None) -> tuple:
@@ -275,14 +275,14 @@ def problem_children(search, options: dict | None = None) -> tuple:
     if not found:
         unknown = unknown_values(Filters.from_query(search or ""), options) if options else []
         if not unknown:
-            return None, _DOWNLOAD_CLASS, None
+            return None, DOWNLOAD_CLASS, None
         alert = dbc.Alert([html.B("Not in these data: "), "; ".join(unknown), "."],
                           color="warning", className="py-2 mb-2 small fm-filter-problem fm-filter-unknown")
-        return alert, _DOWNLOAD_CLASS, None
+        return alert, DOWNLOAD_CLASS, None
     alert = dbc.Alert([html.B("Malformed filter in the address, not applied: "), "; ".join(found),
                        ". Fix or clear it; the CSV download is off until then."],
                       color="danger", className="py-2 mb-2 small fm-filter-problem")
-    return alert, _DOWNLOAD_CLASS + " disabled", "malformed filter in the address: " + "; ".join(found)
+    return alert, DOWNLOAD_CLASS + " disabled", "malformed filter in the address: " + "; ".join(found)
 
 
 def _population_children(f: Filters):

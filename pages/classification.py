@@ -19,6 +19,9 @@ State
   a shared link restores both. ``cls-rule`` (a ``dcc.Store``) holds the last *valid* rule
   (encoded); every figure reads it. An invalid edit shows the
   :func:`pipeline.mechanisms.groups.validate_rule` message and keeps the last valid rule.
+* "Download CSV": a link to the app's spooled route ``download/mechanisms_classified.csv``
+  carrying the filters and the stored rule in its query (:mod:`components.classified_csv`),
+  updated by :func:`download_link`; the CSV is never built in a callback.
 """
 from __future__ import annotations
 
@@ -34,10 +37,11 @@ from dash import Input, Output, State, dash_table, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from components import classification_figures as cf
+from components import classified_csv
 from components import composite_figures as cpf
 from components import filter_bar
 from components.data import get_provider
-from components.filters import Filters, population_of, query_problems
+from components.filters import Filters, population_of
 from components.layout import no_data, population_note
 from components.stereonet import LINE_CAP, stereonet_figure
 from pipeline.analysis.mechanism_stats import group_average_table
@@ -64,7 +68,7 @@ DIST = "cls-dist"
 STEREO = "cls-stereonets"
 TERNARY = "cls-ternary"
 DOWNLOAD_BTN = "cls-download-btn"
-DOWNLOAD = "cls-download"
+DOWNLOAD_TITLE = "the filtered mechanisms with the group from this rule, as CSV"
 COMP_BTN = "cls-comp-btn"
 COMP_OUT = "cls-comp-out"
 COMPOSITE_GRAPH = "cls-composite"
@@ -183,11 +187,13 @@ def layout(**query):
         dbc.Alert(id=RULE_ERROR, color="danger", is_open=False, className="py-1 px-2 mt-2 mb-0 small"),
         html.Div(id=COUNTS, className="mt-2"),
         html.Div([
-            dbc.Button([html.Span("⤓ ", className="me-1"), "Download CSV"], id=DOWNLOAD_BTN, color="primary",
-                       size="sm", className="fm-download"),
+            # a link to the spooled download route, not a callback answer: the CSV is never
+            # held in memory, and no worker thread waits on a slow client (app._register_download)
+            html.A([html.Span("⤓ ", className="me-1"), "Download CSV"], id=DOWNLOAD_BTN, role="button",
+                   href=classified_csv.href(f, None, dash.get_relative_path("/")),
+                   className=filter_bar.DOWNLOAD_CLASS, title=DOWNLOAD_TITLE),
             html.Span("the filtered mechanisms with the group from this rule (group_stored: the published rule)",
                       className="fm-note ms-2"),
-            dcc.Download(id=DOWNLOAD),
         ], className="d-flex align-items-center flex-wrap mt-2"),
     ], note="first match wins")
     map_card = _card("Classification map", [
@@ -603,34 +609,23 @@ def update_map(query, store, ml):
 
 
 @dash.callback(
-    Output(DOWNLOAD, "data"),
-    Input(DOWNLOAD_BTN, "n_clicks"),
-    State(IDS.filters, "data"), State(RULE_STORE, "data"), State(IDS.url, "search"),
-    prevent_initial_call=True,
+    Output(DOWNLOAD_BTN, "href"), Output(DOWNLOAD_BTN, "className"), Output(DOWNLOAD_BTN, "title"),
+    Input(IDS.filters, "data"), Input(RULE_STORE, "data"), Input(IDS.url, "search"),
 )
-def download(n_clicks, query, store, search=None):
-    # a malformed filter in the address: the bar's alert says so; download nothing rather
-    # than mechanisms the address did not ask for
-    if not n_clicks or query_problems(search or ""):
-        raise PreventUpdate
-    return csv_download(query, store)
+def download_link(query, store, search=None):
+    """The CSV link of the filters and the stored rule (:mod:`components.classified_csv`).
+    A malformed filter in the address: the bar's alert says so, and the link is disabled and
+    loses its href rather than download mechanisms the address did not ask for. So is a link
+    the route would refuse (a rule too long for a URL): its title says why."""
+    _, class_name, problem = filter_bar.problem_children(search or "")
+    if problem:
+        return None, class_name, problem
+    href = classified_csv.href(Filters.from_query(query or ""), _rule(store), dash.get_relative_path("/"))
+    refused = classified_csv.url_problems(href)
+    if refused:
+        return None, class_name + " disabled", "cannot download: " + "; ".join(refused)
+    return href, class_name, DOWNLOAD_TITLE
 
 
-def csv_download(query: str, store=None, provider=None) -> dict:
-    """``dcc.Download`` data: every column of the filtered mechanisms of the bar's population
-    (the export query of the map page's CSV) with ``group`` from the stored rule and ``group_stored`` (the
-    published-rule group of the table); times ISO 8601 UTC."""
-    p = provider or get_provider()
-    f = Filters.from_query(query or "")
-    df = cf.regroup(p.export_frame("mechanisms", f), _rule(store))
-    cols = list(df.columns)
-    cols.insert(cols.index("group") + 1, cols.pop(cols.index("group_stored")))
-    df = df[cols]
-    for c in df.columns:
-        if str(df[c].dtype).startswith("datetime64"):
-            df[c] = df[c].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return dcc.send_data_frame(df.to_csv, f"{get_provider().file_prefix()}_mechanisms_classified.csv", index=False)
-
-
-__all__ = ["layout", "build_analysis", "build_summary", "build_stereonets", "build_map", "csv_download",
+__all__ = ["layout", "build_analysis", "build_summary", "build_stereonets", "build_map", "download_link",
            "load_mechanisms", "build_composite_and_stress"]

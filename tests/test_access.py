@@ -151,7 +151,8 @@ def test_unauthenticated_client_gets_nothing_but_healthz_and_the_login_form(app,
         r = c.get(path, headers={"Accept": "text/html"})
         assert r.status_code == 302 and r.headers["Location"].startswith("/login?next="), path
     for path in ("/_dash-layout", "/_dash-dependencies", "/download/events.csv", "/assets/bootstrap.min.css",
-                 "/_favicon.ico", "/_reload-hash"):
+                 "/_favicon.ico", "/_reload-hash", "/download/mechanisms_classified.csv",
+                 "/download/mechanisms_classified.csv?rule=g1:0,12,0,90,165"):
         r = c.get(path)
         assert r.status_code == 401 and b"event" not in r.data.lower(), path
     page_js = [p for p in app.server.url_map.iter_rules() if "_dash-component-suites" in p.rule]
@@ -242,6 +243,8 @@ def test_unauthenticated_and_viewer_requests_cannot_write(app, data_dir):
     assert pick(anon, meta_for(eid), req, deps_client=vic).status_code == 401
     dl = vic.get("/download/events.csv")  # viewers browse and download
     assert dl.status_code == 200 and dl.get_data(as_text=True).startswith("\"event_id\"")
+    dl = vic.get("/download/mechanisms_classified.csv?rule=g1:0,12,0,90,165")  # the classification page's CSV
+    assert dl.status_code == 200 and "\"group\",\"group_stored\"" in dl.get_data(as_text=True).split("\n", 1)[0]
     r = pick(vic, meta_for(eid), req)
     assert r.status_code == 200 and "vic is a viewer: cannot review picks" in status_text(r)
     r = call(vic, "..ev-job.data", {"ev-reinvert.n_clicks": 1}, {"ev-meta.data": meta_for(eid),
@@ -440,6 +443,7 @@ def test_read_only_app_has_no_write_path(data_dir):
     c = app.server.test_client()
     assert c.get("/").status_code == 200 and c.get("/healthz").status_code == 200
     assert c.get("/download/events.csv").status_code == 200  # browsing and downloads work
+    assert c.get("/download/mechanisms_classified.csv").status_code == 200
     eid, rev_key, normal, _ = _event(data_dir)
     r = pick(c, meta_for(eid), {"id": "r1", "action": "down", "station": normal[0], "view": "true"})
     assert r.status_code == 200 and "read-only" in status_text(r)

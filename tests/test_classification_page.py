@@ -2,7 +2,6 @@
 Chromium) and server-side checks of its builders (counts, CSV, latency)."""
 from __future__ import annotations
 
-import base64
 import io
 import re
 import time
@@ -15,7 +14,7 @@ from selenium.webdriver.common.keys import Keys
 
 from components import classification_figures as cf
 from components.data import DataProvider
-from components.filters import Filters
+from components.filters import Filters, query_problems
 from pagetools import TIMEOUT, no_console_errors, plotly_js, start_app, wait
 from pipeline.mechanisms.groups import PUBLISHED_RULE
 
@@ -311,6 +310,39 @@ def test_empty_selection_shows_messages(dash_duo, demo_data_dir):
     no_console_errors(dash_duo, "SEVERE")
 
 
+def _downloaded(dash_duo, name: str):
+    """The file the browser saved as ``name``, once complete."""
+    from pathlib import Path
+
+    path = Path(dash_duo.download_path) / name
+    wait(lambda: path.exists() and path.stat().st_size > 0 and
+         not list(Path(dash_duo.download_path).glob("*.crdownload")), message=f"download {name}")
+    time.sleep(0.3)  # let the browser finish writing
+    return path
+
+
+def test_download_button_saves_the_rule_and_filters_csv(dash_duo, demo_data_dir, provider):
+    """A real click on "Download CSV" (a link to the spooled route) saves the filtered
+    mechanisms grouped with the page's rule - here the shared link's fragment rule - as
+    the former in-memory download wrote them; resetting the rule updates the link."""
+    f = Filters.from_values(mag_min=-1.0)
+    rule = _edited_rule()
+    _start(dash_duo, demo_data_dir, PATH + f.to_search() + cf.format_hash(rule, None))
+    _wait_counts(dash_duo, _expected(provider, f, rule))
+    link = dash_duo.find_element("#cls-download-btn")
+    wait(lambda: "rule=" in (link.get_attribute("href") or ""), message="rule in the link")
+    assert link.tag_name == "a" and "disabled" not in link.get_attribute("class").split()
+    _click(dash_duo, "#cls-download-btn")
+    got = pd.read_csv(_downloaded(dash_duo, "demo_mechanisms_classified.csv"), dtype={"event_id": str})
+    pd.testing.assert_frame_equal(got, _old_csv(provider, f, rule), check_exact=True)
+    assert (got["group"] == ODD_NAME).any()
+    _click(dash_duo, "#cls-reset")
+    href = wait(lambda: (lambda h: h if h and "rule=" not in h else None)(link.get_attribute("href")),
+                message="published rule: no rule in the link")
+    assert href.endswith("/download/mechanisms_classified.csv?mmin=-1")
+    no_console_errors(dash_duo, "SEVERE")
+
+
 def test_no_data_message(dash_duo, tmp_path):
     _start(dash_duo, tmp_path / "nothing-here")
     dash_duo.wait_for_contains_text(".fm-no-data", "No data yet", timeout=TIMEOUT)
@@ -318,34 +350,135 @@ def test_no_data_message(dash_duo, tmp_path):
 
 
 # -- server side --------------------------------------------------------------------------------
-def _csv(data: dict) -> pd.DataFrame:
-    content = data["content"]
-    raw = base64.b64decode(content) if data.get("base64") else content.encode()
-    return pd.read_csv(io.BytesIO(raw), dtype={"event_id": str})
+def _old_csv(provider, f: Filters, rule) -> pd.DataFrame:
+    """What the page's former in-memory download (a ``dcc.Download`` of ``DataFrame.to_csv``)
+    wrote, recomputed here from the provider's export rows and the classification function:
+    ``group`` from ``rule`` in place of the stored group, ``group_stored`` right after it,
+    times ``YYYY-MM-DDThh:mm:ss.ffffffZ``; read back as a CSV reader would."""
+    from pipeline.mechanisms.groups import classify_groups
+
+    df = provider.export_frame("mechanisms", f)
+    stored = df["group"].copy()
+    df["group"] = classify_groups(df["strike"].to_numpy(float), df["dip"].to_numpy(float),
+                                  df["rake"].to_numpy(float), rule) if len(df) else pd.Series([], dtype=object)
+    df.insert(list(df.columns).index("group") + 1, "group_stored", stored)
+    for c in df.columns:
+        if str(df[c].dtype).startswith("datetime64"):
+            df[c] = df[c].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return pd.read_csv(io.StringIO(df.to_csv(index=False)), dtype={"event_id": str})
 
 
-def test_csv_has_the_edited_groups(demo_data_dir, provider):
+def _route_csv(client, url: str) -> pd.DataFrame:
+    r = client.get(url)
+    assert r.status_code == 200, r.get_data(as_text=True)
+    assert r.mimetype == "text/csv" and r.headers["Content-Length"] == str(len(r.data))
+    return pd.read_csv(io.BytesIO(r.data), dtype={"event_id": str})
+
+
+#: a group name with a space, '&', '/', ';', ':' and a non-ASCII letter
+ODD_NAME = "g1 a&b/c;d:é"
+
+
+def _edited_rule():
+    """The published rule with g2's first row narrowed to strike <= 45 and g1 renamed to
+    :data:`ODD_NAME`, which needs percent-encoding."""
+    rows = cf.default_rule_rows()
+    rows[3]["strike_max"] = 45
+    for r in rows:
+        if r["group"] == "g1":
+            r["group"] = ODD_NAME
+    rule, err = cf.check_rule(rows)
+    assert err is None, err
+    return rule
+
+
+@pytest.mark.parametrize("query", ["mmin=-1", "mech=all", "cluster=NSw&quality=A&quality=B", "mmin=9.5"])
+def test_download_route_is_the_former_in_memory_csv(demo_data_dir, provider, query):
+    """The link's route (spooled, batch by batch) gives the same columns and rows as the former
+    callback's in-memory CSV, for the filters and an edited rule; the empty selection gives
+    the header alone."""
+    from app import create_app
+
+    from components import classified_csv
+
+    app = create_app(demo_data_dir)
+    client = app.server.test_client()
+    rule = _edited_rule()
+    f = Filters.from_query(query)
+    want = _old_csv(provider, f, rule)
+    url = classified_csv.href(f, rule)
+    assert "rule=" in url
+    got = _route_csv(client, url)
+    assert list(got.columns) == list(want.columns)
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    if query == "mmin=9.5":
+        assert got.empty
+    else:
+        assert len(got) == int(provider.counts(f).iloc[0]["mechanisms"]) > 0
+        assert (got["group"] == ODD_NAME).any() and not (got["group_stored"] == ODD_NAME).any()
+        assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$", got["time"].iloc[0])
+    # without a rule key: the published rule, so group == group_stored for the published rows
+    plain = _route_csv(client, classified_csv.href(f, None))
+    pd.testing.assert_frame_equal(plain, _old_csv(provider, f, PUBLISHED_RULE), check_exact=True)
+
+
+def test_download_route_in_batches_equals_one_batch(demo_data_dir, provider):
+    """Batch boundaries change nothing: the regrouping is per row."""
+    from components import classified_csv
+
+    rule = _edited_rule()
+    f = Filters.from_query("mech=all")
+    one = b"".join(provider.iter_csv("mechanisms", f, batch_rows=1_000_000,
+                                     transform=lambda b: classified_csv.regroup_batch(b, rule)))
+    many = b"".join(provider.iter_csv("mechanisms", f, batch_rows=97,
+                                      transform=lambda b: classified_csv.regroup_batch(b, rule)))
+    assert one == many and one.count(b"\n") - 1 == int(provider.counts(f).iloc[0]["mechanisms"]) > 97
+
+
+def test_download_route_refuses_malformed_filters_and_rules(demo_data_dir):
+    """Regression: with ``?mmin=abc`` in the address the bar's filters had silently dropped the
+    value, so the classified CSV held every mechanism. The route answers 400 naming the
+    problem, never the whole table; the page's link is disabled and has no href."""
     from app import create_app
 
     app = create_app(demo_data_dir)
-    from pages import classification as page
+    from pages import classification as page  # after the app: the page registers itself with it
 
-    rows = cf.default_rule_rows()
-    rows[3]["strike_max"] = 45
-    rule, _ = cf.check_rule(rows)
-    f = Filters.from_values(mag_min=-1.0)
-    with app.server.app_context():
-        data = page.csv_download(f.to_query(), {"code": cf.encode_rule(rule)})
-    got = _csv(data)
-    want = provider.export_frame("mechanisms", f)
-    assert data["filename"].endswith(".csv")
-    assert got["event_id"].tolist() == want["event_id"].tolist()
-    regrouped = cf.regroup(want, rule)
-    assert got["group"].tolist() == regrouped["group"].tolist()
-    assert got["group_stored"].tolist() == want["group"].tolist()
-    assert (got["group"] != got["group_stored"]).any()
-    assert list(got.columns).index("group_stored") == list(got.columns).index("group") + 1
-    assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$", got["time"].iloc[0])
+    client = app.server.test_client()
+    base = "/download/mechanisms_classified.csv"
+    for query, reason in (("mmin=abc", "mmin='abc' is not a number"),
+                          ("start=2016-11-40&rule=g1:0,12,0,90,165", "start='2016-11-40' is not a date"),
+                          ("rule=abc", "group rule row 1: not name:strike_min,strike_max"),
+                          ("rule=g1:0,12,0,x,165", "every range bound must be a number"),
+                          ("rule=g1:20,12,0,90,165", "strike_min <= strike_max"),
+                          ("rule=g1:0,12,0,90,165&rule=g2:0,12,0,90,165", "rule is given 2 times"),
+                          ("rule=", "group rule: empty"),
+                          ("rule=%ff:0,12,0,90,165", "query string is not percent-encoded UTF-8"),
+                          ("rule=%25ff:0,12,0,90,165", "group name is not percent-encoded UTF-8")):
+        r = client.get(f"{base}?{query}")
+        body = r.get_data(as_text=True)
+        assert r.status_code == 400, (query, body)
+        assert r.mimetype == "text/plain" and "nothing downloaded" in body and reason in body, (query, body)
+        assert "event_id" not in body
+    assert client.get(f"{base}?mmin=1").status_code == 200
+    store = {"code": cf.encode_rule(_edited_rule())}
+    with app.server.test_request_context("/"):
+        href, cls, title = page.download_link(Filters.from_query("mmin=abc").to_query(), store, "?mmin=abc")
+        assert href is None and "disabled" in cls.split() and "mmin='abc' is not a number" in title
+        href, cls, title = page.download_link("mmin=1", store, "?mmin=1")
+    assert "disabled" not in cls.split()
+    assert href.startswith("/download/mechanisms_classified.csv?mmin=1&rule=")
+    assert cf.encode_rule(_edited_rule()) in unquote(href)
+    # filters and a rule each valid, together past the route's query length: link off, says why
+    rows = [{**cf.new_rule_row([]), "group": "é" * 12 + f"{i:02d}"} for i in range(cf.MAX_RULE_ROWS)]
+    long_rule, err = cf.check_rule(rows)
+    assert err is None and len(cf.encode_rule(long_rule)) <= cf.MAX_RULE_CODE
+    many = Filters(clusters=[f"c{i:02d}" + "x" * 57 for i in range(40)])
+    assert not query_problems(many.to_query())
+    with app.server.test_request_context("/"):
+        href, cls, title = page.download_link(many.to_query(), {"code": cf.encode_rule(long_rule)}, many.to_search())
+    assert href is None and "disabled" in cls.split()
+    assert title.startswith("cannot download: ") and "longer than 8192 characters" in title
 
 
 def test_builders_on_toc2me_counts(toc2me_data_dir):
@@ -365,24 +498,6 @@ def test_builders_on_toc2me_counts(toc2me_data_dir):
     assert [g for g, _ in res["stereonets"]] == ["g1", "g2", "g3", "g4", "other"]
     drawn = {g: f["layout"]["meta"]["drawn"] for g, f in res["stereonets"]}
     assert drawn["g2"] == 1500 and drawn["g1"] == 462
-
-
-def test_malformed_filter_classified_csv_downloads_nothing(demo_data_dir):
-    """Regression: with ``?mmin=abc`` in the address the bar's filters had silently dropped the
-    value, so the classified-mechanisms CSV held every mechanism. Now nothing is sent (the
-    bar's alert says why); a clean address still downloads."""
-    from dash.exceptions import PreventUpdate
-
-    from app import create_app
-
-    app = create_app(demo_data_dir)
-    from pages import classification as page
-
-    store = {"code": cf.encode_rule(cf.check_rule(cf.default_rule_rows())[0])}
-    with app.server.app_context():
-        with pytest.raises(PreventUpdate):
-            page.download(1, Filters.from_query("mmin=abc").to_query(), store, "?mmin=abc")
-        assert page.download(1, "mmin=1", store, "?mmin=1")["filename"].endswith(".csv")
 
 
 def test_toc2me_every_analysis_page_counts_each_event_once(toc2me_data_dir):

@@ -62,11 +62,16 @@ def _read_response(sock: socket.socket, timeout: float = 60.0) -> tuple[bytes, b
     return head, body
 
 
-def test_a_stalled_download_does_not_block_the_only_worker_thread(served):
+@pytest.mark.parametrize("path, high_water_marks", [
+    ("/download/events.csv", 10),
+    # the classification page's CSV (same spool): every mechanism row, an edited rule
+    ("/download/mechanisms_classified.csv?mech=all&rule=g1%3A0%2C30%2C0%2C90%2C150", 4),
+])
+def test_a_stalled_download_does_not_block_the_only_worker_thread(served, path, high_water_marks):
     url, port = served
-    expected = requests.get(f"{url}/download/events.csv", timeout=60).content
-    assert len(expected) > 10 * 65536  # far more than the high-water mark plus socket buffers
-    stalled = _stalled_download(port, "/download/events.csv")
+    expected = requests.get(f"{url}{path}", timeout=60).content
+    assert len(expected) > high_water_marks * 65536  # more than the high-water mark plus socket buffers
+    stalled = _stalled_download(port, path)
     try:
         time.sleep(1.0)  # the query has run; the file is being fed to a client that reads nothing
         r = requests.get(f"{url}/healthz", timeout=20)
