@@ -122,30 +122,47 @@ def nested_loeo(preds: pd.DataFrame, target_accuracy: float = 0.98, guard_upper:
         inner, outer = ev != test, ev == test
         choice = select({r: lab[f"p_{r}"].to_numpy(float)[inner] for r in recipes}, y[inner], target_accuracy,
                         guard_upper)
-        by_recipe = {}
-        part = lab.loc[outer].copy()
-        for r in recipes:
-            lo, hi = choice["inner"][r]["lower"], choice["inner"][r]["upper"]
-            s = band_stats(lab[f"p_{r}"].to_numpy(float)[outer], y[outer], lo, hi)
-            by_recipe[r] = shares(s["n_correct"], s["n_decided"], s["n"]) | {"lower": lo, "upper": hi}
-            part[f"lower_{r}"], part[f"upper_{r}"] = lo, hi
-        r = choice["recipe"]
-        part["p"] = part[f"p_{r}"].astype(float)
-        part["lower"], part["upper"], part["recipe"] = choice["lower"], choice["upper"], r
+        fold, part = apply_choice(choice, lab.loc[outer], recipes)
+        folds.append({"test_event": test, "inner_events": [e for e in events if e != test]} | fold)
         parts.append(part)
-        folds.append({"test_event": test, "inner_events": [e for e in events if e != test], "recipe": r,
-                      "lower": choice["lower"], "upper": choice["upper"], "inner": choice["inner"],
-                      "outer": {k: v for k, v in by_recipe[r].items() if k not in ("lower", "upper")},
-                      "outer_by_recipe": by_recipe})
+    return pool_folds(folds, recipes) | {"n_events": len(events), "n_labelled": int(len(lab)),
+                                        "target_accuracy": float(target_accuracy),
+                                        "trace": pd.concat(parts, ignore_index=True)}
 
+
+def apply_choice(choice: dict, outer: pd.DataFrame, recipes) -> tuple[dict, pd.DataFrame]:
+    """Score one outer event with an inner :func:`select` ``choice``.
+
+    ``outer``: the outer event's labelled rows (``label``, ``p_<recipe>``). Returns the fold
+    entry (``recipe``, ``lower``, ``upper``, ``inner``, ``outer``: shares of the chosen
+    recipe, ``outer_by_recipe``: each recipe with its own inner band) and the rows with
+    ``p``/``lower``/``upper``/``recipe`` and ``lower_<recipe>``/``upper_<recipe>`` added."""
+    y = outer["label"].to_numpy(float)
+    part = outer.copy()
+    by_recipe = {}
+    for r in recipes:
+        lo, hi = choice["inner"][r]["lower"], choice["inner"][r]["upper"]
+        s = band_stats(outer[f"p_{r}"].to_numpy(float), y, lo, hi)
+        by_recipe[r] = shares(s["n_correct"], s["n_decided"], s["n"]) | {"lower": lo, "upper": hi}
+        part[f"lower_{r}"], part[f"upper_{r}"] = lo, hi
+    r = choice["recipe"]
+    part["p"] = part[f"p_{r}"].astype(float)
+    part["lower"], part["upper"], part["recipe"] = choice["lower"], choice["upper"], r
+    fold = {"recipe": r, "lower": choice["lower"], "upper": choice["upper"], "inner": choice["inner"],
+            "outer": {k: v for k, v in by_recipe[r].items() if k not in ("lower", "upper")},
+            "outer_by_recipe": by_recipe}
+    return fold, part
+
+
+def pool_folds(folds: list[dict], recipes) -> dict:
+    """``{"folds", "pooled", "pooled_by_recipe"}``: the outer folds' counts summed (the
+    procedure, and each recipe with its band chosen per fold)."""
     def pool(blocks):
         return shares(sum(b["n_correct"] for b in blocks), sum(b["n_decided"] for b in blocks),
                       sum(b["n_labelled"] for b in blocks))
 
     return {"folds": folds, "pooled": pool([f["outer"] for f in folds]),
-            "pooled_by_recipe": {r: pool([f["outer_by_recipe"][r] for f in folds]) for r in recipes},
-            "n_events": len(events), "n_labelled": int(len(lab)), "target_accuracy": float(target_accuracy),
-            "trace": pd.concat(parts, ignore_index=True)}
+            "pooled_by_recipe": {r: pool([f["outer_by_recipe"][r] for f in folds]) for r in recipes}}
 
 
 def record_predictions(record: dict) -> pd.DataFrame:
