@@ -64,15 +64,12 @@ def test_tiny_full_nested_run_is_recomputable(real, toc2me_waveforms_dir):
     """A tiny run (few synthetic examples, one epoch, k = 2): each outer event's choice is
     made on inner predictions of the other event only, and the outer counts equal the
     nested procedure written out by hand (tests/test_nested.py) on those predictions."""
-    from test_nested import _brute_force
     cfg = T.TrainConfig.tiny(data_dir=str(toc2me_waveforms_dir), seed=7, n_synthetic=600, n_val_synthetic=200)
     loeo = T.load_record()
     full = json.loads(json.dumps(T._jsonable(FN.full_nested(cfg, 2, loeo, real))))   # as written
     meta, lab = real.meta, real.labelled()
     inner = pd.DataFrame(full["inner_predictions"])
-    outer = pd.DataFrame(loeo["loeo"]["held_out_predictions"])
-    got = {f["test_event"]: f for f in full["full_nested"]["folds"]}
-    assert sorted(got) == sorted(meta.event_id.unique())
+    assert sorted(f["test_event"] for f in full["full_nested"]["folds"]) == sorted(meta.event_id.unique())
     for i, o in enumerate(full["outer"]):
         e = o["test_event"]
         mine = inner[inner.outer_event == e]
@@ -85,15 +82,57 @@ def test_tiny_full_nested_run_is_recomputable(real, toc2me_waveforms_dir):
             held = set(mine.station[mine.inner_fold == f["fold"]])
             assert set(f["held_out_stations"]) == {b for (a, b), j in split.items() if j == f["fold"]} >= held
             assert f["n_train_labelled"] == len(mine) - len(held) and f["seed"] == FN.inner_seed(7, i, f["fold"])
-        guard = {r: g["upper"] for r, g in o["guard"].items()}
-        preds = pd.concat([mine.drop(columns=["outer_event", "inner_fold"]), outer[outer.event_id == e]])
-        recipe, upper, cor, dec, n = _brute_force(preds, cfg.target_accuracy, guard)[e]
-        f = got[e]
-        assert (f["recipe"], f["upper"]) == (recipe, upper)
-        assert (f["outer"]["n_correct"], f["outer"]["n_decided"], f["outer"]["n_labelled"]) == (cor, dec, n)
+    _check_by_hand(full, loeo)
     pooled = full["full_nested"]["pooled"]
     assert pooled["n_labelled"] == int(lab.sum())
     assert pooled["coverage_ci_low"] <= pooled["coverage"] <= pooled["coverage_ci_high"]
     again = FN.rescore(full, loeo)
     assert again["pooled"] == pytest.approx(pooled)
     assert full["partially_nested"]["pooled"]["n_labelled"] == pooled["n_labelled"]
+
+
+def _check_by_hand(full: dict, loeo: dict) -> None:
+    """Per outer event: the inner set holds only the other events' labelled traces, each
+    once, and the stored choice and outer counts equal the nested procedure written out by
+    hand (tests/test_nested.py) on the inner predictions + that event's LOEO predictions."""
+    from test_nested import _brute_force
+    inner = pd.DataFrame(full["inner_predictions"])
+    outer = pd.DataFrame(loeo["loeo"]["held_out_predictions"])
+    outer_lab = outer[outer.label.notna()]
+    got = {f["test_event"]: f for f in full["full_nested"]["folds"]}
+    for o in full["outer"]:
+        e = o["test_event"]
+        mine = inner[inner.outer_event == e]
+        assert not (mine.event_id == e).any()
+        others = outer_lab[outer_lab.event_id != e]
+        assert sorted(zip(mine.event_id, mine.station)) == sorted(zip(others.event_id, others.station))
+        guard = {r: g["upper"] for r, g in o["guard"].items()}
+        preds = pd.concat([mine.drop(columns=["outer_event", "inner_fold"]), outer[outer.event_id == e]])
+        recipe, upper, cor, dec, n = _brute_force(preds, full["target_accuracy"], guard)[e]
+        f = got[e]
+        assert (f["recipe"], f["upper"]) == (recipe, upper)
+        assert (f["outer"]["n_correct"], f["outer"]["n_decided"], f["outer"]["n_labelled"]) == (cor, dec, n)
+
+
+def test_committed_full_nested_record_and_its_model_eval_rows():
+    """The committed record (``python -m pipeline nested``): its numbers by hand, the
+    ``loeo_heldout_full_nested`` rows of model_eval and the model page's headline line."""
+    from pipeline.picking import evaluate as E
+    from components import model_figures as mf
+    from test_model_figures import _toy
+    full, loeo = E.default_full_record(), E.default_record()
+    if full is None:
+        pytest.skip("no committed fully nested record (python -m pipeline nested)")
+    assert full["outer_predictions"]["weights_sha256"] == loeo["weights_sha256"]
+    _check_by_hand(full, loeo)
+    pooled = full["full_nested"]["pooled"]
+    folds = full["full_nested"]["folds"]
+    assert pooled["n_correct"] == sum(f["outer"]["n_correct"] for f in folds)
+    assert pooled["n_labelled"] == sum(f["outer"]["n_labelled"] for f in folds) == 118
+    rows = E.evaluate(_toy())
+    g = lambda n: mf.metric(rows, "cnn", E.LOEO_FULL, n)  # noqa: E731
+    assert (g("n_correct"), g("n_decided"), g("n_labelled")) == (pooled["n_correct"], pooled["n_decided"], 118)
+    assert g("inner_folds") == full["k"] and g("n_events") == 2
+    ref = {c["key"]: c for c in mf.headline_cards(rows)}["reference"]
+    line = dict((label, text) for label, text, _ in ref["lines"])["CNN, held-out (fully nested)"]
+    assert f"{pooled['n_correct']}/{pooled['n_decided']}" in line and mf.share_text(rows, "cnn", E.LOEO_FULL, "coverage") in line

@@ -34,7 +34,9 @@ long as one LOEO fold model (about a minute on 2 quiet CPU threads).
 (:func:`full_nested`); :func:`rescore` recomputes its numbers from the stored inner
 predictions without TensorFlow.
 
-Sample size: two labelled events (56 + 62 = 118 labelled traces, two outer folds); the 95 %
+Sample size: two labelled events (56 + 62 = 118 labelled traces, two outer folds); each
+choice rests on the other event's 56 or 62 inner predictions, from inner models trained on
+(k - 1) / k of its labels (k = 3: 37-42), fewer than the LOEO fold models had. The 95 %
 Wilson intervals treat traces as independent, so they are too narrow.
 
 Conventions as in :mod:`pipeline.picking.nested`: label 1 = recorded down, probabilities are

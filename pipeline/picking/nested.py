@@ -16,13 +16,18 @@ What is nested here (outer folds report, inner data choose)
       band are applied to E, and E's counts are what is reported. E's labels never enter
       the choice made for E.
 
-What is not nested, and why
+What is not nested here, and where it is
     * F's LOEO predictions come from the fold model trained on E's labels, so E's labels
       reach the choice for E indirectly, through that model's weights (never through the
-      score the choice maximises). Removing that too needs inner fold models re-trained
-      on parts of F (stations of F, grouped so no trace is in two folds): 2 x k extra
-      trainings of about a minute each, not run here. F's own fold model cannot stand in:
-      its predictions on F are in-sample.
+      score the choice maximises); the guard band of the record was also made with that
+      model. F's own fold model cannot stand in: its predictions on F are in-sample.
+      :mod:`pipeline.picking.full_nested` (``python -m pipeline nested``) removes this: inner
+      fold models trained on station groups of F only (k folds, no trace or station in two,
+      nothing of E: labels, waveforms, noise) make F's inner predictions and the guard;
+      :func:`select` and :func:`apply_choice` below then do the same as here. That costs
+      2 x k extra trainings (about a minute each on 2 quiet CPU threads), so it is a
+      separate command whose record (``pipeline/models/cnn_polarity.full_nested.json``) is
+      committed; the numbers here stay the cheap, partially nested ones.
     * The production model's band (``calibration`` in the record) is still chosen on all
       pooled LOEO predictions: that is the right band to *deploy*; its performance is what
       the nested numbers estimate.
@@ -34,7 +39,10 @@ How small the sample is
     62), 118 labelled traces in all, two outer folds. Every share comes with a 95 % Wilson
     interval (:func:`pipeline.picking.intervals.wilson_interval`) that treats traces as
     independent; traces of one event share a source and noise, so the real uncertainty is
-    larger, and two events say next to nothing about the spread between events.
+    larger, and two events say next to nothing about the spread between events. In the fully
+    nested run each choice rests on one event's 56 or 62 inner predictions, made by inner
+    models that saw (k - 1) / k of that event's labels (k = 3: 37-42 traces), fewer than
+    the LOEO fold models (all of it), so its inner scores are if anything pessimistic.
 
 Conventions: labels are 1 = recorded down, 0 = recorded up (NaN = unlabelled, ignored);
 probabilities ``p_<recipe>`` are prob_down_recorded; a band decides down for p >= upper, up
