@@ -279,6 +279,8 @@ def run(args) -> int:
     from . import training as T
     from .pickers.cnn import DEFAULT_RECORD
     rec_path = Path(args.record or DEFAULT_RECORD)
+    if args.tiny and not args.out:   # a smoke run must not replace the committed record
+        raise SystemExit("python -m pipeline nested --tiny needs --out (it would overwrite the committed record)")
     loeo_record = T.load_record(rec_path)
     fields = {f for f in T.TrainConfig.__dataclass_fields__}
     conf = {k: v for k, v in (loeo_record.get("config") or {}).items() if k in fields and k not in ("data_dir", "out_dir")}
