@@ -13,7 +13,7 @@ INPUT ?=
 HOST ?= 127.0.0.1
 PORT ?= 8050
 
-.PHONY: install test-deps run build test bench bench-load clean-data fortran robustness
+.PHONY: install test-deps run build test bench bench-load clean-data fortran robustness nested
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -57,6 +57,11 @@ test: test-deps
 # the velocity-model robustness study the model page shows (200 events, CNN: a few minutes on 2 cores)
 robustness: install
 	$(PY) -m pipeline robustness --data-dir $(DATA_DIR) $(if $(EVENTS),--events $(EVENTS))
+
+# the polarity CNN's fully nested evaluation (pipeline/picking/full_nested.py): 2 x K inner
+# trainings of about a minute each on 2 quiet cores; writes pipeline/models/cnn_polarity.full_nested.json
+nested: install
+	$(PY) -m pipeline nested $(if $(K),--k $(K))
 
 bench: install
 	$(PY) bench/run_all.py

@@ -186,6 +186,12 @@ def parser() -> argparse.ArgumentParser:
     TrainConfig.add_arguments(tr)
     tr.set_defaults(func=_cmd_train)
 
+    ns = sub.add_parser("nested", help="fully nested LOEO evaluation of the polarity CNN: trains inner fold "
+                        "models without the held-out event (2 x k trainings), writes <model>.full_nested.json")
+    from .picking import full_nested
+    full_nested.add_arguments(ns)
+    ns.set_defaults(func=full_nested.run)
+
     ev = sub.add_parser("evaluate", help="evaluate the polarity pickers into the model_eval table")
     from .picking import evaluate
     evaluate.add_arguments(ev)

@@ -271,7 +271,7 @@ MODEL_EVAL = Table(
     (
         _c("model", STR, "picker (cnn, cct, onset, reference, ...)", False),
         _c("dataset", STR, "evaluation set: manual50, reference_confident, loeo_heldout (nested), "
-                           "loeo_fold:<event>, loeo_selected_on_itself (optimistic), all_traces, demo_truth*, "
+                           "loeo_heldout_full_nested (inner models without the held-out event), loeo_fold:<event>, loeo_selected_on_itself (optimistic), all_traces, demo_truth*, "
                            "reference_reported_2861 (the authors' own test set), training", False),
         _c("kind", STR, "metric, roc, pr, calibration, confusion, coverage, training", False),
         _c("name", STR, "metric name or curve/series name (shares have *_ci_low/*_ci_high: 95 % Wilson)",

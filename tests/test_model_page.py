@@ -182,6 +182,12 @@ def test_toc2me_page(dash_duo, toc2me_eval_dir):
     g = lambda n: mf.metric(rows, "cnn", "loeo_heldout", n)  # noqa: E731
     assert mf.fmt_pct(g("accuracy")) in ref and mf.fmt_ci(g("accuracy_ci_low"), g("accuracy_ci_high")) in ref
     assert "118 labelled traces of 2 events" in ref and "nested" in ref
+    # the fully nested numbers (inner models that never saw the held-out event), labelled as such
+    full = lambda n: mf.metric(rows, "cnn", "loeo_heldout_full_nested", n)  # noqa: E731
+    from pipeline.picking.evaluate import default_full_record
+    if default_full_record() is not None:
+        assert "fully nested" in ref and f"{int(full('n_correct'))}/{int(full('n_decided'))}" in ref
+        assert mf.share_text(rows, "cnn", "loeo_heldout_full_nested", "coverage") in ref
     cells = dash_duo.driver.execute_script(
         "return [...document.querySelectorAll('#model-metrics td[data-dash-column=\"accuracy_ci\"]')]"
         ".map(td => td.innerText)")

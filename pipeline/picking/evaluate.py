@@ -23,6 +23,11 @@ Evaluation sets (``dataset``)
       ``cnn_synthetic_only`` / ``cnn_finetuned`` fix the recipe and nest only the band.
       These are the honest CNN numbers; the onset baseline is scored on the same labelled
       traces;
+    * ``loeo_heldout_full_nested`` (model ``cnn``, shares only): the same outer predictions
+      with recipe and band chosen by inner fold models trained on station groups of the
+      other event, never on anything of the held-out event
+      (:mod:`pipeline.picking.full_nested`; rows present once ``python -m pipeline nested``
+      has written ``pipeline/models/cnn_polarity.full_nested.json``; ``inner_folds`` = k);
     * ``loeo_fold:<event_id>``: the same, one outer fold (the held-out event) at a time, with
       the fold's band and ``recipe:<name>`` (value 1);
     * ``loeo_selected_on_itself``: the training record's own LOEO summary, whose band and
@@ -101,6 +106,7 @@ MANUAL = "manual50"
 REFERENCE_CONFIDENT = "reference_confident"
 LOEO = "loeo_heldout"
 LOEO_FOLD = "loeo_fold:"            # + the held-out event id
+LOEO_FULL = "loeo_heldout_full_nested"   # recipe and band chosen by inner models that never saw the event
 LOEO_SELF = "loeo_selected_on_itself"
 DEMO_TRUTH = "demo_truth"
 ALL_TRACES = "all_traces"
@@ -518,6 +524,7 @@ def _loeo(rows, record, pol, stations, methods):
         _add(rows, "cnn", ds, "metric", f"recipe:{fold['recipe']}", value=1)
         _add(rows, "cnn", ds, "metric", "in_sample_events", value=0)
         _add(rows, "cnn", ds, "metric", "n_events", value=1)
+    _full_nested(rows, record)
     for m in methods:
         if m in ("cnn", "reference"):
             continue  # cnn: the production model saw these labels; reference: it made most of them
@@ -671,6 +678,32 @@ def _record_matches(record: dict, pol: pd.DataFrame) -> bool:
         return True
     versions = set(cnn["model_version"].dropna().astype(str))
     return not versions or record["weights_digest"] in versions
+
+
+def _full_nested(rows, record) -> None:
+    """Rows ``cnn`` / ``loeo_heldout_full_nested``: the fully nested numbers
+    (:mod:`pipeline.picking.full_nested`), recomputed from its stored inner predictions, when
+    that record exists and was made from this training record's LOEO predictions."""
+    from .full_nested import rescore
+    full = default_full_record()
+    if full is None:
+        return
+    if full.get("outer_predictions", {}).get("weights_sha256") != record.get("weights_sha256"):
+        log.info("the fully nested record was made from another training record: its rows are skipped")
+        return
+    res = rescore(full, record)
+    for name, v in res["pooled"].items():
+        _add(rows, "cnn", LOEO_FULL, "metric", name, value=v)
+    _add(rows, "cnn", LOEO_FULL, "metric", "n_events", value=res["n_events"])
+    _add(rows, "cnn", LOEO_FULL, "metric", "n_folds", value=len(res["folds"]))
+    _add(rows, "cnn", LOEO_FULL, "metric", "inner_folds", value=full["k"])
+    _add(rows, "cnn", LOEO_FULL, "metric", "in_sample_events", value=0)
+
+
+def default_full_record() -> dict | None:
+    """The committed fully nested record (``cnn_polarity.full_nested.json``; None without it)."""
+    path = Path(__file__).resolve().parents[1] / "models" / "cnn_polarity.full_nested.json"
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def default_record() -> dict | None:

@@ -16,13 +16,18 @@ What is nested here (outer folds report, inner data choose)
       band are applied to E, and E's counts are what is reported. E's labels never enter
       the choice made for E.
 
-What is not nested, and why
+What is not nested here, and where it is
     * F's LOEO predictions come from the fold model trained on E's labels, so E's labels
       reach the choice for E indirectly, through that model's weights (never through the
-      score the choice maximises). Removing that too needs inner fold models re-trained
-      on parts of F (stations of F, grouped so no trace is in two folds): 2 x k extra
-      trainings of about a minute each, not run here. F's own fold model cannot stand in:
-      its predictions on F are in-sample.
+      score the choice maximises); the guard band of the record was also made with that
+      model. F's own fold model cannot stand in: its predictions on F are in-sample.
+      :mod:`pipeline.picking.full_nested` (``python -m pipeline nested``) removes this: inner
+      fold models trained on station groups of F only (k folds, no trace or station in two,
+      nothing of E: labels, waveforms, noise) make F's inner predictions and the guard;
+      :func:`select` and :func:`apply_choice` below then do the same as here. That costs
+      2 x k extra trainings (about a minute each on 2 quiet CPU threads), so it is a
+      separate command whose record (``pipeline/models/cnn_polarity.full_nested.json``) is
+      committed; the numbers here stay the cheap, partially nested ones.
     * The production model's band (``calibration`` in the record) is still chosen on all
       pooled LOEO predictions: that is the right band to *deploy*; its performance is what
       the nested numbers estimate.
@@ -34,7 +39,10 @@ How small the sample is
     62), 118 labelled traces in all, two outer folds. Every share comes with a 95 % Wilson
     interval (:func:`pipeline.picking.intervals.wilson_interval`) that treats traces as
     independent; traces of one event share a source and noise, so the real uncertainty is
-    larger, and two events say next to nothing about the spread between events.
+    larger, and two events say next to nothing about the spread between events. In the fully
+    nested run each choice rests on one event's 56 or 62 inner predictions, made by inner
+    models that saw (k - 1) / k of that event's labels (k = 3: 37-42 traces), fewer than
+    the LOEO fold models (all of it), so its inner scores are if anything pessimistic.
 
 Conventions: labels are 1 = recorded down, 0 = recorded up (NaN = unlabelled, ignored);
 probabilities ``p_<recipe>`` are prob_down_recorded; a band decides down for p >= upper, up
@@ -122,30 +130,47 @@ def nested_loeo(preds: pd.DataFrame, target_accuracy: float = 0.98, guard_upper:
         inner, outer = ev != test, ev == test
         choice = select({r: lab[f"p_{r}"].to_numpy(float)[inner] for r in recipes}, y[inner], target_accuracy,
                         guard_upper)
-        by_recipe = {}
-        part = lab.loc[outer].copy()
-        for r in recipes:
-            lo, hi = choice["inner"][r]["lower"], choice["inner"][r]["upper"]
-            s = band_stats(lab[f"p_{r}"].to_numpy(float)[outer], y[outer], lo, hi)
-            by_recipe[r] = shares(s["n_correct"], s["n_decided"], s["n"]) | {"lower": lo, "upper": hi}
-            part[f"lower_{r}"], part[f"upper_{r}"] = lo, hi
-        r = choice["recipe"]
-        part["p"] = part[f"p_{r}"].astype(float)
-        part["lower"], part["upper"], part["recipe"] = choice["lower"], choice["upper"], r
+        fold, part = apply_choice(choice, lab.loc[outer], recipes)
+        folds.append({"test_event": test, "inner_events": [e for e in events if e != test]} | fold)
         parts.append(part)
-        folds.append({"test_event": test, "inner_events": [e for e in events if e != test], "recipe": r,
-                      "lower": choice["lower"], "upper": choice["upper"], "inner": choice["inner"],
-                      "outer": {k: v for k, v in by_recipe[r].items() if k not in ("lower", "upper")},
-                      "outer_by_recipe": by_recipe})
+    return pool_folds(folds, recipes) | {"n_events": len(events), "n_labelled": int(len(lab)),
+                                        "target_accuracy": float(target_accuracy),
+                                        "trace": pd.concat(parts, ignore_index=True)}
 
+
+def apply_choice(choice: dict, outer: pd.DataFrame, recipes) -> tuple[dict, pd.DataFrame]:
+    """Score one outer event with an inner :func:`select` ``choice``.
+
+    ``outer``: the outer event's labelled rows (``label``, ``p_<recipe>``). Returns the fold
+    entry (``recipe``, ``lower``, ``upper``, ``inner``, ``outer``: shares of the chosen
+    recipe, ``outer_by_recipe``: each recipe with its own inner band) and the rows with
+    ``p``/``lower``/``upper``/``recipe`` and ``lower_<recipe>``/``upper_<recipe>`` added."""
+    y = outer["label"].to_numpy(float)
+    part = outer.copy()
+    by_recipe = {}
+    for r in recipes:
+        lo, hi = choice["inner"][r]["lower"], choice["inner"][r]["upper"]
+        s = band_stats(outer[f"p_{r}"].to_numpy(float), y, lo, hi)
+        by_recipe[r] = shares(s["n_correct"], s["n_decided"], s["n"]) | {"lower": lo, "upper": hi}
+        part[f"lower_{r}"], part[f"upper_{r}"] = lo, hi
+    r = choice["recipe"]
+    part["p"] = part[f"p_{r}"].astype(float)
+    part["lower"], part["upper"], part["recipe"] = choice["lower"], choice["upper"], r
+    fold = {"recipe": r, "lower": choice["lower"], "upper": choice["upper"], "inner": choice["inner"],
+            "outer": {k: v for k, v in by_recipe[r].items() if k not in ("lower", "upper")},
+            "outer_by_recipe": by_recipe}
+    return fold, part
+
+
+def pool_folds(folds: list[dict], recipes) -> dict:
+    """``{"folds", "pooled", "pooled_by_recipe"}``: the outer folds' counts summed (the
+    procedure, and each recipe with its band chosen per fold)."""
     def pool(blocks):
         return shares(sum(b["n_correct"] for b in blocks), sum(b["n_decided"] for b in blocks),
                       sum(b["n_labelled"] for b in blocks))
 
     return {"folds": folds, "pooled": pool([f["outer"] for f in folds]),
-            "pooled_by_recipe": {r: pool([f["outer_by_recipe"][r] for f in folds]) for r in recipes},
-            "n_events": len(events), "n_labelled": int(len(lab)), "target_accuracy": float(target_accuracy),
-            "trace": pd.concat(parts, ignore_index=True)}
+            "pooled_by_recipe": {r: pool([f["outer_by_recipe"][r] for f in folds]) for r in recipes}}
 
 
 def record_predictions(record: dict) -> pd.DataFrame:

@@ -137,6 +137,7 @@ class RealData:
     windows: np.ndarray         #: (N, 600) raw float32
     noise: dict = field(default_factory=dict)   #: event_id -> list of float32 noise segments
     rejects: Rejects = field(default_factory=Rejects)
+    noise_stations: dict = field(default_factory=dict)  #: event_id -> station code of each noise segment
 
     def labelled(self) -> np.ndarray:
         return self.meta["label"].notna().to_numpy()
@@ -149,7 +150,7 @@ def load_real(data_dir: str | Path = DEFAULT_DATA_DIR, events=SHARED_EVENTS) -> 
     if not wdir.is_dir():
         raise InputError(wdir, "no waveforms folder (the shared ToC2ME data are needed for training)")
     rejects = Rejects()
-    metas, wins, noise = [], [], {}
+    metas, wins, noise, noise_sta = [], [], {}, {}
     for ev in W.iter_events(wdir, events, rejects):
         m, w = W.vertical_windows(ev, rejects)
         raw_f = data_dir / "picks" / "eqpolarity_raw" / f"{ev.event_id}.polarity"
@@ -173,16 +174,19 @@ def load_real(data_dir: str | Path = DEFAULT_DATA_DIR, events=SHARED_EVENTS) -> 
         m["label_source"] = src
         metas.append(m)
         wins.append(w)
-        segs = []
+        segs, seg_sta = [], []
         for rec in ev.traces:
             end = int(rec.p_offset - NOISE_GUARD_S * W.TARGET_RATE)
             seg = rec.data[:max(end, 0)]
             if seg.size >= W.WINDOW_LEN + 50 and np.isfinite(seg).all() and not W.is_dead(seg):
                 segs.append(np.asarray(seg, dtype=np.float32))
+                seg_sta.append(str(rec.station))
         noise[ev.event_id] = segs
+        noise_sta[ev.event_id] = seg_sta
     if not metas:
         raise InputError(wdir, f"none of the events {list(events)} could be read")
-    return RealData(pd.concat(metas, ignore_index=True), np.concatenate(wins), noise, rejects)
+    return RealData(pd.concat(metas, ignore_index=True), np.concatenate(wins), noise, rejects=rejects,
+                    noise_stations=noise_sta)
 
 
 # --------------------------------------------------------------------------- synthetic onsets
