@@ -613,10 +613,11 @@ class DataProvider:
         return self.query(sql, params)
 
     # -- composite mechanisms (pipeline.mechanisms.composite) ---------------------------
-    def events_with_polarities(self, filters: Filters, cap: int | None = None) -> pd.DataFrame:
+    def events_with_polarities(self, filters: Filters, cap: int | None = None, also=()) -> pd.DataFrame:
         """Filtered events (the :meth:`filtered_sql` ``events`` rows) that have at least one
-        row in ``polarities``: ``event_id, time, lat, lon, depth_km, magnitude, cluster``,
-        the ``cap`` largest magnitudes (ties by event id; None = all), ordered that way.
+        row in ``polarities``, or whose id is in ``also`` (e.g. events with reviewed picks
+        only): ``event_id, time, lat, lon, depth_km, magnitude, cluster``, the ``cap``
+        largest magnitudes (ties by event id; None = all), ordered that way.
         ``df.attrs['matched']``: such events before the cap. Empty when the ``polarities``
         table is absent."""
         cols = 'event_id, "time", lat, lon, depth_km, magnitude, cluster'
@@ -627,9 +628,9 @@ class DataProvider:
         ev_sql, ev_params = self.filtered_sql("events", filters, cols)
         sql = (f"WITH ev AS MATERIALIZED ({ev_sql}) SELECT ev.*, count(*) OVER () AS _n FROM ev"
                " WHERE event_id IN (SELECT DISTINCT event_id FROM read_parquet(?)"
-               " WHERE event_id IN (SELECT event_id FROM ev))"
+               " WHERE event_id IN (SELECT event_id FROM ev)) OR list_contains(?::VARCHAR[], event_id)"
                " ORDER BY magnitude DESC NULLS LAST, event_id")
-        params = [*ev_params, self._src("polarities")]
+        params = [*ev_params, self._src("polarities"), sorted({str(e) for e in also})]
         if cap is not None:
             sql, params = sql + " LIMIT ?", [*params, max(0, int(cap))]
         df = self.query(sql, params)

@@ -180,6 +180,49 @@ def double_click_at(driver, x: float, y: float) -> None:
     builder.perform()
 
 
+def plotly_double_click(dash_duo, graph_id: str, x: float, y: float, tries: int = 3) -> int:
+    """A real double click at viewport pixel (``x``, ``y``) on the Plotly graph ``graph_id``,
+    repeated (up to ``tries`` times) until Plotly reports it as one (``plotly_doubleclick``),
+    as a user double-clicks again when the first did nothing. Plotly counts two presses as a
+    double click only when it handles them within 300 ms; on a loaded machine the browser
+    may handle the second one later (seen at load ~10), and then two single clicks do
+    nothing. Returns the number of double clicks sent."""
+    arm = ("const gd = document.querySelector('#%s .js-plotly-plot'); window.__fmDouble = false;"
+           "gd.once('plotly_doubleclick', () => { window.__fmDouble = true; });" % graph_id)
+    for n in range(1, tries + 1):
+        dash_duo.driver.execute_script(arm)
+        double_click_at(dash_duo.driver, x, y)
+        try:
+            wait(lambda: dash_duo.driver.execute_script("return window.__fmDouble"), timeout=5,
+                 message="plotly_doubleclick")
+            return n
+        except AssertionError:
+            continue
+    raise AssertionError(f"{tries} real double clicks on #{graph_id}, none handled as one")
+
+
+def empty_spot(dash_duo, graph_id: str, xaxis: str = "xaxis", yaxis: str = "yaxis") -> tuple[float, float]:
+    """Viewport pixel in the plot area of ``graph_id`` farthest from every drawn point (a
+    20 x 12 grid, 5 % in from the edges): a click there hits no trace, so it selects nothing
+    and starts no callback."""
+    gd = dash_duo.find_element(f"#{graph_id} .js-plotly-plot")
+    scroll_into_view(dash_duo.driver, gd)
+    return tuple(dash_duo.driver.execute_script(
+        "const gd = arguments[0], xa = gd._fullLayout[arguments[1]], ya = gd._fullLayout[arguments[2]];"
+        "const pts = [];"
+        "for (const t of gd._fullData) { if (t.visible !== true || !t.x || !t.y) continue;"
+        "  for (let i = 0; i < t.x.length; i++) { const px = xa.d2p(t.x[i]), py = ya.d2p(t.y[i]);"
+        "    if (isFinite(px) && isFinite(py)) pts.push([px, py]); } }"
+        "let best = null, bestD = -1;"
+        "for (let i = 0; i < 20; i++) for (let j = 0; j < 12; j++) {"
+        "  const px = xa._length * (0.05 + 0.9 * i / 19), py = ya._length * (0.05 + 0.9 * j / 11);"
+        "  let d = Infinity; for (const p of pts) d = Math.min(d, Math.hypot(p[0] - px, p[1] - py));"
+        "  if (d > bestD) { bestD = d; best = [px, py]; } }"
+        "const r = gd.getBoundingClientRect();"
+        "return [r.left + xa._offset + best[0], r.top + ya._offset + best[1]];",
+        gd, xaxis, yaxis))
+
+
 def data_to_client(dash_duo, graph_id: str, x, y, xaxis: str = "xaxis", yaxis: str = "yaxis") -> tuple[float, float]:
     """Viewport pixel of the data point (``x``, ``y``) on the axes of the ``dcc.Graph``
     ``graph_id`` (scrolled into view first), from Plotly's own axis transforms

@@ -165,3 +165,41 @@ def test_pure_python_grid_search_too_large_is_refused_before_running(scenario_ge
     monkeypatch.setattr(invert, "PYTHON_MEMORY_LIMIT", invert.PYTHON_BYTES_PER_RAY_TRIAL * (len(pol) - 1))
     with pytest.raises(invert.CompositeTooLarge, match="pool fewer events"):
         invert.composite(events, pol, stations, skhash.DEMO_VELOCITY_MODEL, use_fortran=False)
+
+
+def test_an_event_with_only_reviewed_picks_joins_the_composite(demo_data_dir, tmp_path):
+    """An event with no batch polarity row but reviewed picks in the dashboard is pooled
+    with its reviewed picks (before, the selection only took events with batch rows). The
+    picks copy another NSw event's chosen polarities (same fault, nearby): the pooled count
+    grows by exactly the reviewed picks, the event count by one."""
+    from components.data import DataProvider
+    from components.filters import Filters
+    from pipeline import store, tables
+    from pipeline.mechanisms.composite import composite_of_selection
+    from pipeline.review.reviews import manual_polarities
+
+    base = store.resolve(Path(demo_data_dir))
+    ev = tables.read_table(base, "events")
+    pol = tables.read_table(base, "polarities")
+    nsw = ev[ev["cluster"] == "NSw"]
+    bare = nsw[~nsw["event_id"].isin(pol["event_id"])].sort_values("magnitude", ascending=False)
+    donor = invert.select_polarities(pol[pol["event_id"].isin(nsw["event_id"])], "auto")
+    donor = donor[donor["event_id"] == donor["event_id"].iloc[0]]
+    assert len(bare) and len(donor) >= 6
+    target = str(bare["event_id"].iloc[0])
+    reviews = manual_polarities(tmp_path)  # no database there: the empty frame, its columns
+    rows = pd.DataFrame({"event_id": target, "network": donor["network"].to_numpy(),
+                         "station": donor["station"].to_numpy(), "polarity": donor["polarity"].to_numpy()})
+    reviews = pd.concat([reviews, rows.assign(method="manual", p_source="review", reviewer="t")], ignore_index=True)
+    reviews["polarity"] = reviews["polarity"].astype("int8")
+
+    provider = DataProvider(demo_data_dir)
+    f = Filters.from_query("cluster=NSw")
+    empty = manual_polarities(tmp_path)
+    without = composite_of_selection(provider, f, max_events=10_000, reviews=empty)
+    with_reviews = composite_of_selection(provider, f, max_events=10_000, reviews=reviews)
+    assert target not in without["event_ids"] and target in with_reviews["event_ids"]
+    assert with_reviews["n_selected"] == without["n_selected"] + 1
+    m0, m1 = without["mechanism"], with_reviews["mechanism"]
+    assert m1["n_events"] == m0["n_events"] + 1
+    assert m1["n_polarities"] == m0["n_polarities"] + len(donor)

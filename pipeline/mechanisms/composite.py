@@ -12,7 +12,8 @@ What goes in
 ------------
 * **Events**: the filtered ``events`` rows (cluster, group, quality, time window, magnitude:
   :meth:`components.data.DataProvider.filtered_sql`, the same rows as the dashboard's map)
-  that have at least one row in ``polarities``; at most ``max_events`` of them, the largest
+  that have at least one row in ``polarities`` or a reviewed pick (other than "drop");
+  at most ``max_events`` of them, the largest
   magnitudes first (ties by event id) - the cost of SKHASH's grid search grows with the
   number of rays, and SKHASH's Fortran grid search takes at most 15,000 rays per event.
 * **Polarities**: per event, the polarities SKHASH inverts for that event's own computed
@@ -88,14 +89,16 @@ def composite_of_selection(provider, filters, *, max_events: int = DEFAULT_MAX_E
     max_events = int(max_events)
     if max_events < 1:
         raise InputError(data_dir, f"max_events must be at least 1, not {max_events}")
-    events = provider.events_with_polarities(filters, cap=max_events)
+    if reviews is None:
+        reviews = manual_polarities(data_dir)
+    # an event whose only polarities are reviewed picks (no batch row) is pooled too
+    reviewed_ids = reviews.loc[reviews["polarity"] != 0, "event_id"].astype(str).unique() if len(reviews) else ()
+    events = provider.events_with_polarities(filters, cap=max_events, also=reviewed_ids)
     if events.empty:
         raise InputError(data_dir, "no event of this selection has polarities, so there is nothing to pool into a "
                                    "composite mechanism (widen the selection)")
     ids = events["event_id"].astype(str).tolist()
     pol = provider.rows_of_events("polarities", ids)
-    if reviews is None:
-        reviews = manual_polarities(data_dir)
     if len(reviews):
         pol = apply_reviews(pol, reviews[reviews["event_id"].astype(str).isin(ids)])
     mech = provider.rows_of_events("mechanisms", ids)
