@@ -6,7 +6,8 @@ in a fresh headless Chromium per load (no Dash, no network), for variants of the
 The figure is the one the map callback returns for an unfiltered page
 (:func:`pages.map.build_figure`). Variants: ``as_served``; ``no_ball_fills`` (without the
 beachballs' filled polygons, the ``toself`` traces); ``ball_fills_only`` (the
-fills, wells and stages); ``svg`` (every ``scattergl`` trace as SVG ``scatter``); with
+fills, wells and stages); ``svg`` (every ``scattergl`` trace as SVG ``scatter``); ``gl_pixel_ratio_1`` (as served,
+config ``plotGlPixelRatio: 1`` instead of plotly.js's 2); with
 ``--ab-app DIR`` instead ``base`` (the figure of the app in DIR) and ``as_served``. Time: from
 the call to two animation frames after its promise resolves, ms (median of ``--loads``), and
 the CPU time of all of Chrome's processes over the same span (the software WebGL runs in
@@ -30,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 DRAW = """const done = arguments[0];
 const t0 = performance.now();
-Plotly.newPlot('g', FIG.data, FIG.layout, {responsive: false}).then(() =>
+Plotly.newPlot('g', FIG.data, FIG.layout, Object.assign({responsive: false}, FIG.config || {})).then(() =>
   requestAnimationFrame(() => requestAnimationFrame(() => done(performance.now() - t0))));"""
 
 
@@ -71,7 +72,11 @@ def variants(fig: dict) -> dict:
     for t in svg["data"]:
         if t.get("type") == "scattergl":
             t["type"] = "scatter"
-    return {"as_served": fig, "no_ball_fills": no_fills, "ball_fills_only": fills, "svg": svg}
+    # plotly.js draws WebGL at plotGlPixelRatio (default 2) times the CSS size whatever the screen's
+    # devicePixelRatio: 4x the pixels of a 1x screen for software WebGL to fill and composite
+    ratio1 = {**fig, "config": {"plotGlPixelRatio": 1}}
+    return {"as_served": fig, "no_ball_fills": no_fills, "ball_fills_only": fills, "svg": svg,
+            "gl_pixel_ratio_1": ratio1}
 
 
 def _chrome_cpu_s(driver) -> float:
