@@ -1,13 +1,17 @@
 """Where the map's draw time goes in the browser: ``Plotly.newPlot`` of the map figure alone,
 in a fresh headless Chromium per load (no Dash, no network), for variants of the figure.
 
-    python bench/probe_map_draw.py --data-dir DIR [--loads 3]
+    python bench/probe_map_draw.py --data-dir DIR [--loads 3] [--ab-app OTHER_CHECKOUT]
 
 The figure is the one the map callback returns for an unfiltered page
 (:func:`pages.map.build_figure`). Variants: ``as_served``; ``no_ball_fills`` (without the
-beachballs' filled polygons, the ``lines``/``toself`` traces); ``ball_fills_only`` (the
-fills, wells and stages); ``svg`` (every ``scattergl`` trace as SVG ``scatter``). Time: from
-the call to two animation frames after its promise resolves, ms (median of ``--loads``).
+beachballs' filled polygons, the ``toself`` traces); ``ball_fills_only`` (the
+fills, wells and stages); ``svg`` (every ``scattergl`` trace as SVG ``scatter``); ``gl_pixel_ratio_1`` (as served,
+config ``plotGlPixelRatio: 1`` instead of plotly.js's 2); with
+``--ab-app DIR`` instead ``base`` (the figure of the app in DIR) and ``as_served``. Time: from
+the call to two animation frames after its promise resolves, ms (median of ``--loads``), and
+the CPU time of all of Chrome's processes over the same span (the software WebGL runs in
+Chrome's GPU process), which a busy machine inflates much less than the wall time.
 This is an inner-loop figure (no page, no scripts, no callbacks): compare it with
 ``bench_browser.py``'s time to a drawn page, never report it as one.
 """
@@ -27,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 DRAW = """const done = arguments[0];
 const t0 = performance.now();
-Plotly.newPlot('g', FIG.data, FIG.layout, {responsive: false}).then(() =>
+Plotly.newPlot('g', FIG.data, FIG.layout, Object.assign({responsive: false}, FIG.config || {})).then(() =>
   requestAnimationFrame(() => requestAnimationFrame(() => done(performance.now() - t0))));"""
 
 
@@ -44,6 +48,18 @@ def map_figure_json(data_dir: Path) -> dict:
     return json.loads(json.dumps(fig, cls=plotly.utils.PlotlyJSONEncoder))
 
 
+def other_checkout_figure(app_dir: Path, data_dir: Path) -> dict:
+    """The same figure as served by the app of another checkout (e.g. ``git worktree`` of the
+    base commit), built in a subprocess that imports only that checkout's code."""
+    import subprocess
+
+    code = ("import json, sys; from pathlib import Path; sys.path.insert(0, '.'); "
+            "from bench.probe_map_draw import map_figure_json; "
+            f"sys.stdout.write(json.dumps(map_figure_json(Path({str(data_dir)!r}))))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=app_dir, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
 def variants(fig: dict) -> dict:
     def fill(t):
         return t.get("type") == "scattergl" and t.get("fill") == "toself"
@@ -56,10 +72,36 @@ def variants(fig: dict) -> dict:
     for t in svg["data"]:
         if t.get("type") == "scattergl":
             t["type"] = "scatter"
-    return {"as_served": fig, "no_ball_fills": no_fills, "ball_fills_only": fills, "svg": svg}
+    # plotly.js draws WebGL at plotGlPixelRatio (default 2) times the CSS size whatever the screen's
+    # devicePixelRatio: 4x the pixels of a 1x screen for software WebGL to fill and composite
+    ratio1 = {**fig, "config": {"plotGlPixelRatio": 1}}
+    return {"as_served": fig, "no_ball_fills": no_fills, "ball_fills_only": fills, "svg": svg,
+            "gl_pixel_ratio_1": ratio1}
 
 
-def draw_ms(html: Path) -> float:
+def _chrome_cpu_s(driver) -> float:
+    """User + system CPU seconds so far of every process chromedriver started (browser,
+    renderer, GPU process: headless Chromium's software WebGL runs in the GPU process)."""
+    import psutil
+
+    total = 0.0
+    try:
+        procs = psutil.Process(driver.service.process.pid).children(recursive=True)
+    except psutil.Error:
+        return float("nan")
+    for proc in procs:
+        try:
+            t = proc.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:  # exited meanwhile
+            pass
+    return total
+
+
+def draw_ms(html: Path) -> tuple[float, float]:
+    """(wall ms, Chrome CPU ms) of one draw in a fresh browser. The CPU time (all of
+    Chrome's processes, from just before the call to just after) barely moves with the
+    machine's load, unlike the wall time: compare variants on it when the load is high."""
     from selenium import webdriver
 
     opts = webdriver.ChromeOptions()
@@ -71,7 +113,9 @@ def draw_ms(html: Path) -> float:
     try:
         driver.set_script_timeout(300)
         driver.get(html.as_uri())
-        return float(driver.execute_async_script(DRAW))
+        cpu0 = _chrome_cpu_s(driver)
+        wall = float(driver.execute_async_script(DRAW))
+        return wall, 1000.0 * (_chrome_cpu_s(driver) - cpu0)
     finally:
         driver.quit()
 
@@ -82,9 +126,16 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data-dir", type=Path, required=True)
     p.add_argument("--loads", type=int, default=3)
+    p.add_argument("--ab-app", type=Path, metavar="DIR",
+                   help="compare the figure as served with that of the app in checkout DIR (variants "
+                        "'base' and 'as_served' only)")
     args = p.parse_args(argv)
     plotly_js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-    figs = variants(map_figure_json(args.data_dir))
+    fig = map_figure_json(args.data_dir)
+    if args.ab_app:
+        figs = {"base": other_checkout_figure(args.ab_app.resolve(), args.data_dir.resolve()), "as_served": fig}
+    else:
+        figs = variants(fig)
     with tempfile.TemporaryDirectory() as tmp:
         pages = {}
         for name, fig in figs.items():
@@ -97,11 +148,16 @@ def main(argv=None) -> int:
         for _ in range(args.loads):  # interleaved, so a change of machine load hits every variant
             for name, page in pages.items():
                 times[name].append(draw_ms(page))
-    print(f"Plotly.newPlot of the map figure alone (inner loop), {args.data_dir}, median of {args.loads}:")
+    print(f"Plotly.newPlot of the map figure alone (inner loop), {args.data_dir}, median of {args.loads} "
+          f"[min-max]: wall ms, Chrome CPU ms:")
+    summary = {}
     for name, ts in times.items():
+        wall, cpu = [t[0] for t in ts], [t[1] for t in ts]
         n = sum(1 for t in figs[name]["data"])
-        print(f"  {name:16s} {statistics.median(ts):7.0f} ms  [{min(ts):.0f}-{max(ts):.0f}]  {n} traces")
-    print(json.dumps({name: round(statistics.median(ts)) for name, ts in times.items()}))
+        summary[name] = {"wall_ms": round(statistics.median(wall)), "cpu_ms": round(statistics.median(cpu))}
+        print(f"  {name:22s} {statistics.median(wall):7.0f} [{min(wall):.0f}-{max(wall):.0f}]  "
+              f"{statistics.median(cpu):7.0f} [{min(cpu):.0f}-{max(cpu):.0f}]  {n} traces")
+    print(json.dumps(summary))
     return 0
 
 

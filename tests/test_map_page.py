@@ -77,6 +77,14 @@ def test_map_page_loads_with_counts_and_clean_console(dash_duo, demo_data_dir, p
     assert n_traces >= 6
     assert _graph(dash_duo, "gd.layout.meta.view") == "km"
     assert _graph(dash_duo, "gd.layout.yaxis.scaleanchor") == "x"
+    # WebGL at the screen's resolution (issue 12): on this 1x screen the canvas has the
+    # CSS size, not plotly.js's default of twice that
+    dpr = dash_duo.driver.execute_script("return window.devicePixelRatio")
+    gl = wait(lambda: _graph(dash_duo, "(() => { const c = gd.querySelector('canvas.gl-canvas-context');"
+                                       " return c ? [gd._context.plotGlPixelRatio, c.width, gd._fullLayout.width]"
+                                       " : null; })()"), message="webgl canvas")
+    if dpr == 1:
+        assert gl[0] == 1 and abs(gl[1] - gl[2]) <= 1, gl
     # Bootstrap comes from assets/, nothing from another host
     hrefs = dash_duo.driver.execute_script(
         "return Array.from(document.querySelectorAll('link[rel=stylesheet], script[src]'))"
