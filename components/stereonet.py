@@ -266,15 +266,20 @@ def stereonet_figure(mechanisms: pd.DataFrame, group: str, average: dict | None 
         mean = float(average["strike"])
         dev = axial_deviation(s, mean)
         k, colors, edges = deviation_colors(dev, max_deviation, n_bins)
+        # one call for every line, sorted by bin so that each bin's lines are one slice
+        order = np.argsort(k, kind="stable")
+        lx, ly = nodal_lines_xy(s[order], d[order], None)
+        stop = np.concatenate([[0], np.cumsum(line_points(d[order]) + 1)])   # array index after line i
+        per_bin = np.bincount(k, minlength=n_bins)
+        first = np.concatenate([[0], np.cumsum(per_bin)])                      # first line of each bin
         bins = []
         width = 1.0 if len(drawn) < 200 else 0.7
         opacity = 0.8 if len(drawn) < 200 else 0.45
         for b in range(n_bins - 1, -1, -1):  # largest deviations first (below)
-            sel = k == b
-            bins.append([float(edges[b]), float(edges[b + 1]), colors[b], int(sel.sum())])
-            if not sel.any():
+            bins.append([float(edges[b]), float(edges[b + 1]), colors[b], int(per_bin[b])])
+            if not per_bin[b]:
                 continue
-            x, y = nodal_lines_xy(s[sel], d[sel], None)
+            x, y = lx[stop[first[b]]:stop[first[b + 1]]], ly[stop[first[b]]:stop[first[b + 1]]]
             last = b == n_bins - 1
             label = f"≥ {edges[b]:g}°" if last else f"{edges[b]:g}–{edges[b + 1]:g}°"
             traces.append({"type": "scatter", "x": typed(x), "y": typed(y), "mode": "lines",
