@@ -45,14 +45,17 @@ N_BINS = 10
 COLORSCALE = "Plasma"
 #: most nodal lines drawn per stereonet
 LINE_CAP = 1500
-#: points per nodal line (lower half circle)
+#: most points per nodal line (lower half circle); steeper planes get fewer (:func:`line_points`)
 LINE_POINTS = 41
+#: largest distance (unit radius) between a drawn nodal line and the true great circle:
+#: 0.002 is ~0.3 px at the page's 380 px stereonet (plot radius ~137 px), i.e. invisible
+LINE_TOLERANCE = 0.002
 #: the colour of every nodal line of a group without an average
 NO_AVERAGE_COLOR = GROUP_COLORS["other"]
 AXIS_STYLE = {"P": "#1f3b73", "B": "#555555", "T": "#b3001b"}
 
-__all__ = ["axial_deviation", "deviation_colors", "sample_rows", "nodal_lines_xy", "stereonet_figure",
-           "MAX_DEVIATION", "N_BINS", "LINE_CAP"]
+__all__ = ["axial_deviation", "deviation_colors", "sample_rows", "nodal_lines_xy", "line_points",
+           "stereonet_figure", "MAX_DEVIATION", "N_BINS", "LINE_CAP", "LINE_TOLERANCE"]
 
 
 def axial_deviation(strike, mean_strike) -> np.ndarray:
@@ -101,14 +104,73 @@ def sample_rows(df: pd.DataFrame, cap: int = LINE_CAP, key: str = "event_id") ->
     return df.iloc[keep]
 
 
-def nodal_lines_xy(strike, dip, n: int = LINE_POINTS, *, flat: bool = True):
+def _segment_deviation(x, y, sub: int) -> np.ndarray:
+    """Largest distance from a densely sampled curve (x, y: (rows, (n - 1) * sub + 1)) to the
+    polyline through every ``sub``-th point, per row."""
+    rows, m = x.shape
+    nseg = (m - 1) // sub
+    px = x[:, :-1].reshape(rows, nseg, sub)
+    py = y[:, :-1].reshape(rows, nseg, sub)
+    ax, ay = x[:, :-1:sub][..., None], y[:, :-1:sub][..., None]
+    bx, by = x[:, sub::sub][..., None], y[:, sub::sub][..., None]
+    ux, uy = bx - ax, by - ay
+    l2 = ux ** 2 + uy ** 2
+    t = np.clip(((px - ax) * ux + (py - ay) * uy) / np.where(l2 > 0, l2, 1.0), 0.0, 1.0)
+    return np.hypot(px - ax - t * ux, py - ay - t * uy).max(axis=(1, 2))
+
+
+@lru_cache(maxsize=None)
+def _points_table(tolerance: float, most: int, step_deg: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """(dips, need): ``need[i]`` points keep every dip in ``[dips[i], dips[i + 1]]`` within
+    ``tolerance``. Measured, not estimated: for each n the polyline's largest distance to the
+    curve sampled 8x denser, on this dip grid (strike only rotates the line); a bin takes
+    the worse of its two edges, with 10 % margin. The deviation falls as n grows, so the
+    search stops at the first n that suits every dip (built once per process, ~0.1 s)."""
+    dips = np.arange(0.0, 90.0 + step_deg / 2, step_deg)
+    dips[0] = 1e-3                                   # exact dip 0 is the whole circle (see line_points)
+    need = np.full(len(dips), most)
+    todo = np.ones(len(dips), bool)
+    sub = 8
+    for n in range(2, most):
+        x, y = nodal_line(np.zeros_like(dips), dips, (n - 1) * sub + 1)
+        dev = _segment_deviation(x, y, sub)
+        dev = np.maximum(dev, np.append(dev[1:], 0.0))
+        hit = todo & (dev * 1.1 <= tolerance)
+        need[hit] = n
+        todo &= ~hit
+        if not todo.any():
+            break
+    return dips, need
+
+
+def line_points(dip, tolerance: float = LINE_TOLERANCE, most: int = LINE_POINTS) -> np.ndarray:
+    """Points per nodal line (int array, 2..``most``) so that the polyline through equally
+    spaced points of :func:`~components.beachball.nodal_line` stays within ``tolerance``
+    (unit radius) of the true projected great circle (or uses ``most`` points where even
+    that is not enough). A steep plane is a nearly straight line through the centre (a
+    vertical one needs 2 points); a flat one is a curve close to the primitive circle.
+    Dip 0 (the whole horizon) keeps ``most``."""
+    d = np.clip(np.atleast_1d(np.asarray(dip, dtype=float)), 0.0, 90.0)
+    dips, need = _points_table(float(tolerance), int(most))
+    i = np.clip(np.searchsorted(dips, d, side="right") - 1, 0, len(dips) - 1)
+    return np.where(d <= 0.0, most, need[i])
+
+
+def nodal_lines_xy(strike, dip, n: int | None = LINE_POINTS, *, flat: bool = True,
+                   tolerance: float = LINE_TOLERANCE):
     """(x, y) of the nodal lines of planes (strike, dip), vectorised (one call for all).
 
-    ``flat=True``: NaN-separated 1-D arrays, ``n`` points per line then a NaN, line ``i``
+    ``n``: points per line; ``None``: per line from its dip (:func:`line_points` with
+    ``tolerance``, unit radius), fewer for steeper planes (flat output only).
+    ``flat=True``: NaN-separated 1-D arrays, each line's points then a NaN, line ``i``
     before line ``i + 1``. ``flat=False``: arrays of shape (lines, n + 1), each row ending
     with NaN (select rows, then ``ravel()``)."""
     s = np.atleast_1d(np.asarray(strike, dtype=float))
     d = np.atleast_1d(np.asarray(dip, dtype=float))
+    if n is None:
+        if not flat:
+            raise ValueError("nodal_lines_xy: n=None (points from the dip) gives ragged lines; use flat=True")
+        return _adaptive_lines(s, d, line_points(d, tolerance))
     if s.size == 0:
         empty = np.zeros((0, n + 1))
         return (np.array([]), np.array([])) if flat else (empty, empty)
@@ -116,6 +178,19 @@ def nodal_lines_xy(strike, dip, n: int = LINE_POINTS, *, flat: bool = True):
     pad = np.full((x.shape[0], 1), np.nan)
     x, y = np.hstack([x, pad]), np.hstack([y, pad])
     return (x.ravel(), y.ravel()) if flat else (x, y)
+
+
+def _adaptive_lines(s: np.ndarray, d: np.ndarray, counts: np.ndarray):
+    """Flat NaN-separated (x, y): line ``i`` has ``counts[i]`` points, in input order."""
+    starts = np.concatenate([[0], np.cumsum(counts + 1)[:-1]]).astype(int)
+    total = int((counts + 1).sum())
+    x, y = np.full(total, np.nan), np.full(total, np.nan)
+    for k in np.unique(counts):                      # one vectorised call per point count
+        sel = counts == k
+        bx, by = nodal_line(s[sel], d[sel], int(k))
+        idx = (starts[sel][:, None] + np.arange(int(k))).ravel()
+        x[idx], y[idx] = bx.ravel(), by.ravel()
+    return x, y
 
 
 def _frame_traces() -> list[dict]:
@@ -191,16 +266,20 @@ def stereonet_figure(mechanisms: pd.DataFrame, group: str, average: dict | None 
         mean = float(average["strike"])
         dev = axial_deviation(s, mean)
         k, colors, edges = deviation_colors(dev, max_deviation, n_bins)
-        lx, ly = nodal_lines_xy(s, d, flat=False)
+        # one call for every line, sorted by bin so that each bin's lines are one slice
+        order = np.argsort(k, kind="stable")
+        lx, ly = nodal_lines_xy(s[order], d[order], None)
+        stop = np.concatenate([[0], np.cumsum(line_points(d[order]) + 1)])   # array index after line i
+        per_bin = np.bincount(k, minlength=n_bins)
+        first = np.concatenate([[0], np.cumsum(per_bin)])                      # first line of each bin
         bins = []
         width = 1.0 if len(drawn) < 200 else 0.7
         opacity = 0.8 if len(drawn) < 200 else 0.45
         for b in range(n_bins - 1, -1, -1):  # largest deviations first (below)
-            sel = k == b
-            bins.append([float(edges[b]), float(edges[b + 1]), colors[b], int(sel.sum())])
-            if not sel.any():
+            bins.append([float(edges[b]), float(edges[b + 1]), colors[b], int(per_bin[b])])
+            if not per_bin[b]:
                 continue
-            x, y = lx[sel].ravel(), ly[sel].ravel()
+            x, y = lx[stop[first[b]]:stop[first[b + 1]]], ly[stop[first[b]]:stop[first[b + 1]]]
             last = b == n_bins - 1
             label = f"≥ {edges[b]:g}°" if last else f"{edges[b]:g}–{edges[b + 1]:g}°"
             traces.append({"type": "scatter", "x": typed(x), "y": typed(y), "mode": "lines",
@@ -219,7 +298,7 @@ def stereonet_figure(mechanisms: pd.DataFrame, group: str, average: dict | None 
                                                                 f"≥{max_deviation:g}"],
                                                    "tickfont": {"size": 10}}}})
     elif len(drawn):
-        x, y = nodal_lines_xy(s, d)
+        x, y = nodal_lines_xy(s, d, None)
         traces.append({"type": "scatter", "x": typed(x), "y": typed(y), "mode": "lines",
                        "line": {"color": color, "width": 0.9}, "opacity": 0.85, "hoverinfo": "skip",
                        "showlegend": False, "name": "nodal lines"})

@@ -42,6 +42,7 @@ from components import composite_figures as cpf
 from components import filter_bar
 from components.data import get_provider
 from components.filters import Filters, population_of
+from components.gl_pixel_ratio import screen_gl_pixel_ratio
 from components.layout import no_data, population_note
 from components.stereonet import LINE_CAP, stereonet_figure
 from pipeline.analysis.mechanism_stats import group_average_table
@@ -493,6 +494,11 @@ def _counts_table(summary, colors, total: int, none_in_data: bool = False):
 
 
 # -- callbacks ------------------------------------------------------------------------------
+# WebGL at the screen's resolution (issue 12): the map and the ternary diagram are scattergl
+screen_gl_pixel_ratio(MAP)
+screen_gl_pixel_ratio(TERNARY)
+
+
 @dash.callback(
     Output(RULE_TABLE, "data"), Output(IDS.url, "hash"), Output(RULE_STORE, "data"),
     Output(RULE_ERROR, "children"), Output(RULE_ERROR, "is_open"), Output(THRESHOLD, "value"),

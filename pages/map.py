@@ -17,6 +17,7 @@ from dash.exceptions import PreventUpdate
 from components import filter_bar
 from components.data import MAP_MECHANISM_COLUMNS, get_provider
 from components.filters import Filters, population_of, query_problems
+from components.gl_pixel_ratio import screen_gl_pixel_ratio
 from components.layout import no_data
 from components.map_figure import GROUP_COLORS, ball_traces, empty_figure, map_figure
 
@@ -273,24 +274,8 @@ dash.clientside_callback(
 )
 
 
-# WebGL at the screen's resolution (issue 12): plotly.js draws its WebGL layer at
-# plotGlPixelRatio (default 2) times the CSS size whatever the screen, i.e. 4x the pixels
-# of a 1x screen, all filled and composited in software where the browser has no GPU
-# (Chrome CPU of the ToC2ME map's draw -17-22 %, wall -25-42 %, bench/probe_map_draw.py).
-# Only a 1x screen changes (ratio 1: the WebGL layer no longer supersampled, its edges as
-# sharp as the SVG ones); a fractional or higher ratio keeps 2. Runs once, when the graph
-# appears (its id is an input nothing else writes, so Dash does not hold it back until the
-# server's figure has arrived: dcc.Graph applies a new config only with the next figure).
-dash.clientside_callback(
-    """
-    function(_id, config) {
-        const ratio = Math.ceil(window.devicePixelRatio || 1) <= 1 ? 1 : 2;
-        if (config && config.plotGlPixelRatio === ratio) { return window.dash_clientside.no_update; }
-        return Object.assign({}, config || {}, {plotGlPixelRatio: ratio});
-    }
-    """,
-    Output(GRAPH, "config"), Input(GRAPH, "id"), State(GRAPH, "config"),
-)
+# WebGL at the screen's resolution (issue 12; components.gl_pixel_ratio)
+screen_gl_pixel_ratio(GRAPH)
 
 
 @dash.callback(

@@ -158,6 +158,16 @@ def test_page_loads_with_counts_figures_and_clean_console(dash_duo, demo_data_di
     assert wait(lambda: plotly_js(dash_duo, "cls-ternary", "Object.values(gd.layout.meta.classes)"
                                                            ".reduce((a, b) => a + b, 0)"),
                 message="ternary") == sum(want.values())
+    # WebGL at the screen's resolution (issue 12): on a 1x screen the canvases of the
+    # scattergl map and ternary have the plot's CSS width, not plotly.js's default 2x
+    if dash_duo.driver.execute_script("return window.devicePixelRatio") == 1:
+        for graph in ("cls-map", "cls-ternary"):
+            gl = wait(lambda: plotly_js(dash_duo, graph, "(() => { const c = gd.querySelector("
+                                                         "'canvas.gl-canvas-context'); return c ? "
+                                                         "[gd._context.plotGlPixelRatio, c.width, "
+                                                         "gd._fullLayout.width] : null; })()"),
+                      message=f"{graph} webgl canvas")
+            assert gl[0] == 1 and abs(gl[1] - gl[2]) <= 1, (graph, gl)
     subtitles = dash_duo.driver.execute_script(
         "return Array.from(document.querySelectorAll('.fm-cls-stereonet .js-plotly-plot'))"
         ".map(gd => gd.layout.title.subtitle.text)")

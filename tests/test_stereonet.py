@@ -73,11 +73,10 @@ def test_each_line_lands_in_its_bin():
     fig = sn.stereonet_figure(_mechs(strikes), "g1", {"strike": 1.0, "dip": 85.0, "rake": 178.0}, colorbar=False)
     dev = sn.axial_deviation(strikes, 1.0)   # 0.5, 2, 4, 11, 39, 1.1
     k, colors, _ = sn.deviation_colors(dev)
-    n_points = sn.LINE_POINTS + 1
     for trace in _lines(fig):
         color = trace["line"]["color"]
         want = int(sum(colors[b] == color for b in k))
-        assert len(_arr(trace["x"])) == want * n_points
+        assert np.isnan(_arr(trace["x"])).sum() == want   # one NaN after each line
 
 
 # -- geometry -----------------------------------------------------------------------------
@@ -98,6 +97,65 @@ def test_nodal_lines_are_vectorised_and_match_the_beachball_projection():
                                atol=1e-9)
     # a vertical N-S plane is the N-S diameter
     np.testing.assert_allclose(rows_x[0, :-1], 0.0, atol=1e-9)
+
+
+def _true_great_circle(strike, dip, m=20001):
+    """Dense projected lower half of the plane (strike, dip), computed independently of
+    components.beachball: points on the plane, r = sqrt(2) sin(theta / 2) with theta the
+    angle from vertical down, x east, y north."""
+    s, d = np.radians(strike), np.radians(dip)
+    t = np.linspace(0.0, np.pi, m)
+    along = np.array([np.cos(s), np.sin(s), 0.0])                        # NED strike direction
+    down_dip = np.array([np.cos(s + np.pi / 2) * np.cos(d), np.sin(s + np.pi / 2) * np.cos(d), np.sin(d)])
+    v = np.cos(t)[:, None] * along + np.sin(t)[:, None] * down_dip
+    theta = np.arccos(np.clip(v[:, 2], -1.0, 1.0))
+    r = np.sqrt(2.0) * np.sin(theta / 2.0)
+    h = np.hypot(v[:, 0], v[:, 1])
+    h = np.where(h > 0, h, 1.0)
+    return v[:, 1] / h * r, v[:, 0] / h * r
+
+
+def _distance_to_polyline(px, py, x, y):
+    """Largest distance from points (px, py) to the polyline through (x, y)."""
+    ax, ay, bx, by = x[:-1], y[:-1], x[1:], y[1:]
+    ux, uy = bx - ax, by - ay
+    l2 = np.where(ux ** 2 + uy ** 2 > 0, ux ** 2 + uy ** 2, 1.0)
+    best = np.full(px.shape, np.inf)
+    for j in range(len(ax)):
+        t = np.clip(((px - ax[j]) * ux[j] + (py - ay[j]) * uy[j]) / l2[j], 0.0, 1.0)
+        best = np.minimum(best, np.hypot(px - ax[j] - t * ux[j], py - ay[j] - t * uy[j]))
+    return best.max()
+
+
+def test_adaptive_nodal_lines_stay_within_the_tolerance_of_the_true_circle():
+    rng = np.random.default_rng(7)
+    strikes = np.concatenate([rng.uniform(0, 360, 40), [0.0, 123.0, 250.0, 10.0, 300.0]])
+    dips = np.concatenate([rng.uniform(0.5, 90, 40), [90.0, 89.9, 45.0, 1.0, 75.3]])
+    x, y = sn.nodal_lines_xy(strikes, dips, None)
+    cuts = np.flatnonzero(np.isnan(x))
+    assert len(cuts) == len(strikes)                  # one NaN after each line, input order kept
+    starts = np.concatenate([[0], cuts[:-1] + 1])
+    counts = cuts - starts
+    assert counts.min() >= 2 and counts.max() <= sn.LINE_POINTS
+    for i, (s, d) in enumerate(zip(strikes, dips)):
+        lx, ly = x[starts[i]:cuts[i]], y[starts[i]:cuts[i]]
+        tx, ty = _true_great_circle(s, d)
+        assert _distance_to_polyline(tx, ty, lx, ly) <= sn.LINE_TOLERANCE, (s, d, counts[i])
+        # ends on the primitive circle in the strike direction, like the dense curve
+        np.testing.assert_allclose([lx[0], ly[0]], [tx[0], ty[0]], atol=1e-9)
+        np.testing.assert_allclose([lx[-1], ly[-1]], [tx[-1], ty[-1]], atol=1e-9)
+    # steeper planes need fewer points: a vertical plane is a diameter (2 points)
+    order = np.argsort(dips)
+    assert counts[order[-1]] == 2 and counts[order[0]] > counts[order[-1]]
+    assert counts.sum() < len(strikes) * sn.LINE_POINTS
+
+
+def test_adaptive_nodal_lines_at_41_points_match_the_fixed_ones_and_refuse_ragged_rows():
+    x, y = sn.nodal_lines_xy([30.0], [0.0], None)    # dip 0: the whole horizon keeps every point
+    fx, fy = sn.nodal_lines_xy([30.0], [0.0])
+    np.testing.assert_allclose(x, fx, equal_nan=True)
+    with pytest.raises(ValueError, match="ragged"):
+        sn.nodal_lines_xy([30.0], [60.0], None, flat=False)
 
 
 def test_average_mechanism_and_its_pbt_axes_are_drawn_and_labelled_not_stress():
@@ -131,7 +189,7 @@ def test_other_group_draws_every_line_in_gold_without_average():
     fig = sn.stereonet_figure(mechs, "other", None)
     lines = [t for t in fig["data"] if t["name"] == "nodal lines"]
     assert len(lines) == 1 and lines[0]["line"]["color"] == sn.NO_AVERAGE_COLOR == "rgb(255,214,0)"
-    assert len(_arr(lines[0]["x"])) == 3 * (sn.LINE_POINTS + 1)
+    assert np.isnan(_arr(lines[0]["x"])).sum() == 3
     assert not _lines(fig)
     assert not [t for t in fig["data"] if "average" in t["name"]]
     assert "no average" in fig["layout"]["title"]["subtitle"]["text"]
@@ -146,8 +204,8 @@ def test_lines_are_capped_with_a_deterministic_sample_and_say_so():
     fig = sn.stereonet_figure(mechs, "g2", avg)
     meta = fig["layout"]["meta"]
     assert meta["n"] == n and meta["drawn"] == sn.LINE_CAP
-    drawn_points = sum(len(_arr(t["x"])) for t in _lines(fig))
-    assert drawn_points == sn.LINE_CAP * (sn.LINE_POINTS + 1)
+    drawn_lines = sum(int(np.isnan(_arr(t["x"])).sum()) for t in _lines(fig))
+    assert drawn_lines == sn.LINE_CAP
     assert f"{sn.LINE_CAP:,} of {n:,} nodal lines drawn" in fig["layout"]["title"]["subtitle"]["text"]
     a = sn.sample_rows(mechs)
     b = sn.sample_rows(mechs.sample(frac=1.0, random_state=1))
