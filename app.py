@@ -66,12 +66,19 @@ def _register_download(app) -> None:
         return Response(f"malformed {what}, nothing downloaded:\n" + "".join(f"- {p}\n" for p in problems),
                         status=400, mimetype="text/plain")
 
-    def missing_tables(provider) -> Response | None:
+    def filtered(table: str):
+        """``(provider, the query's Filters on table)``, or the Response refusing them: 404
+        without tables, 400 for a malformed filter (never "no filter": that would send the
+        whole table)."""
+        provider = get_provider()
         missing = provider.missing_tables(("events", "mechanisms"))
         if missing:
             return Response(f"missing tables: {', '.join(missing)} (run `python -m pipeline build`)\n",
                             status=404, mimetype="text/plain")
-        return None
+        try:
+            return provider, Filters.from_query_strict(query_string()).replace(table=table)
+        except FilterQueryError as exc:
+            return bad_request("filter", exc.problems)
 
     def spooled_csv(chunks, name: str):
         """``chunks`` (bytes) spooled to an unlinked temporary file, sent as attachment ``name``."""
@@ -99,29 +106,20 @@ def _register_download(app) -> None:
     def download_csv(table: str):
         if table not in TABLES:
             abort(404)
-        provider = get_provider()
-        missing = missing_tables(provider)
-        if missing is not None:
-            return missing
-        try:  # a malformed filter is an error, never "no filter" (that would send the whole table)
-            f = Filters.from_query_strict(query_string()).replace(table=table)
-        except FilterQueryError as exc:
-            return bad_request("filter", exc.problems)
+        got = filtered(table)
+        if isinstance(got, Response):
+            return got
+        provider, f = got
         return spooled_csv(provider.iter_csv(table, f), f"{provider.file_prefix()}_{table}_filtered.csv")
 
     @app.server.route(f"{prefix}{classified_csv.ROUTE}", endpoint="fm_download_classified_csv")
     def download_classified_csv():
-        provider = get_provider()
-        missing = missing_tables(provider)
-        if missing is not None:
-            return missing
-        q = query_string()
+        got = filtered("mechanisms")
+        if isinstance(got, Response):
+            return got
+        provider, f = got
         try:
-            f = Filters.from_query_strict(q).replace(table="mechanisms")
-        except FilterQueryError as exc:
-            return bad_request("filter", exc.problems)
-        try:
-            rule = classified_csv.rule_of_query(q)
+            rule = classified_csv.rule_of_query(query_string())
         except ValueError as exc:
             return bad_request("group rule", [str(exc)])
         rows = provider.iter_csv("mechanisms", f, transform=lambda batch: classified_csv.regroup_batch(batch, rule))

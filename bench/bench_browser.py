@@ -64,9 +64,11 @@ PAGES = ["/", "/magnitudes", "/classification", "/strike-time", "/diffusion", "/
 QUIET = 0.5          # s the "drawn" condition must hold
 LOAD_TIMEOUT = 90    # s per load
 
-#: Installed before any page script: counts the renderer's callback requests in flight.
-PRELUDE = r"""
-(() => {
+#: Counts the renderer's callback requests sent (``window.__fm.requests``) and in flight
+#: (``pending``, until the answer's body is read) by wrapping ``fetch``; installs itself once
+#: per page. Also used by the browser tests (``tests/pagetools.py``).
+CALLBACK_COUNTER = r"""
+if (!window.__fm) {
   window.__fm = {pending: 0, since: null, requests: 0};
   const orig = window.fetch;
   window.fetch = function(input, init) {
@@ -78,6 +80,14 @@ PRELUDE = r"""
     return orig.apply(this, arguments).then(r => { r.clone().text().then(done, done); return r; },
                                             e => { done(); throw e; });
   };
+}
+"""
+
+#: Installed before any page script: the callback counter and the "drawn" condition
+#: (``window.__fm.since``: when it last became true, null while it is false).
+PRELUDE = r"""
+(() => {
+""" + CALLBACK_COUNTER + r"""
   const drawn = () => {
     const root = document.getElementById('react-entry-point');
     if (!root || !root.children.length) return false;

@@ -51,27 +51,11 @@ def wait(predicate, timeout=TIMEOUT, message="condition"):
     raise AssertionError(f"timed out waiting for {message} (last: {last!r})")
 
 
-#: Wraps ``fetch`` once per page: counts the renderer's callback requests sent and in flight.
-_COUNT_CALLBACKS = r"""
-if (!window.__fmCallbacks) {
-  window.__fmCallbacks = {pending: 0, requests: 0};
-  const orig = window.fetch;
-  window.fetch = function(input, init) {
-    const url = (typeof input === 'string') ? input : (input && input.url) || '';
-    if (url.indexOf('_dash-update-component') < 0) return orig.apply(this, arguments);
-    window.__fmCallbacks.pending += 1; window.__fmCallbacks.requests += 1;
-    const done = () => { window.__fmCallbacks.pending -= 1; };
-    return orig.apply(this, arguments).then(r => { r.clone().text().then(done, done); return r; },
-                                            e => { done(); throw e; });
-  };
-}
-return window.__fmCallbacks.requests;
-"""
-
-
 def count_callbacks(dash_duo) -> int:
     """Start counting the page's callback requests (idempotent); the number sent so far."""
-    return int(dash_duo.driver.execute_script(_COUNT_CALLBACKS))
+    from bench.bench_browser import CALLBACK_COUNTER
+
+    return int(dash_duo.driver.execute_script(CALLBACK_COUNTER + "return window.__fm.requests;"))
 
 
 def callbacks_settled(dash_duo, sent_before: int) -> bool:
@@ -81,7 +65,7 @@ def callbacks_settled(dash_duo, sent_before: int) -> bool:
     double click only within 300 ms of its own handling, so a figure update drawn between
     them (seconds on a loaded machine) splits them into two single clicks."""
     return bool(dash_duo.driver.execute_script(
-        "const c = window.__fmCallbacks; return !!c && c.requests > arguments[0] && c.pending === 0 &&"
+        "const c = window.__fm; return !!c && c.requests > arguments[0] && c.pending === 0 &&"
         " !document.querySelector('._dash-loading-callback, [data-dash-is-loading=\"true\"]');",
         sent_before))
 

@@ -29,28 +29,38 @@ COORDS = ("catalogue", "skhash")
 
 
 @dataclass(frozen=True)
-class Region:
-    """A named lat/lon box (closed bounds, degrees, longitude east-positive)."""
+class _NamedRegion:
+    """What every region has: a name, a version, a description and the coordinates it
+    applies to (one of COORDS)."""
 
     name: str
     version: int
     description: str
-    coords: str  # which coordinates the box applies to: one of COORDS
+    coords: str
+
+    def __post_init__(self):
+        if self.coords not in COORDS:
+            raise ValueError(f"region {self.name}: coords must be one of {COORDS}, not {self.coords!r}")
+
+    @property
+    def label(self) -> str:
+        """``'<name> v<version>'``, for captions and logs."""
+        return f"{self.name} v{self.version}"
+
+
+@dataclass(frozen=True)
+class Region(_NamedRegion):
+    """A named lat/lon box (closed bounds, degrees, longitude east-positive)."""
+
     lat_min: float
     lat_max: float
     lon_min: float
     lon_max: float
 
     def __post_init__(self):
-        if self.coords not in COORDS:
-            raise ValueError(f"region {self.name}: coords must be one of {COORDS}, not {self.coords!r}")
+        super().__post_init__()
         if not (self.lat_min <= self.lat_max and self.lon_min <= self.lon_max):
             raise ValueError(f"region {self.name}: need lat_min <= lat_max and lon_min <= lon_max")
-
-    @property
-    def label(self) -> str:
-        """``'<name> v<version>'``, for captions and logs."""
-        return f"{self.name} v{self.version}"
 
     def contains(self, lat, lon) -> np.ndarray:
         """True where (lat, lon) in degrees lies inside the closed box; NaN -> False."""
@@ -60,29 +70,20 @@ class Region:
 
 
 @dataclass(frozen=True)
-class PolygonRegion:
+class PolygonRegion(_NamedRegion):
     """A named lat/lon polygon (degrees, longitude east-positive), vertices in order around
     it; the last vertex joins the first. Inside is the even-odd rule (a ray crossing the
     boundary an odd number of times), so a polygon may be concave. A point exactly on an
     edge may fall either side: draw the polygon around the events, not through them.
     Longitudes are taken as written (a polygon across +-180 is not supported)."""
 
-    name: str
-    version: int
-    description: str
-    coords: str
     lats: tuple[float, ...]
     lons: tuple[float, ...]
 
     def __post_init__(self):
-        if self.coords not in COORDS:
-            raise ValueError(f"region {self.name}: coords must be one of {COORDS}, not {self.coords!r}")
+        super().__post_init__()
         if len(self.lats) != len(self.lons) or len(self.lats) < 3:
             raise ValueError(f"region {self.name}: a polygon needs at least 3 vertices, got {len(self.lats)}")
-
-    @property
-    def label(self) -> str:
-        return f"{self.name} v{self.version}"
 
     def contains(self, lat, lon) -> np.ndarray:
         """True where (lat, lon) in degrees lies inside the polygon; NaN -> False."""
