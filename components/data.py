@@ -424,16 +424,19 @@ class DataProvider:
         """The one-row local frame (``origin_lat, origin_lon, method, dataset``)."""
         return self._small("frame", "origin_lat")
 
-    def file_prefix(self) -> str:
-        """Prefix of download file names: the ``frame`` table's ``dataset`` (``demo``,
-        ``toc2me``, a project's name) in lower case, other characters than ``a-z0-9_-`` as
-        ``_``, at most 40; ``fm`` when there is none."""
+    def dataset_name(self) -> str:
+        """The ``frame`` table's ``dataset`` as written by the build (``demo``, ``toc2me``, a
+        project's ``name``); ``""`` when there is none (no build yet)."""
         try:
             f = self.frame()
-            name = str(f["dataset"].iloc[0]) if "dataset" in f and len(f) and pd.notna(f["dataset"].iloc[0]) else ""
+            return str(f["dataset"].iloc[0]) if "dataset" in f and len(f) and pd.notna(f["dataset"].iloc[0]) else ""
         except (MissingDataError, KeyError):
-            name = ""
-        return re.sub(r"[^a-z0-9_-]+", "_", name.lower()).strip("_")[:40] or "fm"
+            return ""
+
+    def file_prefix(self) -> str:
+        """Prefix of download and figure-image file names: :meth:`dataset_name` in lower case,
+        other characters than ``a-z0-9_-`` as ``_``, at most 40; ``fm`` when there is none."""
+        return re.sub(r"[^a-z0-9_-]+", "_", self.dataset_name().lower()).strip("_")[:40] or "fm"
 
     def origin(self) -> tuple[float, float]:
         """(lat, lon) origin of ``x_km``/``y_km``."""

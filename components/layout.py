@@ -6,8 +6,34 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, html
 
 from components.access import ACCOUNTS, READ_ONLY, can, current_account, get_access
+from components.data import get_provider
 
-BRAND = "ToC2ME focal mechanisms"
+#: how the built-in data sets' ``frame.dataset`` is written in titles; a project's ``name``
+#: (``project.toml``) is shown as given
+DATASET_TITLES = {"toc2me": "ToC2ME", "demo": "Demo"}
+#: the title before any table is built (no data set to name yet)
+BRAND = "Focal mechanisms"
+
+
+def brand() -> str:
+    """The navbar's and the tabs' name: the built data set's name + "focal mechanisms"
+    (``ToC2ME focal mechanisms``, ``My experiment focal mechanisms``), :data:`BRAND`
+    without a build. Read per request, so a rebuilt data folder renames the app."""
+    name = get_provider().dataset_name().strip()
+    return f"{DATASET_TITLES.get(name, name)} focal mechanisms" if name else BRAND
+
+
+def page_title(page: str):
+    """``register_page`` title for ``page``: a function, so each request names the data set
+    the app serves (``Map · ToC2ME focal mechanisms``)."""
+    return lambda **_: f"{page} · {brand()}"
+
+
+def image_name(figure: str) -> str:
+    """File name (without extension) of a figure's "download as PNG" button:
+    ``<data set>_<figure>``, the prefix the CSV downloads use."""
+    return f"{get_provider().file_prefix()}_{figure}"
+
 
 #: navbar order of the pages (each page passes ``order=`` to ``dash.register_page``): Map 0,
 #: Magnitudes 1, Classification 2, Strike–time 3, Diffusion 4, Wells 5, Polarity model 6.
@@ -33,7 +59,7 @@ def navbar() -> dbc.Navbar:
              for p in _pages()]
     return dbc.Navbar(
         dbc.Container([
-            dbc.NavbarBrand([html.Span("◐", className="fm-logo me-2"), BRAND], href=dash.get_relative_path("/"),
+            dbc.NavbarBrand([html.Span("◐", className="fm-logo me-2"), brand()], href=dash.get_relative_path("/"),
                             className="fw-semibold"),
             dbc.NavbarToggler(id="fm-navbar-toggler"),
             dbc.Collapse([dbc.Nav(links, navbar=True, className="ms-auto"), *_who()], id="fm-navbar-collapse",

@@ -17,9 +17,10 @@ from dash.exceptions import PreventUpdate
 
 from components import review_writes
 from components.access import AccessDenied, can
+from components.layout import page_title
 from pipeline.review.reviews import ReviewError
 
-dash.register_page(__name__, path="/audit", name="Audit", title="Audit trail · ToC2ME focal mechanisms",
+dash.register_page(__name__, path="/audit", name="Audit", title=page_title("Audit trail"),
                    order=95, right="audit")
 
 TABLE, UNDO, STATUS = "audit-table", "audit-undo", "audit-status"

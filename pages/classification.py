@@ -43,7 +43,7 @@ from components import filter_bar
 from components.data import get_provider
 from components.filters import Filters, population_of
 from components.gl_pixel_ratio import screen_gl_pixel_ratio
-from components.layout import no_data, population_note
+from components.layout import image_name, no_data, page_title, population_note
 from components.stereonet import LINE_CAP, stereonet_figure
 from pipeline.analysis.mechanism_stats import group_average_table
 from pipeline.mechanisms.groups import OTHER, PUBLISHED_RULE
@@ -51,7 +51,7 @@ from queries import classification as cq
 from queries.memo import Memo
 
 dash.register_page(__name__, path="/classification", name="Classification",
-                   title="Classification · ToC2ME focal mechanisms", order=2)
+                   title=page_title("Classification"), order=2)
 
 PAGE = "classification"
 IDS = filter_bar.ids(PAGE)
@@ -205,7 +205,7 @@ def layout(**query):
                                 className="fm-cls-ml"), style={"flex": "1 1 auto", "minWidth": "200px"}),
         ], className="d-flex align-items-center px-2"),
         dcc.Loading(dcc.Graph(id=MAP, figure=cf.message_figure("loading…"), config={**_GRAPH_CONFIG,
-                              "scrollZoom": True, "toImageButtonOptions": {"filename": "toc2me_classification_map"}},
+                              "scrollZoom": True, "toImageButtonOptions": {"filename": image_name("classification_map")}},
                               style={"height": "620px"}),
                     type="circle", delay_show=400, overlay_style={"visibility": "visible", "opacity": 0.6}),
         html.Div(id=MAP_CAPTION, className="fm-note px-2"),

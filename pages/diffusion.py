@@ -29,13 +29,13 @@ from components import diffusion_figures as dff
 from components import filter_bar
 from components.data import get_provider
 from components.filters import DEFAULT_POPULATION, NONE, POPULATIONS, Filters, _as_params, _first, population_caption
-from components.layout import no_data
+from components.layout import image_name, no_data, page_title
 from pipeline.analysis import diffusion as dif
 from queries import diffusion as dq
 from queries.caps import SAMPLE_SEED
 
 dash.register_page(__name__, path="/diffusion", name="Diffusion", order=4,
-                   title="Diffusion fronts · ToC2ME focal mechanisms")
+                   title=page_title("Diffusion fronts"))
 
 PAGE = "diffusion"
 IDS = filter_bar.ids(PAGE)
@@ -423,7 +423,7 @@ def layout(**query):
                     html.Span("Distance vs time", className="fw-semibold me-2"),
                     html.Span(id=DT_CAPTION, className="fm-note"),
                 ]), className="fm-card-header"),
-                _graph(DT_GRAPH, "540px", "toc2me_diffusion"),
+                _graph(DT_GRAPH, "540px", image_name("diffusion")),
             ], className="fm-map-card"), lg=8),
             dbc.Col(dbc.Card([
                 dbc.CardHeader("Set, origin and fit", className="fm-card-header fw-semibold"),
@@ -450,7 +450,7 @@ def layout(**query):
                              className="fm-slider flex-grow-1"),
                 ], className="d-flex align-items-center px-3 pt-2"),
                 html.Div(id=BOOKMARKS, className="px-3 pb-1"),
-                _graph(MAP_GRAPH, "520px", "toc2me_activation", drag="pan"),
+                _graph(MAP_GRAPH, "520px", image_name("activation"), drag="pan"),
             ], className="fm-map-card"), lg=8),
             dbc.Col(dbc.Card([
                 dbc.CardHeader("About this analysis", className="fm-card-header fw-semibold"),

@@ -43,12 +43,12 @@ from components.event_cards import (
 from components.event_context import (chosen_mechanism, event_context, latest_reinversion, review_signature,
                                       review_store, reviewed_picks, station_table_for, store_error, write_state)
 from components.filters import Filters
-from components.layout import no_data
+from components.layout import brand, no_data
 from pipeline.review.reviews import ReviewError
 
 dash.register_page(
     __name__, path_template="/event/<event_id>", name="Event",
-    title=lambda event_id=None, **_: f"Event {_decoded(event_id)} · ToC2ME focal mechanisms", order=90)
+    title=lambda event_id=None, **_: f"Event {_decoded(event_id)} · {brand()}", order=90)
 
 BASE_TABLES = ("events", "mechanisms", "stations")
 #: the navbar reads the filters of the page from a store of this id (see components.layout)

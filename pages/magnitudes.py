@@ -24,11 +24,11 @@ from components import filter_bar
 from components import magnitude_figures as mf
 from components.data import get_provider
 from components.filters import Filters, _as_params, _first, parse_magnitude, population_of
-from components.layout import no_data
+from components.layout import image_name, no_data, page_title
 from components.map_figure import empty_figure
 from pipeline.analysis.magnitudes import magnitude_histograms
 
-dash.register_page(__name__, path="/magnitudes", name="Magnitudes", title="Magnitudes · ToC2ME focal mechanisms",
+dash.register_page(__name__, path="/magnitudes", name="Magnitudes", title=page_title("Magnitudes"),
                    order=1)
 
 PAGE = "magnitudes"
@@ -166,7 +166,7 @@ def layout(**query):
                 html.Span("marker area grows with ML, (ML + 3)·8 as in the original; right: events per 0.1 ML "
                           "(all and resolved overlaid)", className="fm-note ms-2"),
             ]), className="fm-card-header"),
-            _graph(TIME_GRAPH, "360px", "toc2me_magnitude_time"),
+            _graph(TIME_GRAPH, "360px", image_name("magnitude_time")),
         ], className="fm-map-card mb-3"),
         dbc.Row([
             dbc.Col(dbc.Card([
@@ -174,7 +174,7 @@ def layout(**query):
                     html.Span("Frequency–magnitude distribution", className="fw-semibold"),
                     html.Span(id="mag-fmd-caption", className="fm-note ms-2"),
                 ]), className="fm-card-header"),
-                _graph(FMD_GRAPH, "440px", "toc2me_fmd"),
+                _graph(FMD_GRAPH, "440px", image_name("fmd")),
             ], className="fm-map-card"), lg=8),
             dbc.Col([
                 dbc.Card([

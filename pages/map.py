@@ -18,10 +18,10 @@ from components import filter_bar
 from components.data import MAP_MECHANISM_COLUMNS, get_provider
 from components.filters import Filters, population_of, query_problems
 from components.gl_pixel_ratio import screen_gl_pixel_ratio
-from components.layout import no_data
+from components.layout import image_name, no_data, page_title
 from components.map_figure import GROUP_COLORS, ball_traces, empty_figure, map_figure
 
-dash.register_page(__name__, path="/", name="Map", title="Map · ToC2ME focal mechanisms", order=0)
+dash.register_page(__name__, path="/", name="Map", title=page_title("Map"), order=0)
 
 PAGE = "map"
 IDS = filter_bar.ids(PAGE)
@@ -163,7 +163,7 @@ def layout(**query):
                 style={"height": "calc(100vh - 230px)", "minHeight": "480px"},
                 config={"scrollZoom": True, "displaylogo": False, "showTips": False, "responsive": True,
                         "modeBarButtonsToRemove": ["select2d", "lasso2d"],
-                        "toImageButtonOptions": {"filename": "toc2me_map", "scale": 2}}),
+                        "toImageButtonOptions": {"filename": image_name("map"), "scale": 2}}),
                 type="circle", delay_show=400, overlay_style={"visibility": "visible", "opacity": 0.6}),
                 className="fm-map-card"), lg=9),
             dbc.Col([

@@ -26,11 +26,11 @@ from components import filter_bar
 from components import model_figures as mf
 from components.data import MissingDataError, get_provider
 from components.filters import Filters, _as_params
-from components.layout import no_data
+from components.layout import no_data, page_title
 from components.map_figure import empty_figure
 from queries import model as mq
 
-dash.register_page(__name__, path="/model", name="Polarity model", title="Polarity model · ToC2ME focal mechanisms",
+dash.register_page(__name__, path="/model", name="Polarity model", title=page_title("Polarity model"),
                    order=6)
 
 PAGE = "model"

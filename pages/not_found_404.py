@@ -8,8 +8,9 @@ import dash_bootstrap_components as dbc
 from dash import html
 
 from components.filters import Filters
+from components.layout import page_title
 
-dash.register_page(__name__, path="/404", name="Not found", title="Page not found · ToC2ME focal mechanisms",
+dash.register_page(__name__, path="/404", name="Not found", title=page_title("Page not found"),
                    order=99)
 
 

@@ -26,12 +26,12 @@ from components import filter_bar
 from components import strike_time_figures as stf
 from components.data import get_provider
 from components.filters import NONE, Filters, _as_params, format_time, population_words
-from components.layout import no_data
+from components.layout import image_name, no_data, page_title
 from pipeline.analysis.strike_time import injection_bars, stage_markers, strike_time_table, time_range_from_plotly
 from queries import strike_time as stq
 
 dash.register_page(__name__, path="/strike-time", name="Strike–time", order=3,
-                   title="Strike vs time · ToC2ME focal mechanisms")
+                   title=page_title("Strike vs time"))
 
 PAGE = "strike-time"
 IDS = filter_bar.ids(PAGE)
@@ -120,7 +120,7 @@ def layout(**query):
                     id=GRAPH, figure=stf.empty_figure("loading…"),
                     style={"height": "calc(100vh - 250px)", "minHeight": "460px"},
                     config={"displaylogo": False, "showTips": False, "responsive": True, "modeBarButtonsToRemove": ["lasso2d"],
-                            "toImageButtonOptions": {"filename": "toc2me_strike_time", "scale": 2}}),
+                            "toImageButtonOptions": {"filename": image_name("strike_time"), "scale": 2}}),
                     type="circle", delay_show=400, overlay_style={"visibility": "visible", "opacity": 0.6}),
             ], className="fm-map-card"), lg=9),
             dbc.Col([

@@ -19,10 +19,10 @@ from components import filter_bar
 from components import wells_figures as wf
 from components.data import get_provider
 from components.filters import Filters, format_time
-from components.layout import no_data
+from components.layout import image_name, no_data, page_title
 from components.map_figure import empty_figure
 
-dash.register_page(__name__, path="/wells", name="Wells", title="Wells and stages · ToC2ME focal mechanisms",
+dash.register_page(__name__, path="/wells", name="Wells", title=page_title("Wells and stages"),
                    order=5)
 
 PAGE = "wells"
@@ -105,7 +105,7 @@ def layout(**query):
                     id=GRAPH, figure=empty_figure("loading…"), style={"height": "460px"},
                     config={"displaylogo": False, "showTips": False, "responsive": True, "doubleClick": "autosize",
                             "modeBarButtonsToRemove": ["select2d", "lasso2d", "zoomIn2d", "zoomOut2d", "resetScale2d"],
-                            "toImageButtonOptions": {"filename": "toc2me_stages", "scale": 2}}),
+                            "toImageButtonOptions": {"filename": image_name("stages"), "scale": 2}}),
                     type="circle", delay_show=400, overlay_style={"visibility": "visible", "opacity": 0.6}),
             ], className="fm-map-card"), lg=9),
             dbc.Col(dbc.Card([dbc.CardHeader("About this page", className="fm-card-header fw-semibold"),

@@ -23,6 +23,7 @@ from selenium.webdriver.support.ui import Select
 
 from components.data import DataProvider
 from components.filters import Filters, format_time
+from pipeline.tables import read_table
 from pagetools import TIMEOUT, no_console_errors, plotly_js, start_app, wait
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,7 +92,11 @@ def test_map_page_loads_with_counts_and_clean_console(dash_duo, demo_data_dir, p
         ".map(e => e.href || e.src)")
     assert any(h.endswith("/assets/bootstrap.min.css") or "/assets/bootstrap.min.css?" in h for h in hrefs)
     assert all(h.startswith(dash_duo.server_url) for h in hrefs), hrefs
-    assert dash_duo.find_element(".navbar-brand").text.endswith("ToC2ME focal mechanisms")
+    # the navbar names the built data set (the frame table's dataset: the demo here)
+    dataset = read_table(demo_data_dir, "frame")["dataset"].iloc[0]
+    assert dataset == "demo"
+    assert dash_duo.find_element(".navbar-brand").text.endswith("Demo focal mechanisms")
+    assert dash_duo.driver.title.endswith("Demo focal mechanisms")
     time.sleep(0.5)
     no_console_errors(dash_duo)
     # the log API does catch errors in this browser (so the check above means something)

@@ -18,6 +18,7 @@ import importlib
 import re
 import shutil
 import time
+import tomllib
 
 import pandas as pd
 import pytest
@@ -46,7 +47,7 @@ def build(request) -> dict:
     # (the build has computed mechanisms of events that also have a published one: an event
     # is not counted twice)
     n_default = int(mech.loc[mech["quality"] == "A", "event_id"].nunique())
-    return {"name": request.param, "dir": d, "provider": p, "n_events": len(events), "n_mech": n_default,
+    return {"name": request.param, "dir": d, "project": request.getfixturevalue("files_project_dir"), "provider": p, "n_events": len(events), "n_mech": n_default,
             "n_mech_events": n_default, "n_mech_rows": len(mech),
             "with_waves": sorted(waves)[0], "without_waves": sorted(set(events["event_id"]) - waves)[0]}
 
@@ -125,6 +126,13 @@ def test_catalogue_pages_count_every_event(dash_duo, build):
                                                   ".reduce((a, t) => a + t.x.length, 0)") == n, message="map events")
     assert "no wells or stages in this data set" in _text(dash_duo, ".fm-page-map .fm-about")
     assert "Tiny experiment" in _text(dash_duo, ".fm-page-map .fm-about")
+    # the app is named after the project (its project.toml name), not ToC2ME: navbar, the
+    # browser tab, and the file name of a figure's PNG download
+    name = tomllib.loads((build["project"] / "project.toml").read_text())["name"]
+    assert _text(dash_duo, ".navbar-brand").endswith(f"{name} focal mechanisms")
+    wait(lambda: dash_duo.driver.title == f"Map · {name} focal mechanisms", message="tab title")
+    png = plotly_js(dash_duo, "map-graph", "gd._context.toImageButtonOptions.filename")
+    assert png == re.sub(r"[^a-z0-9_-]+", "_", name.lower()) + "_map", png
     _clean(dash_duo)
     # the cluster filter lists only '(none)': choosing it keeps every event
     dash_duo.select_dcc_dropdown(".fm-cluster", value="(none)")
