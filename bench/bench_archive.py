@@ -25,7 +25,7 @@ What it does, all in this one run:
    (:func:`pipeline.tables.content_digest`) equal to the uninterrupted build's.
 5. Extrapolation to the full ToC2ME archive (21,619 events x 207 SAC files; 2,519 events
    with mechanisms) from the 2-worker rates of the large archive.
-6. Event page read: ``components.data.DataProvider.event_rows('waveforms', id, channel)``
+6. Event page read: ``queries.event.event_rows(provider, 'waveforms', id, channel)``
    (DuckDB ``read_parquet(?) WHERE event_id = ?``, as pages/event.py calls it) on the large
    build's published ``waveforms`` and, when it has fewer than 100k rows, on a table of
    >= 100k traces made by replicating its parts under renamed event ids (same layout: sorted
@@ -61,6 +61,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 import psutil  # noqa: E402
+from queries import event as evq
 
 BENCH_DIR = ROOT / ".bench"
 ARCHIVES = BENCH_DIR / "archives"
@@ -345,14 +346,14 @@ def time_lookups(data_dir: Path, ids: list[str], n: int, seed: int = 7) -> dict:
     rng = np.random.default_rng(seed)
     pick = [ids[i] for i in rng.integers(0, len(ids), n)]
     dp = DataProvider(data_dir)
-    warm = dp.event_rows("waveforms", ids[0], channel="DHZ")  # connection set-up, not counted
+    warm = evq.event_rows(dp, "waveforms", ids[0], channel="DHZ")  # connection set-up, not counted
     l0 = _load()
     out = {}
     for label, channel in (("DHZ", "DHZ"), ("all", None)):
         ms, nrows = [], []
         for eid in pick:
             t = time.perf_counter()
-            df = dp.event_rows("waveforms", eid, channel=channel)
+            df = evq.event_rows(dp, "waveforms", eid, channel=channel)
             ms.append((time.perf_counter() - t) * 1000)
             nrows.append(len(df))
         out[label] = {"median_ms": round(float(np.median(ms)), 1), "p95_ms": round(float(np.percentile(ms, 95)), 1),
@@ -440,7 +441,7 @@ def report(R: dict) -> None:
         print(f"| both | | | {_hours(ex['picking_s'] + ex['mechanisms_s'])} |")
     wl = R.get("waveform_lookups")
     if wl:
-        print("\n### Event page: one event's waveform snippets, `DataProvider.event_rows('waveforms', id, channel)`\n")
+        print("\n### Event page: one event's waveform snippets, `queries.event.event_rows(provider, 'waveforms', id, channel)`\n")
         print("| table | traces | events | parts | lookups | channel | median ms | p95 ms | max ms | rows/event | target | load |")
         print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for w in wl:

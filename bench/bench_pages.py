@@ -32,6 +32,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from queries import map as mapq
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -128,7 +129,7 @@ def requests_of(app, q: str = "") -> dict:
     return {
         "map.update_map": j(lambda: _raw(m["map"].update_map)(q, None, None)),
         # the table callback reads dash.ctx (not available here): its query and row building
-        "map.update_table": lambda: to_json_plotly(m["map"]._rows(p.mechanisms_page(Filters.from_query(q), 0, m["map"].PAGE_SIZE), q)),
+        "map.update_table": lambda: to_json_plotly(m["map"]._rows(mapq.mechanisms_page(p, Filters.from_query(q), 0, m["map"].PAGE_SIZE), q)),
         "classification.update_summary": j(lambda: _raw(m["classification"].update_summary)(q, None)),
         "classification.update_stereonets": j(lambda: _raw(m["classification"].update_stereonets)(q, None)),
         "classification.update_map": j(lambda: _raw(m["classification"].update_map)(q, None, 1.5)),

@@ -56,23 +56,18 @@ MECHANISM_CAP = 4_000
 #: tables the map page needs
 MAP_TABLES = ("events", "mechanisms", "stations", "wells", "stages", "frame")
 
-#: mechanism-table columns the table on the map page may sort by (whitelist)
-SORTABLE = ("event_id", "time", "magnitude", "depth_km", "strike", "dip", "rake", "quality",
-            "group", "faulting_style", "source", "cluster", "n_polarities")
 #: mechanism columns the map draws (``DataProvider.mechanisms(columns=MAP_MECHANISM_COLUMNS)``)
 MAP_MECHANISM_COLUMNS = ("event_id", "source", "time", "x_km", "y_km", "lon", "lat", "magnitude", "strike", "dip",
                          "rake", "group", "quality")
-#: columns returned by :meth:`DataProvider.mechanisms_page`
-PAGE_COLUMNS = ("event_id", "source", "time", "magnitude", "depth_km", "strike", "dip", "rake",
-                "quality", "group", "faulting_style", "cluster", "n_polarities")
 
 
 class MissingDataError(FileNotFoundError):
     """A table the dashboard needs is not in the data directory."""
 
 
-def _quote(name: str) -> str:
-    """Quote an identifier from our own whitelists (never user input)."""
+def quote_identifier(name: str) -> str:
+    """Quote an identifier from our own whitelists (never user input): letters, digits and
+    ``_`` only, else ValueError."""
     if not name.replace("_", "").isalnum():
         raise ValueError(f"bad identifier {name!r}")
     return f'"{name}"'
@@ -168,7 +163,7 @@ class DataProvider:
         """True when every table the map needs exists."""
         return not self.missing_tables()
 
-    def _src(self, table: str) -> str:
+    def parquet_source(self, table: str) -> str:
         """The table's ``read_parquet`` argument in the current version (a file or a glob of
         parts). Resolved per query: a build publishing meanwhile is seen at the next query."""
         p = self.path(table)   # resolves `current` once: file and glob of one version
@@ -214,7 +209,7 @@ class DataProvider:
         sql = f"SELECT {columns} FROM read_parquet(?{rn}) WHERE {where}"
         if per_event and not self._mechanisms_unique():  # unique event ids: nothing to rank (much cheaper)
             sql += f" QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY {order}) = 1"
-        return sql, [self._src("mechanisms"), *params]
+        return sql, [self.parquet_source("mechanisms"), *params]
 
     def relation_sql(self, table: str, filters: Filters, *, row_numbers: bool = False,
                      mechanism_columns: bool = True, per_event: bool | None = None) -> tuple[str, list]:
@@ -236,7 +231,7 @@ class DataProvider:
                 if filters.groups or filters.qualities:
                     raise ValueError("group/quality filters need the mechanism columns")
                 star = "* EXCLUDE (file_row_number)" if row_numbers else "*"
-                return f"SELECT {star}{row_col} FROM read_parquet(?{rn})", [self._src("events")]
+                return f"SELECT {star}{row_col} FROM read_parquet(?{rn})", [self.parquet_source("events")]
             star = "e.* EXCLUDE (file_row_number)" if row_numbers else "e.*"
             pop_sql, pop_params = self.population_sql(filters, 'event_id, "group", quality, source',
                                                       per_event=True)
@@ -245,7 +240,7 @@ class DataProvider:
                 "COALESCE(m.\"group\", 'none') AS \"group\", m.quality AS quality, m.source AS mechanism_source "
                 f"FROM read_parquet(?{rn}) AS e LEFT JOIN ({pop_sql}) AS m ON e.event_id = m.event_id"
             )
-            return sql, [self._src("events"), *pop_params]
+            return sql, [self.parquet_source("events"), *pop_params]
         if table == "mechanisms":
             star = "* EXCLUDE (file_row_number)" if row_numbers else "*"
             return self.population_sql(filters, f"{star}{row_col}", row_numbers=row_numbers, per_event=per_event)
@@ -255,7 +250,7 @@ class DataProvider:
         """True when no event has two mechanisms (cached per version of the file)."""
         def build():
             return bool(self.query("SELECT count(*) = count(DISTINCT event_id) FROM read_parquet(?)",
-                                   [self._src("mechanisms")]).iloc[0, 0])
+                                   [self.parquet_source("mechanisms")]).iloc[0, 0])
         return self._cached("mechanisms_unique", ("mechanisms",), build)
 
     def filtered_sql(self, table: str, filters: Filters, columns: str = "*", **relation) -> tuple[str, list]:
@@ -324,7 +319,7 @@ class DataProvider:
             bad = [c for c in columns if c not in known]
             if bad:
                 raise ValueError(f"unknown mechanism columns {bad}")
-            cols = ", ".join(_quote(c) for c in columns)
+            cols = ", ".join(quote_identifier(c) for c in columns)
         sql, params = self.filtered_sql("mechanisms", filters, f"{cols}, count(*) OVER () AS _n")
         order = "ORDER BY magnitude DESC NULLS LAST, event_id, source"
         with self.cursor() as cur:
@@ -340,67 +335,17 @@ class DataProvider:
         df.attrs.update(matched=matched, drawn=len(df))
         return df
 
-    # -- the mechanisms table -------------------------------------------------------------
-    @staticmethod
-    def _order_by(sort_by) -> str:
-        """ORDER BY from DataTable ``sort_by`` ([{column_id, direction}]); columns outside
-        :data:`SORTABLE` are ignored. Always ends with a unique tie-break."""
-        parts = []
-        for s in (sort_by or [])[:3]:
-            if not isinstance(s, dict):
-                continue
-            col = s.get("column_id")
-            if col in SORTABLE:
-                direction = "DESC" if s.get("direction") == "desc" else "ASC"
-                parts.append(f"{_quote(col)} {direction} NULLS LAST")
-        parts += ['"time" ASC', "event_id ASC", "source ASC"]
-        return "ORDER BY " + ", ".join(parts)
-
-    def mechanisms_page(self, filters: Filters, page: int = 0, page_size: int = 15,
-                        sort_by=None) -> pd.DataFrame:
-        """One page of the filtered mechanisms for the table: :data:`PAGE_COLUMNS` plus
-        ``x_km, y_km, lon, lat``; sorted by ``sort_by`` (DataTable format, whitelisted)
-        then time, event id, source. ``df.attrs``: ``matched``, ``page``, ``page_count``."""
-        page_size = min(max(1, int(page_size)), 1000)
-        cols = ", ".join(_quote(c) for c in PAGE_COLUMNS) + ", x_km, y_km, lon, lat"
-        sql, params = self.filtered_sql("mechanisms", filters, cols)
-        with self.cursor() as cur:
-            matched = cur.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0]
-            page_count = max(1, math.ceil(matched / page_size))
-            page = min(max(0, int(page or 0)), page_count - 1)
-            df = cur.execute(f"{sql} {self._order_by(sort_by)} LIMIT ? OFFSET ?",
-                             [*params, page_size, page * page_size]).df()
-        df.attrs.update(matched=int(matched), page=page, page_count=page_count)
-        return df
-
-    def mechanism_position(self, filters: Filters, event_id: str, sort_by=None) -> int | None:
-        """0-based position of the first mechanism of ``event_id`` among the filtered
-        mechanisms in the table's order, or None if it is filtered out."""
-        sql, params = self.filtered_sql("mechanisms", filters, "event_id, source, " + ", ".join(
-            _quote(c) for c in SORTABLE if c not in ("event_id", "source")))
-        order = self._order_by(sort_by)[len("ORDER BY "):]
-        df = self.query(
-            f"SELECT min(_rn) FROM (SELECT event_id, row_number() OVER (ORDER BY {order}) - 1 AS _rn"
-            f" FROM ({sql})) WHERE event_id = ?", [*params, str(event_id)])
-        v = df.iloc[0, 0]
-        return None if pd.isna(v) else int(v)
-
     def mechanism_rows(self, event_id: str) -> pd.DataFrame:
         """Every mechanism of ``event_id`` (all columns, no filters), published first;
         empty when unknown."""
         return self.query("SELECT * FROM read_parquet(?) WHERE event_id = ?"
                           " ORDER BY (source = 'published') DESC, source",
-                          [self._src("mechanisms"), str(event_id)])
-
-    def mechanism_location(self, event_id: str) -> pd.DataFrame:
-        """``event_id, x_km, y_km, lon, lat, magnitude`` of the event's mechanism(s)
-        (no filters), published first; empty when unknown."""
-        return self.mechanism_rows(event_id)[["event_id", "x_km", "y_km", "lon", "lat", "magnitude"]]
+                          [self.parquet_source("mechanisms"), str(event_id)])
 
     # -- small tables ---------------------------------------------------------------------
     def _small(self, table: str, order: str) -> pd.DataFrame:
         def build():
-            return self.query(f"SELECT * FROM read_parquet(?) ORDER BY {order}", [self._src(table)])
+            return self.query(f"SELECT * FROM read_parquet(?) ORDER BY {order}", [self.parquet_source(table)])
         return self._cached(table, (table,), build).copy()
 
     def stations(self) -> pd.DataFrame:
@@ -454,7 +399,7 @@ class DataProvider:
         """
         def build():
             with self.cursor() as cur:
-                ev, me = self._src("events"), self._src("mechanisms")
+                ev, me = self.parquet_source("events"), self.parquet_source("mechanisms")
                 row = cur.execute(
                     "SELECT min(\"time\"), max(\"time\"), min(magnitude), max(magnitude), count(*),"
                     " count(*) FILTER (WHERE cluster IS NULL) FROM read_parquet(?)", [ev]).fetchone()
@@ -534,18 +479,6 @@ class DataProvider:
                 yield buf.getvalue()
 
     # -- magnitudes page ------------------------------------------------------------------
-    def event_magnitudes(self, filters: Filters) -> pd.DataFrame:
-        """Two columns of every filtered event, nothing else (histograms and b-values of
-        any selection size): ``magnitude`` (float, NaN where unknown) and ``resolved``
-        (bool: the event has a mechanism among the filter's ``source`` list). Unordered;
-        same rows as :meth:`filtered_sql` on ``events``."""
-        sql, params = self.filtered_sql("events", filters,
-                                        "magnitude::DOUBLE AS magnitude, mechanism_source IS NOT NULL AS resolved")
-        df = self.query(sql, params)
-        df["magnitude"] = df["magnitude"].astype(float)
-        df["resolved"] = df["resolved"].astype(bool)
-        return df
-
     # -- strike-time and diffusion pages -----------------------------------------------
     def mechanisms_per_event(self, filters: Filters, cluster: str | None = None) -> pd.DataFrame:
         """Filtered mechanisms, **one per event**: the population's rows (one per event
@@ -581,120 +514,13 @@ class DataProvider:
         """The catalogue row(s) of ``event_id`` (no filters): ``event_id, time, lat, lon,
         depth_km, x_km, y_km, magnitude, cluster``; empty when unknown."""
         return self.query('SELECT event_id, "time", lat, lon, depth_km, x_km, y_km, magnitude, cluster'
-                          " FROM read_parquet(?) WHERE event_id = ? LIMIT 1", [self._src("events"), str(event_id)])
-
-    # -- event page (pages/event.py) --------------------------------------------------------
-    #: event-keyed tables :meth:`event_rows` may read (whitelist)
-    EVENT_TABLES = ("polarities", "waveforms", "mechanism_stations", "acceptable_planes", "unsolved")
-
-    def event_station_keys(self, event_id: str) -> set[tuple[str, str]]:
-        """(network, station) of every station the tables tie to ``event_id``: a polarity, a
-        waveform or a station SKHASH used (``polarities``, ``waveforms``,
-        ``mechanism_stations``); what a review of this event may name (checked on the server
-        for every write, :mod:`components.review_writes`). Empty for an unknown event."""
-        out: set[tuple[str, str]] = set()
-        for table in ("polarities", "waveforms", "mechanism_stations"):
-            if not self.has_table(table):
-                continue
-            df = self.query("SELECT DISTINCT network, station FROM read_parquet(?) WHERE event_id = ?",
-                            [self._src(table), str(event_id)])
-            out |= set(zip(df["network"].astype(str), df["station"].astype(str)))
-        return out
-
-    def event_rows(self, table: str, event_id: str, channel: str | None = None) -> pd.DataFrame:
-        """Every row of the event-keyed ``table`` (one of :data:`EVENT_TABLES`) for
-        ``event_id``, optionally only ``channel`` (waveforms), all columns; an empty frame
-        with the contract columns when the table is not in the data folder (these tables
-        are optional: only events with waveforms/computed mechanisms have rows)."""
-        if table not in self.EVENT_TABLES:
-            raise ValueError(f"unknown event table {table!r}")
-        if not self.has_table(table):
-            return pd.DataFrame({c: pd.Series(dtype=object) for c in table_columns(table)})
-        sql, params = "SELECT * FROM read_parquet(?) WHERE event_id = ?", [self._src(table), str(event_id)]
-        if channel is not None:
-            sql, params = sql + " AND channel = ?", [*params, str(channel)]
-        return self.query(sql, params)
-
-    # -- composite mechanisms (pipeline.mechanisms.composite) ---------------------------
-    def events_with_polarities(self, filters: Filters, cap: int | None = None, also=()) -> pd.DataFrame:
-        """Filtered events (the :meth:`filtered_sql` ``events`` rows) that have at least one
-        row in ``polarities``, or whose id is in ``also`` (e.g. events with reviewed picks
-        only): ``event_id, time, lat, lon, depth_km, magnitude, cluster``, the ``cap``
-        largest magnitudes (ties by event id; None = all), ordered that way.
-        ``df.attrs['matched']``: such events before the cap. Empty when the ``polarities``
-        table is absent."""
-        cols = 'event_id, "time", lat, lon, depth_km, magnitude, cluster'
-        if not self.has_table("polarities"):
-            df = pd.DataFrame({c.strip('"'): pd.Series(dtype=object) for c in cols.split(", ")})
-            df.attrs["matched"] = 0
-            return df
-        ev_sql, ev_params = self.filtered_sql("events", filters, cols)
-        sql = (f"WITH ev AS MATERIALIZED ({ev_sql}) SELECT ev.*, count(*) OVER () AS _n FROM ev"
-               " WHERE event_id IN (SELECT DISTINCT event_id FROM read_parquet(?)"
-               " WHERE event_id IN (SELECT event_id FROM ev)) OR list_contains(?::VARCHAR[], event_id)"
-               " ORDER BY magnitude DESC NULLS LAST, event_id")
-        params = [*ev_params, self._src("polarities"), sorted({str(e) for e in also})]
-        if cap is not None:
-            sql, params = sql + " LIMIT ?", [*params, max(0, int(cap))]
-        df = self.query(sql, params)
-        matched = int(df["_n"].iloc[0]) if len(df) else 0
-        df = df.drop(columns="_n")
-        df.attrs["matched"] = matched
-        return df
-
-    def rows_of_events(self, table: str, event_ids) -> pd.DataFrame:
-        """Every row of ``polarities`` or ``mechanisms`` (``table``) of the given events, all
-        columns (no filters); empty with the contract columns when the table is absent."""
-        if table not in ("polarities", "mechanisms"):
-            raise ValueError(f"unknown table {table!r}")
-        if not self.has_table(table):
-            return pd.DataFrame({c: pd.Series(dtype=object) for c in table_columns(table)})
-        ids = [str(e) for e in event_ids]
-        return self.query("SELECT * FROM read_parquet(?) WHERE list_contains(?::VARCHAR[], event_id)",
-                          [self._src(table), ids])
+                          " FROM read_parquet(?) WHERE event_id = ? LIMIT 1", [self.parquet_source("events"), str(event_id)])
 
     def velocity_model(self) -> pd.DataFrame:
         """The 1-D P model (``depth_km, vp_km_s``, by depth); empty when the table is absent."""
         if not self.has_table("velocity_model"):
             return pd.DataFrame({"depth_km": pd.Series(dtype=float), "vp_km_s": pd.Series(dtype=float)})
         return self._small("velocity_model", "depth_km")
-
-    # -- polarity model page (pages/model.py) -------------------------------------------
-    def model_eval(self, *, model=None, dataset=None, kind=None) -> pd.DataFrame:
-        """Rows of ``model_eval`` (schema ``model_eval``: model, dataset, kind, name, x, y,
-        value; see :mod:`pipeline.picking.evaluate`), optionally only the given model(s),
-        dataset(s) and kind(s) (a string or a list of strings, bound as parameters).
-        Ordered by model, dataset, kind, name, x. Raises :class:`MissingDataError` when
-        the table is absent (``python -m pipeline evaluate`` writes it)."""
-        where, params = [], [self._src("model_eval")]
-        for col, val in (("model", model), ("dataset", dataset), ("kind", kind)):
-            if val is None:
-                continue
-            vals = [str(v) for v in ([val] if isinstance(val, str) else list(val))][:64]
-            if not vals:
-                where.append("FALSE")
-                continue
-            where.append(f"{_quote(col)} IN ({', '.join('?' for _ in vals)})")
-            params += vals
-        sql = ("SELECT model, dataset, kind, name, x::DOUBLE AS x, y::DOUBLE AS y, value::DOUBLE AS value"
-               " FROM read_parquet(?)" + (" WHERE " + " AND ".join(where) if where else "")
-               + " ORDER BY model, dataset, kind, name, x NULLS FIRST")
-        return self.query(sql, params)
-
-    #: columns of :meth:`polarity_agreement`
-    AGREEMENT_COLUMNS = ("event_id", "time", "magnitude", "n_picker", "picker_decided",
-                         "ref_both", "ref_agree", "ref_disagree", "ref_only_picker", "ref_only_other",
-                         "manual_both", "manual_agree", "manual_disagree", "manual_only_other",
-                         "truth_both", "truth_agree", "truth_disagree", "truth_only_other")
-
-    def polarity_agreement(self, filters: Filters, picker: str = "cnn") -> pd.DataFrame:
-        """Per filtered event with polarities: the ``picker``'s agreement counts, every row
-        (the CSV download); :func:`queries.model.agreement` documents the columns. The page
-        reads one page at a time (:func:`queries.model.agreement_page`)."""
-        from queries import model as mq
-
-        return mq.agreement(self, filters, picker)
-
 
 # -- the app's provider ---------------------------------------------------------------------
 _default: DataProvider | None = None

@@ -16,6 +16,7 @@ from components.access import READ_ONLY, can, current_account, get_access
 from components.data import get_provider
 from pipeline.review.reinvert import preferred_mechanism
 from pipeline.review.reviews import ReviewStore
+from queries import event as evq
 
 
 # -- data ---------------------------------------------------------------------------------------
@@ -86,11 +87,11 @@ def _build_context(p, event_id: str) -> dict | None:
         return None
     event = ev.iloc[0].to_dict()
     mechs = p.mechanism_rows(event_id)
-    pol = p.event_rows("polarities", event_id)
-    used = p.event_rows("mechanism_stations", event_id)
-    acc = p.event_rows("acceptable_planes", event_id)
-    uns = p.event_rows("unsolved", event_id)
-    waves = p.event_rows("waveforms", event_id, channel="DHZ")
+    pol = evq.event_rows(p, "polarities", event_id)
+    used = evq.event_rows(p, "mechanism_stations", event_id)
+    acc = evq.event_rows(p, "acceptable_planes", event_id)
+    uns = evq.event_rows(p, "unsolved", event_id)
+    waves = evq.event_rows(p, "waveforms", event_id, channel="DHZ")
     stations = p.stations()
     vm = p.velocity_model()
     loc = {"lat": event["lat"], "lon": event["lon"], "depth_km": event["depth_km"], "which": "catalogue"}

@@ -8,7 +8,7 @@ state, never from the browser's stores:
   read-only mode); the reviewer recorded is the account's name (the typed name only in
   local single-user mode);
 * **event** - in the ``events`` table (the review database's validator);
-* **station** - one the tables tie to that event (:meth:`DataProvider.event_station_keys`:
+* **station** - one the tables tie to that event (:func:`queries.event.event_station_keys`:
   a polarity, a waveform or a SKHASH station of it) and in the ``stations`` table;
 * **sign** - the stored polarity is the TRUE ground motion: ``true = shown × (−1 if the
   station is reversed and the page showed the traces as recorded)``, with "reversed" read
@@ -24,6 +24,7 @@ from __future__ import annotations
 from components.access import require
 from components.data import get_provider
 from pipeline.review.reviews import PickChange, ReviewError, ReviewStore
+from queries import event as evq
 
 __all__ = ["ACTIONS", "VIEWS", "event_stations", "apply_pick", "undo_change", "start_reinversion"]
 
@@ -44,7 +45,7 @@ def event_stations(event_id: str) -> dict[str, bool]:
     st = p.stations()
     rev = st["reversed"].astype(bool) if "reversed" in st else [False] * len(st)
     table = {(str(n), str(s)): bool(r) for n, s, r in zip(st["network"], st["station"], rev)}
-    return {f"{n}.{s}": table[(n, s)] for n, s in sorted(p.event_station_keys(event_id)) if (n, s) in table}
+    return {f"{n}.{s}": table[(n, s)] for n, s in sorted(evq.event_station_keys(p, event_id)) if (n, s) in table}
 
 
 def apply_pick(store: ReviewStore, event_id: str, request: dict, *, reviewer: str | None = None,

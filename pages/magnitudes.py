@@ -27,6 +27,7 @@ from components.filters import Filters, _as_params, _first, parse_magnitude, pop
 from components.layout import image_name, no_data, page_title
 from components.map_figure import empty_figure
 from pipeline.analysis.magnitudes import magnitude_histograms
+from queries import magnitudes as magq
 
 dash.register_page(__name__, path="/magnitudes", name="Magnitudes", title=page_title("Magnitudes"),
                    order=1)
@@ -225,7 +226,7 @@ filter_bar.sync_page_query(PAGE_KEYS, URL_SYNC, STATE, IDS.filters)
 
 def _selection(provider, f: Filters):
     """(all magnitudes, resolved flags) of the filtered events."""
-    df = provider.event_magnitudes(f)
+    df = magq.event_magnitudes(provider, f)
     return df["magnitude"].to_numpy(dtype=float), df["resolved"].to_numpy(dtype=bool)
 
 

@@ -20,6 +20,7 @@ from components.filters import Filters, population_of, query_problems
 from components.gl_pixel_ratio import screen_gl_pixel_ratio
 from components.layout import image_name, no_data, page_title
 from components.map_figure import GROUP_COLORS, ball_traces, empty_figure, map_figure
+from queries import map as mapq
 
 dash.register_page(__name__, path="/", name="Map", title=page_title("Map"), order=0)
 
@@ -326,7 +327,7 @@ def select(active_cell, click, meta):
         # earlier trace (Plotly picks the first of equally close points): select that event
         # when it has a mechanism (its id is the dot's text; a station's name matches none)
         eid = point.get("text")
-        if not isinstance(eid, str) or len(eid) > 64 or get_provider().mechanism_location(eid).empty:
+        if not isinstance(eid, str) or len(eid) > 64 or mapq.mechanism_location(get_provider(), eid).empty:
             raise PreventUpdate
         return {"event_id": eid, "from": "map"}
     cd = point.get("customdata")
@@ -346,7 +347,7 @@ def highlight(selected, meta):
     """Move the highlight ring onto the selected event's mechanism (a Patch, not a redraw)."""
     if not meta or meta.get("highlight") is None:
         raise PreventUpdate
-    loc = get_provider().mechanism_location((selected or {}).get("event_id", ""))
+    loc = mapq.mechanism_location(get_provider(), (selected or {}).get("event_id", ""))
     x, y = ("lon", "lat") if meta.get("view") == "geo" else ("x_km", "y_km")
     patch = Patch()
     patch["data"][meta["highlight"]]["x"] = loc[x].head(1).tolist()
@@ -399,10 +400,10 @@ def update_table(query, page, sort_by, selected):
         page = 0
     eid = (selected or {}).get("event_id")
     if trig == SELECTED and eid and (selected or {}).get("from") == "map":
-        pos = p.mechanism_position(f, eid, sort)
+        pos = mapq.mechanism_position(p, f, eid, sort)
         if pos is not None:
             page = pos // PAGE_SIZE
-    df = p.mechanisms_page(f, page or 0, PAGE_SIZE, sort)
+    df = mapq.mechanisms_page(p, f, page or 0, PAGE_SIZE, sort)
     styles = list(_GROUP_STYLES)
     if eid:
         for i, e in enumerate(df["event_id"]):

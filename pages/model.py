@@ -76,7 +76,7 @@ def page_query(state: dict) -> str:
 # -- data -----------------------------------------------------------------------------------
 def _eval_rows(provider) -> pd.DataFrame | None:
     try:
-        return provider.model_eval()
+        return mq.model_eval(provider)
     except MissingDataError:
         return None
 
@@ -488,10 +488,10 @@ def update_subsets(_state):
 
 
 def agreement_frame(query: str, state_query: str) -> pd.DataFrame:
-    """The per-event table the page shows (and downloads): :meth:`DataProvider.polarity_agreement`
+    """The per-event table the page shows (and downloads): :func:`queries.model.agreement`
     of the filtered events for the chosen picker."""
     state = page_state(state_query or "")
-    return get_provider().polarity_agreement(Filters.from_query(query or ""), state["picker"])
+    return mq.agreement(get_provider(), Filters.from_query(query or ""), state["picker"])
 
 
 @dash.callback(

@@ -2,7 +2,9 @@
 app's :class:`components.data.DataProvider`, its DuckDB connection and its filtered
 relations) and how much of it, bounded per request by :class:`queries.caps.Caps`.
 
-One module per page (``classification``, ``diffusion``, ``strike_time``, ``model``) plus
-the caps; :mod:`components` keeps the figure builders. The provider's own methods are the
-shared relations (filtered rows, counts, the map's sample) that several pages use.
+One module per page (``map``: the mechanism table; ``magnitudes``, ``classification``,
+``strike_time``, ``diffusion``, ``model``, ``event``; ``composite`` for the composite
+mechanisms) plus the caps; :mod:`components` keeps the figure builders. The provider's own
+methods are what several pages share: the connection, the filtered relations and the
+population, counts, the map's sample, the small tables and the CSV export.
 """

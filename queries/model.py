@@ -1,4 +1,5 @@
-"""Queries of the polarity-model page (``pages/model.py``): the per-event agreement table.
+"""Queries of the polarity-model page (``pages/model.py``): the evaluation rows
+(:func:`model_eval`) and the per-event agreement table.
 
 The page shows one page of it at a time (:func:`agreement_page`: ``LIMIT``/``OFFSET`` in
 DuckDB plus the totals of every row in one aggregate), so a catalogue of any size never
@@ -11,7 +12,37 @@ import math
 
 import pandas as pd
 
+from components.data import quote_identifier
 from components.filters import Filters
+
+#: columns of :func:`agreement` and :func:`agreement_page`
+AGREEMENT_COLUMNS = ("event_id", "time", "magnitude", "n_picker", "picker_decided",
+                     "ref_both", "ref_agree", "ref_disagree", "ref_only_picker", "ref_only_other",
+                     "manual_both", "manual_agree", "manual_disagree", "manual_only_other",
+                     "truth_both", "truth_agree", "truth_disagree", "truth_only_other")
+
+
+def model_eval(provider, *, model=None, dataset=None, kind=None) -> pd.DataFrame:
+    """Rows of ``model_eval`` (schema ``model_eval``: model, dataset, kind, name, x, y,
+    value; see :mod:`pipeline.picking.evaluate`), optionally only the given model(s),
+    dataset(s) and kind(s) (a string or a list of strings, bound as parameters).
+    Ordered by model, dataset, kind, name, x. Raises
+    :class:`components.data.MissingDataError` when the table is absent (``python -m
+    pipeline evaluate`` writes it)."""
+    where, params = [], [provider.parquet_source("model_eval")]
+    for col, val in (("model", model), ("dataset", dataset), ("kind", kind)):
+        if val is None:
+            continue
+        vals = [str(v) for v in ([val] if isinstance(val, str) else list(val))][:64]
+        if not vals:
+            where.append("FALSE")
+            continue
+        where.append(f"{quote_identifier(col)} IN ({', '.join('?' for _ in vals)})")
+        params += vals
+    sql = ("SELECT model, dataset, kind, name, x::DOUBLE AS x, y::DOUBLE AS y, value::DOUBLE AS value"
+           " FROM read_parquet(?)" + (" WHERE " + " AND ".join(where) if where else "")
+           + " ORDER BY model, dataset, kind, name, x NULLS FIRST")
+    return provider.query(sql, params)
 
 
 def agreement_sql(provider, filters: Filters, picker: str = "cnn") -> tuple[str, list] | None:
@@ -44,7 +75,7 @@ def agreement_sql(provider, filters: Filters, picker: str = "cnn") -> tuple[str,
         " count(*) FILTER (WHERE md AND NOT pd) AS manual_only_other"
         ' FROM c JOIN ev ON c.event_id = ev.event_id GROUP BY c.event_id'
     )
-    params = [*ev_params, str(picker), provider._src("polarities"), str(picker)]
+    params = [*ev_params, str(picker), provider.parquet_source("polarities"), str(picker)]
     if provider.has_table("truth_polarities"):
         # demo ground truth, per (event, station) of the picker's rows
         sql = (
@@ -62,22 +93,21 @@ def agreement_sql(provider, filters: Filters, picker: str = "cnn") -> tuple[str,
             " USING (event_id, network, station)) GROUP BY event_id)"
             " SELECT a.*, t.* EXCLUDE (event_id) FROM a LEFT JOIN t ON a.event_id = t.event_id"
         )
-        params += [provider._src("polarities"), str(picker), provider._src("truth_polarities")]
+        params += [provider.parquet_source("polarities"), str(picker), provider.parquet_source("truth_polarities")]
     else:
         sql = ("SELECT *, NULL::BIGINT AS truth_both, NULL::BIGINT AS truth_agree, NULL::BIGINT AS truth_disagree,"
                f" NULL::BIGINT AS truth_only_other FROM ({sql})")
     return sql, params
 
 
-def _typed(df: pd.DataFrame, provider) -> pd.DataFrame:
-    cols = provider.AGREEMENT_COLUMNS
-    for c in cols[3:]:
+def _typed(df: pd.DataFrame) -> pd.DataFrame:
+    for c in AGREEMENT_COLUMNS[3:]:
         df[c] = df[c].astype("int64" if not c.startswith("truth_") else "Int64")
-    return df[list(cols)]
+    return df[list(AGREEMENT_COLUMNS)]
 
 
-def _empty(provider) -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=object) for c in provider.AGREEMENT_COLUMNS})
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in AGREEMENT_COLUMNS})
 
 
 def agreement(provider, filters: Filters, picker: str = "cnn") -> pd.DataFrame:
@@ -92,9 +122,9 @@ def agreement(provider, filters: Filters, picker: str = "cnn") -> pd.DataFrame:
         ``polarities`` table is absent."""
     q = agreement_sql(provider, filters, picker)
     if q is None:
-        return _empty(provider)
+        return _empty()
     sql, params = q
-    return _typed(provider.query(f'SELECT * FROM ({sql}) ORDER BY "time", event_id', params), provider)
+    return _typed(provider.query(f'SELECT * FROM ({sql}) ORDER BY "time", event_id', params))
 
 
 def agreement_page(provider, filters: Filters, picker: str = "cnn", page: int = 0,
@@ -104,9 +134,9 @@ def agreement_page(provider, filters: Filters, picker: str = "cnn", page: int = 
     the sum over every row of each count column (``truth_*`` None without demo truth)."""
     page_size = min(max(1, int(page_size)), 1000)
     q = agreement_sql(provider, filters, picker)
-    count_cols = provider.AGREEMENT_COLUMNS[3:]
+    count_cols = AGREEMENT_COLUMNS[3:]
     if q is None:
-        return _empty(provider), {"n": 0, "page": 0, "page_count": 1, **{c: 0 for c in count_cols}}
+        return _empty(), {"n": 0, "page": 0, "page_count": 1, **{c: 0 for c in count_cols}}
     sql, params = q
     sums = ", ".join(f"sum({c})::BIGINT AS {c}" for c in count_cols)
     with provider.cursor() as cur:
@@ -120,4 +150,4 @@ def agreement_page(provider, filters: Filters, picker: str = "cnn", page: int = 
     for c in count_cols:
         v = tot[c]
         totals[c] = None if pd.isna(v) else int(v)
-    return _typed(df, provider), totals
+    return _typed(df), totals

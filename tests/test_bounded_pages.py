@@ -24,6 +24,7 @@ from components.data import DataProvider
 from components.filters import Filters
 from pagetools import free_port, no_console_errors, wait
 from pipeline import tables
+from queries import model as mq
 from queries.caps import SAMPLE_SEED, Caps
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -221,10 +222,8 @@ def test_classification_sample_and_counts(big_dir, mechanisms):
 def test_model_agreement_is_paged_on_the_server(demo_data_dir):
     """Each page of the per-event table is the matching slice of the whole table, and the
     totals are the sums over every row."""
-    from queries import model as mq
-
     p = DataProvider(demo_data_dir)
-    full = p.polarity_agreement(Filters(), "cnn")
+    full = mq.agreement(p, Filters(), "cnn")
     assert len(full) > 15
     pages = []
     n_pages = math.ceil(len(full) / 15)
@@ -250,7 +249,7 @@ def test_caps_from_env_and_bad_values():
 def test_model_table_pages_in_the_browser(dash_duo, demo_data_dir):
     """The browser gets one page of the per-event table at a time; the next page is asked
     from the server and shows the next rows of the whole table."""
-    full = DataProvider(demo_data_dir).polarity_agreement(Filters(), "cnn")
+    full = mq.agreement(DataProvider(demo_data_dir), Filters(), "cnn")
     times = pd.to_datetime(full["time"], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S").tolist()
     assert len(full) > 15
     dash_duo.start_server(_app(demo_data_dir, Caps()), port=free_port())

@@ -17,6 +17,8 @@ from components import data as data_mod
 from components.data import DataProvider, MissingDataError
 from components.filters import NONE, POPULATIONS, Filters
 from pipeline.tables import read_table
+from queries import magnitudes as magq
+from queries import map as mapq
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,7 +86,7 @@ def test_every_analysis_query_counts_each_event_once(provider, tables, populatio
         n = len(mechs)
         assert provider.counts(f).iloc[0]["mechanisms"] == n
         assert provider.export_frame("mechanisms", f)["event_id"].is_unique
-        page = provider.mechanisms_page(f, 0, 1000)
+        page = mapq.mechanisms_page(provider, f, 0, 1000)
         assert page["event_id"].is_unique and page.attrs["matched"] == n
         per_event = provider.mechanisms_per_event(f)
         assert per_event["event_id"].is_unique and len(per_event) == n
@@ -98,7 +100,7 @@ def test_every_analysis_query_counts_each_event_once(provider, tables, populatio
         common = chosen.index.intersection(has.index)
         assert (has.loc[common, "mechanism_source"] == chosen.loc[common, "source"]).all()
         assert (has.loc[common, "group"] == chosen.loc[common, "group"]).all()
-    res = provider.event_magnitudes(Filters(population=population))
+    res = magq.event_magnitudes(provider, Filters(population=population))
     assert int(res["resolved"].sum()) == len(provider.mechanisms(Filters(population=population), cap=None))
     everything = provider.mechanisms(ALL_ROWS, cap=None)
     assert len(everything) == len(me) and not everything["event_id"].is_unique
@@ -158,18 +160,18 @@ def test_mechanism_cap_keeps_the_largest(provider, tables):
 def test_mechanisms_page_sort_and_position(provider, tables):
     f = ALL_ROWS
     sort = [{"column_id": "magnitude", "direction": "desc"}]
-    p0 = provider.mechanisms_page(f, 0, 10, sort)
+    p0 = mapq.mechanisms_page(provider, f, 0, 10, sort)
     assert p0.attrs["page_count"] == math.ceil(len(tables["mechanisms"]) / 10)
     assert p0["magnitude"].is_monotonic_decreasing
-    p3 = provider.mechanisms_page(f, 3, 10, sort)
+    p3 = mapq.mechanisms_page(provider, f, 3, 10, sort)
     eid = p3["event_id"].iloc[4]
-    assert provider.mechanism_position(f, eid, sort) == 34
-    assert provider.mechanism_position(f, "no such event", sort) is None
+    assert mapq.mechanism_position(provider, f, eid, sort) == 34
+    assert mapq.mechanism_position(provider, f, "no such event", sort) is None
     # pages beyond the end are clamped; unknown / hostile sort columns are ignored
-    last = provider.mechanisms_page(f, 10**9, 10, [{"column_id": "x; DROP TABLE y", "direction": "asc"}])
+    last = mapq.mechanisms_page(provider, f, 10**9, 10, [{"column_id": "x; DROP TABLE y", "direction": "asc"}])
     assert last.attrs["page"] == last.attrs["page_count"] - 1
-    unsorted = provider.mechanisms_page(f, 0, 10, [{"column_id": "nope"}])
-    default = provider.mechanisms_page(f, 0, 10, None)
+    unsorted = mapq.mechanisms_page(provider, f, 0, 10, [{"column_id": "nope"}])
+    default = mapq.mechanisms_page(provider, f, 0, 10, None)
     assert unsorted["event_id"].tolist() == default["event_id"].tolist()
 
 
@@ -241,7 +243,7 @@ def test_connection_is_per_process(demo_data_dir, monkeypatch):
 def test_cursor_per_thread(provider):
     f = Filters.from_values(mag_min=-1.0)
     want = provider.counts(f).iloc[0].tolist()
-    want_page = provider.mechanisms_page(f, 1, 20)["event_id"].tolist()
+    want_page = mapq.mechanisms_page(provider, f, 1, 20)["event_id"].tolist()
     barrier = threading.Barrier(8)
 
     def work(i):
@@ -249,7 +251,7 @@ def test_cursor_per_thread(provider):
         out = []
         for _ in range(5):
             out.append(provider.counts(f).iloc[0].tolist() == want)
-            out.append(provider.mechanisms_page(f, 1, 20)["event_id"].tolist() == want_page)
+            out.append(mapq.mechanisms_page(provider, f, 1, 20)["event_id"].tolist() == want_page)
             out.append(len(provider.events_for_map(f, cap=500)) <= 500)
             out.append(len(b"".join(provider.iter_csv("mechanisms", f))) > 0)
         return all(out)

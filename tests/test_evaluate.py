@@ -18,6 +18,7 @@ import pytest
 
 from pipeline import schema, tables
 from pipeline.picking import evaluate as E
+from queries import model as mq
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -366,7 +367,7 @@ def test_toc2me_agreement_sql_matches_pandas(toc2me_build):
 
     pol = tables.read_table(toc2me_build, "polarities")
     want = E.per_event_agreement(pol, "cnn")
-    got = DataProvider(toc2me_build).polarity_agreement(Filters(), "cnn")
+    got = mq.agreement(DataProvider(toc2me_build), Filters(), "cnn")
     got = got.drop(columns=["time", "magnitude"]).sort_values("event_id").reset_index(drop=True)
     pd.testing.assert_frame_equal(got, want, check_dtype=False)
     e = want.set_index("event_id").loc["20161104064824.680"]

@@ -15,6 +15,7 @@ from components import magnitude_figures as mf
 from components.data import DataProvider
 from components.filters import Filters
 from pipeline.analysis.magnitudes import magnitude_histograms
+from queries import magnitudes as magq
 
 
 def _decode(spec) -> np.ndarray:
@@ -44,7 +45,7 @@ def _tolerance(res) -> float:
 
 # -- the demo truth ------------------------------------------------------------------------------
 def test_default_method_recovers_demo_b_value_and_mc(provider, truth):
-    mags = provider.event_magnitudes(Filters())["magnitude"].to_numpy()
+    mags = magq.event_magnitudes(provider, Filters())["magnitude"].to_numpy()
     a = mf.fmd_analysis(mags)  # the page default: maximum curvature + 0.2
     res = a["result"]
     assert res["mc_method"] == "maxc" and res["reason"] is None
@@ -62,14 +63,14 @@ def test_default_method_recovers_demo_b_value_and_mc(provider, truth):
 
 
 def test_fixed_mc_at_the_truth_recovers_b(provider, truth):
-    mags = provider.event_magnitudes(Filters())["magnitude"].to_numpy()
+    mags = magq.event_magnitudes(provider, Filters())["magnitude"].to_numpy()
     res = mf.fmd_analysis(mags, "fixed", fixed_mc=truth["mc"])["result"]
     assert res["mc"] == truth["mc"] and res["mc_method"] == "fixed"
     assert abs(res["b"] - truth["b"]) <= _tolerance(res)
 
 
 def test_both_mc_estimates_are_always_reported(provider):
-    mags = provider.event_magnitudes(Filters())["magnitude"].to_numpy()
+    mags = magq.event_magnitudes(provider, Filters())["magnitude"].to_numpy()
     for method in mf.METHODS:
         a = mf.fmd_analysis(mags, method, fixed_mc=-1.0)
         assert math.isfinite(a["maxc"]["mc"]) and math.isfinite(a["gft"]["mc"])
@@ -92,7 +93,7 @@ def test_synthetic_gutenberg_richter_sample():
 @pytest.mark.parametrize("query", ["", "mmin=-0.5", "start=2016-11-10&end=2016-11-25", "group=g1"])
 def test_histogram_counts_sum_to_the_matched_events(provider, query):
     f = Filters.from_query(query)
-    df = provider.event_magnitudes(f)
+    df = magq.event_magnitudes(provider, f)
     counts = provider.counts(f).iloc[0]
     assert len(df) == int(counts["events"])
     mags, res = df["magnitude"].to_numpy(), df["resolved"].to_numpy()
@@ -117,7 +118,7 @@ def test_histogram_counts_sum_to_the_matched_events(provider, query):
 
 
 def test_fmd_is_consistent(provider):
-    mags = provider.event_magnitudes(Filters())["magnitude"].to_numpy()
+    mags = magq.event_magnitudes(provider, Filters())["magnitude"].to_numpy()
     a = mf.fmd_analysis(mags)
     fmd = a["fmd"]
     assert int(fmd["count"].sum()) == len(mags) == int(fmd["cumulative"].iloc[0])

@@ -20,6 +20,7 @@ from components import magnitude_figures as mf
 from components.data import DataProvider
 from components.filters import Filters
 from pagetools import TIMEOUT, no_console_errors, plotly_js, start_app, url_params, wait
+from queries import magnitudes as magq
 
 
 def _start(dash_duo, data_dir, search: str = ""):
@@ -45,7 +46,7 @@ def provider(demo_data_dir):
 
 
 def _analysis(provider, f: Filters, **kw):
-    df = provider.event_magnitudes(f)
+    df = magq.event_magnitudes(provider, f)
     mags = df["magnitude"].to_numpy()
     if kw.pop("pop", "all") == "resolved":
         mags = mags[df["resolved"].to_numpy()]
@@ -63,7 +64,7 @@ def test_page_loads_with_figures_numbers_and_clean_console(dash_duo, demo_data_d
     # ML-time panel: legend counts computed; histogram bars sum to the matched events
     names = wait(lambda: plotly_js(dash_duo, "mag-time-graph", "gd._fullData.filter(t => t.showlegend)"
                                                                ".map(t => t.name)"), message="time figure")
-    mags = provider.event_magnitudes(Filters())
+    mags = magq.event_magnitudes(provider, Filters())
     assert names == [f"All events ({n:,})", f"Resolved mechanisms ({int(mags['resolved'].sum()):,})"]
     bar_sums = plotly_js(dash_duo, "mag-time-graph", "gd._fullData.filter(t => t.type === 'bar')"
                                                      ".map(t => Array.from(t.x).reduce((a, b) => a + b, 0))")

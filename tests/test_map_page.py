@@ -25,6 +25,7 @@ from components.data import DataProvider
 from components.filters import Filters, format_time
 from pipeline.tables import read_table
 from pagetools import TIMEOUT, no_console_errors, plotly_js, start_app, wait
+from queries import map as mapq
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -219,7 +220,7 @@ def test_table_row_click_highlights_ball_and_ball_click_selects_row(dash_duo, de
     dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", cell)
     time.sleep(0.3)
     cell.click()
-    loc = provider.mechanism_location(eid).iloc[0]
+    loc = mapq.mechanism_location(provider, eid).iloc[0]
     xy = wait(lambda: (lambda v: v if v and len(v[0]) == 1 else None)(_highlight_xy(dash_duo)),
               message="highlight")
     assert xy[0][0] == pytest.approx(loc["x_km"], abs=1e-6) and xy[1][0] == pytest.approx(loc["y_km"], abs=1e-6)
@@ -230,7 +231,7 @@ def test_table_row_click_highlights_ball_and_ball_click_selects_row(dash_duo, de
         ".filter(td => td.innerText.trim() === arguments[0])"
         ".some(td => getComputedStyle(td).backgroundColor !== 'rgba(0, 0, 0, 0)')", eid), message="row style")
     # 2) click a ball of a mechanism that is on another table page -> the table jumps there
-    target = provider.mechanisms_page(Filters(), 3, 12)["event_id"].iloc[5]
+    target = mapq.mechanisms_page(provider, Filters(), 3, 12)["event_id"].iloc[5]
     idx = _graph(dash_duo, "(() => { const t = gd.data[gd.layout.meta.balls];"
                            " return t.customdata.findIndex(c => c[0] === arguments[0]); })()".replace(
                                "arguments[0]", json.dumps(target)))
@@ -239,7 +240,7 @@ def test_table_row_click_highlights_ball_and_ball_click_selects_row(dash_duo, de
                      f" data: gd.data[gd.layout.meta.balls]}}]}}), true)")
     wait(lambda: target in dash_duo.find_element("#map-table").text, message="table jump")
     assert "page 4 of" in dash_duo.find_element("#map-table-caption").text
-    loc = provider.mechanism_location(target).iloc[0]
+    loc = mapq.mechanism_location(provider, target).iloc[0]
     wait(lambda: (lambda v: bool(v and v[0]) and abs(v[0][0] - loc["x_km"]) < 1e-6)(_highlight_xy(dash_duo)),
          message="highlight moved")
     wait(lambda: target in dash_duo.find_element("#map-details").text, message="details of the ball")

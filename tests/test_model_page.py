@@ -26,6 +26,7 @@ from components.filters import Filters, format_time
 from pagetools import no_console_errors, start_app, wait
 from pipeline import tables
 from pipeline.picking import evaluate as E
+from queries import model as mq
 
 TIMEOUT = 40
 
@@ -85,7 +86,7 @@ def _mid_date(provider) -> str:
 # -- page tests -------------------------------------------------------------------------------------
 def test_demo_page_loads_with_clean_console(dash_duo, demo_eval_dir, provider):
     _start(dash_duo, demo_eval_dir)
-    rows = provider.model_eval()
+    rows = mq.model_eval(provider)
     want = mf.metrics_table(rows, "demo_truth")["picker"].tolist()
     assert want == ["CNN (ours)", "Onset baseline"]
     _wait(lambda: _metrics_pickers(dash_duo) == want, message="metrics table")
@@ -95,7 +96,7 @@ def test_demo_page_loads_with_clean_console(dash_duo, demo_eval_dir, provider):
     assert mf.fmt_pct(mf.metric(rows, "cnn", "demo_truth", "accuracy")) in cards
     for gid in ("model-curves", "model-confusion", "model-calibration", "model-training"):
         _wait(lambda: _graph_traces(dash_duo, gid) > 0, message=f"{gid} figure")
-    n = len(provider.polarity_agreement(Filters()))
+    n = len(mq.agreement(provider, Filters()))
     _wait(lambda: f"{n:,} events with polarities" in dash_duo.find_element("#model-agreement-caption").text,
           message="per-event caption")
     assert "reported by the authors" in dash_duo.find_element(".fm-reported").text.lower()
@@ -111,7 +112,7 @@ def test_evalset_and_picker_change_update_panels_and_url(dash_duo, demo_eval_dir
     label = [e for e in dash_duo.driver.find_elements(By.CSS_SELECTOR, "#model-evalset label")
              if e.text.startswith("Held-out")][0]
     dash_duo.driver.execute_script("arguments[0].click()", label)
-    want = mf.metrics_table(provider.model_eval(), "loeo_heldout")["picker"].tolist()
+    want = mf.metrics_table(mq.model_eval(provider), "loeo_heldout")["picker"].tolist()
     _wait(lambda: _metrics_pickers(dash_duo) == want, message="LOEO metrics")
     _wait(lambda: mf.dataset_label("loeo_heldout") in dash_duo.find_element("#model-evalset-note").text,
           message="note")
@@ -135,8 +136,8 @@ def test_url_restores_state_and_filters_drive_the_agreement_table(dash_duo, demo
     assert checked == ["loeo_heldout"]
     assert Select(dash_duo.find_element("#model-picker")).first_selected_option.get_attribute("value") == "onset"
     assert dash_duo.find_element(".fm-time-end").get_attribute("value") == format_time(f.time_end, end=True)
-    n_all = len(provider.polarity_agreement(Filters(), "onset"))
-    n = len(provider.polarity_agreement(f, "onset"))
+    n_all = len(mq.agreement(provider, Filters(), "onset"))
+    n = len(mq.agreement(provider, f, "onset"))
     assert 0 < n < n_all
     _wait(lambda: f"{n:,} events with polarities" in dash_duo.find_element("#model-agreement-caption").text,
           message="filtered per-event table")
@@ -162,7 +163,7 @@ def test_metrics_csv_download_is_the_table_shown(dash_duo, demo_eval_dir, provid
     path = Path(dash_duo.download_path) / "polarity_metrics_demo_truth.csv"
     _wait(lambda: path.exists() and path.stat().st_size > 0, message="downloaded CSV")
     got = pd.read_csv(path)
-    want = mf.metrics_table(provider.model_eval(), "demo_truth")
+    want = mf.metrics_table(mq.model_eval(provider), "demo_truth")
     assert list(got.columns) == list(want.columns)
     assert got["picker"].tolist() == want["picker"].tolist()
     pd.testing.assert_series_equal(got["accuracy"], want["accuracy"].astype(float), check_names=False)
@@ -171,7 +172,7 @@ def test_metrics_csv_download_is_the_table_shown(dash_duo, demo_eval_dir, provid
 
 def test_toc2me_page(dash_duo, toc2me_eval_dir):
     _start(dash_duo, toc2me_eval_dir)
-    rows = DataProvider(toc2me_eval_dir).model_eval()
+    rows = mq.model_eval(DataProvider(toc2me_eval_dir))
     _wait(lambda: _metrics_pickers(dash_duo) == mf.metrics_table(rows, "loeo_heldout")["picker"].tolist(),
           message="metrics table")
     manual = dash_duo.find_element(".fm-model-card-manual").text
@@ -240,15 +241,15 @@ def test_page_state_and_server_paths(demo_eval_dir, provider):
         data, curves, conf, cal, note = pm.build_evalset("evalset=demo_truth&picker=cnn")
         assert [r["picker"] for r in data] == ["CNN (ours)", "Onset baseline"]
         df = pm.agreement_frame("", "picker=onset")
-        assert list(df.columns) == list(DataProvider.AGREEMENT_COLUMNS)
-        assert int(df["truth_both"].sum()) == mf.metric(provider.model_eval(), "onset", "demo_truth", "n_decided")
+        assert list(df.columns) == list(mq.AGREEMENT_COLUMNS)
+        assert int(df["truth_both"].sum()) == mf.metric(mq.model_eval(provider), "onset", "demo_truth", "n_decided")
     client = app.server.test_client()
     assert client.get("/model?evalset=%00&picker=%27").status_code == 200
 
 
 def test_provider_model_eval_is_parameterised(provider):
-    rows = provider.model_eval(dataset="demo_truth", kind=["metric", "confusion"])
+    rows = mq.model_eval(provider, dataset="demo_truth", kind=["metric", "confusion"])
     assert set(rows["dataset"]) == {"demo_truth"} and set(rows["kind"]) == {"metric", "confusion"}
-    assert provider.model_eval(model="x' OR '1'='1").empty
-    assert provider.model_eval(model=[]).empty
-    assert len(provider.model_eval()) == len(pd.read_parquet(provider.path("model_eval")))
+    assert mq.model_eval(provider, model="x' OR '1'='1").empty
+    assert mq.model_eval(provider, model=[]).empty
+    assert len(mq.model_eval(provider)) == len(pd.read_parquet(provider.path("model_eval")))

@@ -28,6 +28,7 @@ from components.data import DataProvider
 from components.filters import Filters
 from pagetools import no_console_errors, page_module, plotly_js, start_app, wait
 from pipeline.tables import read_table
+from queries import model as mq
 
 BUILDS = ("files_data_dir", "files_bare_data_dir")
 
@@ -209,7 +210,7 @@ def test_wells_page_says_there_are_no_wells(dash_duo, build):
 
 
 def test_model_page(dash_duo, build):
-    n = len(build["provider"].polarity_agreement(Filters()))
+    n = len(mq.agreement(build["provider"], Filters()))
     assert 0 < n < build["n_events"]
     start_app(dash_duo, build["dir"], "/model")
     wait(lambda: f"{n:,} events with polarities" in _text(dash_duo, "#model-agreement-caption"),

@@ -238,11 +238,11 @@ def stationxml_parts(provider):
     channels = verticals = None
     if provider.has_table("waveforms"):
         channels = provider.query("SELECT DISTINCT network, station, location, channel, sampling_rate"
-                                  " FROM read_parquet(?, union_by_name=true)", [provider._src("waveforms")])
+                                  " FROM read_parquet(?, union_by_name=true)", [provider.parquet_source("waveforms")])
     if provider.has_table("polarities"):
         verticals = provider.query("SELECT DISTINCT network, station, location, channel"
                                    " FROM read_parquet(?, union_by_name=true) WHERE channel IS NOT NULL",
-                                   [provider._src("polarities")])
+                                   [provider.parquet_source("polarities")])
     return stations, channels, verticals
 
 
@@ -292,7 +292,7 @@ def write_miniseed(provider, sel: Selection, folder: Path):
 def _has_p_time(provider) -> bool:
     try:
         cols = provider.query("SELECT * FROM read_parquet(?, union_by_name=true) LIMIT 0",
-                              [provider._src("polarities")]).columns
+                              [provider.parquet_source("polarities")]).columns
     except Exception:  # noqa: BLE001 - no table: no P times
         return False
     return "p_time" in cols

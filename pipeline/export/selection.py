@@ -120,7 +120,7 @@ def event_rows(provider, table: str, event_ids, columns: str = "*") -> pd.DataFr
     if not provider.has_table(table):
         return pd.DataFrame({c: pd.Series(dtype=object) for c in table_columns(table)})
     return provider.query(f"SELECT {columns} FROM read_parquet(?, union_by_name=true)"
-                          " WHERE event_id IN (SELECT unnest(?::VARCHAR[]))", [provider._src(table), ids])
+                          " WHERE event_id IN (SELECT unnest(?::VARCHAR[]))", [provider.parquet_source(table), ids])
 
 
 def whole_table(provider, table: str, order: str | None = None) -> pd.DataFrame:
@@ -131,4 +131,4 @@ def whole_table(provider, table: str, order: str | None = None) -> pd.DataFrame:
     if not provider.has_table(table):
         return pd.DataFrame({c: pd.Series(dtype=object) for c in table_columns(table)})
     sql = "SELECT * FROM read_parquet(?, union_by_name=true)" + (f" ORDER BY {order}" if order else "")
-    return provider.query(sql, [provider._src(table)])
+    return provider.query(sql, [provider.parquet_source(table)])

@@ -49,6 +49,7 @@ import math
 import pandas as pd
 
 from pipeline.errors import InputError
+from queries import composite as compq
 
 #: most events pooled into one composite by default (largest magnitudes first)
 DEFAULT_MAX_EVENTS = 200
@@ -93,15 +94,15 @@ def composite_of_selection(provider, filters, *, max_events: int = DEFAULT_MAX_E
         reviews = manual_polarities(data_dir)
     # an event whose only polarities are reviewed picks (no batch row) is pooled too
     reviewed_ids = reviews.loc[reviews["polarity"] != 0, "event_id"].astype(str).unique() if len(reviews) else ()
-    events = provider.events_with_polarities(filters, cap=max_events, also=reviewed_ids)
+    events = compq.events_with_polarities(provider, filters, cap=max_events, also=reviewed_ids)
     if events.empty:
         raise InputError(data_dir, "no event of this selection has polarities, so there is nothing to pool into a "
                                    "composite mechanism (widen the selection)")
     ids = events["event_id"].astype(str).tolist()
-    pol = provider.rows_of_events("polarities", ids)
+    pol = compq.rows_of_events(provider, "polarities", ids)
     if len(reviews):
         pol = apply_reviews(pol, reviews[reviews["event_id"].astype(str).isin(ids)])
-    mech = provider.rows_of_events("mechanisms", ids)
+    mech = compq.rows_of_events(provider, "mechanisms", ids)
     published = mech[mech["source"] == "published"] if len(mech) else None
     vm = provider.velocity_model()
     if vm.empty:

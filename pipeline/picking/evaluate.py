@@ -624,7 +624,7 @@ def per_event_agreement(pol: pd.DataFrame, picker: str = "cnn", truth: pd.DataFr
     for); ``truth_*`` likewise against the demo's ``truth_polarities`` (dead traces
     excluded; null without ``truth``). Events where the picker, the reference or a manual
     pick has a row; ordered by event id.
-    :meth:`components.data.DataProvider.polarity_agreement` is the same in SQL."""
+    :func:`queries.model.agreement` is the same in SQL."""
     keys = ["event_id", "network", "station"]
     sub = pol[pol["method"].isin([picker, "reference", "manual"])]
     if sub.empty:
