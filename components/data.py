@@ -27,6 +27,10 @@ quality-A one, else a computed quality-A one), so an event is never counted twic
 * ``mechanisms`` rows are the population's rows of the mechanisms table (every row only
   for the population ``all``).
 
+What only one page reads lives in that page's module of :mod:`queries` (the map's table,
+magnitudes, classification, strike-time, diffusion, model, event, composite), written
+against this provider; the provider keeps what several pages share.
+
 Missing tables raise :class:`MissingDataError`; :meth:`DataProvider.missing_tables` says
 which (the page shows "run ``make run`` / ``python -m pipeline build``").
 """
