@@ -64,7 +64,7 @@ TEST_WORKERS ?= 2
 test: test-deps
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile
 
-# the velocity-model robustness study the model page shows (200 events, CNN: 4-8 minutes on 2 cores):
+# the velocity-model robustness study the model page shows (200 events, CNN: about a minute on 2 cores with Fortran):
 # re-makes the committed record pipeline/models/robustness_velocity_model.json; with EVENTS=N a
 # smaller study for $(DATA_DIR) only (the page shows it instead of the record)
 robustness: install
