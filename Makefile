@@ -64,9 +64,11 @@ TEST_WORKERS ?= 2
 test: test-deps
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile
 
-# the velocity-model robustness study the model page shows (200 events, CNN: a few minutes on 2 cores)
+# the velocity-model robustness study the model page shows (200 events, CNN: about a minute on 2 cores with Fortran):
+# re-makes the committed record pipeline/models/robustness_velocity_model.json; with EVENTS=N a
+# smaller study for $(DATA_DIR) only (the page shows it instead of the record)
 robustness: install
-	$(PY) -m pipeline robustness --data-dir $(DATA_DIR) $(if $(EVENTS),--events $(EVENTS))
+	$(PY) -m pipeline robustness $(if $(EVENTS),--events $(EVENTS) --data-dir $(DATA_DIR),--record)
 
 # the polarity CNN's fully nested evaluation (pipeline/picking/full_nested.py): 2 x K inner
 # trainings of about a minute each on 2 quiet cores; writes pipeline/models/cnn_polarity.full_nested.json

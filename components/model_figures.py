@@ -643,6 +643,41 @@ def _reason_text(reason: str) -> str:
     return reason.replace(" (#)", "").replace(". Skipping.", "").strip()
 
 
+def robustness_source(doc: dict, source: str, data_dir) -> str:
+    """Where the panel's numbers come from (``source`` of
+    :func:`pipeline.demo.robustness.read_for_page`: ``"data"`` = this data folder's study,
+    ``"committed"`` = the committed record), when and by what command they were made, with
+    which CNN weights and SKHASH engine, and how to make them again."""
+    from pipeline.demo import robustness as rb
+    st = doc.get("settings", {})
+    made = str(doc.get("made_at") or "an unknown date").replace("T", " ").replace("+00:00", " UTC")
+    how = f" by {doc['command']}" if doc.get("command") else ""
+    extras = []
+    w = st.get("weights") or {}
+    if w.get("sha256"):
+        extras.append(f"CNN weights {w.get('file', '?')} sha256 {w['sha256'][:12]}…")
+        current = _committed_weights_sha256()
+        if current and current != w["sha256"]:
+            extras.append(f"not the committed weights ({current[:12]}…): re-make it")
+    if st.get("skhash_engine"):
+        extras.append(f"SKHASH {st['skhash_engine']} grid search")
+    extra = f" ({'; '.join(extras)})" if extras else ""
+    if source == "committed":
+        return (f"From the committed record pipeline/models/{rb.RESULT_FILE}, made {made}{how}{extra}. The study "
+                f"depends only on the seeded demo scenario and the committed CNN, not on this build, so it is "
+                f"shipped with the code; make robustness re-makes it, python -m pipeline robustness --data-dir "
+                f"{data_dir} makes one for this data folder only (shown instead).")
+    return (f"From this data folder's study {data_dir}/{rb.RESULT_FILE}, made {made}{how}{extra}; "
+            f"without it the page shows the committed record (make robustness re-makes that).")
+
+
+def _committed_weights_sha256() -> str | None:
+    """SHA-256 of the committed CNN weights, from its training record (no TensorFlow import)."""
+    from pipeline.picking.evaluate import default_record
+    rec = default_record()
+    return rec.get("weights_sha256") if rec else None
+
+
 def robustness_caption(doc: dict) -> str:
     """How the study was made, in one paragraph (numbers from the stored settings)."""
     st, pert = doc["settings"], doc["settings"]["perturbation"]
@@ -672,7 +707,6 @@ def robustness_caption(doc: dict) -> str:
         main = uns.groupby("reason")["n"].sum().sort_values(ascending=False)
         text += (f" Not solved (not in the table): {int(tot.min())}–{int(tot.max())} of the {st['n_events']} events "
                  f"per case and picker, mostly: {_reason_text(main.index[0])}.")
-    return text
     return text
 
 

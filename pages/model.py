@@ -1,7 +1,8 @@
 """Polarity-model page (``/model``): how well the polarity pickers do, on which data.
 
 Reads the ``model_eval`` table (:mod:`pipeline.picking.evaluate`; written by ``python -m pipeline
-evaluate``), the velocity-model robustness study when present (``<data-dir>/robustness_velocity_model.json``,
+evaluate``), the velocity-model robustness study (``<data-dir>/robustness_velocity_model.json``
+when the data folder has one, else the committed record ``pipeline/models/robustness_velocity_model.json``;
 written by ``python -m pipeline robustness``; :mod:`pipeline.demo.robustness`) and, for the per-event agreement table, the ``polarities`` of the events the
 shared filters select. Thin wiring only: numbers and figures come from
 :mod:`components.model_figures`, queries from :mod:`components.data`.
@@ -317,10 +318,12 @@ def _subsets(rows):
 
 
 def _robustness_panel(data_dir):
-    """"What a wrong velocity model costs": the stored :mod:`pipeline.demo.robustness` study
-    (``<data-dir>/robustness_velocity_model.json``), or how to make it."""
+    """"What a wrong velocity model costs": the stored :mod:`pipeline.demo.robustness` study -
+    this data folder's (``<data-dir>/robustness_velocity_model.json``) when it has one, else the
+    committed record (``pipeline/models/robustness_velocity_model.json``) - with where its
+    numbers come from, or how to make it when neither exists."""
     from pipeline.demo import robustness as rb
-    doc = rb.read(data_dir / rb.RESULT_FILE)
+    doc, source = rb.read_for_page(data_dir)
     if doc is None:
         body = html.P(["Not computed for this data folder. The study renders demo events twice - with the velocity "
                        "model SKHASH inverts with, and with a perturbed one plus station statics - picks and inverts "
@@ -342,6 +345,7 @@ def _robustness_panel(data_dir):
     return dbc.Card([
         _header("What a wrong velocity model costs", "demo synthetic study; Kagan angle to the true mechanism"),
         dbc.CardBody([
+            html.P(mf.robustness_source(doc, source, data_dir), className="fm-note small mb-1 fm-robustness-source"),
             html.P(mf.robustness_caption(doc), className="fm-note mb-2 fm-robustness-caption"),
             dash_table.DataTable(columns=cols, data=t.to_dict("records"), merge_duplicate_headers=True,
                                  sort_action="none",

@@ -1,6 +1,8 @@
 """The velocity-model robustness study (:mod:`pipeline.demo.robustness`): the statics and
-perturbed-model rendering, a small end-to-end run against the demo build, and the model-page
-panel (``dash_duo``)."""
+perturbed-model rendering, a small end-to-end run against the demo build, the committed record
+(its summary recomputed from its per-event rows, its per-event rows re-made from the code on a
+few of its events) and the model-page panel (``dash_duo``), from a data folder's study and
+from the committed record on a fresh demo build."""
 from __future__ import annotations
 
 import json
@@ -202,6 +204,8 @@ def test_model_page_shows_the_panel(dash_duo, robustness_dir):
     assert "What a wrong velocity model costs" in panel.text
     caption = panel.find_element(By.CSS_SELECTOR, ".fm-robustness-caption").text
     assert f"{N_SMALL} demo events" in caption and "200 m deeper" in caption and "σ = 8 ms" in caption
+    source = panel.find_element(By.CSS_SELECTOR, ".fm-robustness-source").text
+    assert "this data folder's study" in source and rb.read(robustness_dir / rb.RESULT_FILE)["made_at"][:10] in source
     cells = wait(lambda: panel.find_elements(By.CSS_SELECTOR, "td[data-dash-column='quality']"), 40, "table rows")
     assert [c.text for c in cells] == [*rb.QUALITIES, "all solved"]
     n_all = int(small_study_n(robustness_dir))
@@ -214,14 +218,133 @@ def small_study_n(data_dir) -> int:
     return int(s[(s["case"] == "matched") & (s["quality"] == "all")]["n"].iloc[0])
 
 
-def test_model_page_says_how_to_make_it(demo_data_dir):
-    """Without the file the panel says which command writes it (server side: the layout)."""
+def test_model_page_says_how_to_make_it(demo_data_dir, monkeypatch, tmp_path):
+    """Without a study in the data folder and without the committed record the panel says
+    which command writes it (server side: the layout)."""
     from components.data import get_provider
     from pagetools import page_module
+    monkeypatch.setattr(rb, "RECORD", tmp_path / "absent.json")
     _, model = page_module(demo_data_dir, "pages.model")
     panel = model._robustness_panel(get_provider().data_dir)
     text = json.dumps(panel.to_plotly_json(), default=lambda o: o.to_plotly_json() if hasattr(o, "to_plotly_json") else str(o))
     assert "python -m pipeline robustness" in text and "fm-robustness-missing" in text
+
+
+# --------------------------------------------------------------------------- the committed record
+
+@pytest.fixture(scope="module")
+def record():
+    """The committed record as plain JSON (not through :func:`rb.read`: checked independently)."""
+    assert rb.RECORD.is_file(), f"{rb.RECORD} is missing: make robustness writes it"
+    return json.loads(rb.RECORD.read_text())
+
+
+def test_record_is_the_default_study_of_the_committed_cnn(record):
+    st = record["settings"]
+    assert record["kind"] == "velocity_model_robustness" and record["version"] == 2
+    assert st["n_events"] == rb.DEFAULTS["events"] and st["seed"] == rb.DEFAULTS["seed"]
+    assert st["scenario_seed"] == rb.DEFAULTS["scenario_seed"] and st["pickers"] == list(rb.DEFAULTS["pickers"])
+    assert st["perturbation"] == {k: rb.DEFAULTS[k] for k in ("shallow_factor", "deep_factor", "split_km",
+                                                               "depth_shift_km", "statics_sigma_s", "statics_clip_sigma")}
+    assert record["command"].startswith("python -m pipeline robustness")
+    # made with the committed weights (their sha256, computed here)
+    import hashlib
+    from pipeline.picking.pickers.cnn import DEFAULT_WEIGHTS
+    assert st["weights"]["sha256"] == hashlib.sha256(DEFAULT_WEIGHTS.read_bytes()).hexdigest()
+    # one row per case x picker x event, the same events in every case: the seeded choice of 200
+    ev = pd.DataFrame(record["events"])
+    assert len(ev) == len(rb.CASES) * len(st["pickers"]) * st["n_events"]
+    chosen = dw.select_events(scenario.generate(st["scenario_seed"]), st["seed"], st["n_events"])
+    for _, g in ev.groupby(["case", "picker"]):
+        assert sorted(g["event_id"]) == sorted(chosen["event_id"])
+
+
+def test_record_summary_recomputes_from_its_event_rows(record):
+    """Every number of ``summary``, ``polarity``, ``unsolved`` and ``paired`` from the per-event
+    rows, by hand (numpy), to the record's 6 stored digits."""
+    ev = pd.DataFrame(record["events"])
+    summary = pd.DataFrame(record["summary"]).set_index(["case", "picker", "quality"])
+    pol = pd.DataFrame(record["polarity"]).set_index(["case", "picker"])
+    uns = pd.DataFrame(record["unsolved"])
+    for (case, picker), g in ev.groupby(["case", "picker"]):
+        solved = g[g["solved"]]
+        assert solved["truth_kagan"].notna().all() and g.loc[~g["solved"], "truth_kagan"].isna().all()
+        for q in (*rb.QUALITIES, "all"):
+            k = (solved if q == "all" else solved[solved["quality"] == q])["truth_kagan"].to_numpy(float)
+            r = summary.loc[(case, picker, q)]
+            assert r["n"] == len(k) and r["n_events"] == len(g) and r["n_unsolved"] == int((~g["solved"]).sum())
+            assert r["within_20"] == int(np.sum(k <= 20.0))
+            if len(k):
+                assert r["median_kagan"] == pytest.approx(np.median(k), abs=2e-6)
+                assert r["p90_kagan"] == pytest.approx(np.percentile(k, 90), abs=2e-6)
+                assert r["share_within_20"] == pytest.approx(np.mean(k <= 20.0), abs=1e-6)
+            else:
+                assert r["median_kagan"] is None or np.isnan(r["median_kagan"])
+        p = pol.loc[(case, picker)]
+        assert p["n_picked"] == g["n_inverted"].sum() and p["n_wrong"] == g["n_wrong"].sum()
+        assert p["share_wrong"] == pytest.approx(g["n_wrong"].sum() / g["n_inverted"].sum(), abs=1e-6)
+        mine = g.loc[~g["solved"], "reason"].value_counts().to_dict()
+        theirs = uns[(uns["case"] == case) & (uns["picker"] == picker)].set_index("reason")["n"].to_dict()
+        assert mine == theirs
+    for r in record["paired"]:
+        g = ev[(ev["picker"] == r["picker"]) & ev["solved"]]
+        a = g[g["case"] == "matched"].set_index("event_id")
+        b = g[g["case"] == "perturbed"].set_index("event_id")
+        both = sorted(set(a.index) & set(b.index))
+        d = b.loc[both, "truth_kagan"].to_numpy(float) - a.loc[both, "truth_kagan"].to_numpy(float)
+        assert r["n_both"] == len(both) and r["n_worse_5"] == int(np.sum(d >= 5)) and r["n_better_5"] == int(np.sum(d <= -5))
+        assert r["median_change_deg"] == pytest.approx(np.median(d), abs=2e-6)
+        assert r["n_quality_changed"] == int(np.sum(a.loc[both, "quality"].to_numpy() != b.loc[both, "quality"].to_numpy()))
+
+
+N_REPRODUCE = (3, 2)   # solved, unsolved events (matched case) of the record re-made from the code
+
+
+def test_record_event_rows_reproduce_from_the_code(record):
+    """The study re-run here on a few of the record's events (the first solved and unsolved
+    ones in the matched case) gives the record's per-event rows for them, in both cases: the
+    rendering, picking and SKHASH are per event and seeded per event, so a subset run and the
+    200-event run agree. Same SKHASH engine as the record (Fortran and Python differ by < 1 deg)."""
+    from pipeline.mechanisms import skhash
+    st = record["settings"]
+    engine = st["skhash_engine"]
+    if engine == "fortran" and not skhash.fortran_available():
+        pytest.skip("the record was made with SKHASH's Fortran grid search, not built here (make fortran)")
+    ev = pd.DataFrame(record["events"])
+    m = ev[(ev["case"] == "matched") & (ev["picker"] == st["pickers"][0])].sort_values("event_id")
+    ids = sorted(m[m["solved"]]["event_id"].head(N_REPRODUCE[0]).tolist()
+                 + m[~m["solved"]]["event_id"].head(N_REPRODUCE[1]).tolist())
+    res = rb.run_study(None, st["seed"], scenario_seed=st["scenario_seed"], pickers=tuple(st["pickers"]),
+                       event_ids=ids, workers=1, use_fortran=engine == "fortran")
+    mine = res["events"].set_index(["case", "picker", "event_id"]).sort_index()
+    theirs = ev[ev["event_id"].isin(ids)].set_index(["case", "picker", "event_id"]).sort_index()
+    assert list(mine.index) == list(theirs.index)
+    for c in ("solved", "quality", "n_inverted", "n_wrong", "reason"):
+        assert mine[c].tolist() == theirs[c].tolist(), c
+    for c in ("truth_kagan", "strike", "dip", "rake", "n_polarities", "polarity_misfit"):
+        np.testing.assert_allclose(mine[c].to_numpy(float), theirs[c].to_numpy(float), atol=2e-6, err_msg=c)
+
+
+def test_model_page_shows_the_committed_record(dash_duo, demo_data_dir, record):
+    """A fresh demo build has no study of its own: the page shows the committed record and
+    says so (source, date, command), with its numbers."""
+    from pagetools import start_app, wait
+    from selenium.webdriver.common.by import By
+    assert not (demo_data_dir / rb.RESULT_FILE).exists()
+    start_app(dash_duo, demo_data_dir, "/model")
+    panel = wait(lambda: dash_duo.driver.find_element(By.ID, "model-robustness"), 40, "robustness panel")
+    assert "What a wrong velocity model costs" in panel.text
+    source = panel.find_element(By.CSS_SELECTOR, ".fm-robustness-source").text
+    assert f"committed record pipeline/models/{rb.RESULT_FILE}" in source and record["made_at"][:10] in source
+    assert "make robustness" in source and record["command"] in source
+    caption = panel.find_element(By.CSS_SELECTOR, ".fm-robustness-caption").text
+    assert f"{record['settings']['n_events']} demo events" in caption
+    cells = wait(lambda: panel.find_elements(By.CSS_SELECTOR, "td[data-dash-column='quality']"), 40, "table rows")
+    assert [c.text for c in cells] == [*rb.QUALITIES, "all solved"]
+    ev = pd.DataFrame(record["events"])
+    for case in rb.CASES:
+        n = int(ev[(ev["case"] == case) & ev["solved"]]["event_id"].nunique())
+        assert panel.find_elements(By.CSS_SELECTOR, f"td[data-dash-column='n_{case}']")[-1].text == str(n)
 
 
 def test_cli_registers_the_command():

@@ -30,14 +30,23 @@ reversal applied at picking; takeoff angles here are from the **downward** verti
 source -> station, degrees from north; Kagan angles in degrees (0-120); statics in seconds.
 
 Outputs of :func:`run_study` (also the JSON of ``python -m pipeline robustness``):
-``summary`` (tidy: one row per case x picker x quality class ``A``-``D`` and ``all``: ``n``,
-median and 90th percentile Kagan angle to the true mechanism, share within 20 deg with its
-95 % Wilson interval), ``polarity`` (per case x picker: picked polarities used for the
-inversion - polarity != 0, SNR > 2 -, how many differ from the true polarity, share and
-Wilson interval), ``geometry`` (how much the perturbation moved takeoffs and P times) and
-``paired`` (:func:`paired_change`: per-event change on the events solved in both cases),
-``unsolved`` (per case x picker: events SKHASH did not solve, counted by reason) and
-``settings`` (everything needed to reproduce it).
+``events`` (per case x picker x event, :data:`EVENT_COLUMNS`: solved or why not, SKHASH
+quality, Kagan angle to the truth, the mechanism, polarities inverted and how many are
+wrong) and what :func:`summarise` makes of them: ``summary`` (tidy: one row per case x
+picker x quality class ``A``-``D`` and ``all``: ``n``, median and 90th percentile Kagan angle
+to the true mechanism, share within 20 deg with its 95 % Wilson interval), ``polarity`` (per
+case x picker: picked polarities used for the inversion - polarity != 0, SNR > 2 -, how many
+differ from the true polarity, share and Wilson interval), ``unsolved`` (per case x picker:
+events SKHASH did not solve, counted by reason); ``paired`` (:func:`paired_change`: per-event
+change on the events solved in both cases), ``geometry`` (how much the perturbation moved
+takeoffs and P times) and ``settings`` (everything needed to reproduce it: seeds, the
+perturbation, CNN weights sha256, SKHASH engine).
+
+Every stage is per event and seeded per event (waveform draws from the seed and the event id,
+station draws from the seed and the station code, SKHASH re-seeded per event), so the study
+on a few of the 200 events (``event_ids``) gives the same per-event rows as the full run:
+``tests/test_robustness.py`` re-makes part of the committed :data:`RECORD` that way.
+``n_events`` = N is *not* a prefix of the 200: it is another seeded choice of N events.
 """
 from __future__ import annotations
 
@@ -61,9 +70,12 @@ NOMINAL_MODEL = DEMO_VELOCITY_MODEL
 QUALITIES = ("A", "B", "C", "D")
 CASES = ("matched", "perturbed")
 WITHIN_DEG = 20.0
-#: the file ``python -m pipeline robustness`` writes in the data folder (not versioned: the
-#: study depends on the demo scenario only, not on the build) and the model page reads
+#: the file ``python -m pipeline robustness`` writes in the data folder by default (a study made
+#: for that folder, e.g. with other settings; the page prefers it to the committed :data:`RECORD`)
 RESULT_FILE = "robustness_velocity_model.json"
+#: the committed record of the default study (``python -m pipeline robustness --record``,
+#: ``make robustness``): what the model page shows when the data folder has no study of its own
+RECORD = Path(__file__).resolve().parents[1] / "models" / RESULT_FILE
 DEFAULTS = {
     "events": 200, "seed": dw.DEFAULT_SEED, "scenario_seed": scenario.DEFAULT_SEED,
     "shallow_factor": 0.95, "deep_factor": 1.05, "split_km": 3.0, "depth_shift_km": 0.2,
@@ -178,16 +190,21 @@ def quality_summary(mech: pd.DataFrame, case: str, picker: str, n_events: int) -
     return pd.DataFrame(rows)
 
 
-def polarity_errors(pol: pd.DataFrame, meta: pd.DataFrame, case: str, picker: str,
-                    snr_min: float = inv.DEFAULT_SNR_MIN) -> dict:
-    """Picked polarities that go into the inversion (that picker, polarity != 0, SNR > ``snr_min``;
-    :func:`pipeline.mechanisms.invert.select_polarities`) against the true polarity of the ray
-    that made the trace: ``n_picked``, ``n_wrong``, ``share_wrong`` with its Wilson interval."""
+def inverted_polarities(pol: pd.DataFrame, meta: pd.DataFrame, picker: str,
+                        snr_min: float = inv.DEFAULT_SNR_MIN) -> pd.DataFrame:
+    """The picked polarities that go into the inversion (that picker, polarity != 0, SNR >
+    ``snr_min``; :func:`pipeline.mechanisms.invert.select_polarities`), one row per trace:
+    ``event_id, network, station, polarity, true_polarity`` (of the ray that made the trace)
+    and ``wrong`` (polarity != true polarity)."""
     used = inv.select_polarities(pol, picker, snr_min)
     truth = meta[["event_id", "network", "station", "true_polarity"]]
     j = used.merge(truth, on=["event_id", "network", "station"], how="left", validate="one_to_one")
-    n = int(len(j))
-    wrong = int(np.sum(j["polarity"].to_numpy(int) != j["true_polarity"].to_numpy(int)))
+    j = j[["event_id", "network", "station", "polarity", "true_polarity"]].reset_index(drop=True)
+    return j.assign(wrong=j["polarity"].to_numpy(int) != j["true_polarity"].to_numpy(int))
+
+
+def polarity_share(case: str, picker: str, n: int, wrong: int) -> dict:
+    """The ``polarity`` row of ``wrong`` of ``n`` inverted polarities (share, Wilson interval)."""
     lo, hi = wilson(wrong, n)
     return {"case": case, "picker": picker, "n_picked": n, "n_wrong": wrong,
             "share_wrong": wrong / n if n else float("nan"), "ci_low": lo, "ci_high": hi}
@@ -256,6 +273,58 @@ def _reason_kind(reason: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"[-+]?\d+(\.\d+)?", "#", reason)).strip()[:80]
 
 
+#: the per-event rows of a study (``events`` of :func:`run_study` and of the JSON): one per
+#: case x picker x inverted event; ``quality``/``truth_kagan``/``strike``... are None when unsolved
+EVENT_COLUMNS = ["case", "picker", "event_id", "solved", "quality", "truth_kagan", "strike", "dip", "rake",
+                 "n_polarities", "polarity_misfit", "n_inverted", "n_wrong", "reason"]
+NOT_INVERTED = "no polarity to invert (none picked with SNR above the threshold)"
+
+
+def event_rows(out: dict, used: pd.DataFrame, meta: pd.DataFrame, case: str, picker: str) -> pd.DataFrame:
+    """:data:`EVENT_COLUMNS` rows of one case x picker: every event of ``meta`` (rendered),
+    its mechanism from ``out`` (:func:`invert_nominal`) when solved, else the counted reason
+    (:func:`_reason_kind`; :data:`NOT_INVERTED` when no polarity went in), and its inverted
+    polarities ``n_inverted`` / ``n_wrong`` from ``used`` (:func:`inverted_polarities`)."""
+    ids = pd.Index(meta["event_id"].drop_duplicates(), name="event_id")
+    counts = used.groupby("event_id")["wrong"].agg(["size", "sum"]).reindex(ids, fill_value=0)
+    mech = out["mechanisms"].set_index("event_id").reindex(ids)
+    why = out["unsolved"].drop_duplicates("event_id").set_index("event_id")["reason"].astype(str).map(_reason_kind)
+    solved = ids.isin(out["mechanisms"]["event_id"])
+    reason = np.where(solved, None, why.reindex(ids).fillna(NOT_INVERTED).to_numpy(object))
+    df = pd.DataFrame({"case": case, "picker": picker, "event_id": ids.to_numpy(), "solved": solved})
+    for c in ("quality", "truth_kagan", "strike", "dip", "rake", "n_polarities", "polarity_misfit"):
+        df[c] = mech[c].to_numpy()
+    df["n_polarities"] = df["n_polarities"].astype("Int64")   # None when unsolved, an integer count else
+    df["n_inverted"] = counts["size"].to_numpy(int)
+    df["n_wrong"] = counts["sum"].to_numpy(int)
+    df["reason"] = reason
+    return df[EVENT_COLUMNS]
+
+
+def summarise(events: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """``summary`` (:func:`quality_summary` + ``n_events``, ``n_unsolved``), ``polarity``
+    (:func:`polarity_share` of the summed per-event counts) and ``unsolved`` (events counted
+    by reason) of per-event rows (:data:`EVENT_COLUMNS`), per case x picker in row order:
+    every number the page shows comes from these rows."""
+    summaries, pols, unsolved = [], [], []
+    for (case, picker), g in events.groupby(["case", "picker"], sort=False):
+        n_ev = int(len(g))
+        solved = g["solved"].to_numpy(bool)
+        mech = g[solved].astype({"truth_kagan": float})
+        summaries.append(quality_summary(mech, case, picker, n_ev).assign(n_events=n_ev, n_unsolved=int((~solved).sum())))
+        pols.append(polarity_share(case, picker, int(g["n_inverted"].sum()), int(g["n_wrong"].sum())))
+        unsolved += [{"case": case, "picker": picker, "reason": r, "n": int(n)}
+                     for r, n in g.loc[~solved, "reason"].value_counts().items()]
+    return {"summary": pd.concat(summaries, ignore_index=True), "polarity": pd.DataFrame(pols),
+            "unsolved": pd.DataFrame(unsolved, columns=["case", "picker", "reason", "n"])}
+
+
+def mechanisms_of(events: pd.DataFrame) -> pd.DataFrame:
+    """The solved rows of per-event rows (what :func:`paired_change` reads)."""
+    m = events[events["solved"].astype(bool)].drop(columns=["solved", "reason"])
+    return m.astype({"truth_kagan": float}).reset_index(drop=True)
+
+
 def run_study(n_events: int | None = DEFAULTS["events"], seed: int = DEFAULTS["seed"], *,
               scenario_seed: int = DEFAULTS["scenario_seed"], pickers=DEFAULTS["pickers"], weights=None,
               shallow_factor: float = DEFAULTS["shallow_factor"], deep_factor: float = DEFAULTS["deep_factor"],
@@ -267,8 +336,9 @@ def run_study(n_events: int | None = DEFAULTS["events"], seed: int = DEFAULTS["s
     """The study (module docstring). ``n_events`` demo events with a published mechanism,
     the seeded choice of :func:`pipeline.demo.waveforms.select_events` (``seed`` = the
     waveform seed: event choice, noise, statics), or ``event_ids``. Returns a dict of
-    DataFrames ``summary``, ``polarity``, ``mechanisms`` (every inverted event, both cases)
-    and dicts ``geometry``, ``settings``, ``timing_s``."""
+    DataFrames ``events`` (:data:`EVENT_COLUMNS`), ``summary``, ``polarity``, ``unsolved``
+    (:func:`summarise` of the events), ``mechanisms`` (the solved events, both cases) and
+    dicts ``geometry``, ``settings``, ``timing_s``."""
     from pipeline import picking
 
     t0 = time.perf_counter()
@@ -279,7 +349,7 @@ def run_study(n_events: int | None = DEFAULTS["events"], seed: int = DEFAULTS["s
     loaded = {p: loaded[p] for p in pickers}
     timing = {}
     cases = {"matched": (None, None), "perturbed": (pert, statics)}
-    metas, summaries, pols, mechs, unsolved = {}, [], [], [], []
+    metas, rows, engines = {}, [], set()
     for case, (model, st) in cases.items():
         t = time.perf_counter()
         meta, windows = render(data, n_events, seed, model, st, event_ids)
@@ -291,14 +361,9 @@ def run_study(n_events: int | None = DEFAULTS["events"], seed: int = DEFAULTS["s
             t = time.perf_counter()
             out = invert_nominal(data, pol, p, truth, workers, use_fortran)
             timing[f"{case}_invert_{p}"] = round(time.perf_counter() - t, 1)
-            n_ev = int(meta["event_id"].nunique())
-            summaries.append(quality_summary(out["mechanisms"], case, p, n_ev)
-                             .assign(n_events=n_ev, n_unsolved=int(out["unsolved"]["event_id"].nunique())))
-            pols.append(polarity_errors(pol, meta, case, p))
-            why = out["unsolved"].drop_duplicates("event_id")["reason"].astype(str).map(_reason_kind)
-            unsolved += [{"case": case, "picker": p, "reason": r, "n": int(n)} for r, n in why.value_counts().items()]
-            mechs.append(out["mechanisms"][["event_id", "strike", "dip", "rake", "quality", "n_polarities",
-                                            "polarity_misfit", "truth_kagan"]].assign(case=case, picker=p))
+            engines.update(out["mechanisms"].get("engine", pd.Series(dtype=object)).dropna().astype(str))
+            rows.append(event_rows(out, inverted_polarities(pol, meta, p), meta, case, p))
+    events = pd.concat(rows, ignore_index=True)
     geometry = geometry_change(metas["matched"], metas["perturbed"])
     geometry.update(assumed_takeoff_error(metas))
     geometry["static_ms_abs_median"] = float(np.median(np.abs(statics["static_s"])) * 1e3)
@@ -313,12 +378,22 @@ def run_study(n_events: int | None = DEFAULTS["events"], seed: int = DEFAULTS["s
         "inversion": "pipeline.mechanisms.invert.invert, nominal model, build settings (SKHASH DEFAULT_SETTINGS), "
                      f"polarities with SNR > {inv.DEFAULT_SNR_MIN}",
         "within_deg": WITHIN_DEG,
+        "skhash_engine": ", ".join(sorted(engines)) or None,
+        "weights": _weights_identity(pickers, weights),
     }
     timing["total"] = round(time.perf_counter() - t0, 1)
-    return {"summary": pd.concat(summaries, ignore_index=True), "polarity": pd.DataFrame(pols),
-            "mechanisms": pd.concat(mechs, ignore_index=True),
-            "unsolved": pd.DataFrame(unsolved, columns=["case", "picker", "reason", "n"]), "geometry": geometry, "settings": settings,
-            "timing_s": timing}
+    return {**summarise(events), "events": events, "mechanisms": mechanisms_of(events),
+            "geometry": geometry, "settings": settings, "timing_s": timing}
+
+
+def _weights_identity(pickers, weights) -> dict | None:
+    """The CNN weights the study picked with: file name and SHA-256 (None without the CNN)."""
+    if "cnn" not in pickers:
+        return None
+    import hashlib
+    from pipeline.picking.pickers.cnn import DEFAULT_WEIGHTS
+    path = Path(weights) if weights else Path(DEFAULT_WEIGHTS)
+    return {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 
 
 def side_by_side(summary: pd.DataFrame) -> pd.DataFrame:
@@ -342,31 +417,35 @@ def format_table(summary: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def to_json(result: dict) -> dict:
-    """The JSON document of a result (what :data:`RESULT_FILE` holds)."""
+def to_json(result: dict, command: str | None = None) -> dict:
+    """The JSON document of a result (what :data:`RESULT_FILE` and :data:`RECORD` hold):
+    ``events`` (the per-event rows, :data:`EVENT_COLUMNS`) and the tables made from them,
+    ``settings``, ``geometry``, ``timing_s``, ``made_at`` (UTC) and ``command`` (what made it)."""
     def records(df):
         return json.loads(df.to_json(orient="records", double_precision=6))
-    return {"kind": "velocity_model_robustness", "version": 1,
-            "made_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    return {"kind": "velocity_model_robustness", "version": 2,
+            "made_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": command,
             "settings": result["settings"], "geometry": result["geometry"], "timing_s": result["timing_s"],
             "summary": records(result["summary"]), "polarity": records(result["polarity"]),
             "unsolved": records(result["unsolved"]), "paired": records(paired_change(result["mechanisms"])),
-            "mechanisms": records(result["mechanisms"])}
+            "events": records(result["events"])}
 
 
-def write(result: dict, path: str | Path) -> Path:
+def write(result: dict, path: str | Path, command: str | None = None) -> Path:
     """Write :func:`to_json` atomically to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(to_json(result), indent=1, allow_nan=False, default=str))
+    tmp.write_text(json.dumps(to_json(result, command), indent=1, allow_nan=False, default=str) + "\n")
     tmp.replace(path)
     return path
 
 
 def read(path: str | Path) -> dict | None:
-    """The stored study (:func:`to_json` document, ``summary``/``polarity`` as DataFrames),
-    None when the file is absent or not a study."""
+    """The stored study (:func:`to_json` document; ``summary``, ``polarity``, ``unsolved``,
+    ``events`` as DataFrames, ``paired`` recomputed from the events), None when the file is
+    absent or not a study. A version-1 file (no per-event rows, only solved ``mechanisms``)
+    is read too: its ``events`` is empty."""
     path = Path(path)
     if not path.is_file():
         return None
@@ -379,9 +458,22 @@ def read(path: str | Path) -> dict | None:
     doc["summary"] = pd.DataFrame(doc.get("summary", []))
     doc["polarity"] = pd.DataFrame(doc.get("polarity", []))
     doc["unsolved"] = pd.DataFrame(doc.get("unsolved", []), columns=["case", "picker", "reason", "n"])
-    doc["paired"] = paired_change(pd.DataFrame(doc.get("mechanisms", []),
-                                               columns=["event_id", "case", "picker", "truth_kagan", "quality"]))
+    doc["events"] = pd.DataFrame(doc.get("events", []), columns=EVENT_COLUMNS)
+    solved = mechanisms_of(doc["events"]) if len(doc["events"]) else pd.DataFrame(doc.get("mechanisms", []))
+    doc["paired"] = paired_change(solved.reindex(columns=["event_id", "case", "picker", "truth_kagan", "quality"]))
     return doc
+
+
+def read_for_page(data_dir: str | Path) -> tuple[dict | None, str | None]:
+    """(study, where it comes from) for the model page: this data folder's
+    ``<data-dir>/`` :data:`RESULT_FILE` (``"data"``) when it has one, else the committed
+    :data:`RECORD` (``"committed"``; the study depends on the seeded demo scenario and the
+    committed CNN only, not on the build), else (None, None)."""
+    doc = read(Path(data_dir) / RESULT_FILE)
+    if doc is not None:
+        return doc, "data"
+    doc = read(RECORD)
+    return (doc, "committed") if doc is not None else (None, None)
 
 
 # --------------------------------------------------------------------------- command line
@@ -399,15 +491,24 @@ def add_arguments(parser) -> None:
                         help="sigma of the station statics, ms (default %(default)s)")
     parser.add_argument("--workers", type=int, default=None, help="SKHASH processes (default: all cores)")
     parser.add_argument("--out", default=None, help=f"JSON file (default <data-dir>/{RESULT_FILE})")
+    parser.add_argument("--record", action="store_true",
+                        help=f"write the committed record {RECORD.relative_to(RECORD.parents[2])} (what the model "
+                             "page shows when the data folder has no study of its own)")
 
 
 def run(args) -> int:
+    if args.record and args.out:
+        raise SystemExit("python -m pipeline robustness: give --record or --out, not both")
     res = run_study(args.events, args.seed, pickers=tuple(p for p in args.pickers.split(",") if p),
                     weights=args.weights, shallow_factor=args.shallow_factor, deep_factor=args.deep_factor,
                     split_km=args.split_km, depth_shift_km=args.depth_shift_km,
                     statics_sigma_s=args.statics_ms / 1e3, workers=args.workers)
-    out = Path(args.out) if args.out else Path(args.data_dir) / RESULT_FILE
-    write(res, out)
+    out = RECORD if args.record else Path(args.out) if args.out else Path(args.data_dir) / RESULT_FILE
+    flags = [f"--events {args.events}", f"--seed {args.seed}", f"--pickers {args.pickers}",
+             f"--shallow-factor {args.shallow_factor:g}", f"--deep-factor {args.deep_factor:g}",
+             f"--split-km {args.split_km:g}", f"--depth-shift-km {args.depth_shift_km:g}",
+             f"--statics-ms {args.statics_ms:g}"] + ([f"--weights {args.weights}"] if args.weights else [])
+    write(res, out, "python -m pipeline robustness " + " ".join(flags))
     print(format_table(res["summary"]))
     print(res["polarity"].to_string(index=False))
     print(res["unsolved"].to_string(index=False))
