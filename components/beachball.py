@@ -152,7 +152,6 @@ def _patch_vectors(n, d, n_points):
     m = n.shape[0]
     a = np.stack([n, -n], axis=1)                   # (M, 2, 3)
     b = np.stack([d, -d], axis=1)
-    z = np.broadcast_to(_DOWN, a.shape)
     axb = np.cross(a, b)
     north = np.broadcast_to(np.array([1.0, 0.0, 0.0]), a.shape)
     east = np.broadcast_to(np.array([0.0, 1.0, 0.0]), a.shape)
