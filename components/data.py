@@ -15,8 +15,10 @@ private spill folder (``fm-duckdb-<pid>-<random>`` under ``FM_DUCKDB_TEMP`` or t
 temporary folder, made by DuckDB at its first spill and removed when it closes), so that a
 sort, join or window that needs more than its pool spills instead of growing:
 
-* the pages' queries: ``memory_limit`` (``FM_DUCKDB_MEMORY``, default 1 GB), shared by every
-  request of the process; their results are bounded by the caps (:mod:`queries.caps`).
+* the pages' queries: ``memory_limit`` (``FM_DUCKDB_MEMORY``, default :data:`MEMORY_LIMIT`),
+  shared by every request of the process; their results are bounded by the caps
+  (:mod:`queries.caps`). With 1 GB a fresh process's diffusion analysis of a 333,000-event
+  cluster reached 221 MB extra; with 256 MB, 173 MB (``bench/bench_pages.py --fresh``).
 * the CSV exports (:meth:`DataProvider.iter_csv`): ``export_memory_limit``
   (``FM_DUCKDB_EXPORT_MEMORY``, default :data:`EXPORT_MEMORY_LIMIT`), one thread, **one export
   at a time** per process (the next waits for it). Their ``ORDER BY`` over every column of
@@ -68,6 +70,10 @@ from pipeline.tables import table_path
 
 from .filters import NONE, Filters, population_sql, where_clause
 
+#: DuckDB memory limit of the pages' database (``FM_DUCKDB_MEMORY`` overrides it), shared by the
+#: process's requests: with it every page callback at 1,000,000 events stays within issue 10's
+#: 200 MB per request on a fresh process, and 20 users at once ran without an out-of-memory error
+MEMORY_LIMIT = "256MB"
 #: DuckDB memory limit of the CSV exports' database (``FM_DUCKDB_EXPORT_MEMORY`` overrides it):
 #: with the Python side's batches a 1,000,000-event export stays within issue 10's 200 MB per
 #: request (``bench/bench_pages.py --fresh``: 150-160 MB); 64 MB is too little for DuckDB's sort
@@ -113,7 +119,7 @@ class DataProvider:
     ----------
     data_dir : folder holding the tables (need not exist yet).
     threads : DuckDB worker threads (default: 2, or ``FM_DUCKDB_THREADS``).
-    memory_limit : DuckDB memory limit of the pages' queries (default ``'1GB'``, or
+    memory_limit : DuckDB memory limit of the pages' queries (default :data:`MEMORY_LIMIT`, or
         ``FM_DUCKDB_MEMORY``); beyond it DuckDB spills.
     export_memory_limit : that of the CSV exports (default :data:`EXPORT_MEMORY_LIMIT`, or
         ``FM_DUCKDB_EXPORT_MEMORY``).
@@ -128,7 +134,7 @@ class DataProvider:
         self.data_dir = Path(data_dir).resolve()
         self.caps = caps if caps is not None else Caps.from_env()
         self.threads = int(threads or os.environ.get("FM_DUCKDB_THREADS", 2))
-        self.memory_limit = str(memory_limit or os.environ.get("FM_DUCKDB_MEMORY", "1GB"))
+        self.memory_limit = str(memory_limit or os.environ.get("FM_DUCKDB_MEMORY", MEMORY_LIMIT))
         self.export_memory_limit = str(export_memory_limit
                                        or os.environ.get("FM_DUCKDB_EXPORT_MEMORY", EXPORT_MEMORY_LIMIT))
         self._conn = None
