@@ -16,7 +16,9 @@ before each call returns freed heap to the OS so an earlier request's high-water
 not hide this one's) of the first call, which includes the growth of DuckDB's buffer pool
 that the process keeps for later queries (bounded by ``FM_DUCKDB_MEMORY``, default 1 GB),
 and the largest of the repeats; the size of the JSON answer. The bound issue 10 asks for:
-<= 200 MB extra per request. Timings depend on the machine's load: the script prints the
+<= 200 MB extra per request. All requests run in one process, one after the other, unless
+``--fresh``: then each runs in a new process of its own, so that its first call is a fresh
+app process's first request (the worst case: no pool or allocator grown by an earlier one). Timings depend on the machine's load: the script prints the
 load average with the results. The last line is one JSON object ``{"data_dir": ...,
 "query": ..., "pages": {name: {"first_ms", "ms", "first_peak_mb", "peak_mb",
 "response_kb"}}}``.

@@ -76,7 +76,8 @@ from .filters import NONE, Filters, population_sql, where_clause
 MEMORY_LIMIT = "256MB"
 #: DuckDB memory limit of the CSV exports' database (``FM_DUCKDB_EXPORT_MEMORY`` overrides it):
 #: with the Python side's batches a 1,000,000-event export stays within issue 10's 200 MB per
-#: request (``bench/bench_pages.py --fresh``: 150-160 MB); 64 MB is too little for DuckDB's sort
+#: request (``bench/bench_pages.py --fresh``: 141-160 MB). DuckDB's sort needs a minimum: 48 MB
+#: runs out of memory at 1,000,000 events, 64 MB is just enough; it grows slowly with the rows
 EXPORT_MEMORY_LIMIT = "96MB"
 
 #: default draw caps of the map
