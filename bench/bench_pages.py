@@ -16,7 +16,9 @@ before each call returns freed heap to the OS so an earlier request's high-water
 not hide this one's) of the first call, which includes the growth of DuckDB's buffer pool
 that the process keeps for later queries (bounded by ``FM_DUCKDB_MEMORY``, default 1 GB),
 and the largest of the repeats; the size of the JSON answer. The bound issue 10 asks for:
-<= 200 MB extra per request. Timings depend on the machine's load: the script prints the
+<= 200 MB extra per request. All requests run in one process, one after the other, unless
+``--fresh``: then each runs in a new process of its own, so that its first call is a fresh
+app process's first request (the worst case: no pool or allocator grown by an earlier one). Timings depend on the machine's load: the script prints the
 load average with the results. The last line is one JSON object ``{"data_dir": ...,
 "query": ..., "pages": {name: {"first_ms", "ms", "first_peak_mb", "peak_mb",
 "response_kb"}}}``.
@@ -90,6 +92,7 @@ def requests_of(app, q: str = "") -> dict:
     from plotly.io.json import to_json_plotly
 
     from components.data import get_provider
+    from components.filter_bar import download_href
     from components.filters import Filters
     from queries import model as mq
 
@@ -135,6 +138,9 @@ def requests_of(app, q: str = "") -> dict:
         "classification.update_map": j(lambda: _raw(m["classification"].update_map)(q, None, 1.5)),
         # the page's "Download CSV" link: the spooled route (the answer is a file, not JSON)
         "classification.download": lambda: route(m["classification"].download_link(q, None, "?" + q)[0]),
+        # the filter bar's "Download CSV" (map page): the filtered mechanisms / events
+        "map.download[mechanisms]": lambda: route(download_href(Filters.from_query(q).replace(table="mechanisms"))),
+        "map.download[events]": lambda: route(download_href(Filters.from_query(q).replace(table="events"))),
         "strike_time.update": j(lambda: _raw(m["strike_time"].update)(q, clusters[0] if clusters else None)),
         "diffusion.analyse": j(diffusion_analyse),
         "diffusion.player": j(diffusion_player),
@@ -158,6 +164,10 @@ def main(argv=None) -> int:
                     help="filter query string of every request (default mech=all: every mechanism row, "
                          "the largest selection; '' = the default population)")
     ap.add_argument("--only", help="comma-separated request names (prefixes) to run")
+    ap.add_argument("--exact", action="store_true", help="--only names are exact names, not prefixes")
+    ap.add_argument("--fresh", action="store_true",
+                    help="each request in its own new process (its first call is a fresh app process's "
+                         "first request: DuckDB's buffer pool and the allocator start empty)")
     args = ap.parse_args(argv)
     if args.data_dir:
         data_dir = Path(args.data_dir)
@@ -170,7 +180,9 @@ def main(argv=None) -> int:
     reqs = requests_of(app, args.query)
     if args.only:
         keep = tuple(args.only.split(","))
-        reqs = {k: v for k, v in reqs.items() if k.startswith(keep)}
+        reqs = {k: v for k, v in reqs.items() if (k in keep if args.exact else k.startswith(keep))}
+    if args.fresh:
+        return _fresh(data_dir, args, list(reqs))
     out = {}
     with app.server.test_request_context("/"):
         for name, fn in reqs.items():
@@ -198,6 +210,28 @@ def main(argv=None) -> int:
                   f"repeat peak +{mb:4.0f} MB" + (f" | {kb:6.0f} kB" if kb is not None else ""), flush=True)
     print("load average:", open("/proc/loadavg").read().split()[:3])
     print(json.dumps({"data_dir": str(data_dir), "query": args.query, "pages": out}))
+    return 0
+
+
+def _fresh(data_dir: Path, args, names: list[str]) -> int:
+    """``--fresh``: run every request of ``names`` in a child process of its own (this
+    script, ``--only NAME --exact``), one after the other; their results merged."""
+    import subprocess
+
+    out = {}
+    for name in names:
+        cmd = [sys.executable, __file__, "--data-dir", str(data_dir), "--reps", str(args.reps),
+               "--query", args.query, "--only", name, "--exact"]
+        run = subprocess.run(cmd, capture_output=True, text=True)
+        lines = run.stdout.strip().splitlines()
+        if run.returncode or not lines:
+            out[name] = {"error": (run.stderr or run.stdout).strip()[-200:]}
+            print(f"{name:38s} ERROR {out[name]['error']}", flush=True)
+            continue
+        print(lines[0], flush=True)
+        out.update(json.loads(lines[-1])["pages"])
+    print("load average:", open("/proc/loadavg").read().split()[:3])
+    print(json.dumps({"data_dir": str(data_dir), "query": args.query, "fresh": True, "pages": out}))
     return 0
 
 

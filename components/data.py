@@ -10,6 +10,24 @@ data directory (``allowed_directories`` + ``enable_external_access=false``, conf
 locked), runs with ``threads`` / ``memory_limit`` set and ``TimeZone='UTC'``. Every query
 is parameterised: Parquet paths and filter values are bound with ``?``.
 
+Memory: two in-memory DuckDB databases per process, each with its own buffer pool and a
+private spill folder (``fm-duckdb-<pid>-<random>`` under ``FM_DUCKDB_TEMP`` or the system
+temporary folder, made by DuckDB at its first spill and removed when it closes), so that a
+sort, join or window that needs more than its pool spills instead of growing:
+
+* the pages' queries: ``memory_limit`` (``FM_DUCKDB_MEMORY``, default :data:`MEMORY_LIMIT`),
+  shared by every request of the process; their results are bounded by the caps
+  (:mod:`queries.caps`). With 1 GB a fresh process's diffusion analysis of a 333,000-event
+  cluster reached 221 MB extra; with 256 MB, 173 MB (``bench/bench_pages.py --fresh``).
+* the CSV exports (:meth:`DataProvider.iter_csv`): ``export_memory_limit``
+  (``FM_DUCKDB_EXPORT_MEMORY``, default :data:`EXPORT_MEMORY_LIMIT`), one thread, **one export
+  at a time** per process (the next waits for it). Their ``ORDER BY`` over every column of
+  every filtered row (1,000,000 events: ~170 MB of CSV) then spills past that pool instead
+  of growing DuckDB's memory with the selection: a download costs at most ~160 MB extra
+  (issue 10: 200 MB per request). One export at a time because two in one small pool run
+  out of memory (DuckDB's sort needs a minimum it cannot spill), and two in a large one
+  would double the memory.
+
 Filtered rows
 -------------
 :meth:`DataProvider.filtered_sql` is the single definition of "the rows a
@@ -40,11 +58,14 @@ import io
 import math
 import os
 import re
+import secrets
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pipeline import schema
@@ -52,6 +73,16 @@ from pipeline.store import PART_GLOB
 from pipeline.tables import table_path
 
 from .filters import NONE, Filters, population_sql, where_clause
+
+#: DuckDB memory limit of the pages' database (``FM_DUCKDB_MEMORY`` overrides it), shared by the
+#: process's requests: with it every page callback at 1,000,000 events stays within issue 10's
+#: 200 MB per request on a fresh process, and 20 users at once ran without an out-of-memory error
+MEMORY_LIMIT = "256MB"
+#: DuckDB memory limit of the CSV exports' database (``FM_DUCKDB_EXPORT_MEMORY`` overrides it):
+#: with the Python side's batches a 1,000,000-event export stays within issue 10's 200 MB per
+#: request (``bench/bench_pages.py --fresh``: 141-160 MB). DuckDB's sort needs a minimum: 48 MB
+#: runs out of memory at 1,000,000 events, 64 MB is just enough; it grows slowly with the rows
+EXPORT_MEMORY_LIMIT = "96MB"
 
 #: default draw caps of the map
 EVENT_CAP = 50_000
@@ -88,45 +119,79 @@ class DataProvider:
     ----------
     data_dir : folder holding the tables (need not exist yet).
     threads : DuckDB worker threads (default: 2, or ``FM_DUCKDB_THREADS``).
-    memory_limit : DuckDB memory limit (default ``'1GB'``, or ``FM_DUCKDB_MEMORY``).
+    memory_limit : DuckDB memory limit of the pages' queries (default :data:`MEMORY_LIMIT`, or
+        ``FM_DUCKDB_MEMORY``); beyond it DuckDB spills.
+    export_memory_limit : that of the CSV exports (default :data:`EXPORT_MEMORY_LIMIT`, or
+        ``FM_DUCKDB_EXPORT_MEMORY``).
     caps : per-request bounds of the pages (:class:`queries.caps.Caps`; default its
         defaults with ``FM_CAP_*`` overrides). A plain attribute: a test may replace it.
     """
 
     def __init__(self, data_dir: str | os.PathLike, *, threads: int | None = None,
-                 memory_limit: str | None = None, caps=None):
+                 memory_limit: str | None = None, export_memory_limit: str | None = None, caps=None):
         from queries.caps import Caps
 
         self.data_dir = Path(data_dir).resolve()
         self.caps = caps if caps is not None else Caps.from_env()
         self.threads = int(threads or os.environ.get("FM_DUCKDB_THREADS", 2))
-        self.memory_limit = str(memory_limit or os.environ.get("FM_DUCKDB_MEMORY", "1GB"))
+        self.memory_limit = str(memory_limit or os.environ.get("FM_DUCKDB_MEMORY", MEMORY_LIMIT))
+        self.export_memory_limit = str(export_memory_limit
+                                       or os.environ.get("FM_DUCKDB_EXPORT_MEMORY", EXPORT_MEMORY_LIMIT))
         self._conn = None
+        self._export_conn = None
         self._pid: int | None = None
+        self._export_pid: int | None = None
         self._lock = threading.Lock()
+        self._export_lock = threading.Lock()  # one export at a time (replaced in a forked child)
         self._cache: dict = {}
 
     # -- connection -----------------------------------------------------------------------
+    def _connect(self, memory_limit: str, threads: int):
+        """A new in-memory DuckDB database with the sandbox settings (module docstring) and a
+        spill folder of its own (two databases, or a forked worker's, must not share one)."""
+        import duckdb  # imported lazily: nothing touches DuckDB at import
+
+        temp = Path(os.environ.get("FM_DUCKDB_TEMP") or tempfile.gettempdir(),
+                    f"fm-duckdb-{os.getpid()}-{secrets.token_hex(4)}")
+        conn = duckdb.connect(":memory:", config={
+            "threads": threads, "memory_limit": memory_limit, "temp_directory": str(temp)})
+        conn.execute("SET TimeZone = 'UTC'")
+        # tables in parts (waveforms of the whole archive: one part per chunk): keep
+        # their footers between queries instead of re-reading every one per lookup
+        conn.execute("SET parquet_metadata_cache = true")
+        allowed = str(self.data_dir).replace("'", "''")  # our own path, quoted
+        conn.execute(f"SET allowed_directories = ['{allowed}']")
+        conn.execute("SET enable_external_access = false")
+        conn.execute("SET lock_configuration = true")
+        return conn
+
     def _connection(self):
         """The process's connection, created on first use (and again after a fork)."""
         pid = os.getpid()
         if self._conn is None or self._pid != pid:
             with self._lock:
                 if self._conn is None or self._pid != pid:
-                    import duckdb  # imported lazily: nothing touches DuckDB at import
-
-                    conn = duckdb.connect(":memory:", config={
-                        "threads": self.threads, "memory_limit": self.memory_limit})
-                    conn.execute("SET TimeZone = 'UTC'")
-                    # tables in parts (waveforms of the whole archive: one part per chunk): keep
-                    # their footers between queries instead of re-reading every one per lookup
-                    conn.execute("SET parquet_metadata_cache = true")
-                    allowed = str(self.data_dir).replace("'", "''")  # our own path, quoted
-                    conn.execute(f"SET allowed_directories = ['{allowed}']")
-                    conn.execute("SET enable_external_access = false")
-                    conn.execute("SET lock_configuration = true")
-                    self._conn, self._pid = conn, pid
+                    self._conn, self._pid = self._connect(self.memory_limit, self.threads), pid
         return self._conn
+
+    @contextmanager
+    def export_cursor(self):
+        """A cursor of the process's export database (small pool, one thread), held alone:
+        a second caller waits until the first one's block ends (module docstring)."""
+        pid = os.getpid()
+        if self._export_conn is None or self._export_pid != pid:
+            with self._lock:
+                if self._export_conn is None or self._export_pid != pid:
+                    if self._export_pid != pid:
+                        self._export_lock = threading.Lock()  # a parent's lock may be held
+                    self._export_conn = self._connect(self.export_memory_limit, 1)
+                    self._export_pid = pid
+        with self._export_lock:
+            cur = self._export_conn.cursor()
+            try:
+                yield cur
+            finally:
+                cur.close()
 
     @contextmanager
     def cursor(self):
@@ -148,7 +213,9 @@ class DataProvider:
         with self._lock:
             if self._conn is not None and self._pid == os.getpid():
                 self._conn.close()
-            self._conn = None
+            if self._export_conn is not None and self._export_pid == os.getpid():
+                self._export_conn.close()
+            self._conn = self._export_conn = None
             self._cache.clear()
 
     # -- files ----------------------------------------------------------------------------
@@ -453,8 +520,10 @@ class DataProvider:
                  transform: Callable | None = None) -> Iterator[bytes]:
         """Stream the export as CSV (UTF-8, header first, times ISO 8601 UTC
         ``YYYY-MM-DDThh:mm:ss.ffffffZ``), batch by
-        batch from DuckDB; memory stays bounded by ``batch_rows``. The cursor is opened
-        when iteration starts, in the iterating thread. ``transform``: a function of one
+        batch from DuckDB's export database (module docstring: its sort spills past
+        ``export_memory_limit``); memory stays bounded by that and ``batch_rows``. The cursor
+        is opened when iteration starts, in the iterating thread, and held, alone, until the
+        iteration ends or the generator is closed: another export waits meanwhile. ``transform``: a function of one
         ``pyarrow.RecordBatch`` returning the batch to write (same columns for every batch,
         e.g. :func:`components.classified_csv.regroup_batch`); it also gets the empty batch
         whose header a selection without rows writes."""
@@ -469,7 +538,7 @@ class DataProvider:
 
         keep = transform or (lambda batch: batch)
         sql, params = self.export_sql(table, filters)
-        with self.cursor() as cur:
+        with self.export_cursor() as cur:  # the export database: its ORDER BY spills, one at a time
             reader = cur.sql(sql, params=params).to_arrow_reader(batch_rows)
             header = True
             for batch in reader:
@@ -484,24 +553,57 @@ class DataProvider:
 
     # -- magnitudes page ------------------------------------------------------------------
     # -- strike-time and diffusion pages -----------------------------------------------
-    def mechanisms_per_event(self, filters: Filters, cluster: str | None = None) -> pd.DataFrame:
+    def mechanisms_per_event(self, filters: Filters, cluster: str | None = None,
+                             keep: Callable[[pd.DataFrame], object] | None = None,
+                             batch_rows: int = 16_384) -> pd.DataFrame:
         """Filtered mechanisms, **one per event**: the population's rows (one per event
         already, except for ``all``: then each event's preferred mechanism, the one the
         ``events`` relation shows, chosen before the row filters), optionally only those
         whose ``cluster`` is ``cluster``; all columns, ordered by time, event id.
         ``df.attrs['matched']``: the filtered mechanism rows of the population (every row
-        for ``all``) before the cluster restriction."""
-        sql, params = self.filtered_sql("mechanisms", filters, "*, count(*) OVER () AS _n", per_event=True)
+        for ``all``) before the cluster restriction (:meth:`matched_mechanisms`).
+
+        ``keep``: a row-wise filter (a function of a frame of these rows returning one bool
+        per row, where a row's answer depends on that row only, e.g. a diffusion subset's
+        mask). The result is then exactly ``df[keep(df)]`` of the full result, index (the
+        rows' positions in it) included, but the rows are read in batches of ``batch_rows``
+        and only the kept ones are held and converted: a few selected rows of 116,518 never
+        cost the frame of all of them (issue 10's 200 MB per request)."""
+        sql, params = self.filtered_sql("mechanisms", filters, per_event=True)
         where, extra = ("WHERE cluster = ?", [str(cluster)]) if cluster is not None else ("", [])
-        df = self.query(f'SELECT * FROM ({sql}) {where} ORDER BY "time", event_id', [*params, *extra])
-        per_event_pop = population_sql(filters)[3]
-        if len(df) and per_event_pop:
-            matched = int(df["_n"].iloc[0])
-        else:
-            all_sql, all_params = self.filtered_sql("mechanisms", filters, "count(*)")
-            matched = int(self.query(all_sql, all_params).iloc[0, 0])
-        df = df.drop(columns="_n")
-        df.attrs["matched"] = matched
+        ordered = f'SELECT * FROM ({sql}) {where} ORDER BY "time", event_id'
+        df = (self.query(ordered, [*params, *extra]) if keep is None
+              else self._kept_rows(ordered, [*params, *extra], keep, batch_rows))
+        df.attrs["matched"] = self.matched_mechanisms(filters)
+        return df
+
+    def matched_mechanisms(self, filters: Filters) -> int:
+        """The filtered mechanism rows of ``filters``' population (every row for ``all``)."""
+        sql, params = self.filtered_sql("mechanisms", filters, "count(*)")
+        return int(self.query(sql, params).iloc[0, 0])
+
+    def _kept_rows(self, sql: str, params: list, keep: Callable, batch_rows: int) -> pd.DataFrame:
+        """``df[keep(df)]`` of ``self.query(sql, params)`` (index included), streamed: the
+        result is read in Arrow batches, ``keep`` sees each batch as the frame DuckDB makes of
+        it, only the kept rows of each batch are collected, and DuckDB makes the one frame of
+        them at the end, so its columns and dtypes are those ``query`` gives for these rows."""
+        import pyarrow as pa
+
+        kept, index, start = [], [], 0
+        with self.cursor() as cur, self.cursor() as conv:
+            reader = cur.sql(sql, params=params).to_arrow_reader(batch_rows)
+            for batch in reader:
+                mask = np.asarray(keep(conv.from_arrow(batch).df()), dtype=bool)
+                if mask.shape != (batch.num_rows,):
+                    raise ValueError(f"keep returned {mask.shape[0] if mask.ndim else 'a scalar'} values "
+                                     f"for {batch.num_rows} rows (one per row expected)")
+                if mask.any():
+                    kept.append(batch.filter(pa.array(mask)))
+                    index.append(start + np.flatnonzero(mask))
+                start += batch.num_rows
+            table = pa.Table.from_batches(kept, schema=reader.schema)
+            df = conv.from_arrow(table).df()
+        df.index = pd.Index(np.concatenate(index) if index else np.array([], dtype=np.int64))
         return df
 
     def cluster_events(self, filters: Filters, cluster: str | None) -> pd.DataFrame:

@@ -189,9 +189,8 @@ def _resolve(p, query: str, set_value: str, origin_id: str | None, method: str, 
     out["population"], out["population_note"] = f, None
     if kind == "subset":
         subset = next((s for s in dff.subsets_for(dataset) if s.name == name), None)
-        mech = p.mechanisms_per_event(f)
-        out["matched"] = mech.attrs["matched"]
         if subset is None:
+            out["matched"] = p.matched_mechanisms(f)
             out["message"] = f"Unknown subset {name!r}"
             return out
         out["label"] = subset.label
@@ -200,17 +199,18 @@ def _resolve(p, query: str, set_value: str, origin_id: str | None, method: str, 
             # while the bar shows its default; an explicit choice in the bar is respected
             f = f.replace(population=subset.population)
             out["population_note"] = f"the subset's own population ({POPULATIONS[subset.population].label})"
-            mech = p.mechanisms_per_event(f)
-            out["matched"] = mech.attrs["matched"]
         out["population"] = f
         try:
-            sel = mech[subset.mask(mech)] if len(mech) else mech
+            # the mask is row-wise: the rows are read in batches and only the subset's kept
+            # (every column of 116,518 mechanisms at once cost ~250 MB on a fresh process)
+            sel = p.mechanisms_per_event(f, keep=subset.mask)
         except KeyError as exc:  # a column the subset needs is not in these tables
+            out["matched"] = p.matched_mechanisms(f)
             out["message"] = f"Subset {subset.label} needs column {exc} (not in these tables)"
             return out
+        out["matched"] = sel.attrs["matched"]
         clusters = sel["cluster"].dropna() if "cluster" in sel else pd.Series([], dtype=object)
         out["cluster"] = clusters.mode().iloc[0] if len(clusters) else None
-        del mech
         sel = dq.sample_rows(p, sel, cap)  # the analysed set: bounded (queries.diffusion)
         out["set_size"] = sel.attrs["matched"]
         out["mechanisms"] = sel
@@ -223,13 +223,13 @@ def _resolve(p, query: str, set_value: str, origin_id: str | None, method: str, 
         out["cluster"] = name
         out["events"] = dq.cluster_events(p, f, name, cap)
         out["set_size"] = out["events"].attrs["matched"]
-        out["mechanisms"] = dq.of_events(p.mechanisms_per_event(f, name), out["events"])
+        out["mechanisms"] = dq.mechanisms_of(p, f, name, out["events"])
         out["matched"] = int(p.counts(f).iloc[0]["events"])
     elif kind == "all":
         out["label"] = "all events"
         out["events"] = dq.cluster_events(p, f, None, cap)
         out["set_size"] = out["events"].attrs["matched"]
-        out["mechanisms"] = dq.of_events(p.mechanisms_per_event(f), out["events"])
+        out["mechanisms"] = dq.mechanisms_of(p, f, None, out["events"])
         out["matched"] = int(p.counts(f).iloc[0]["events"])
     else:
         out["message"] = "These data have no subsets or clusters to analyse"

@@ -85,11 +85,19 @@ def convert(name: str, tbl: pd.DataFrame | pa.Table) -> pa.Table:
     return tbl if isinstance(tbl, pa.Table) else pa.Table.from_pandas(tbl, preserve_index=False)
 
 
+#: rows per Parquet row group of the tables written here (DuckDB's own row-group size).
+#: pyarrow's default (one group up to 1 Mi rows) made a 1,000,000-event table one group, so
+#: that DuckDB read whole 45 MB column chunks at once (a CSV export then needed 64+ MB of
+#: its buffer pool for the scan alone) and scanned it on one thread.
+ROW_GROUP_ROWS = 122_880
+
+
 def write_parquet(tbl: pa.Table, path: str | os.PathLike, row_group_size: int | None = None) -> None:
-    """One Parquet file, zstd, written under a temporary name and renamed (never torn)."""
+    """One Parquet file, zstd, row groups of ``row_group_size`` rows (default
+    :data:`ROW_GROUP_ROWS`), written under a temporary name and renamed (never torn)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(tbl, tmp, compression="zstd", row_group_size=row_group_size)
+    pq.write_table(tbl, tmp, compression="zstd", row_group_size=row_group_size or ROW_GROUP_ROWS)
     os.replace(tmp, path)
 
 
@@ -113,7 +121,7 @@ def write_tables(data_dir: str | os.PathLike, tables: dict[str, pd.DataFrame | p
     base = store.resolve(data_dir)
     with store.VersionWriter(data_dir) as w:
         for name, tbl in converted.items():
-            pq.write_table(tbl, w.file(name), compression="zstd")
+            pq.write_table(tbl, w.file(name), compression="zstd", row_group_size=ROW_GROUP_ROWS)
         for name, files in parts.items():
             w.add_parts(name, files)
         if not replace:

@@ -77,7 +77,10 @@ def sample_rows(provider, df: pd.DataFrame, cap: int, seed: str = SAMPLE_SEED) -
     return out
 
 
-def of_events(mechanisms: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
-    """The rows of ``mechanisms`` whose event is one of ``events`` (the player's mechanisms
-    of a sampled set), order kept."""
-    return mechanisms[mechanisms["event_id"].isin(events["event_id"])]
+def mechanisms_of(provider, f: Filters, cluster: str | None, events: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``provider.mechanisms_per_event(f, cluster)`` whose event is one of
+    ``events`` (the player's mechanisms of a sampled set), order and index kept; read in
+    batches (its ``keep``), so only these (at most the cap's) are ever held, not every
+    mechanism of the cluster."""
+    ids = events["event_id"]
+    return provider.mechanisms_per_event(f, cluster, keep=lambda m: m["event_id"].isin(ids))

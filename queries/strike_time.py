@@ -28,8 +28,7 @@ def mechanisms(provider, f: Filters, cluster: str | None) -> pd.DataFrame:
     if len(df) and population_sql(f)[3]:
         matched = int(df["_n"].iloc[0])
     else:  # no row left after the cluster, or every row counts ('all'): count them
-        all_sql, all_params = provider.filtered_sql("mechanisms", f, "count(*)")
-        matched = int(provider.query(all_sql, all_params).iloc[0, 0])
+        matched = provider.matched_mechanisms(f)
     df = df.drop(columns="_n")
     df.attrs["matched"] = matched
     return df

@@ -2,6 +2,7 @@
 import os
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -76,3 +77,15 @@ def test_timestamps_are_utc(tmp_path):
 def test_absent_nullable_column_is_stored_as_null():
     t = tables.to_arrow("stations", _stations().drop(columns="elevation_m"))
     assert t.column("elevation_m").null_count == 3
+
+
+def test_tables_are_written_in_bounded_row_groups(tmp_path, monkeypatch):
+    # a 1,000,000-row table in one row group made DuckDB read 45 MB column chunks at once
+    monkeypatch.setattr(tables, "ROW_GROUP_ROWS", 1000)
+    df = pd.DataFrame({"i": range(2500), "s": [f"row {i}" for i in range(2500)]})
+    tables.write_tables(tmp_path, {"truth_rows": df})
+    tables.write_parquet(pa.Table.from_pandas(df, preserve_index=False), tmp_path / "one.parquet")
+    for path in (tables.table_path(tmp_path, "truth_rows"), tmp_path / "one.parquet"):
+        meta = pq.ParquetFile(path).metadata
+        assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [1000, 1000, 500]
+    pd.testing.assert_frame_equal(tables.read_table(tmp_path, "truth_rows"), df)
