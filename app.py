@@ -81,13 +81,25 @@ def _register_download(app) -> None:
             return bad_request("filter", exc.problems)
 
     def spooled_csv(chunks, name: str):
-        """``chunks`` (bytes) spooled to an unlinked temporary file, sent as attachment ``name``."""
+        """``chunks`` (bytes) spooled to an unlinked temporary file, sent as attachment ``name``;
+        503 saying which setting to raise when the export's DuckDB pool cannot hold its sort
+        (nothing was sent yet: the spool is complete before the response starts)."""
+        import duckdb
+
         spool = tempfile.TemporaryFile(prefix="fm-download-")  # unlinked at once; gone when closed
         try:
             for chunk in chunks:
                 spool.write(chunk)
             size = spool.tell()
             spool.seek(0)
+        except duckdb.OutOfMemoryException as exc:
+            spool.close()
+            limit = get_provider().export_memory_limit
+            app.logger.warning("CSV export %s ran out of its DuckDB memory (%s): %s", name, limit, exc)
+            return Response(f"the export ran out of the memory it may use (FM_DUCKDB_EXPORT_MEMORY={limit}); "
+                            "nothing downloaded. Ask the operator to raise FM_DUCKDB_EXPORT_MEMORY, narrow "
+                            "the filters, or export from the command line (python -m pipeline export).\n",
+                            status=503, mimetype="text/plain")
         except BaseException:
             spool.close()
             raise

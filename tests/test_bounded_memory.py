@@ -6,6 +6,7 @@ needs more than its pool spills and still writes the same bytes (also two at onc
 measured by ``bench/bench_pages.py --fresh``."""
 from __future__ import annotations
 
+import io
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -122,3 +123,25 @@ def test_keep_streams_batches_and_returns_exactly_the_filtered_frame(big_dir):
             p.mechanisms_per_event(f, cluster, keep=lambda df: np.ones(3, bool))
     finally:
         p.close()
+
+
+def test_export_past_its_memory_answers_503_naming_the_setting(demo_data_dir, monkeypatch):
+    """An export whose sort cannot fit the export pool (a 1 MB pool on the demo's events) is
+    refused with 503 and the setting to raise, not a bare 500 or a truncated file; the same
+    request with the default pool downloads every filtered row."""
+    from app import create_app
+
+    monkeypatch.setenv("FM_DUCKDB_EXPORT_MEMORY", "1MB")
+    small = create_app(demo_data_dir).server.test_client()
+    r = small.get("/download/events.csv")
+    assert r.status_code == 503, r.status_code
+    text = r.get_data(as_text=True)
+    assert "FM_DUCKDB_EXPORT_MEMORY=1MB" in text and "python -m pipeline export" in text
+    assert r.headers.get("Content-Disposition") is None
+
+    monkeypatch.delenv("FM_DUCKDB_EXPORT_MEMORY")
+    r = create_app(demo_data_dir).server.test_client().get("/download/events.csv")
+    assert r.status_code == 200
+    got = pd.read_csv(io.BytesIO(r.get_data()))
+    want = DataProvider(demo_data_dir).counts(Filters()).iloc[0]["events"]
+    assert len(got) == int(want)
