@@ -295,3 +295,43 @@ def test_svg_path_starts_a_subpath_after_each_gap():
     assert sn.svg_path([0.0, 0.5, np.nan, np.nan, -1.0, 0.25, 1.0], [0.0, -0.5, np.nan, np.nan, 1.0, 0.125, 0.0]) == \
         "M0.0000,0.0000L0.5000,-0.5000M-1.0000,1.0000L0.2500,0.1250L1.0000,0.0000"
     assert sn.svg_path([np.nan], [np.nan]) == "" and sn.svg_path([], []) == ""
+
+
+def test_grid_holds_each_stereonet_as_a_subplot_of_one_figure():
+    """Issue 12: the page draws the group stereonets as one plot; each cell keeps its own
+    figure's traces, nodal-line paths, annotations, title and colour bar, on its own axes."""
+    strikes = [0.5, 179.0, 185.0, 12.0, 40.0]
+    figs = [sn.stereonet_figure(_mechs(strikes), "g1", {"strike": 1.0, "dip": 85.0, "rake": 178.0}),
+            sn.stereonet_figure(_mechs([10.0, 100.0], [30.0, 60.0], [20.0, -90.0]), "other", None),
+            sn.stereonet_figure(_mechs([]), "g3", None),
+            sn.stereonet_figure(_mechs([20.0, 25.0]), "g4", {"strike": 22.0, "dip": 85.0, "rake": 178.0})]
+    grid = sn.stereonet_grid(figs, columns=3)
+    lay = grid["layout"]
+    assert lay["height"] == 2 * sn.GRID_ROW_HEIGHT
+    assert [m["group"] for m in lay["meta"]["stereonets"]] == ["g1", "other", "g3", "g4"]
+    go.Figure(grid)                                       # a valid figure
+    cells = []
+    for i, fig in enumerate(figs):
+        sfx = "" if i == 0 else str(i + 1)
+        mine = [t for t in grid["data"] if t["xaxis"] == f"x{sfx}"]
+        assert [t["name"] for t in mine] == [t["name"] for t in fig["data"]]
+        assert all(t["yaxis"] == f"y{sfx}" for t in mine)
+        paths = [s for s in lay["shapes"] if s["xref"] == f"x{sfx}"]
+        assert [(s["path"], s["yref"]) for s in paths] == [(s["path"], f"y{sfx}") for s in fig["layout"]["shapes"]]
+        xa, ya = lay[f"xaxis{sfx}"], lay[f"yaxis{sfx}"]
+        assert ya["scaleanchor"] == f"x{sfx}" and xa["range"] == fig["layout"]["xaxis"]["range"]
+        cells.append((xa["domain"], ya["domain"]))
+        title = fig["layout"]["title"]
+        assert sum(a["text"].startswith(title["text"]) and title["subtitle"]["text"] in a["text"]
+                   for a in lay["annotations"]) == 1
+        for bar in (t["marker"]["colorbar"] for t in mine if "colorbar" in t.get("marker", {})):
+            assert xa["domain"][1] < bar["x"] < (i % 3 + 1) / 3           # right of the plot, in the cell
+            assert ya["domain"][0] < bar["y"] < ya["domain"][1]
+    # the cells do not overlap: three per row, the second row below the first
+    for a in range(len(cells)):
+        for b in range(a + 1, len(cells)):
+            (ax, ay), (bx, by) = cells[a], cells[b]
+            assert ax[1] <= bx[0] or bx[1] <= ax[0] or ay[1] <= by[0] or by[1] <= ay[0]
+    assert cells[3][1][1] < cells[0][1][0] and cells[3][0] == cells[0][0]
+    n_notes = sum(len(f["layout"]["annotations"]) for f in figs)
+    assert len(lay["annotations"]) == n_notes + len(figs)          # each figure's notes plus its title
