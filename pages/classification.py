@@ -68,6 +68,7 @@ MAP_CAPTION = "cls-map-caption"
 DIST = "cls-dist"
 STEREO = "cls-stereonets"
 STEREO_GRAPH = "cls-stereonet-grid"
+STEREO_MIN_WIDTH = 1100     # px of the stereonet grid (three per row): its subtitles fit their cells
 TERNARY = "cls-ternary"
 DOWNLOAD_BTN = "cls-download-btn"
 DOWNLOAD_TITLE = "the filtered mechanisms with the group from this rule, as CSV"
@@ -571,8 +572,11 @@ def update_stereonets(query, store):
                          className="mb-0")
     # one plot with a subplot per group, not a graph per group: plotly.js's set-up and layout
     # of a plot are paid once instead of five times (issue 12)
-    return dcc.Graph(id=STEREO_GRAPH, figure=stereonet_grid([fig for _, fig in stereonets]),
-                     config={"displayModeBar": False, "responsive": True}, className="fm-cls-stereonet")
+    # its cells are shares of its width: below ~1,100 px a subtitle or colour bar would reach the next
+    # cell, so a narrow window scrolls the grid sideways instead of squeezing it
+    return html.Div(dcc.Graph(id=STEREO_GRAPH, figure=stereonet_grid([fig for _, fig in stereonets]),
+                              config={"displayModeBar": False, "responsive": True}, className="fm-cls-stereonet",
+                              style={"minWidth": f"{STEREO_MIN_WIDTH}px"}), style={"overflowX": "auto"})
 
 
 @dash.callback(
