@@ -27,6 +27,8 @@ defect 7: one projection everywhere).
   the subtitle.
 * Groups without an average (``other``, whose mixed mechanisms have none, or a summed
   tensor of zero) draw every nodal line in one colour (gold for ``other``).
+* The page shows the groups' figures as the subplots of one figure
+  (:func:`stereonet_grid`, three per row), so that plotly.js sets up one plot, not one per group.
 """
 from __future__ import annotations
 
