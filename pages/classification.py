@@ -44,7 +44,7 @@ from components.data import get_provider
 from components.filters import Filters, population_of
 from components.gl_pixel_ratio import screen_gl_pixel_ratio
 from components.layout import image_name, no_data, page_title, population_note
-from components.stereonet import LINE_CAP, stereonet_figure
+from components.stereonet import LINE_CAP, stereonet_figure, stereonet_grid
 from pipeline.analysis.mechanism_stats import group_average_table
 from pipeline.mechanisms.groups import OTHER, PUBLISHED_RULE
 from queries import classification as cq
@@ -67,6 +67,8 @@ MAP = "cls-map"
 MAP_CAPTION = "cls-map-caption"
 DIST = "cls-dist"
 STEREO = "cls-stereonets"
+STEREO_GRAPH = "cls-stereonet-grid"
+STEREO_MIN_WIDTH = 1100     # px of the stereonet grid (three per row): its subtitles fit their cells
 TERNARY = "cls-ternary"
 DOWNLOAD_BTN = "cls-download-btn"
 DOWNLOAD_TITLE = "the filtered mechanisms with the group from this rule, as CSV"
@@ -568,10 +570,13 @@ def update_stereonets(query, store):
     if not stereonets:
         return dbc.Alert(NO_MECHANISMS if _no_mechanisms() else "No mechanism matches the filters.", color="light",
                          className="mb-0")
-    return dbc.Row([
-        dbc.Col(dcc.Graph(figure=fig, config={"displayModeBar": False, "responsive": True},
-                          className="fm-cls-stereonet"), md=6, xl=4)
-        for _, fig in stereonets], className="g-2")
+    # one plot with a subplot per group, not a graph per group: plotly.js's set-up and layout
+    # of a plot are paid once instead of five times (issue 12)
+    # its cells are shares of its width: below ~1,100 px a subtitle or colour bar would reach the next
+    # cell, so a narrow window scrolls the grid sideways instead of squeezing it
+    return html.Div(dcc.Graph(id=STEREO_GRAPH, figure=stereonet_grid([fig for _, fig in stereonets]),
+                              config={"displayModeBar": False, "responsive": True}, className="fm-cls-stereonet",
+                              style={"minWidth": f"{STEREO_MIN_WIDTH}px"}), style={"overflowX": "auto"})
 
 
 @dash.callback(

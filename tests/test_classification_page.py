@@ -145,13 +145,23 @@ def _all_rows_groups(data_dir) -> dict:
 
 
 # -- browser ------------------------------------------------------------------------------------
+def _stereonet_titles(dash_duo) -> list[str]:
+    """The stereonets' drawn title texts (title and subtitle of each group), as on screen."""
+    return dash_duo.driver.execute_script(
+        "const gd = document.querySelector('#cls-stereonet-grid .js-plotly-plot');"
+        "return gd ? Array.from(gd.querySelectorAll('.annotation-text')).map(a => a.textContent) : [];")
+
+
 def test_page_loads_with_counts_figures_and_clean_console(dash_duo, demo_data_dir, provider):
     _start(dash_duo, demo_data_dir)
     want = _expected(provider, Filters())
     _wait_counts(dash_duo, want)
     n_groups = sum(1 for n in want.values() if n)
-    wait(lambda: len(dash_duo.driver.find_elements(By.CSS_SELECTOR, ".fm-cls-stereonet .js-plotly-plot")) == n_groups,
-         message="one stereonet per non-empty group")
+    # one subplot per non-empty group, in rule order, each with its group's count, all in one plot
+    assert wait(lambda: plotly_js(dash_duo, "cls-stereonet-grid", "gd.layout.meta.stereonets.map(m => [m.group, m.n])"),
+                message="stereonets") == [[g, n] for g, n in want.items() if n]
+    assert plotly_js(dash_duo, "cls-stereonet-grid", "gd.querySelectorAll('.cartesianlayer .subplot').length") == \
+        n_groups
     assert wait(lambda: plotly_js(dash_duo, "cls-map", "gd.layout.meta.ticks"), message="map") == sum(want.values())
     assert plotly_js(dash_duo, "cls-map", "gd.layout.yaxis.scaleanchor") == "x"
     assert wait(lambda: plotly_js(dash_duo, "cls-dist", "gd.layout.meta.groups.length"), message="roses") == n_groups
@@ -168,9 +178,7 @@ def test_page_loads_with_counts_figures_and_clean_console(dash_duo, demo_data_di
                                                          "gd._fullLayout.width] : null; })()"),
                       message=f"{graph} webgl canvas")
             assert gl[0] == 1 and abs(gl[1] - gl[2]) <= 1, (graph, gl)
-    subtitles = dash_duo.driver.execute_script(
-        "return Array.from(document.querySelectorAll('.fm-cls-stereonet .js-plotly-plot'))"
-        ".map(gd => gd.layout.title.subtitle.text)")
+    subtitles = _stereonet_titles(dash_duo)
     assert any("MT sum" in s and "Kagan" in s for s in subtitles)
     assert dash_duo.find_element(".fm-navbar .nav-link.active").get_attribute("textContent") == "Classification"
     assert _hash(dash_duo) == ""  # the published rule leaves no fragment
@@ -559,10 +567,8 @@ def test_toc2me_g2_average_is_written_one_way_for_both_populations(dash_duo, toc
     _start(dash_duo, toc2me_data_dir, PATH)
     _wait_counts(dash_duo, REFERENCE)
     qual_a = wait(lambda: _average_cell(dash_duo, "g2"), message="g2 average, quality A")
-    subtitle = wait(lambda: dash_duo.driver.execute_script(
-        "return Array.from(document.querySelectorAll('.fm-cls-stereonet .js-plotly-plot'))"
-        ".map(gd => gd.layout.title.text + ' ' + gd.layout.title.subtitle.text).find(t => t.includes('g2'))"),
-        message="g2 stereonet")
+    subtitle = wait(lambda: next((t for t in _stereonet_titles(dash_duo) if t.startswith("g2 ")), None),
+                    message="g2 stereonet")
     shown = re.search(r"average (-?\d+)/(-?\d+)/(-?\d+)", subtitle.replace("−", "-")).groups()
     assert all(abs(float(a) - b) <= 1.0 for a, b in zip(shown, qual_a)), (shown, qual_a)  # whole degrees there
     Select(dash_duo.find_element(".fm-population-select")).select_by_value("any")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import re
 
 import numpy as np
 import pandas as pd
@@ -20,8 +21,33 @@ def _arr(v):
     return np.array([np.nan if x is None else x for x in v], dtype=float)
 
 
+def _path_xy(path: str):
+    """(x, y) of an SVG path of M/L commands, a NaN after each subpath (as the flat output
+    of nodal_lines_xy), parsed here independently of stereonet.svg_path."""
+    xs, ys = [], []
+    for sub in re.findall(r"M[^M]*", path):
+        pts = re.findall(r"[ML](-?\d+(?:\.\d+)?),(-?\d+(?:\.\d+)?)", sub)
+        assert "".join(f"{c}{a},{b}" for c, (a, b) in zip("M" + "L" * len(pts), pts)) == sub, sub
+        xs += [float(a) for a, _ in pts] + [np.nan]
+        ys += [float(b) for _, b in pts] + [np.nan]
+    return np.array(xs), np.array(ys)
+
+
+def _line_shapes(fig, name=None):
+    """The figure's nodal-line shapes (one SVG path per colour), with the path's points as
+    ``x``/``y`` arrays; ``name``: only those of that name, else the deviation classes."""
+    out = []
+    for sh in fig["layout"].get("shapes", []):
+        n = str(sh.get("name", ""))
+        if (n == name) if name else n.startswith("deviation "):
+            assert sh["type"] == "path" and sh["xref"] == "x" and sh["yref"] == "y"
+            x, y = _path_xy(sh["path"])
+            out.append({**sh, "x": x, "y": y})
+    return out
+
+
 def _lines(fig):
-    return [t for t in fig["data"] if str(t.get("name", "")).startswith("deviation ")]
+    return _line_shapes(fig)
 
 
 def _mechs(strikes, dips=None, rakes=None):
@@ -187,7 +213,7 @@ def test_average_mechanism_and_its_pbt_axes_are_drawn_and_labelled_not_stress():
 def test_other_group_draws_every_line_in_gold_without_average():
     mechs = _mechs([10.0, 100.0, 250.0], [30.0, 60.0, 80.0], [20.0, -90.0, 120.0])
     fig = sn.stereonet_figure(mechs, "other", None)
-    lines = [t for t in fig["data"] if t["name"] == "nodal lines"]
+    lines = _line_shapes(fig, "nodal lines")
     assert len(lines) == 1 and lines[0]["line"]["color"] == sn.NO_AVERAGE_COLOR == "rgb(255,214,0)"
     assert np.isnan(_arr(lines[0]["x"])).sum() == 3
     assert not _lines(fig)
@@ -221,7 +247,7 @@ def test_empty_group_and_bad_rows():
     mechs = _mechs([10.0, np.nan], [80.0, 80.0])
     fig = sn.stereonet_figure(mechs, "g1", {"strike": 10.0, "dip": 80.0, "rake": np.nan})  # average unusable
     assert fig["layout"]["meta"]["n"] == 1
-    assert [t for t in fig["data"] if t["name"] == "nodal lines"]
+    assert _line_shapes(fig, "nodal lines")
 
 
 def test_toc2me_g1_deviation_ramp_shows_the_wrapped_events(toc2me_tables):
@@ -240,3 +266,72 @@ def test_toc2me_g1_deviation_ramp_shows_the_wrapped_events(toc2me_tables):
     legacy = legacy_mean_mechanism(g1["strike"], g1["dip"], g1["rake"])
     raw = np.abs(g1["strike"].to_numpy() - legacy["strike"])
     assert (raw >= 20).sum() > 300
+
+
+def test_nodal_lines_are_one_path_per_colour_at_the_projected_points():
+    """Issue 12: each colour class is one SVG path below the traces; its subpaths are the
+    nodal lines of that class's events, at the points of nodal_lines_xy (to 1e-4 radius)."""
+    strikes = [0.5, 179.0, 185.0, 12.0, 40.0, 359.9, 3.0]
+    dips = [85.0, 60.0, 30.0, 89.0, 45.0, 10.0, 70.0]
+    mechs = _mechs(strikes, dips)
+    fig = sn.stereonet_figure(mechs, "g1", {"strike": 1.0, "dip": 85.0, "rake": 178.0}, colorbar=False)
+    k, colors, _ = sn.deviation_colors(sn.axial_deviation(strikes, 1.0))
+    shapes = _lines(fig)
+    assert len(shapes) == len(set(k.tolist()))                      # one path per non-empty class
+    assert all(sh["layer"] == "below" for sh in shapes)            # under the average's fills and planes
+    assert not [t for t in fig["data"] if str(t.get("name", "")).startswith("deviation")]
+    for sh in shapes:
+        b = colors.index(sh["line"]["color"])
+        sel = np.flatnonzero(k == b)
+        ex, ey = sn.nodal_lines_xy(np.asarray(strikes)[sel], np.asarray(dips)[sel], None)
+        assert np.isnan(sh["x"]).sum() == len(sel)
+        assert len(sh["x"]) == len(ex)
+        np.testing.assert_allclose(sh["x"][np.isfinite(sh["x"])], ex[np.isfinite(ex)], atol=6e-5)
+        np.testing.assert_allclose(sh["y"][np.isfinite(sh["y"])], ey[np.isfinite(ey)], atol=6e-5)
+        np.testing.assert_array_equal(np.isnan(sh["x"]), np.isnan(ex))   # the same lines, in order
+
+
+def test_svg_path_starts_a_subpath_after_each_gap():
+    assert sn.svg_path([0.0, 0.5, np.nan, np.nan, -1.0, 0.25, 1.0], [0.0, -0.5, np.nan, np.nan, 1.0, 0.125, 0.0]) == \
+        "M0.0000,0.0000L0.5000,-0.5000M-1.0000,1.0000L0.2500,0.1250L1.0000,0.0000"
+    assert sn.svg_path([np.nan], [np.nan]) == "" and sn.svg_path([], []) == ""
+
+
+def test_grid_holds_each_stereonet_as_a_subplot_of_one_figure():
+    """Issue 12: the page draws the group stereonets as one plot; each cell keeps its own
+    figure's traces, nodal-line paths, annotations, title and colour bar, on its own axes."""
+    strikes = [0.5, 179.0, 185.0, 12.0, 40.0]
+    figs = [sn.stereonet_figure(_mechs(strikes), "g1", {"strike": 1.0, "dip": 85.0, "rake": 178.0}),
+            sn.stereonet_figure(_mechs([10.0, 100.0], [30.0, 60.0], [20.0, -90.0]), "other", None),
+            sn.stereonet_figure(_mechs([]), "g3", None),
+            sn.stereonet_figure(_mechs([20.0, 25.0]), "g4", {"strike": 22.0, "dip": 85.0, "rake": 178.0})]
+    grid = sn.stereonet_grid(figs, columns=3)
+    lay = grid["layout"]
+    assert lay["height"] == 2 * sn.GRID_ROW_HEIGHT
+    assert [m["group"] for m in lay["meta"]["stereonets"]] == ["g1", "other", "g3", "g4"]
+    go.Figure(grid)                                       # a valid figure
+    cells = []
+    for i, fig in enumerate(figs):
+        sfx = "" if i == 0 else str(i + 1)
+        mine = [t for t in grid["data"] if t["xaxis"] == f"x{sfx}"]
+        assert [t["name"] for t in mine] == [t["name"] for t in fig["data"]]
+        assert all(t["yaxis"] == f"y{sfx}" for t in mine)
+        paths = [s for s in lay["shapes"] if s["xref"] == f"x{sfx}"]
+        assert [(s["path"], s["yref"]) for s in paths] == [(s["path"], f"y{sfx}") for s in fig["layout"]["shapes"]]
+        xa, ya = lay[f"xaxis{sfx}"], lay[f"yaxis{sfx}"]
+        assert ya["scaleanchor"] == f"x{sfx}" and xa["range"] == fig["layout"]["xaxis"]["range"]
+        cells.append((xa["domain"], ya["domain"]))
+        title = fig["layout"]["title"]
+        assert sum(a["text"].startswith(title["text"]) and title["subtitle"]["text"] in a["text"]
+                   for a in lay["annotations"]) == 1
+        for bar in (t["marker"]["colorbar"] for t in mine if "colorbar" in t.get("marker", {})):
+            assert xa["domain"][1] < bar["x"] < (i % 3 + 1) / 3           # right of the plot, in the cell
+            assert ya["domain"][0] < bar["y"] < ya["domain"][1]
+    # the cells do not overlap: three per row, the second row below the first
+    for a in range(len(cells)):
+        for b in range(a + 1, len(cells)):
+            (ax, ay), (bx, by) = cells[a], cells[b]
+            assert ax[1] <= bx[0] or bx[1] <= ax[0] or ay[1] <= by[0] or by[1] <= ay[0]
+    assert cells[3][1][1] < cells[0][1][0] and cells[3][0] == cells[0][0]
+    n_notes = sum(len(f["layout"]["annotations"]) for f in figs)
+    assert len(lay["annotations"]) == n_notes + len(figs)          # each figure's notes plus its title

@@ -1,0 +1,130 @@
+"""Where the classification page's stereonet draw time goes: the group stereonets drawn
+alone in a fresh headless Chromium per load (no Dash, no network), with the app's plotly.js
+bundle, for variants.
+
+    python bench/probe_stereonet_draw.py --data-dir DIR [--loads 3] [--ab-app OTHER_CHECKOUT]
+
+The figures are those of an unfiltered page (:func:`pages.classification.build_stereonets`).
+Variants: ``grid`` (as served: one plot, :func:`components.stereonet.stereonet_grid`) and
+``per_group`` (each group's figure in its own 440 x 380 px plot, drawn one after the other,
+as the page drew them before); with ``--ab-app DIR`` also ``base_per_group``: the per-group
+figures of the app in checkout DIR (e.g. before the nodal lines became shapes). Time: from
+the first ``Plotly.newPlot`` to two animation frames after the last one resolves, ms
+(median of ``--loads``, variants interleaved), and the CPU time of all of Chrome's processes
+over it (:func:`bench.probe_map_draw.draw_ms`'s measure). An inner-loop figure: compare it
+with ``bench_browser.py``'s time to a drawn page, never report it as one.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.probe_map_draw import _chrome_cpu_s  # noqa: E402
+
+DRAW = """const done = arguments[0];
+const t0 = performance.now();
+(async () => {
+  for (let i = 0; i < FIGS.length; i++)
+    await Plotly.newPlot('g' + i, FIGS[i].data, FIGS[i].layout, {responsive: false, displayModeBar: false});
+  requestAnimationFrame(() => requestAnimationFrame(() => done(performance.now() - t0)));
+})().catch(e => done('error: ' + e));"""
+
+
+def stereonet_figures_json(data_dir: Path) -> list[dict]:
+    """The page's per-group stereonet figures (JSON-ready dicts) of an unfiltered page."""
+    import plotly
+
+    from app import create_app
+
+    create_app(data_dir)
+    from pages import classification
+
+    figs = [fig for _, fig in classification.build_stereonets("")]
+    return json.loads(json.dumps(figs, cls=plotly.utils.PlotlyJSONEncoder))
+
+
+def other_checkout_figures(app_dir: Path, data_dir: Path) -> list[dict]:
+    """The per-group figures of the app in another checkout (which need not have this
+    script), built in a subprocess that imports only that checkout's code."""
+    code = ("import json, sys, plotly; from pathlib import Path; sys.path.insert(0, '.'); "
+            f"from app import create_app; create_app(Path({str(data_dir)!r})); "
+            "from pages import classification; "
+            "sys.stdout.write(json.dumps([f for _, f in classification.build_stereonets('')], "
+            "cls=plotly.utils.PlotlyJSONEncoder))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=app_dir, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
+def draw_ms(html: Path) -> tuple[float, float]:
+    """(wall ms, Chrome CPU ms) of drawing the page's figures in a fresh browser."""
+    from selenium import webdriver
+
+    opts = webdriver.ChromeOptions()
+    for a in ("--headless", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1400,900"):
+        opts.add_argument(a)
+    driver = webdriver.Chrome(options=opts)
+    try:
+        driver.set_script_timeout(120)
+        driver.get(html.as_uri())
+        cpu0 = _chrome_cpu_s(driver)
+        wall = driver.execute_async_script(DRAW)
+        if isinstance(wall, str):
+            raise RuntimeError(f"{html.name}: {wall}")
+        return float(wall), 1000.0 * (_chrome_cpu_s(driver) - cpu0)
+    finally:
+        driver.quit()
+
+
+def main(argv=None) -> int:
+    from components.stereonet import GRID_COLUMNS, GRID_ROW_HEIGHT, stereonet_grid
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data-dir", type=Path, required=True)
+    p.add_argument("--loads", type=int, default=3)
+    p.add_argument("--ab-app", type=Path, metavar="DIR", help="also draw the per-group figures of checkout DIR")
+    args = p.parse_args(argv)
+    figs = stereonet_figures_json(args.data_dir)
+    width = 1340                                   # the card's plot width in a 1400 px window
+    rows = -(-len(figs) // GRID_COLUMNS)
+    variants = {"grid": [(stereonet_grid(figs), width, rows * GRID_ROW_HEIGHT)],
+                "per_group": [(f, width // GRID_COLUMNS, GRID_ROW_HEIGHT) for f in figs]}
+    if args.ab_app:
+        base = other_checkout_figures(args.ab_app.resolve(), args.data_dir.resolve())
+        variants["base_per_group"] = [(f, width // GRID_COLUMNS, GRID_ROW_HEIGHT) for f in base]
+    bundle = (ROOT / "assets" / "plotly-fm.min.js").as_uri()
+    times: dict[str, list] = {name: [] for name in variants}
+    with tempfile.TemporaryDirectory() as tmp:
+        pages = {}
+        for name, items in variants.items():
+            divs = "".join(f'<div id="g{i}" style="width:{w}px;height:{h}px;display:inline-block"></div>'
+                           for i, (_, w, h) in enumerate(items))
+            page = Path(tmp) / f"{name}.html"
+            # the bundle needs document.body: load it after the divs
+            page.write_text(f'<html><body style="margin:0;width:{width}px">{divs}<script src="{bundle}"></script>'
+                            f'<script>const FIGS = {json.dumps([f for f, _, _ in items])};</script></body></html>')
+            pages[name] = page
+        for _ in range(args.loads):   # interleaved: a change of machine load hits every variant
+            for name, page in pages.items():
+                times[name].append(draw_ms(page))
+    print(f"The group stereonets drawn alone (inner loop), {args.data_dir}, median of {args.loads} [min-max]: "
+          "wall ms, Chrome CPU ms:")
+    summary = {}
+    for name, ts in times.items():
+        wall, cpu = [t[0] for t in ts], [t[1] for t in ts]
+        summary[name] = {"wall_ms": round(statistics.median(wall)), "cpu_ms": round(statistics.median(cpu))}
+        print(f"  {name:16s} {statistics.median(wall):7.0f} [{min(wall):.0f}-{max(wall):.0f}]  "
+              f"{statistics.median(cpu):7.0f} [{min(cpu):.0f}-{max(cpu):.0f}]  {len(variants[name])} plot(s)")
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
