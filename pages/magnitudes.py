@@ -24,6 +24,7 @@ from components import filter_bar
 from components import magnitude_figures as mf
 from components.data import get_provider
 from components.filters import Filters, _as_params, _first, parse_magnitude, population_of
+from components.gl_pixel_ratio import screen_gl_pixel_ratio
 from components.layout import no_data
 from components.map_figure import empty_figure
 from pipeline.analysis.magnitudes import magnitude_histograms
@@ -221,6 +222,8 @@ def update_state(method, corr, mc, pop):
 
 # the filter bar writes ``?<filters>``; add the page's keys back (after its own update)
 filter_bar.sync_page_query(PAGE_KEYS, URL_SYNC, STATE, IDS.filters)
+# the ML-time scatter is WebGL: draw it at the screen's resolution (issue 12; components.gl_pixel_ratio)
+screen_gl_pixel_ratio(TIME_GRAPH)
 
 
 def _selection(provider, f: Filters):
