@@ -8,7 +8,10 @@ The figure is the one the map callback returns for an unfiltered page
 beachballs' filled polygons, the ``toself`` traces); ``ball_fills_only`` (the
 fills, wells and stages); ``svg`` (every ``scattergl`` trace as SVG ``scatter``); ``gl_pixel_ratio_1`` (as served,
 config ``plotGlPixelRatio: 1`` instead of plotly.js's 2); with
-``--ab-app DIR`` instead ``base`` (the figure of the app in DIR) and ``as_served``. Time: from
+``--ab-app DIR`` instead ``base`` (the figure of the app in DIR) and ``as_served``; with
+``--polyfill`` instead ``polyfill`` (Dash's ``@babel/polyfill`` evaluated before plotly.js, as
+the pages load it) and ``polyfill_natives_kept`` (the same, with the browser's own ``trim``/
+``parseInt``/``parseFloat`` put back as :mod:`components.native_builtins` does). Time: from
 the call to two animation frames after its promise resolves, ms (median of ``--loads``), and
 the CPU time of all of Chrome's processes over the same span (the software WebGL runs in
 Chrome's GPU process), which a busy machine inflates much less than the wall time.
@@ -129,10 +132,24 @@ def main(argv=None) -> int:
     p.add_argument("--ab-app", type=Path, metavar="DIR",
                    help="compare the figure as served with that of the app in checkout DIR (variants "
                         "'base' and 'as_served' only)")
+    p.add_argument("--polyfill", action="store_true",
+                   help="compare the draw after Dash's polyfill with and without the browser's own trim/parseInt "
+                        "put back (variants 'polyfill' and 'polyfill_natives_kept' only)")
     args = p.parse_args(argv)
     plotly_js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
     fig = map_figure_json(args.data_dir)
-    if args.ab_app:
+    head = {}
+    if args.polyfill:
+        import dash
+
+        from components.native_builtins import STASH_SCRIPT
+        polyfill = next((Path(dash.__file__).parent / "deps").glob("polyfill@*.min.js")).as_uri()
+        restore = (ROOT / "assets" / "builtins_native.js").as_uri()
+        head = {"polyfill": f'<script src="{polyfill}"></script>',
+                "polyfill_natives_kept": f'{STASH_SCRIPT}<script src="{polyfill}"></script><script src="{restore}">'
+                                         '</script>'}
+        figs = {name: fig for name in head}
+    elif args.ab_app:
         figs = {"base": other_checkout_figure(args.ab_app.resolve(), args.data_dir.resolve()), "as_served": fig}
     else:
         figs = variants(fig)
@@ -140,7 +157,8 @@ def main(argv=None) -> int:
         pages = {}
         for name, fig in figs.items():
             page = Path(tmp) / f"{name}.html"
-            page.write_text(f'<html><head><script src="{plotly_js.as_uri()}"></script><script>const FIG = '
+            page.write_text(f'<html><head>{head.get(name, "")}<script src="{plotly_js.as_uri()}"></script>'
+                            f'<script>const FIG = '
                             f'{json.dumps(fig)};</script></head><body><div id="g" style="width:1200px;'
                             f'height:800px"></div></body></html>')
             pages[name] = page

@@ -113,10 +113,12 @@ def _with_selected(known, selected):
 
 
 def filter_bar(page: str, f: Filters, options: dict, *, display: bool = True,
-               table: bool = True) -> html.Div:
+               table: bool = True, drawn: dict | None = None) -> html.Div:
     """The bar for ``page`` initialised from ``f`` (choices from
     :meth:`components.data.DataProvider.filter_options`). ``display=False`` hides the
-    colour-by / view controls, ``table=False`` the CSV download (they stay in the URL)."""
+    colour-by / view controls, ``table=False`` the CSV download (they stay in the URL).
+    ``drawn``: the ``.drawn`` store's first value (:func:`drawn_data`) when the page's
+    layout already holds what it draws for ``f``."""
     i = ids(page)
     bounds = _mag_bounds(options)
     t_min, t_max = options.get("time_min"), options.get("time_max")
@@ -188,7 +190,7 @@ def filter_bar(page: str, f: Filters, options: dict, *, display: bool = True,
     return html.Div([
         dcc.Location(id=i.url, refresh=False),
         dcc.Store(id=i.filters, data=f.to_query()),
-        dcc.Store(id=i.drawn),
+        dcc.Store(id=i.drawn, data=drawn),
         html.Div(id=i.problems, className="fm-filter-problems"),
         row1,
         row2,

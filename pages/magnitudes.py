@@ -24,6 +24,7 @@ from components import filter_bar
 from components import magnitude_figures as mf
 from components.data import get_provider
 from components.filters import Filters, _as_params, _first, parse_magnitude, population_of
+from components.gl_pixel_ratio import screen_gl_pixel_ratio
 from components.layout import image_name, no_data, page_title
 from components.map_figure import empty_figure
 from pipeline.analysis.magnitudes import magnitude_histograms
@@ -140,9 +141,9 @@ def _controls(state: dict, corr_typed=None):
     ], className="mb-2")
 
 
-def _graph(gid, height, filename):
+def _graph(gid, height, filename, figure=None):
     return dcc.Loading(dcc.Graph(
-        id=gid, figure=empty_figure("loading…"), style={"height": height},
+        id=gid, figure=figure if figure is not None else empty_figure("loading…"), style={"height": height},
         config={"displaylogo": False, "showTips": False, "responsive": True, "modeBarButtonsToRemove": ["select2d", "lasso2d"],
                 "toImageButtonOptions": {"filename": filename, "scale": 2}}),
         type="circle", delay_show=400, overlay_style={"visibility": "visible", "opacity": 0.6})
@@ -156,8 +157,11 @@ def layout(**query):
     f = Filters.from_query(query)
     state = page_state(query)
     options = provider.filter_options()
+    # the ML-time panel (the page's heavy figure) comes with the layout: no round trip after
+    # the page's before it draws, and the bar's counts need no second one (issue 12)
+    time_figure, drawn = build_time_figure(f.to_query())
     return html.Div([
-        filter_bar.filter_bar(PAGE, f, options, display=False),
+        filter_bar.filter_bar(PAGE, f, options, display=False, drawn=drawn),
         dcc.Store(id=STATE, data=page_query(state)),
         dcc.Store(id=URL_SYNC),
         dcc.Download(id=FMD_DOWNLOAD),
@@ -167,7 +171,7 @@ def layout(**query):
                 html.Span("marker area grows with ML, (ML + 3)·8 as in the original; right: events per 0.1 ML "
                           "(all and resolved overlaid)", className="fm-note ms-2"),
             ]), className="fm-card-header"),
-            _graph(TIME_GRAPH, "360px", image_name("magnitude_time")),
+            _graph(TIME_GRAPH, "360px", image_name("magnitude_time"), time_figure),
         ], className="fm-map-card mb-3"),
         dbc.Row([
             dbc.Col(dbc.Card([
@@ -222,6 +226,8 @@ def update_state(method, corr, mc, pop):
 
 # the filter bar writes ``?<filters>``; add the page's keys back (after its own update)
 filter_bar.sync_page_query(PAGE_KEYS, URL_SYNC, STATE, IDS.filters)
+# the ML-time scatter is WebGL: draw it at the screen's resolution (issue 12; components.gl_pixel_ratio)
+screen_gl_pixel_ratio(TIME_GRAPH)
 
 
 def _selection(provider, f: Filters):
@@ -266,7 +272,7 @@ def build_fmd(query: str, state_query: str):
 
 @dash.callback(
     Output(TIME_GRAPH, "figure"), Output(IDS.drawn, "data"),
-    Input(IDS.filters, "data"),
+    Input(IDS.filters, "data"), prevent_initial_call=True,  # the layout holds the first one
 )
 def update_time(query):
     return build_time_figure(query)

@@ -19,7 +19,7 @@ from components.data import MAP_MECHANISM_COLUMNS, get_provider
 from components.filters import Filters, population_of, query_problems
 from components.gl_pixel_ratio import screen_gl_pixel_ratio
 from components.layout import image_name, no_data, page_title
-from components.map_figure import GROUP_COLORS, ball_traces, empty_figure, map_figure
+from components.map_figure import GROUP_COLORS, ball_traces, map_figure
 from queries import map as mapq
 
 dash.register_page(__name__, path="/", name="Map", title=page_title("Map"), order=0)
@@ -153,14 +153,17 @@ def layout(**query):
         return no_data(provider.data_dir, missing)
     f = Filters.from_query(query)
     options = provider.filter_options()
+    # the map comes with the layout: it starts drawing without a callback round trip after
+    # the page's (issue 12); update_map redraws it when the filters change
+    fig, drawn, meta = map_answer(f.to_query())
     return html.Div([
-        filter_bar.filter_bar(PAGE, f, options),
+        filter_bar.filter_bar(PAGE, f, options, drawn=drawn),
         dcc.Store(id=SELECTED),
-        dcc.Store(id=META),
+        dcc.Store(id=META, data=meta),
         dcc.Store(id=VIEW_RANGE),
         dbc.Row([
             dbc.Col(dbc.Card(dcc.Loading(dcc.Graph(
-                id=GRAPH, className="fm-map-graph", figure=empty_figure("loading…"),
+                id=GRAPH, className="fm-map-graph", figure=fig,
                 style={"height": "calc(100vh - 230px)", "minHeight": "480px"},
                 config={"scrollZoom": True, "displaylogo": False, "showTips": False, "responsive": True,
                         "modeBarButtonsToRemove": ["select2d", "lasso2d"],
@@ -248,18 +251,25 @@ def build_figure(query: str, selected_id: str | None = None, relayout=None):
     return _figure_parts(Filters.from_query(query or ""), selected_id, relayout)
 
 
-@dash.callback(
-    Output(GRAPH, "figure"), Output(IDS.drawn, "data"), Output(META, "data"),
-    Input(IDS.filters, "data"),
-    State(SELECTED, "data"), State(VIEW_RANGE, "data"),
-)
-def update_map(query, selected, relayout):
+def map_answer(query: str, selected=None, relayout=None):
+    """(figure, the bar's drawn counts, the figure's meta) of the map for ``query``, with
+    "No event matches" written on an empty map: the layout's first map and every redraw."""
     fig, drawn = build_figure(query, (selected or {}).get("event_id"), relayout)
     if drawn["events"]["matched"] == 0 and drawn["mechanisms"]["matched"] == 0:
         fig["layout"]["annotations"].append({
             "text": "No event matches the filters", "showarrow": False, "xref": "paper", "yref": "paper",
             "x": 0.5, "y": 0.5, "font": {"size": 15, "color": "#666"}})
     return fig, drawn, fig["layout"]["meta"]
+
+
+@dash.callback(
+    Output(GRAPH, "figure"), Output(IDS.drawn, "data"), Output(META, "data"),
+    Input(IDS.filters, "data"),
+    State(SELECTED, "data"), State(VIEW_RANGE, "data"),
+    prevent_initial_call=True,  # the layout holds the first map
+)
+def update_map(query, selected, relayout):
+    return map_answer(query, selected, relayout)
 
 
 # only zooms, pans, resets and autoranges reach the server (not the autosize of every first draw)

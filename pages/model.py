@@ -252,7 +252,10 @@ def _evalset_control(datasets, state):
         labelClassName="btn btn-outline-secondary btn-sm", labelCheckedClassName="active")
 
 
-def _model_sections(rows, datasets, state, provider):
+def _model_sections(rows, datasets, state, provider, evalset=None):
+    """The page's panels; ``evalset``: :func:`build_evalset`'s (metrics rows, curves,
+    confusion, calibration, note) for ``state``, drawn with the page (None: placeholders)."""
+    metrics, curves, confusion, calibration, note = evalset or ([], None, None, None, None)
     cards = mf.headline_cards(rows)
     summary = mf.training_summary(rows)
     demo = any(d.startswith("demo_truth") for d in set(rows["dataset"]))
@@ -266,21 +269,21 @@ def _model_sections(rows, datasets, state, provider):
             ])),
             dbc.CardBody([
                 _evalset_control(datasets, state),
-                html.Div(id=EVALSET_NOTE, className="fm-note mt-2 mb-2"),
-                dash_table.DataTable(id=METRICS, columns=_metric_columns(), data=[], sort_action="none",
+                html.Div(note, id=EVALSET_NOTE, className="fm-note mt-2 mb-2"),
+                dash_table.DataTable(id=METRICS, columns=_metric_columns(), data=metrics, sort_action="none",
                                      style_cell_conditional=[{"if": {"column_id": c}, "textAlign": "left"}
                                                              for c in ("picker", "band", "note")],
                                      **_TABLE_STYLE),
             ]),
         ], className="fm-table-card mb-3"),
         dbc.Card([_header("Curves", "score = p (recorded down); ringed point = the picker's own band"),
-                  _graph(CURVES, "360px", "polarity_curves")], className="fm-map-card mb-3"),
+                  _graph(CURVES, "360px", "polarity_curves", curves)], className="fm-map-card mb-3"),
         dbc.Row([
             dbc.Col(dbc.Card([_header("Confusion matrices", "true ground motion; colour = share of the actual class"),
-                              _graph(CONFUSION, "260px", "polarity_confusion")], className="fm-map-card h-100"),
+                              _graph(CONFUSION, "260px", "polarity_confusion", confusion)], className="fm-map-card h-100"),
                     lg=7),
             dbc.Col(dbc.Card([_header("Calibration (reliability)", "undetermined band shaded"),
-                              _graph(CALIBRATION, "330px", "polarity_calibration")], className="fm-map-card h-100"),
+                              _graph(CALIBRATION, "330px", "polarity_calibration", calibration)], className="fm-map-card h-100"),
                     lg=5),
         ], className="g-3 mb-3"),
         dbc.Row([
@@ -387,7 +390,9 @@ def layout(**query):
         ], color="secondary", className="fm-empty fm-model-empty"),
             html.Div([b for b in hidden if b is not None], style={"display": "none"})]
     else:
-        body = _model_sections(rows, datasets, state, provider)
+        # the evaluation-set panels come with the page: on a first load no callback chain
+        # (state -> panels) stands between the layout and the drawn figures (issue 12)
+        body = _model_sections(rows, datasets, state, provider, build_evalset(page_query(state), provider))
     return html.Div([
         filter_bar.filter_bar(PAGE, f, options, display=False, table=False),
         dcc.Store(id=STATE, data=page_query(state)),
@@ -416,12 +421,14 @@ def layout(**query):
 
 
 # -- callbacks --------------------------------------------------------------------------------
-@dash.callback(Output(STATE, "data"), Input(EVALSET, "value"), Input(PICKER, "value"), State(STATE, "data"))
+# Not called on a first load: the layout's state store, radio and select already agree
+# (all three from page_state of the URL), and the panels of that state are in the layout.
+@dash.callback(Output(STATE, "data"), Input(EVALSET, "value"), Input(PICKER, "value"), State(STATE, "data"),
+               prevent_initial_call=True)
 def update_state(evalset, picker, current):
     cur = page_state(current or "")
     state = {"evalset": evalset if evalset in mf.DATASETS else cur["evalset"],
              "picker": picker if picker in PICKERS else cur["picker"]}
-    # always returned (not PreventUpdate): on the initial call the panels below wait for it
     return page_query(state)
 
 
@@ -450,10 +457,10 @@ def _cached_figure(provider, key: str, build):
     return hit
 
 
-def build_evalset(state_query: str):
+def build_evalset(state_query: str, provider=None):
     """Server-side path of the evaluation-set panels: (metrics table rows, curves, confusion,
-    calibration, note)."""
-    provider = get_provider()
+    calibration, note); ``provider`` defaults to the app's."""
+    provider = provider or get_provider()
     rows = _eval_rows(provider)
     if rows is None:
         raise PreventUpdate
@@ -477,7 +484,7 @@ def build_evalset(state_query: str):
 @dash.callback(
     Output(METRICS, "data"), Output(CURVES, "figure"), Output(CONFUSION, "figure"), Output(CALIBRATION, "figure"),
     Output(EVALSET_NOTE, "children"),
-    Input(STATE, "data"),
+    Input(STATE, "data"), prevent_initial_call=True,  # the layout holds the first state's panels
 )
 def update_evalset(state_query):
     return build_evalset(state_query)

@@ -103,6 +103,8 @@ def test_method_and_filter_changes_update_numbers_and_url(dash_duo, demo_data_di
     # 3) the correction only matters for MAXC: back to MAXC with +0.1
     Select(dash_duo.find_element("#mag-method")).select_by_value("maxc")
     corr = dash_duo.find_element("#mag-corr")
+    # enabled by the page-state callback's answer to the method change (a round trip)
+    wait(lambda: corr.is_enabled(), message="correction enabled for MAXC")
     corr.send_keys(Keys.CONTROL, "a")
     corr.send_keys("0.1" + Keys.ENTER)
     m01 = _analysis(provider, f, method="maxc", correction=0.1)["result"]
