@@ -328,8 +328,10 @@ def main(argv=None) -> int:
             for page in pages:
                 path = page + event if page == "/event/" else page
                 runs = {v: [] for v in variants}
-                for _ in range(loads):
-                    for v, server in servers.items():
+                for i in range(loads):
+                    # ABBA: the variant loaded second in a pair measured slower, so the order
+                    # alternates each round (use an even --loads for a balanced A/B)
+                    for v, server in (list(servers.items())[::-1] if i % 2 else servers.items()):
                         runs[v].append(load_once(server.url + path, window))
                 for v in variants:
                     s = summarise(runs[v])
