@@ -101,8 +101,9 @@ def _chrome_cpu_s(driver) -> float:
     return total
 
 
-def draw_ms(html: Path) -> tuple[float, float]:
-    """(wall ms, Chrome CPU ms) of one draw in a fresh browser. The CPU time (all of
+def draw_ms(html: Path, script: str = DRAW) -> tuple[float, float]:
+    """(wall ms, Chrome CPU ms) of one draw (``script``: an async script whose callback gets
+    the wall ms, or a message string on failure) in a fresh browser. The CPU time (all of
     Chrome's processes, from just before the call to just after) barely moves with the
     machine's load, unlike the wall time: compare variants on it when the load is high."""
     from selenium import webdriver
@@ -117,8 +118,10 @@ def draw_ms(html: Path) -> tuple[float, float]:
         driver.set_script_timeout(300)
         driver.get(html.as_uri())
         cpu0 = _chrome_cpu_s(driver)
-        wall = float(driver.execute_async_script(DRAW))
-        return wall, 1000.0 * (_chrome_cpu_s(driver) - cpu0)
+        wall = driver.execute_async_script(script)
+        if isinstance(wall, str):
+            raise RuntimeError(f"{html.name}: {wall}")
+        return float(wall), 1000.0 * (_chrome_cpu_s(driver) - cpu0)
     finally:
         driver.quit()
 

@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.probe_map_draw import _chrome_cpu_s  # noqa: E402
+from bench import probe_map_draw  # noqa: E402
 
 DRAW = """const done = arguments[0];
 const t0 = performance.now();
@@ -65,22 +65,7 @@ def other_checkout_figures(app_dir: Path, data_dir: Path) -> list[dict]:
 
 def draw_ms(html: Path) -> tuple[float, float]:
     """(wall ms, Chrome CPU ms) of drawing the page's figures in a fresh browser."""
-    from selenium import webdriver
-
-    opts = webdriver.ChromeOptions()
-    for a in ("--headless", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1400,900"):
-        opts.add_argument(a)
-    driver = webdriver.Chrome(options=opts)
-    try:
-        driver.set_script_timeout(120)
-        driver.get(html.as_uri())
-        cpu0 = _chrome_cpu_s(driver)
-        wall = driver.execute_async_script(DRAW)
-        if isinstance(wall, str):
-            raise RuntimeError(f"{html.name}: {wall}")
-        return float(wall), 1000.0 * (_chrome_cpu_s(driver) - cpu0)
-    finally:
-        driver.quit()
+    return probe_map_draw.draw_ms(html, DRAW)
 
 
 def main(argv=None) -> int:
