@@ -5,7 +5,7 @@ evaluate``), the velocity-model robustness study (``<data-dir>/robustness_veloci
 when the data folder has one, else the committed record ``pipeline/models/robustness_velocity_model.json``;
 written by ``python -m pipeline robustness``; :mod:`pipeline.demo.robustness`) and, for the per-event agreement table, the ``polarities`` of the events the
 shared filters select. Thin wiring only: numbers and figures come from
-:mod:`components.model_figures`, queries from :mod:`components.data`.
+:mod:`components.model_figures`, queries from :mod:`queries.model`.
 
 Besides the shared filters (which select the events of the per-event table; the metrics
 are computed once, in the batch step, over every labelled trace), the page keeps two keys
