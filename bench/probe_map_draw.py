@@ -171,15 +171,22 @@ def main(argv=None) -> int:
                 times[name].append(draw_ms(page))
     print(f"Plotly.newPlot of the map figure alone (inner loop), {args.data_dir}, median of {args.loads} "
           f"[min-max]: wall ms, Chrome CPU ms:")
+    print_summary(times, {name: f"{len(figs[name]['data'])} traces" for name in times}, width=22)
+    return 0
+
+
+def print_summary(times: dict, notes: dict, width: int = 16) -> dict:
+    """Print one line per variant of ``times`` ({name: [(wall ms, CPU ms), ...]}: median
+    [min-max] of each, then ``notes[name]``) and, last, their medians as one JSON object,
+    which it also returns."""
     summary = {}
     for name, ts in times.items():
         wall, cpu = [t[0] for t in ts], [t[1] for t in ts]
-        n = sum(1 for t in figs[name]["data"])
         summary[name] = {"wall_ms": round(statistics.median(wall)), "cpu_ms": round(statistics.median(cpu))}
-        print(f"  {name:22s} {statistics.median(wall):7.0f} [{min(wall):.0f}-{max(wall):.0f}]  "
-              f"{statistics.median(cpu):7.0f} [{min(cpu):.0f}-{max(cpu):.0f}]  {n} traces")
+        print(f"  {name:{width}s} {statistics.median(wall):7.0f} [{min(wall):.0f}-{max(wall):.0f}]  "
+              f"{statistics.median(cpu):7.0f} [{min(cpu):.0f}-{max(cpu):.0f}]  {notes.get(name, '')}")
     print(json.dumps(summary))
-    return 0
+    return summary
 
 
 if __name__ == "__main__":

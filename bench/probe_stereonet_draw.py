@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -101,13 +100,7 @@ def main(argv=None) -> int:
                 times[name].append(draw_ms(page))
     print(f"The group stereonets drawn alone (inner loop), {args.data_dir}, median of {args.loads} [min-max]: "
           "wall ms, Chrome CPU ms:")
-    summary = {}
-    for name, ts in times.items():
-        wall, cpu = [t[0] for t in ts], [t[1] for t in ts]
-        summary[name] = {"wall_ms": round(statistics.median(wall)), "cpu_ms": round(statistics.median(cpu))}
-        print(f"  {name:16s} {statistics.median(wall):7.0f} [{min(wall):.0f}-{max(wall):.0f}]  "
-              f"{statistics.median(cpu):7.0f} [{min(cpu):.0f}-{max(cpu):.0f}]  {len(variants[name])} plot(s)")
-    print(json.dumps(summary))
+    probe_map_draw.print_summary(times, {name: f"{len(variants[name])} plot(s)" for name in times})
     return 0
 
 
