@@ -18,6 +18,7 @@ polarities and confusion matrices are **true ground motion** (after the 5B rever
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -672,7 +673,18 @@ def robustness_source(doc: dict, source: str, data_dir) -> str:
 
 
 def _committed_weights_sha256() -> str | None:
-    """SHA-256 of the committed CNN weights, from its training record (no TensorFlow import)."""
+    """SHA-256 of the committed CNN weights, from its training record (no TensorFlow import);
+    the record is read once per version of the file, not on every page load."""
+    from pipeline.picking.evaluate import DEFAULT_RECORD
+    try:
+        st = DEFAULT_RECORD.stat()
+    except OSError:
+        return None
+    return _record_weights_sha256(st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=2)
+def _record_weights_sha256(mtime_ns: int, size: int) -> str | None:
     from pipeline.picking.evaluate import default_record
     rec = default_record()
     return rec.get("weights_sha256") if rec else None

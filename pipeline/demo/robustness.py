@@ -50,6 +50,7 @@ on a few of the 200 events (``event_ids``) gives the same per-event rows as the 
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -390,10 +391,10 @@ def _weights_identity(pickers, weights) -> dict | None:
     """The CNN weights the study picked with: file name and SHA-256 (None without the CNN)."""
     if "cnn" not in pickers:
         return None
-    import hashlib
     from pipeline.picking.pickers.cnn import DEFAULT_WEIGHTS
+    from pipeline.picking.training import file_sha256
     path = Path(weights) if weights else Path(DEFAULT_WEIGHTS)
-    return {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    return {"file": path.name, "sha256": file_sha256(path)}
 
 
 def side_by_side(summary: pd.DataFrame) -> pd.DataFrame:
@@ -445,12 +446,22 @@ def read(path: str | Path) -> dict | None:
     """The stored study (:func:`to_json` document; ``summary``, ``polarity``, ``unsolved``,
     ``events`` as DataFrames, ``paired`` recomputed from the events), None when the file is
     absent or not a study. A version-1 file (no per-event rows, only solved ``mechanisms``)
-    is read too: its ``events`` is empty."""
+    is read too: its ``events`` is empty. Parsed once per file version (path, mtime, size):
+    the model page reads it on every load; the caller gets its own copies of the frames."""
     path = Path(path)
-    if not path.is_file():
-        return None
     try:
-        doc = json.loads(path.read_text())
+        st = path.stat()
+    except OSError:
+        return None
+    doc = _parsed(str(path), st.st_mtime_ns, st.st_size) if path.is_file() else None
+    return None if doc is None else {k: v.copy() if isinstance(v, pd.DataFrame) else v for k, v in doc.items()}
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(path: str, mtime_ns: int, size: int) -> dict | None:
+    """:func:`read`'s document of one version of ``path`` (the stat fields key the cache)."""
+    try:
+        doc = json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return None
     if doc.get("kind") != "velocity_model_robustness":

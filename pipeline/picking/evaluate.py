@@ -706,10 +706,13 @@ def default_full_record() -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+#: the committed CNN's training record
+DEFAULT_RECORD = Path(__file__).resolve().parents[1] / "models" / "cnn_polarity.json"
+
+
 def default_record() -> dict | None:
     """The committed CNN's training record (read as JSON; no TensorFlow import)."""
-    path = Path(__file__).resolve().parents[1] / "models" / "cnn_polarity.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    return json.loads(DEFAULT_RECORD.read_text()) if DEFAULT_RECORD.is_file() else None
 
 
 def evaluate(data: str | Path | Mapping, input_dir: str | Path | None = None,

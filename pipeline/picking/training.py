@@ -447,8 +447,9 @@ def _weights_path(cfg: TrainConfig) -> Path:
     return Path(cfg.out_dir) / f"{cfg.model_name}.weights.h5"
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def file_sha256(path: Path) -> str:
+    """SHA-256 (hex) of a file's bytes (a weights file's integrity: ``weights_sha256``)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def weights_digest(weights) -> str:
@@ -613,7 +614,7 @@ def train(config: TrainConfig | None = None) -> dict:
             clean.set_weights(model.get_weights())
             clean.save_weights(str(wpath))
             record["weights_file"] = wpath.name
-            record["weights_sha256"] = _sha256(wpath)
+            record["weights_sha256"] = file_sha256(wpath)
             record["weights_bytes"] = wpath.stat().st_size
             record["weights_digest"] = weights_digest(model.get_weights())
             (out / f"{cfg.model_name}.json").write_text(json.dumps(_jsonable(record), indent=1) + "\n")
