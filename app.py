@@ -253,8 +253,10 @@ def create_app(data_dir: str | os.PathLike | None = None, *, users_file: str | o
     kwargs.update(dash_kwargs)
     app = dash.Dash(__name__, **kwargs)
     if "index_string" not in dash_kwargs:
-        from components.native_builtins import index_string
-        app.index_string = index_string(app.index_string)  # native trim/parseInt for plotly.js (issue 12)
+        from components import eager_chunks, native_builtins
+        app.index_string = native_builtins.index_string(app.index_string)  # native trim/parseInt for plotly.js
+        # the graph, dropdown, slider and table chunks with the page, not after its layout (issue 12)
+        app.index_string = eager_chunks.index_string(app.index_string, app.config.requests_pathname_prefix)
     _say_which_plotly()
     set_provider(DataProvider(data_dir), app.server)
     if users_file is not None:
