@@ -41,6 +41,16 @@ def test_bundle_is_the_plotly_js_the_python_figures_are_written_for():
     assert pinned and pinned.group(1) == version
 
 
+def test_bundle_carries_every_source_patch_of_its_recipe():
+    """build.js edits plotly.js's sources (each edit must match exactly once or the build
+    fails) and names the edits in the banner: the bundle served is the one with them."""
+    head = BUNDLE.read_text(encoding="utf-8", errors="replace")[:300]
+    m = re.search(r"\| patches: ([a-z0-9,-]*) \|", head)
+    assert m, f"{BUNDLE}: no patches in the banner {head[:160]!r}: run `make install`"
+    recipe = set(re.findall(r"name: '([a-z0-9-]+)',\s*\n\s*file:", BUILD_JS.read_text()))
+    assert recipe and set(m.group(1).split(",")) == recipe
+
+
 def test_bundle_is_newer_than_its_recipe():
     """make rebuilds the bundle when its recipe changes; a stale bundle (recipe edited, not
     rebuilt) would silently keep the old trace list."""
@@ -61,6 +71,8 @@ return {
       gd => (gd.data || []).map(t => t.type || 'scatter')),
   graphs: graphs.length,
   fullPlotly: performance.getEntriesByType('resource').some(e => e.name.indexOf('plotly.min.js') >= 0),
+  chunks: performance.getEntriesByType('resource').map(e => new URL(e.name).pathname)
+      .filter(p => p.indexOf('/async-') >= 0),
 };
 """
 
@@ -68,8 +80,12 @@ return {
 def test_every_page_draws_only_trace_types_the_bundle_holds(dash_duo, demo_data_dir):
     """Each page of the demo build, loaded in the browser: the page got its Plotly from the
     bundle (no request for the full plotly.min.js), the bundle registers exactly the traces
-    its banner lists, and every trace of every drawn graph is one of them."""
+    its banner lists, and every trace of every drawn graph is one of them. The component
+    chunks the page used are the ones the page lists up front (components.eager_chunks), each
+    requested once: none is fetched again lazily after the layout."""
     import pandas as pd
+
+    from components.eager_chunks import chunk_urls
 
     _, listed = _banner()
     event_id = pd.read_parquet(demo_data_dir / "mechanisms.parquet", columns=["event_id"])["event_id"].iloc[0]
@@ -83,6 +99,7 @@ def test_every_page_draws_only_trace_types_the_bundle_holds(dash_duo, demo_data_
         assert not state["fullPlotly"], f"{path} fetched the full plotly.min.js"
         assert set(state["registered"]) == listed, (path, sorted(state["registered"]))
         assert set(state["drawn"]) <= listed, (path, sorted(set(state["drawn"]) - listed))
+        assert sorted(state["chunks"]) == sorted(chunk_urls()), (path, state["chunks"])
         seen |= set(state["drawn"])
     # the list is what the pages need, nothing they never draw (each type costs load time)
     assert seen == listed, sorted(listed - seen)

@@ -12,6 +12,7 @@ const esbuild = require('esbuild');
 const { environmentPlugin } = require('esbuild-plugin-environment');
 const { glsl } = require('esbuild-plugin-glsl');
 const InlineCSSPlugin = require('esbuild-plugin-inline-css');
+const fs = require('fs');
 
 const out = process.argv[2];
 if (!out) {
@@ -30,6 +31,38 @@ const entry = [
     'module.exports = Plotly;',
 ].join('\n');
 
+// Source edits, each an exact text that must be found once (the build fails otherwise, so a
+// plotly.js or regl upgrade cannot drop one silently). banner.patches lists them; tests read it.
+//  regl-cache-key: regl keys its cache of generated draw procedures by a SHA-256 of their
+//    source, computed in JavaScript: 76-102 ms of main-thread time per WebGL plot (sampled CPU
+//    profile of the ToC2ME map's newPlot, issue 12). The source string itself is an equally
+//    exact key and JavaScript hashes it natively. The cache is only looked up by these keys
+//    (plotly.js's precompiled strict bundle, the one user of other keys, is not built here).
+const patches = [
+    {
+        name: 'regl-cache-key',
+        file: /@plotly[\\/]regl[\\/]dist[\\/]regl\.unchecked\.js$/,
+        from: 'key = hex_sha256(src);',
+        to: 'key = src;',
+    },
+];
+const patchPlugin = {
+    name: 'fm-patches',
+    setup(build) {
+        for (const p of patches) {
+            build.onLoad({ filter: p.file }, (args) => {
+                const src = fs.readFileSync(args.path, 'utf8');
+                const found = src.split(p.from).length - 1;
+                if (found !== 1) {
+                    return { errors: [{ text: `patch ${p.name}: expected 1 "${p.from}" in ${args.path}, found ${found}` }] };
+                }
+                p.applied = true;
+                return { contents: src.replace(p.from, p.to), loader: 'js' };
+            });
+        }
+    },
+};
+
 esbuild.build({
     stdin: { contents: entry, resolveDir: __dirname, sourcefile: 'plotly-fm-entry.js' },
     outfile: out,
@@ -38,10 +71,16 @@ esbuild.build({
     bundle: true,
     minify: true,
     sourcemap: false,
-    plugins: [InlineCSSPlugin(), glsl({ minify: true }), environmentPlugin({ NODE_DEBUG: false })],
+    plugins: [patchPlugin, InlineCSSPlugin(), glsl({ minify: true }), environmentPlugin({ NODE_DEBUG: false })],
     alias: { regl: '@plotly/regl', stream: 'stream-browserify' },
     define: { global: 'window', 'define.amd': 'false' },
     target: 'es2016',
-    banner: { js: `/*! plotly.js v${version} | traces: ${traces.join(',')} | MIT license, Plotly, Inc. */` },
+    banner: { js: `/*! plotly.js v${version} | traces: ${traces.join(',')} | patches: ${patches.map((p) => p.name).join(',')} | MIT license, Plotly, Inc. */` },
     logLevel: 'warning',
+}).then(() => {
+    const missed = patches.filter((p) => !p.applied).map((p) => p.name);
+    if (missed.length) {
+        console.error(`patches never applied (file not in the bundle): ${missed.join(', ')}`);
+        process.exit(1);
+    }
 }).catch(() => process.exit(1));
