@@ -146,8 +146,9 @@ COMPRESS_BR_LEVEL = 1
 
 
 class _BundleCache:
-    """flask-compress cache holding only the compressed JavaScript/CSS bundles, whose URLs
-    carry Dash's version fingerprint: each is compressed once per process, not per page load.
+    """flask-compress cache holding only the compressed JavaScript/CSS bundles and assets,
+    whose URLs carry Dash's version or file-time fingerprint (:func:`_bundle_key`): each is
+    compressed once per process, not per page load.
     Everything else (callbacks, the layout) gets the key suffix "" and is never stored."""
 
     def __init__(self):
@@ -162,7 +163,12 @@ class _BundleCache:
 
 
 def _bundle_key(request) -> str:
-    if request.method == "GET" and "/_dash-component-suites/" in request.path:
+    """The cache key of a compressed response: its URL for Dash's component bundles and for
+    assets Dash links with their file's modification time (``?m=``, so an edited asset gets a
+    new key; the 1.6 MB plotly.js bundle is one), else "" (never stored)."""
+    if request.method != "GET":
+        return ""
+    if "/_dash-component-suites/" in request.path or ("/assets/" in request.path and request.args.get("m")):
         return request.full_path
     return ""
 

@@ -65,6 +65,27 @@ def test_bundles_are_compressed_once_and_callbacks_never_cached(client):
     assert [k.rstrip("?") for k in cache._store] == [f"br;{url}"]  # the bundle, not the layout
 
 
+def test_assets_linked_with_their_file_time_are_cached_and_bare_ones_not(client):
+    """The page links each asset with its file's time (``?m=``): that URL is a cache key, so an
+    edited file gets a new one; the bare path (never linked) is not stored. (Werkzeug's test
+    client sends files as streams, which flask-compress leaves alone, so the key itself is
+    checked here; waitress's responses are compressed.)"""
+    import flask
+
+    from app import _bundle_key
+
+    page = client.get("/").get_data(as_text=True)
+    asset = next(s.split('"')[0] for s in page.split('src="')[1:] if "/assets/plotly-fm.min.js" in s)
+    assert "?m=" in asset
+    server = client.application
+    with server.test_request_context(asset):
+        assert _bundle_key(flask.request) == asset
+    with server.test_request_context(asset.split("?")[0]):
+        assert _bundle_key(flask.request) == ""
+    with server.test_request_context(asset, method="POST"):
+        assert _bundle_key(flask.request) == ""
+
+
 def test_csv_download_is_streamed_uncompressed(client):
     r = client.get("/download/events.csv", headers={"Accept-Encoding": "gzip, br"})
     assert r.status_code == 200 and r.is_streamed
