@@ -41,6 +41,8 @@ RESULTS = "mag-results"
 STATE = "mag-state"
 URL_SYNC = "mag-url-sync"
 METHOD, CORR, FIXED, POP = "mag-method", "mag-corr", "mag-fixed-mc", "mag-pop"
+#: the methods that use the fixed Mc field, and those that use the MAXC correction field
+FIXED_METHOD, CORRECTED_METHODS = "fixed", ("maxc", "gft")
 CORR_MSG = "mag-corr-msg"
 FMD_BUTTON, FMD_DOWNLOAD = "mag-fmd-csv", "mag-fmd-download"
 #: the page's own URL keys (the shared filters use others)
@@ -127,11 +129,12 @@ def _controls(state: dict, corr_typed=None):
                      # no min/max: the browser would send None for -5 and the page could not say why
                      dbc.Input(id=CORR, type="number", value=parse_magnitude(str(corr_typed)) if problem else state["corr"],
                                step=0.05,
-                               size="sm", debounce=True, invalid=bool(problem)),
+                               size="sm", debounce=True, invalid=bool(problem),
+                               disabled=state["method"] not in CORRECTED_METHODS),
                      dbc.FormFeedback(problem, id=CORR_MSG, type="invalid")], width=6),
             dbc.Col([dbc.Label("Fixed Mc (ML)", className="fm-label", html_for=FIXED),
                      dbc.Input(id=FIXED, type="number", value=state["mc"], step=0.1, size="sm", debounce=True,
-                               placeholder="e.g. -1.0", disabled=state["method"] != "fixed")], width=6),
+                               placeholder="e.g. -1.0", disabled=state["method"] != FIXED_METHOD)], width=6),
         ], className="g-2 mb-2"),
         dbc.Label("Population", className="fm-label", html_for=POP),
         dbc.RadioItems(id=POP, options=[{"label": v, "value": k} for k, v in mf.POPULATIONS.items()],
@@ -157,9 +160,11 @@ def layout(**query):
     f = Filters.from_query(query)
     state = page_state(query)
     options = provider.filter_options()
-    # the ML-time panel (the page's heavy figure) comes with the layout: no round trip after
-    # the page's before it draws, and the bar's counts need no second one (issue 12)
+    # both panels come with the layout: no round trip after the page's before they draw, and
+    # the bar's counts need no second one; the controls' flags too, so no state round trip
+    # precedes the FMD's (issue 12)
     time_figure, drawn = build_time_figure(f.to_query())
+    fmd_figure, results, fmd_caption = fmd_panel(f.to_query(), page_query(state))
     return html.Div([
         filter_bar.filter_bar(PAGE, f, options, display=False, drawn=drawn),
         dcc.Store(id=STATE, data=page_query(state)),
@@ -177,16 +182,16 @@ def layout(**query):
             dbc.Col(dbc.Card([
                 dbc.CardHeader(html.Div([
                     html.Span("Frequency–magnitude distribution", className="fw-semibold"),
-                    html.Span(id="mag-fmd-caption", className="fm-note ms-2"),
+                    html.Span(fmd_caption, id="mag-fmd-caption", className="fm-note ms-2"),
                 ]), className="fm-card-header"),
-                _graph(FMD_GRAPH, "440px", image_name("fmd")),
+                _graph(FMD_GRAPH, "440px", image_name("fmd"), fmd_figure),
             ], className="fm-map-card"), lg=8),
             dbc.Col([
                 dbc.Card([
                     dbc.CardHeader("Completeness and b-value", className="fm-card-header fw-semibold"),
                     dbc.CardBody([
                         _controls(state, _first_raw(query, "corr")),
-                        html.Div(id=RESULTS, className="fm-details"),
+                        html.Div(results, id=RESULTS, className="fm-details"),
                         html.Div([
                             dbc.Button([html.Span("⤓ ", className="me-1"), "FMD table CSV"], id=FMD_BUTTON,
                                        color="primary", size="sm", className="fm-download me-2"),
@@ -214,13 +219,14 @@ def _first_raw(query, key: str):
     Output(STATE, "data"), Output(FIXED, "disabled"), Output(CORR, "disabled"),
     Output(CORR, "invalid"), Output(CORR_MSG, "children"),
     Input(METHOD, "value"), Input(CORR, "value"), Input(FIXED, "value"), Input(POP, "value"),
+    prevent_initial_call=True,  # the layout sets the same values from the URL (_controls)
 )
 def update_state(method, corr, mc, pop):
     corr = "" if corr is None else str(corr)
     state = page_state({"method": str(method or ""), "corr": corr, "mc": "" if mc is None else str(mc),
                         "pop": str(pop or "")})
     problem = correction_problem(corr)
-    return (page_query(state), state["method"] != "fixed", state["method"] not in ("maxc", "gft"),
+    return (page_query(state), state["method"] != FIXED_METHOD, state["method"] not in CORRECTED_METHODS,
             bool(problem), problem)
 
 
@@ -292,11 +298,9 @@ def _results(analysis, state):
     return html.Dl(rows, className="fm-dl mb-0")
 
 
-@dash.callback(
-    Output(FMD_GRAPH, "figure"), Output(RESULTS, "children"), Output("mag-fmd-caption", "children"),
-    Input(IDS.filters, "data"), Input(STATE, "data"),
-)
-def update_fmd(query, state_query):
+def fmd_panel(query: str, state_query: str):
+    """(FMD figure, results list, caption) of the filtered events under the page state: the
+    layout's first panel and every redraw."""
     analysis, state = build_fmd(query, state_query)
     pop = mf.POPULATIONS[state["pop"]].lower()
     if analysis is None:
@@ -306,6 +310,15 @@ def update_fmd(query, state_query):
     caption = (f"{pop}, {n:,} with ML · log scale · resolved = has a mechanism of the population "
                f"({population_of(Filters.from_query(query or '')).label})")
     return mf.fmd_figure(analysis), _results(analysis, state), caption
+
+
+@dash.callback(
+    Output(FMD_GRAPH, "figure"), Output(RESULTS, "children"), Output("mag-fmd-caption", "children"),
+    Input(IDS.filters, "data"), Input(STATE, "data"),
+    prevent_initial_call=True,  # the layout holds the first one
+)
+def update_fmd(query, state_query):
+    return fmd_panel(query, state_query)
 
 
 @dash.callback(

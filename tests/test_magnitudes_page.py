@@ -19,7 +19,8 @@ from selenium.webdriver.support.ui import Select
 from components import magnitude_figures as mf
 from components.data import DataProvider
 from components.filters import Filters
-from pagetools import TIMEOUT, no_console_errors, plotly_js, start_app, url_params, wait
+from pagetools import (TIMEOUT, free_port, no_console_errors, plotly_js, record_callback_outputs, start_app,
+                       url_params, wait)
 from queries import magnitudes as magq
 
 
@@ -164,6 +165,34 @@ def test_url_restores_filters_and_page_controls(dash_duo, demo_data_dir, provide
     assert "resolved mechanisms" in dash_duo.find_element("#mag-fmd-caption").text
     p = url_params(dash_duo)
     assert p["method"] == ["fixed"] and p["mc"] == ["-1"] and p["pop"] == ["resolved"] and p["mmin"] == ["-1.5"]
+    no_console_errors(dash_duo)
+
+
+def test_first_load_draws_both_panels_from_the_layout_without_a_state_or_fmd_request(
+        dash_duo, demo_data_dir, provider):
+    """Both panels, the numbers and the controls' flags come with the page (issue 12): the
+    first load asks the server for neither the page state nor the FMD, and shows the numbers
+    recomputed here for the URL's keys; a user's change of method still redraws the FMD."""
+    from app import create_app
+
+    app = create_app(demo_data_dir)
+    outputs = record_callback_outputs(app)
+    dash_duo.start_server(app, port=free_port())
+    f = Filters.from_values(time_start="2016-11-05")
+    outputs.clear()
+    dash_duo.wait_for_page(url=dash_duo.server_url + "/magnitudes" + f.to_search() + "&method=gft95&pop=resolved")
+    res = _analysis(provider, f, method="gft95", pop="resolved")["result"]
+    _wait_b(dash_duo, res["b"], res["b_sigma"])
+    assert dash_duo.find_element("#mag-corr").get_attribute("disabled") is not None  # gft95: no MAXC correction
+    assert dash_duo.find_element("#mag-fixed-mc").get_attribute("disabled") is not None
+    Select(dash_duo.find_element("#mag-method")).select_by_value("maxc")
+    res = _analysis(provider, f, method="maxc", pop="resolved")["result"]
+    _wait_b(dash_duo, res["b"], res["b_sigma"])
+    wait(lambda: dash_duo.find_element("#mag-corr").get_attribute("disabled") is None, message="correction enabled")
+    # one state and one FMD request, both the user's: before, the first load sent one of each
+    # (the state's, then the FMD's after it) and the user's change made the second
+    assert len([o for o in outputs if "mag-state" in o]) == 1, outputs
+    assert len([o for o in outputs if "mag-fmd-graph" in o]) == 1, outputs
     no_console_errors(dash_duo)
 
 
