@@ -4,8 +4,9 @@ moment-tensor average mechanism, the Frohlich ternary diagram, the classificatio
 on demand (a button) - the selection's composite mechanism (SKHASH) beside its moment-tensor
 average and its stress inversion (σ1-σ3 with bootstrap clouds, R, SHmax).
 
-Thin wiring only: figures live in :mod:`components.classification_figures` and
-:mod:`components.stereonet`, the rows come from :meth:`components.data.DataProvider.mechanisms`
+Thin wiring only: figures live in :mod:`components.classification_figures`,
+:mod:`components.stereonet` and :mod:`components.stereonet_svg` (the stereonets are drawn
+on the server as SVG), the rows come from :meth:`components.data.DataProvider.mechanisms`
 (the filtered mechanisms of the shared filter bar), the rule logic from :mod:`pipeline.mechanisms.groups`.
 
 State
