@@ -590,16 +590,34 @@ def stereonets_children(query: str, store):
     five-subplot grid; the browser draws the same paths in milliseconds, and the P/B/T
     markers keep their hover text as SVG tooltips. Below ~1,100 px the grid scrolls sideways
     instead of squeezing its subtitles into the next cell."""
-    stereonets = build_stereonets(query, store)
-    if not stereonets:
+    n, doc = _stereonet_document(query, store)
+    if not n:
         return dbc.Alert(NO_MECHANISMS if _no_mechanisms() else "No mechanism matches the filters.", color="light",
                          className="mb-0")
-    figs = [fig for _, fig in stereonets]
     return html.Div(html.Iframe(
-        id=STEREO_SVG, srcDoc=stereonet_grid_document(figs), className="fm-cls-stereonet fm-svg-figure",
+        id=STEREO_SVG, srcDoc=doc, className="fm-cls-stereonet fm-svg-figure",
         title="group stereonets", style={"width": "100%", "minWidth": f"{STEREO_MIN_WIDTH}px", "border": "0",
-                                         "display": "block", "height": f"{grid_height(len(figs))}px"}),
+                                         "display": "block", "height": f"{grid_height(n)}px"}),
         style={"overflowX": "auto"})
+
+
+#: the stereonets' SVG document per selection and rule (an immutable string): every cold load
+#: of the same page (the layout draws the published rule's) reuses it instead of drawing the
+#: nodal lines again (~50 ms of the layout's answer)
+_stereo_docs = Memo(maxsize=4)
+
+
+def _stereonet_document(query: str, store) -> tuple[int, str]:
+    """(number of stereonets, their SVG grid document) of the filters and the stored rule."""
+    p = get_provider()
+    rule = _rule(store)
+    key = (str(p.data_dir), p._version("mechanisms", "events"), Filters.from_query(query or "").data_query(),
+           cf.encode_rule(rule))
+
+    def build():
+        figs = [fig for _, fig in build_stereonets(query, store, p)]
+        return len(figs), stereonet_grid_document(figs) if figs else ""
+    return _stereo_docs.get(key, build)
 
 
 @dash.callback(Output(STEREO, "children"), Input(IDS.filters, "data"), Input(RULE_STORE, "data"),
