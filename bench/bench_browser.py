@@ -218,6 +218,11 @@ def network_totals(driver) -> dict:
             if "receiveHeadersEnd" in timing and "sendStart" in timing:
                 ttfb[p["requestId"]] = (timing["receiveHeadersEnd"] - timing["sendStart"]) / 1e3
         elif method == "Network.loadingFinished":
+            # only responses that came over HTTP: an iframe's srcdoc document (the classification
+            # stereonets) also reports its length here, without a response, though it never
+            # crosses the network (it came inside a callback answer, counted there)
+            if not urls.get(p["requestId"], "").startswith("http"):
+                continue
             n = int(p.get("encodedDataLength") or 0)
             total += n
             if "_dash-update-component" in urls.get(p["requestId"], ""):
