@@ -19,7 +19,9 @@ moment, held for ``QUIET`` s, at which
   no ``_dash-update-component`` request in flight (counted by a ``fetch`` wrapper installed
   before the page's scripts run),
 * every ``dcc.Graph`` on the page (``.dash-graph``) holds a drawn Plotly figure
-  (``.js-plotly-plot .main-svg``).
+  (``.js-plotly-plot .main-svg``), and every server-drawn SVG figure (an ``iframe`` of
+  class ``fm-svg-figure``, e.g. the classification page's stereonets) has its document
+  loaded with its SVG in it.
 
 The check runs inside the page every 25 ms; Plotly draws on the main thread, so a figure
 being drawn delays the check, never passes it early. *bytes* is the sum of Chrome's
@@ -96,6 +98,10 @@ PRELUDE = r"""
     if (window.__fm.pending > 0) return false;
     for (const g of document.querySelectorAll('.dash-graph')) {
       if (!g.querySelector('.js-plotly-plot .main-svg')) return false;
+    }
+    for (const f of document.querySelectorAll('iframe.fm-svg-figure')) {
+      const d = f.contentDocument;
+      if (!d || d.readyState !== 'complete' || !d.querySelector('svg')) return false;
     }
     return true;
   };
@@ -212,6 +218,11 @@ def network_totals(driver) -> dict:
             if "receiveHeadersEnd" in timing and "sendStart" in timing:
                 ttfb[p["requestId"]] = (timing["receiveHeadersEnd"] - timing["sendStart"]) / 1e3
         elif method == "Network.loadingFinished":
+            # only responses that came over HTTP: an iframe's srcdoc document (the classification
+            # stereonets) also reports its length here, without a response, though it never
+            # crosses the network (it came inside a callback answer, counted there)
+            if not urls.get(p["requestId"], "").startswith("http"):
+                continue
             n = int(p.get("encodedDataLength") or 0)
             total += n
             if "_dash-update-component" in urls.get(p["requestId"], ""):

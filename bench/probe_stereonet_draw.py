@@ -5,9 +5,12 @@ bundle, for variants.
     python bench/probe_stereonet_draw.py --data-dir DIR [--loads 3] [--ab-app OTHER_CHECKOUT]
 
 The figures are those of an unfiltered page (:func:`pages.classification.build_stereonets`).
-Variants: ``grid`` (as served: one plot, :func:`components.stereonet.stereonet_grid`) and
+Variants: ``svg`` (as served since issue 12's SVG change: the figures rendered to SVG on the
+server, :func:`components.stereonet_svg.stereonet_grid_document`, shown in an ``iframe``
+whose load event ends the time), ``grid`` (one Plotly plot,
+:func:`components.stereonet.stereonet_grid`, as served before) and
 ``per_group`` (each group's figure in its own 440 x 380 px plot, drawn one after the other,
-as the page drew them before); with ``--ab-app DIR`` also ``base_per_group``: the per-group
+as the page drew them before that); with ``--ab-app DIR`` also ``base_per_group``: the per-group
 figures of the app in checkout DIR (e.g. before the nodal lines became shapes). Time: from
 the first ``Plotly.newPlot`` to two animation frames after the last one resolves, ms
 (median of ``--loads``, variants interleaved), and the CPU time of all of Chrome's processes
@@ -35,6 +38,17 @@ const t0 = performance.now();
     await Plotly.newPlot('g' + i, FIGS[i].data, FIGS[i].layout, {responsive: false, displayModeBar: false});
   requestAnimationFrame(() => requestAnimationFrame(() => done(performance.now() - t0)));
 })().catch(e => done('error: ' + e));"""
+
+
+#: the served SVG document drawn in an iframe (SVG_DOC defined by the page): until its load event
+#: and two animation frames (its paint) after
+SVG_DRAW = """const done = arguments[0];
+const t0 = performance.now();
+const f = document.createElement('iframe');
+f.style.cssText = 'border:0;width:' + SVG_SIZE[0] + 'px;height:' + SVG_SIZE[1] + 'px';
+f.onload = () => requestAnimationFrame(() => requestAnimationFrame(() => done(performance.now() - t0)));
+f.srcdoc = SVG_DOC;
+document.body.appendChild(f);"""
 
 
 def stereonet_figures_json(data_dir: Path) -> list[dict]:
@@ -69,6 +83,7 @@ def draw_ms(html: Path) -> tuple[float, float]:
 
 def main(argv=None) -> int:
     from components.stereonet import GRID_COLUMNS, GRID_ROW_HEIGHT, stereonet_grid
+    from components.stereonet_svg import grid_height, stereonet_grid_document
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data-dir", type=Path, required=True)
@@ -95,12 +110,18 @@ def main(argv=None) -> int:
             page.write_text(f'<html><body style="margin:0;width:{width}px">{divs}<script src="{bundle}"></script>'
                             f'<script>const FIGS = {json.dumps([f for f, _, _ in items])};</script></body></html>')
             pages[name] = page
+        page = Path(tmp) / "svg.html"
+        page.write_text(f'<html><body style="margin:0;width:{width}px"><script>const SVG_DOC = '
+                        f'{json.dumps(stereonet_grid_document(figs))}; const SVG_SIZE = '
+                        f'[{width}, {grid_height(len(figs))}];</script></body></html>')
+        pages["svg"], times["svg"] = page, []
         for _ in range(args.loads):   # interleaved: a change of machine load hits every variant
             for name, page in pages.items():
-                times[name].append(draw_ms(page))
+                times[name].append(probe_map_draw.draw_ms(page, SVG_DRAW) if name == "svg" else draw_ms(page))
     print(f"The group stereonets drawn alone (inner loop), {args.data_dir}, median of {args.loads} [min-max]: "
           "wall ms, Chrome CPU ms:")
-    probe_map_draw.print_summary(times, {name: f"{len(variants[name])} plot(s)" for name in times})
+    probe_map_draw.print_summary(times, {name: "one SVG document" if name == "svg" else
+                                         f"{len(variants[name])} plot(s)" for name in times})
     return 0
 
 

@@ -27,8 +27,11 @@ defect 7: one projection everywhere).
   the subtitle.
 * Groups without an average (``other``, whose mixed mechanisms have none, or a summed
   tensor of zero) draw every nodal line in one colour (gold for ``other``).
-* The page shows the groups' figures as the subplots of one figure
-  (:func:`stereonet_grid`, three per row), so that plotly.js sets up one plot, not one per group.
+* The page shows the groups' figures as server-drawn SVG rendered from these figure dicts
+  (:mod:`components.stereonet_svg`, issue 12): the browser draws them in milliseconds where
+  plotly.js took ~0.5 s. :func:`stereonet_grid` (the figures as the subplots of one Plotly
+  figure, three per row, as the page showed them before) stays for
+  ``bench/probe_stereonet_draw.py``'s comparison.
 """
 from __future__ import annotations
 

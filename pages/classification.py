@@ -4,8 +4,9 @@ moment-tensor average mechanism, the Frohlich ternary diagram, the classificatio
 on demand (a button) - the selection's composite mechanism (SKHASH) beside its moment-tensor
 average and its stress inversion (σ1-σ3 with bootstrap clouds, R, SHmax).
 
-Thin wiring only: figures live in :mod:`components.classification_figures` and
-:mod:`components.stereonet`, the rows come from :meth:`components.data.DataProvider.mechanisms`
+Thin wiring only: figures live in :mod:`components.classification_figures`,
+:mod:`components.stereonet` and :mod:`components.stereonet_svg` (the stereonets are drawn
+on the server as SVG), the rows come from :meth:`components.data.DataProvider.mechanisms`
 (the filtered mechanisms of the shared filter bar), the rule logic from :mod:`pipeline.mechanisms.groups`.
 
 State
@@ -44,7 +45,8 @@ from components.data import get_provider
 from components.filters import Filters, population_of
 from components.gl_pixel_ratio import screen_gl_pixel_ratio
 from components.layout import image_name, no_data, page_title, population_note
-from components.stereonet import LINE_CAP, stereonet_figure, stereonet_grid
+from components.stereonet import LINE_CAP, stereonet_figure
+from components.stereonet_svg import grid_height, stereonet_grid_document
 from pipeline.analysis.mechanism_stats import group_average_table
 from pipeline.mechanisms.groups import OTHER, PUBLISHED_RULE
 from queries import classification as cq
@@ -67,7 +69,7 @@ MAP = "cls-map"
 MAP_CAPTION = "cls-map-caption"
 DIST = "cls-dist"
 STEREO = "cls-stereonets"
-STEREO_GRAPH = "cls-stereonet-grid"
+STEREO_SVG = "cls-stereonet-svg"
 STEREO_MIN_WIDTH = 1100     # px of the stereonet grid (three per row): its subtitles fit their cells
 TERNARY = "cls-ternary"
 DOWNLOAD_BTN = "cls-download-btn"
@@ -180,6 +182,16 @@ def layout(**query):
     hi = math.ceil(options["mag_max"]) if options.get("mag_max") is not None else 4
     hi = max(hi, lo + 1, math.ceil(cf.DEFAULT_THRESHOLD))
     marks = {v: {"label": str(v)} for v in range(lo, hi + 1)}
+    # the first figures, counts and the bar's drawn counts come with the layout (issue 12): no
+    # callback round trip after the page's before they draw. They are those of the published
+    # rule and the default threshold: the server never sees the URL fragment, so a link's own
+    # rule or threshold (#rule=…&ml=…) is applied by sync_rule, whose store/threshold change
+    # redraws them through the callbacks below
+    store0 = {"code": cf.encode_rule(PUBLISHED_RULE)}
+    query0 = f.to_query()
+    counts0, dist0, ternary0 = summary_answer(query0, store0)
+    map0, caption0, drawn0 = map_answer(query0, store0, cf.DEFAULT_THRESHOLD)
+    stereo0 = stereonets_children(query0, store0)
     rule_card = _card("Group rule", [
         _rule_table(),
         html.Div([
@@ -188,7 +200,7 @@ def layout(**query):
             html.Span("Edit a cell, Enter to apply; × deletes a row.", className="fm-note ms-2"),
         ], className="d-flex align-items-center flex-wrap mt-2"),
         dbc.Alert(id=RULE_ERROR, color="danger", is_open=False, className="py-1 px-2 mt-2 mb-0 small"),
-        html.Div(id=COUNTS, className="mt-2"),
+        html.Div(counts0, id=COUNTS, className="mt-2"),
         html.Div([
             # a link to the spooled download route, not a callback answer: the CSV is never
             # held in memory, and no worker thread waits on a slow client (app._register_download)
@@ -206,24 +218,24 @@ def layout(**query):
                                 updatemode="mouseup", 
                                 className="fm-cls-ml"), style={"flex": "1 1 auto", "minWidth": "200px"}),
         ], className="d-flex align-items-center px-2"),
-        dcc.Loading(dcc.Graph(id=MAP, figure=cf.message_figure("loading…"), config={**_GRAPH_CONFIG,
+        dcc.Loading(dcc.Graph(id=MAP, figure=map0, config={**_GRAPH_CONFIG,
                               "scrollZoom": True, "toImageButtonOptions": {"filename": image_name("classification_map")}},
                               style={"height": "620px"}),
                     type="circle", delay_show=400, overlay_style={"visibility": "visible", "opacity": 0.6}),
-        html.Div(id=MAP_CAPTION, className="fm-note px-2"),
+        html.Div(caption0, id=MAP_CAPTION, className="fm-note px-2"),
     ], note="east/north km · each event: a 100 m tick along its strike and a circle")
     return html.Div([
-        filter_bar.filter_bar(PAGE, f, options, display=False, table=False),
-        dcc.Store(id=RULE_STORE, data={"code": cf.encode_rule(PUBLISHED_RULE)}),
+        filter_bar.filter_bar(PAGE, f, options, display=False, table=False, drawn=drawn0),
+        dcc.Store(id=RULE_STORE, data=store0),
         dbc.Row([
             dbc.Col(rule_card, lg=5, className="mb-3"),
             dbc.Col(map_card, lg=7, className="mb-3"),
         ], className="g-3"),
         _card("Strike, dip and rake per group", dcc.Loading(dcc.Graph(
-            id=DIST, figure=cf.message_figure("loading…", 560), config=_GRAPH_CONFIG), type="circle",
+            id=DIST, figure=dist0, config=_GRAPH_CONFIG), type="circle",
             delay_show=400), note="roses are axial: each strike counted at s and s+180 (10° bins)",
             class_name="mb-3"),
-        _card("Group stereonets", dcc.Loading(html.Div(id=STEREO), type="circle", delay_show=400),
+        _card("Group stereonets", dcc.Loading(html.Div(stereo0, id=STEREO), type="circle", delay_show=400),
               note="plane-1 nodal lines coloured by axial strike deviation from the average; bold: the average "
                    "mechanism (moment-tensor sum) with its P/B/T axes", class_name="mb-3"),
         _card("Composite mechanism and stress of this selection", [
@@ -235,7 +247,7 @@ def layout(**query):
         ], note="computed on request: SKHASH in a subprocess and a bootstrap, a few seconds", class_name="mb-3"),
         dbc.Row([
             dbc.Col(_card("Faulting style: Frohlich ternary diagram", dcc.Loading(dcc.Graph(
-                id=TERNARY, figure=cf.message_figure("loading…", 440), config=_GRAPH_CONFIG), type="circle",
+                id=TERNARY, figure=ternary0, config=_GRAPH_CONFIG), type="circle",
                 delay_show=400), note="points coloured by Zoback (1992) class; dashed: Frohlich's class limits"),
                 lg=6, className="mb-3"),
             dbc.Col(_card("About this page", _about(provider.caps.points), class_name="fm-about"), lg=6,
@@ -552,31 +564,67 @@ def sync_rule(hash_, rows, _add, _reset, ml, store):
     return (no_update, cf.format_hash(table_rule, ml), store_out(table_rule), None, False, no_update, full)
 
 
-@dash.callback(
-    Output(COUNTS, "children"), Output(DIST, "figure"), Output(TERNARY, "figure"),
-    Input(IDS.filters, "data"), Input(RULE_STORE, "data"),
-)
-def update_summary(query, store):
+def summary_answer(query: str, store) -> tuple:
+    """(counts card children, distributions figure, ternary figure) of the filters and the
+    stored rule: the layout's first ones and every redraw."""
     res = build_summary(query, store)
     table = _counts_table(res["summary"], res["colors"], res["n"], none_in_data=res["n"] == 0 and _no_mechanisms())
     caption = population_note(Filters.from_query(query or ""), res["n_events"], res["n"], id=POPULATION)
     return ([caption, *(table if isinstance(table, list) else [table])], res["distributions"], res["ternary"])
 
 
-@dash.callback(Output(STEREO, "children"), Input(IDS.filters, "data"), Input(RULE_STORE, "data"))
-def update_stereonets(query, store):
-    """A separate request from the counts (they run in parallel; each stays short)."""
-    stereonets = build_stereonets(query, store)
-    if not stereonets:
+@dash.callback(
+    Output(COUNTS, "children"), Output(DIST, "figure"), Output(TERNARY, "figure"),
+    Input(IDS.filters, "data"), Input(RULE_STORE, "data"),
+    prevent_initial_call=True,  # the layout holds the first ones (published rule)
+)
+def update_summary(query, store):
+    return summary_answer(query, store)
+
+
+def stereonets_children(query: str, store):
+    """The stereonet card's content: every non-empty group's stereonet, drawn on the server
+    as SVG (:mod:`components.stereonet_svg`) in one ``iframe`` document, or why there is none.
+
+    SVG, not a Plotly plot (issue 12): plotly.js took ~0.5 s of the main thread to lay out the
+    five-subplot grid; the browser draws the same paths in milliseconds, and the P/B/T
+    markers keep their hover text as SVG tooltips. Below ~1,100 px the grid scrolls sideways
+    instead of squeezing its subtitles into the next cell."""
+    n, doc = _stereonet_document(query, store)
+    if not n:
         return dbc.Alert(NO_MECHANISMS if _no_mechanisms() else "No mechanism matches the filters.", color="light",
                          className="mb-0")
-    # one plot with a subplot per group, not a graph per group: plotly.js's set-up and layout
-    # of a plot are paid once instead of five times (issue 12)
-    # its cells are shares of its width: below ~1,100 px a subtitle or colour bar would reach the next
-    # cell, so a narrow window scrolls the grid sideways instead of squeezing it
-    return html.Div(dcc.Graph(id=STEREO_GRAPH, figure=stereonet_grid([fig for _, fig in stereonets]),
-                              config={"displayModeBar": False, "responsive": True}, className="fm-cls-stereonet",
-                              style={"minWidth": f"{STEREO_MIN_WIDTH}px"}), style={"overflowX": "auto"})
+    return html.Div(html.Iframe(
+        id=STEREO_SVG, srcDoc=doc, className="fm-cls-stereonet fm-svg-figure",
+        title="group stereonets", style={"width": "100%", "minWidth": f"{STEREO_MIN_WIDTH}px", "border": "0",
+                                         "display": "block", "height": f"{grid_height(n)}px"}),
+        style={"overflowX": "auto"})
+
+
+#: the stereonets' SVG document per selection and rule (an immutable string): every cold load
+#: of the same page (the layout draws the published rule's) reuses it instead of drawing the
+#: nodal lines again (~50 ms of the layout's answer)
+_stereo_docs = Memo(maxsize=4)
+
+
+def _stereonet_document(query: str, store) -> tuple[int, str]:
+    """(number of stereonets, their SVG grid document) of the filters and the stored rule."""
+    p = get_provider()
+    rule = _rule(store)
+    key = (str(p.data_dir), p._version("mechanisms", "events"), Filters.from_query(query or "").data_query(),
+           cf.encode_rule(rule))
+
+    def build():
+        figs = [fig for _, fig in build_stereonets(query, store, p)]
+        return len(figs), stereonet_grid_document(figs) if figs else ""
+    return _stereo_docs.get(key, build)
+
+
+@dash.callback(Output(STEREO, "children"), Input(IDS.filters, "data"), Input(RULE_STORE, "data"),
+              prevent_initial_call=True)  # the layout holds the first ones (published rule)
+def update_stereonets(query, store):
+    """A separate request from the counts (they run in parallel; each stays short)."""
+    return stereonets_children(query, store)
 
 
 @dash.callback(
@@ -592,11 +640,9 @@ def update_composite(n_clicks, query):
     return _composite_children(build_composite_and_stress(query))
 
 
-@dash.callback(
-    Output(MAP, "figure"), Output(MAP_CAPTION, "children"), Output(IDS.drawn, "data"),
-    Input(IDS.filters, "data"), Input(RULE_STORE, "data"), Input(THRESHOLD, "value"),
-)
-def update_map(query, store, ml):
+def map_answer(query: str, store, ml) -> tuple:
+    """(map figure, its caption, the bar's drawn counts) of the filters, the stored rule and
+    the beachball threshold ``ml``: the layout's first map and every redraw."""
     ml = cf.DEFAULT_THRESHOLD if ml is None else float(ml)
     p = get_provider()
     fig = build_map(query, store, ml)
@@ -617,6 +663,15 @@ def update_map(query, store, ml):
         {"matched": int(meta["matched"]), "drawn": int(meta["drawn"]), "cap": cap,
          "note": f"map and ternary: fixed sample by event id, cap {cap:,}; counts, averages and histograms use all"})
     return fig, caption, drawn
+
+
+@dash.callback(
+    Output(MAP, "figure"), Output(MAP_CAPTION, "children"), Output(IDS.drawn, "data"),
+    Input(IDS.filters, "data"), Input(RULE_STORE, "data"), Input(THRESHOLD, "value"),
+    prevent_initial_call=True,  # the layout holds the first map (published rule, default threshold)
+)
+def update_map(query, store, ml):
+    return map_answer(query, store, ml)
 
 
 @dash.callback(

@@ -145,11 +145,29 @@ def _all_rows_groups(data_dir) -> dict:
 
 
 # -- browser ------------------------------------------------------------------------------------
+#: the server-drawn stereonets (components.stereonet_svg) in their iframe document, as drawn:
+#: per SVG its group and count, title lines, and the P/B/T markers' tooltips
+_STEREONETS_JS = """
+const f = document.querySelector('#cls-stereonet-svg');
+const d = f && f.contentDocument;
+if (!d || d.readyState !== 'complete') return null;
+return Array.from(d.querySelectorAll('svg.fm-stereonet')).map(s => ({
+  group: s.getAttribute('data-group'), n: parseInt(s.getAttribute('data-n')),
+  title: Array.from(s.querySelectorAll('text.fm-title, text.fm-subtitle')).map(t => t.textContent).join(' '),
+  axes: Object.fromEntries(Array.from(s.querySelectorAll('g.fm-axis')).map(
+      g => [g.getAttribute('data-axis'), g.querySelector('title').textContent])),
+  width: s.getBoundingClientRect().width}));
+"""
+
+
+def _stereonets(dash_duo) -> list[dict] | None:
+    """The drawn stereonets (None until their document is loaded)."""
+    return dash_duo.driver.execute_script(_STEREONETS_JS) or None
+
+
 def _stereonet_titles(dash_duo) -> list[str]:
     """The stereonets' drawn title texts (title and subtitle of each group), as on screen."""
-    return dash_duo.driver.execute_script(
-        "const gd = document.querySelector('#cls-stereonet-grid .js-plotly-plot');"
-        "return gd ? Array.from(gd.querySelectorAll('.annotation-text')).map(a => a.textContent) : [];")
+    return [c["title"] for c in _stereonets(dash_duo) or []]
 
 
 def test_page_loads_with_counts_figures_and_clean_console(dash_duo, demo_data_dir, provider):
@@ -158,10 +176,10 @@ def test_page_loads_with_counts_figures_and_clean_console(dash_duo, demo_data_di
     _wait_counts(dash_duo, want)
     n_groups = sum(1 for n in want.values() if n)
     # one subplot per non-empty group, in rule order, each with its group's count, all in one plot
-    assert wait(lambda: plotly_js(dash_duo, "cls-stereonet-grid", "gd.layout.meta.stereonets.map(m => [m.group, m.n])"),
-                message="stereonets") == [[g, n] for g, n in want.items() if n]
-    assert plotly_js(dash_duo, "cls-stereonet-grid", "gd.querySelectorAll('.cartesianlayer .subplot').length") == \
-        n_groups
+    # one SVG stereonet per non-empty group, in rule order, each with its group's count
+    cells = wait(lambda: _stereonets(dash_duo), message="stereonets")
+    assert [[c["group"], c["n"]] for c in cells] == [[g, n] for g, n in want.items() if n]
+    assert all(c["width"] > 300 for c in cells)   # drawn at a third of the card, not collapsed
     assert wait(lambda: plotly_js(dash_duo, "cls-map", "gd.layout.meta.ticks"), message="map") == sum(want.values())
     assert plotly_js(dash_duo, "cls-map", "gd.layout.yaxis.scaleanchor") == "x"
     assert wait(lambda: plotly_js(dash_duo, "cls-dist", "gd.layout.meta.groups.length"), message="roses") == n_groups
@@ -269,6 +287,42 @@ def test_edit_url_reload_and_filter_change_keep_the_rule(dash_duo, demo_data_dir
     _wait_counts(dash_duo, _expected(provider, f))
     wait(lambda: _hash(dash_duo) == "", message="fragment cleared")
     assert f"end={end}" in dash_duo.driver.current_url
+    no_console_errors(dash_duo, "SEVERE")
+
+
+def test_svg_stereonets_of_a_shared_rule_show_each_groups_average_axes(dash_duo, demo_data_dir, provider):
+    """Issue 12: the stereonets are server-drawn SVG. A link with its own rule (in the URL
+    fragment, which the server's first layout cannot see) redraws them for that rule: one per
+    non-empty group with its count, and each average's P/B/T tooltip states the axes of the
+    moment-tensor average recomputed here from the group's mechanisms."""
+    from pipeline.analysis.mechanism_stats import average_mechanism
+
+    rows = cf.default_rule_rows()
+    rows[3]["strike_max"] = 45                      # g2 19-60 -> 19-45
+    rule, _ = cf.check_rule(rows)
+    _start(dash_duo, demo_data_dir, PATH + cf.format_hash(rule, None))
+    want = _expected(provider, Filters(), rule)
+    assert want != _expected(provider, Filters())   # the link's rule differs from the layout's
+    _wait_counts(dash_duo, want)
+    cells = wait(lambda: (lambda c: c if c and [[x["group"], x["n"]] for x in c] ==
+                          [[g, n] for g, n in want.items() if n] else None)(_stereonets(dash_duo)),
+                 message=f"stereonets of the link's rule {want} (page: {_stereonets(dash_duo)})")
+    mechs = cf.regroup(provider.mechanisms(Filters(), cap=None, columns=("event_id", "strike", "dip", "rake",
+                                                                          "group")), rule)
+    checked = 0
+    for c in cells:
+        if c["group"] == "other":
+            assert c["axes"] == {}                  # mixed mechanisms: no average, no axes
+            continue
+        g = mechs[mechs["group"] == c["group"]]
+        avg = average_mechanism(g["strike"], g["dip"], g["rake"])
+        assert sorted(c["axes"]) == ["B", "P", "T"]
+        for ax, tip in c["axes"].items():
+            trend, plunge = (float(v) for v in re.search(r"trend (\d+)°, plunge (\d+)°", tip).groups())
+            assert abs(trend - avg[f"{ax.lower()}_trend"]) <= 0.51 and abs(plunge - avg[f"{ax.lower()}_plunge"]) <= 0.51
+            assert "not a stress axis" in tip
+        checked += 1
+    assert checked >= 2
     no_console_errors(dash_duo, "SEVERE")
 
 
