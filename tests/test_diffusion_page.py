@@ -15,7 +15,8 @@ from selenium.webdriver.common.keys import Keys
 from components import diffusion_figures as dff
 from components.data import DataProvider
 from components.filters import Filters
-from pagetools import no_console_errors, page_module, plotly_js, start_app, url_query, wait
+from pagetools import (no_console_errors, page_module, plotly_js, record_callback_outputs, start_app, url_query,
+                       wait)
 from pipeline.analysis import diffusion as dif
 from pipeline import tables
 
@@ -144,6 +145,100 @@ def test_controls_update_figure_url_and_player(dash_duo, demo_data_dir, provider
     wait(lambda: "3-D distance" in dash_duo.find_element("#dif-dt-caption").text, message="restored caption")
     wait(lambda: f"D = {dff.format_D(D)} m²/s" in dash_duo.find_element("#dif-compare-text").text,
          message="restored compare")
+    no_console_errors(dash_duo)
+
+
+def _text(component) -> str:
+    """The text a Dash component tree shows (what Selenium's ``.text`` reads, without layout)."""
+    if component is None:
+        return ""
+    if isinstance(component, (str, int, float)):
+        return str(component)
+    if isinstance(component, (list, tuple)):
+        return "".join(_text(c) for c in component)
+    return _text(getattr(component, "children", None))
+
+
+def _assigned(patch, *location):
+    """The value a ``Patch`` assigns at ``location`` (None when it assigns nothing there)."""
+    ops = patch.to_plotly_json()["operations"]
+    return next((o["params"]["value"] for o in ops if o["operation"] == "Assign" and o["location"] == list(location)),
+                None)
+
+
+#: each trace of a drawn figure as [name, its x: the base64 of a typed array, else the number of values]
+_TRACES_JS = "gd.data.map(d => [d.name, (d.x && d.x.bdata !== undefined) ? d.x.bdata : (d.x || []).length])"
+
+
+def _traces(fig: dict) -> list:
+    """:data:`_TRACES_JS` of a server-side figure."""
+    return [[d.get("name"), d["x"]["bdata"] if isinstance(d.get("x"), dict) else len(d.get("x") or [])]
+            for d in fig["data"]]
+
+
+def _requests_for(outputs: list[str], output: str) -> int:
+    """How many recorded callback requests (:func:`pagetools.record_callback_outputs`) write ``output``."""
+    return sum(output in o for o in outputs)
+
+
+def test_first_load_with_page_keys_draws_the_callbacks_answer_without_their_requests(dash_duo, demo_data_dir):
+    """Issue 12: the layout holds the first analysis and player frame. A URL with page keys
+    (set, origin, distance, q, D, t) draws what ``analyse``, ``compare`` and ``player`` compute
+    for those keys, and the first load sends none of those callbacks; the origin's reset then
+    goes through them as before."""
+    recorded = {}
+    app = start_app(dash_duo, demo_data_dir,
+                    before_start=lambda a: recorded.setdefault("outputs", record_callback_outputs(a)))
+    outputs = recorded["outputs"]
+    import pages.diffusion as page
+
+    query = Filters().to_query()
+    with app.server.app_context():
+        first = page.analyse(query, "cluster:NSw", "", "hypocentral_3d", None, 80, -1.0, None, None)
+        ev = page.resolve(query, "cluster:NSw", None, "hypocentral_3d", None)["events"].sort_values("time")
+        origin = str(ev["event_id"].iloc[len(ev) // 3])  # not the earliest: the URL's origin is used
+        _, end_text, _ = page.player(first.store, first.store["range"][1])
+        with_origin = page.analyse(query, "cluster:NSw", origin, "hypocentral_3d", None, 80, -1.0, None, None)
+        t = float(round((with_origin.store["range"][0] + with_origin.store["range"][1]) / 2))
+        want = page.analyse(query, "cluster:NSw", origin, "hypocentral_3d", None, 80, -1.0, t, None)
+        compare_patch, compare_text = page.compare(-1.0, want.store)
+        map_fig, player_text, cursor = page.player(want.store, want.t_value)
+    assert want.store["origin"] == origin and want.t_value == t and t < want.store["range"][1]
+
+    del outputs[:]  # the map page that the server's start opened
+    dash_duo.wait_for_page(url=dash_duo.server_url + f"/diffusion?set=cluster:NSw&origin={origin}&dist=hypocentral_3d"
+                                                     f"&q=80&D=0.1&t={t:g}")
+    wait(lambda: dash_duo.find_element("#dif-dt-caption").text == want.caption, message=f"caption {want.caption!r}")
+    wait(lambda: dash_duo.find_element("#dif-player-text").text == player_text, message=f"player {player_text!r}")
+    assert dash_duo.find_element("#dif-compare-text").text == _text(compare_text)
+    assert dash_duo.find_element("#dif-origin-msg").text == want.origin_msg and origin in want.origin_msg
+    assert _fit_box(dash_duo)["d"] == pytest.approx(want.store["D_fit"])
+    assert float(dash_duo.find_element("#dif-t [role=slider]").get_attribute("aria-valuenow")) == t
+    # the distance-time figure: the callback's traces, its comparison envelope, the cursor at t
+    dt_fig = dict(want.figure, data=[dict(d) for d in want.figure["data"]])
+    dt_fig["data"][want.store["compare_index"]]["name"] = _assigned(compare_patch, "data", want.store["compare_index"],
+                                                                    "name")
+    shown = wait(lambda: plotly_js(dash_duo, "dif-dt-graph", _TRACES_JS), message="distance-time figure")
+    assert shown == _traces(dt_fig)
+    assert plotly_js(dash_duo, "dif-dt-graph", "gd.layout.shapes[0].x0") == pytest.approx(
+        _assigned(cursor, "layout", "shapes", 0, "x0")) == pytest.approx(t / 3600.0)
+    assert plotly_js(dash_duo, "dif-dt-graph", "gd.layout.shapes[0].visible") is True
+    shown = wait(lambda: plotly_js(dash_duo, "dif-map-graph", _TRACES_JS), message="activation map")
+    assert shown == _traces(map_fig)
+    # the counts are the page's drawn counts, without a counts query of their own
+    wait(lambda: f"{len(ev):,} drawn" in dash_duo.find_element(".fm-count-events").text, message="drawn counts")
+    q = url_query(dash_duo)
+    assert f"origin={origin}" in q and "dist=hypocentral_3d" in q and f"t={t:g}" in q
+
+    # going back to the earliest origin runs analyse, then player and compare, once each: so
+    # neither ran on the first load
+    _click(dash_duo, dash_duo.find_element("#dif-origin-reset"))
+    wait(lambda: origin not in dash_duo.find_element("#dif-origin-msg").text, message="earliest origin")
+    wait(lambda: dash_duo.find_element("#dif-player-text").text == end_text,
+         message=f"player at the end of the new range: {end_text!r}")
+    wait(lambda: _requests_for(outputs, "dif-map-graph.figure") == 1, message=f"one player request in {outputs}")
+    assert _requests_for(outputs, "dif-analysis.data") == 1, outputs
+    assert _requests_for(outputs, "dif-compare-text.children") == 1, outputs
     no_console_errors(dash_duo)
 
 
