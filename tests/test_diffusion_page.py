@@ -15,8 +15,8 @@ from selenium.webdriver.common.keys import Keys
 from components import diffusion_figures as dff
 from components.data import DataProvider
 from components.filters import Filters
-from pagetools import (no_console_errors, page_module, plotly_js, record_callback_outputs, start_app, url_query,
-                       wait)
+from pagetools import (click_at, no_console_errors, page_module, plotly_js, record_callback_outputs, start_app,
+                       url_query, wait)
 from pipeline.analysis import diffusion as dif
 from pipeline import tables
 
@@ -239,6 +239,47 @@ def test_first_load_with_page_keys_draws_the_callbacks_answer_without_their_requ
     wait(lambda: _requests_for(outputs, "dif-map-graph.figure") == 1, message=f"one player request in {outputs}")
     assert _requests_for(outputs, "dif-analysis.data") == 1, outputs
     assert _requests_for(outputs, "dif-compare-text.children") == 1, outputs
+    no_console_errors(dash_duo)
+
+
+#: the events of the distance-time plot as [event id, viewport x, viewport y], from Plotly's axis transforms
+_EVENT_PIXELS_JS = """
+const gd = document.querySelector('#dif-dt-graph .js-plotly-plot');
+const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, r = gd.getBoundingClientRect();
+const out = [];
+gd.data.forEach(d => (d.customdata || []).forEach((id, i) => out.push(
+    [id, r.left + xa._offset + xa.d2p(d.x[i]), r.top + ya._offset + ya.d2p(d.y[i])])));
+return out;
+"""
+
+
+def test_clicking_an_event_makes_it_the_origin(dash_duo, demo_data_dir):
+    """The plot's events are links to the origin control: a real click on the event farthest
+    from its neighbours (pixels) makes it the origin, through ``choose_origin`` and ``analyse``."""
+    _start(dash_duo, demo_data_dir)
+    first = wait(lambda: dash_duo.find_element("#dif-origin-msg").text, message="origin message")
+    gd = wait(lambda: dash_duo.find_element("#dif-dt-graph .js-plotly-plot"), message="distance-time plot")
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", gd)
+    points = wait(lambda: dash_duo.driver.execute_script(_EVENT_PIXELS_JS), message="plotted events")
+    xy = [(x, y) for _, x, y in points]
+    # the origin star sits at (0, 0): a click there would pick it (no event id), so it counts as a neighbour
+    star = dash_duo.driver.execute_script(
+        "const gd = document.querySelector('#dif-dt-graph .js-plotly-plot'), r = gd.getBoundingClientRect();"
+        "return [r.left + gd._fullLayout.xaxis._offset + gd._fullLayout.xaxis.d2p(0),"
+        "        r.top + gd._fullLayout.yaxis._offset + gd._fullLayout.yaxis.d2p(0)];")
+    isolation = [min(math.hypot(x - a, y - b) for a, b in xy[:i] + xy[i + 1:] + [tuple(star)])
+                 for i, (x, y) in enumerate(xy)]
+    i = max(range(len(points)), key=isolation.__getitem__)
+    event_id, x, y = points[i]
+    assert event_id not in first and isolation[i] > 8, (event_id, isolation[i])
+    click_at(dash_duo.driver, x, y)
+    wait(lambda: dash_duo.find_element("#dif-origin-msg").text.startswith(f"{event_id} · "),
+         message=f"origin {event_id}")
+    assert dash_duo.find_element("#dif-origin").get_attribute("value") == event_id
+    wait(lambda: f"origin={event_id}" in url_query(dash_duo), message="URL origin")
+    # the new origin is the star at (0, 0): its own point is no longer among the events after it
+    wait(lambda: plotly_js(dash_duo, "dif-dt-graph", "gd.data.find(d => d.name === 'origin event').hovertext[0]")
+         == f"origin {event_id}", message="origin star")
     no_console_errors(dash_duo)
 
 
