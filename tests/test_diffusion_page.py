@@ -16,7 +16,7 @@ from components import diffusion_figures as dff
 from components.data import DataProvider
 from components.filters import Filters
 from pagetools import (click_at, no_console_errors, page_module, plotly_js, record_callback_outputs, start_app,
-                       url_query, wait)
+                       url_params, url_query, wait)
 from pipeline.analysis import diffusion as dif
 from pipeline import tables
 
@@ -207,7 +207,7 @@ def test_first_load_with_page_keys_draws_the_callbacks_answer_without_their_requ
 
     del outputs[:]  # the map page that the server's start opened
     dash_duo.wait_for_page(url=dash_duo.server_url + f"/diffusion?set=cluster:NSw&origin={origin}&dist=hypocentral_3d"
-                                                     f"&q=80&D=0.1&t={t:g}")
+                                                     f"&q=80&D=0.1&t={t:.0f}")
     wait(lambda: dash_duo.find_element("#dif-dt-caption").text == want.caption, message=f"caption {want.caption!r}")
     wait(lambda: dash_duo.find_element("#dif-player-text").text == player_text, message=f"player {player_text!r}")
     assert dash_duo.find_element("#dif-compare-text").text == _text(compare_text)
@@ -220,15 +220,15 @@ def test_first_load_with_page_keys_draws_the_callbacks_answer_without_their_requ
                                                                     "name")
     shown = wait(lambda: plotly_js(dash_duo, "dif-dt-graph", _TRACES_JS), message="distance-time figure")
     assert shown == _traces(dt_fig)
-    assert plotly_js(dash_duo, "dif-dt-graph", "gd.layout.shapes[0].x0") == pytest.approx(
-        _assigned(cursor, "layout", "shapes", 0, "x0")) == pytest.approx(t / 3600.0)
+    assert _assigned(cursor, "layout", "shapes", 0, "x0") == pytest.approx(t / 3600.0)
+    assert plotly_js(dash_duo, "dif-dt-graph", "gd.layout.shapes[0].x0") == pytest.approx(t / 3600.0)
     assert plotly_js(dash_duo, "dif-dt-graph", "gd.layout.shapes[0].visible") is True
     shown = wait(lambda: plotly_js(dash_duo, "dif-map-graph", _TRACES_JS), message="activation map")
     assert shown == _traces(map_fig)
-    # the counts are the page's drawn counts, without a counts query of their own
+    # the bar's counts are the page's drawn counts (the layout's drawn store)
     wait(lambda: f"{len(ev):,} drawn" in dash_duo.find_element(".fm-count-events").text, message="drawn counts")
     q = url_query(dash_duo)
-    assert f"origin={origin}" in q and "dist=hypocentral_3d" in q and f"t={t:g}" in q
+    assert f"origin={origin}" in q and "dist=hypocentral_3d" in q and float(url_params(dash_duo)["t"][0]) == t
 
     # going back to the earliest origin runs analyse, then player and compare, once each: so
     # neither ran on the first load
@@ -315,14 +315,18 @@ def test_page_state_parsing(demo_data_dir):
     assert page.default_set([]) is None
 
 
-def test_csv_and_toc2me_shares_through_the_provider(tmp_path, toc2me_tables):
+@pytest.fixture(scope="module")
+def toc2me_data(toc2me_tables, tmp_path_factory):
+    """The ToC2ME tables in a data folder (tests must not write to it)."""
+    data = tmp_path_factory.mktemp("toc2me")
+    tables.write_tables(data, toc2me_tables)
+    return data
+
+
+def test_csv_and_toc2me_shares_through_the_provider(toc2me_data):
     """The page's own path on real tables: SWe-lowdip, original distance and origin ->
     21 % / 89 % / 100 %; and the CSV is the distance-time table."""
-    from pipeline import tables
-
-    data = tmp_path / "toc2me"
-    tables.write_tables(data, toc2me_tables)
-    app, page = page_module(data, "pages.diffusion")
+    app, page = page_module(toc2me_data, "pages.diffusion")
     with app.server.app_context():
         out = page.analyse("", "subset:SWe-lowdip", "", "signed_epicentral", None, 90, math.log10(0.0316), None, None)
         fig, store = out[0], out[4]
@@ -344,6 +348,25 @@ def test_csv_and_toc2me_shares_through_the_provider(tmp_path, toc2me_tables):
         # NSw cluster: 290 mechanisms drawn on the player (one per event)
         out = page.analyse("", "cluster:NSw", "", "signed_epicentral", None, 90, -1.5, None, None)
         assert out[3]["mechanisms"]["matched"] == 290
+
+
+def test_toc2me_bookmarks_come_with_the_page_and_move_the_player(dash_duo, toc2me_data):
+    """The six activation bookmarks of the SWe sets are in the first layout; clicking one
+    moves the player to its time (the clientside callback, then ``player``)."""
+    app = _start(dash_duo, toc2me_data)
+    import pages.diffusion as page
+
+    with app.server.app_context():
+        store = page.analyse("", "subset:SWe-lowdip", "", "signed_epicentral", None, 90, -1.5, None, None).store
+        fault3 = store["bookmarks"][2]
+        _, want, _ = page.player(store, fault3["s"])
+    buttons = wait(lambda: dash_duo.driver.find_elements(By.CSS_SELECTOR, "#dif-bookmarks button"), message="bookmarks")
+    assert [b.text.split()[0] for b in buttons] == [b["label"] for b in store["bookmarks"]]
+    _click(dash_duo, buttons[2])
+    wait(lambda: dash_duo.find_element("#dif-player-text").text == want, message=f"player at Fault3: {want!r}")
+    assert "05:21:40.80" in want
+    wait(lambda: abs(float(url_params(dash_duo)["t"][0]) - fault3["s"]) <= 0.005, message="URL t")
+    no_console_errors(dash_duo)
 
 
 def test_frame_read_error_is_raised_not_shown_as_no_subsets(demo_data_dir):
