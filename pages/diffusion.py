@@ -12,6 +12,9 @@ The set is a named mechanism subset of the dataset (``pipeline.ingest.regions.SU
 cluster; data that name neither (a user's own project) get one set, every event. The page keeps its
 controls in the URL next to the filters: ``set``, ``origin``, ``dist``, ``strike``, ``q`` (%), ``D``
 (comparison, m²/s) and ``t`` (player, s since the origin).
+
+The layout holds the first analysis and player frame for its URL (:func:`analysis_answer`,
+:func:`build_frame`): a load draws without the analyse → player round trips; the callbacks answer changes.
 """
 from __future__ import annotations
 
@@ -658,6 +661,7 @@ def set_cursor(target, t_s: float, store: dict) -> None:
     prevent_initial_call=True,  # the layout holds the first analysis
 )
 def analyse(query, set_value, origin, method, strike, q, log_d, t_value, previous):
+    """The panel again when a filter or a control changes (:func:`analysis_answer`)."""
     return analysis_answer(query, set_value, origin, method, strike, q, log_d, t_value, previous)
 
 
