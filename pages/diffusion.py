@@ -12,11 +12,15 @@ The set is a named mechanism subset of the dataset (``pipeline.ingest.regions.SU
 cluster; data that name neither (a user's own project) get one set, every event. The page keeps its
 controls in the URL next to the filters: ``set``, ``origin``, ``dist``, ``strike``, ``q`` (%), ``D``
 (comparison, m²/s) and ``t`` (player, s since the origin).
+
+The layout holds the first analysis and player frame for its URL (:func:`analysis_answer`,
+:func:`build_frame`): a load draws without the analyse → player round trips; the callbacks answer changes.
 """
 from __future__ import annotations
 
 import functools
 import math
+from typing import NamedTuple
 
 import dash
 import dash_bootstrap_components as dbc
@@ -344,17 +348,22 @@ def _label(text, html_for=None):
     return dbc.Label(text, className="fm-label", html_for=html_for)
 
 
-def _graph(gid, height, filename, drag="zoom"):
+def _graph(gid, figure, height, filename, drag="zoom"):
     return dcc.Loading(dcc.Graph(
-        id=gid, figure=dff.empty_figure("loading…"), style={"height": height},
+        id=gid, figure=figure, style={"height": height},
         config={"displaylogo": False, "showTips": False, "responsive": True, "scrollZoom": drag == "pan",
                 "modeBarButtonsToRemove": ["select2d", "lasso2d"],
                 "toImageButtonOptions": {"filename": filename, "scale": 2}}),
         type="circle", delay_show=400, overlay_style={"visibility": "visible", "opacity": 0.6})
 
 
-def _controls(state: dict, options: list[dict]):
-    log_d = math.log10(state["D"])
+def _compare_value(state: dict) -> float:
+    """The compare slider's value (log10 of the comparison D in m²/s, to its step)."""
+    return round(math.log10(state["D"]), 2)
+
+
+def _controls(state: dict, options: list[dict], first: AnalysisAnswer, compare_text):
+    """The side card's controls for ``state``, holding the first analysis ``first``."""
     return html.Div([
         _label("Event set", SET),
         dcc.Dropdown(id=SET, options=options, value=state["set"], clearable=False, searchable=False,
@@ -369,27 +378,27 @@ def _controls(state: dict, options: list[dict]):
         html.Div([
             _label("Strike (° from N)", STRIKE),
             dbc.Input(id=STRIKE, type="number", min=0, max=360, step=0.1, size="sm", debounce=True,
-                      value=state["strike"], placeholder="average of the set"),
-        ], id=STRIKE_ROW, className="mb-2", style=None if state["dist"] == "along_strike" else {"display": "none"}),
+                      value=state["strike"], placeholder=first.strike_placeholder),
+        ], id=STRIKE_ROW, className="mb-2", style=first.strike_row_style),
         _label("Origin event", ORIGIN),
         dbc.InputGroup([
             dbc.Input(id=ORIGIN, type="text", value=state["origin"] or "", debounce=True, size="sm",
-                      placeholder="earliest event of the set", className="fm-time"),
+                      placeholder="earliest event of the set", className="fm-time", invalid=first.origin_invalid),
             dbc.Button("earliest", id=ORIGIN_RESET, color="secondary", outline=True, size="sm"),
         ], size="sm"),
-        html.Div(id=ORIGIN_MSG, className="fm-note mb-2"),
+        html.Div(first.origin_msg, id=ORIGIN_MSG, className="fm-note mb-2"),
         _label("Share inside the fitted envelope (q, %)", Q),
         html.Div(dcc.Slider(id=Q, min=Q_RANGE[0], max=Q_RANGE[1], step=1, value=state["q"],
                             marks={v: {"label": f"{v}"} for v in (50, 60, 70, 80, 90, 100)},
                             updatemode="mouseup", allow_direct_input=False,
                             tooltip={"placement": "bottom", "always_visible": False}), className="fm-slider mb-1"),
-        html.Div(id=FIT, className="dif-fit mb-2"),
+        html.Div(first.fit, id=FIT, className="dif-fit mb-2"),
         _label("Compare: D (m²/s, log scale)", COMPARE),
-        html.Div(dcc.Slider(id=COMPARE, min=-3, max=0, step=0.01, value=round(log_d, 2),
+        html.Div(dcc.Slider(id=COMPARE, min=-3, max=0, step=0.01, value=_compare_value(state),
                             marks={-3: "0.001", -2: "0.01", -1.5: "0.0316", -1: "0.1", 0: "1"},
                             updatemode="drag", allow_direct_input=False), className="fm-slider"),
-        html.Div(id=COMPARE_TEXT, className="mb-2", style={"fontSize": ".85rem"}),
-        html.Div(id=SHARES, className="mb-2"),
+        html.Div(compare_text, id=COMPARE_TEXT, className="mb-2", style={"fontSize": ".85rem"}),
+        html.Div(first.shares, id=SHARES, className="mb-2"),
         html.Div([
             dbc.Button([html.Span("⤓ ", className="me-1"), "Download CSV"], id=CSV_BUTTON, color="primary",
                        size="sm", className="fm-download me-2"),
@@ -409,32 +418,41 @@ def layout(**query):
     dataset = _dataset(provider)
     defaults = {"set": default_set(options), "dist": "signed_epicentral", "q": DEFAULT_Q,
                 "D": dff.DEFAULT_COMPARE_D}
+    # the first analysis and player frame come with the layout, computed from the controls'
+    # values as ``analyse``, ``compare`` and ``player`` would: the page draws without a chain
+    # of callback round trips after the layout's (issue 12); those callbacks answer changes only
+    log_d = _compare_value(state)
+    first = analysis_answer(f.to_query(), state["set"], state["origin"] or "", state["dist"], state["strike"],
+                            state["q"], log_d, state["t"], None)
+    compare_text = set_compare(first.figure, log_d, first.store)
+    set_cursor(first.figure, first.t_value, first.store)
+    map_fig, player_text = build_frame(first.store, first.t_value)
     return html.Div([
-        filter_bar.filter_bar(PAGE, f, provider.filter_options(), display=False, table=False),
+        filter_bar.filter_bar(PAGE, f, provider.filter_options(), display=False, table=False, drawn=first.drawn),
         dcc.Store(id=STATE, data=defaults),
         dcc.Store(id=URL_SYNC),
         dcc.Store(id=URL_DUMMY),
-        dcc.Store(id=ANALYSIS),
+        dcc.Store(id=ANALYSIS, data=first.store),
         dcc.Download(id=CSV_DOWNLOAD),
         dcc.Interval(id=INTERVAL, interval=PLAY_INTERVAL_MS, disabled=True),
         dbc.Row([
             dbc.Col(dbc.Card([
                 dbc.CardHeader(html.Div([
                     html.Span("Distance vs time", className="fw-semibold me-2"),
-                    html.Span(id=DT_CAPTION, className="fm-note"),
+                    html.Span(first.caption, id=DT_CAPTION, className="fm-note"),
                 ]), className="fm-card-header"),
-                _graph(DT_GRAPH, "540px", image_name("diffusion")),
+                _graph(DT_GRAPH, first.figure, "540px", image_name("diffusion")),
             ], className="fm-map-card"), lg=8),
             dbc.Col(dbc.Card([
                 dbc.CardHeader("Set, origin and fit", className="fm-card-header fw-semibold"),
-                dbc.CardBody(_controls(state, options), className="fm-details"),
+                dbc.CardBody(_controls(state, options, first, compare_text), className="fm-details"),
             ], className="fm-side-card"), lg=4, className="fm-side"),
         ], className="g-3 mb-3"),
         dbc.Row([
             dbc.Col(dbc.Card([
                 dbc.CardHeader(html.Div([
                     html.Span("Activation player", className="fw-semibold me-2"),
-                    html.Span(id=PLAYER_TEXT, className="fm-note"),
+                    html.Span(player_text, id=PLAYER_TEXT, className="fm-note"),
                 ]), className="fm-card-header"),
                 html.Div([
                     dbc.Button("▶ Play", id=PLAY, color="primary", outline=True, size="sm", className="me-2",
@@ -444,13 +462,12 @@ def layout(**query):
                              className="me-3", style={"width": "7rem"},
                              title=f"playback speed: at 1× {PLAY_FRAMES} frames {PLAY_INTERVAL_MS / 1000:g} s apart; "
                                    "2× moves twice as far per frame"),
-                    html.Div(dcc.Slider(id=TIME, min=min(0.0, state["t"] or 0.0), max=max(1.0, state["t"] or 1.0),
-                                        step=1, value=state["t"] if state["t"] is not None else 1,
-                                        updatemode="mouseup", allow_direct_input=False, marks=None),
+                    html.Div(dcc.Slider(id=TIME, min=first.t_min, max=first.t_max, step=1, value=first.t_value,
+                                        updatemode="mouseup", allow_direct_input=False, marks=first.t_marks),
                              className="fm-slider flex-grow-1"),
                 ], className="d-flex align-items-center px-3 pt-2"),
-                html.Div(id=BOOKMARKS, className="px-3 pb-1"),
-                _graph(MAP_GRAPH, "520px", image_name("activation"), drag="pan"),
+                html.Div(first.bookmarks, id=BOOKMARKS, className="px-3 pb-1"),
+                _graph(MAP_GRAPH, map_fig, "520px", image_name("activation"), drag="pan"),
             ], className="fm-map-card"), lg=8),
             dbc.Col(dbc.Card([
                 dbc.CardHeader("About this analysis", className="fm-card-header fw-semibold"),
@@ -522,18 +539,33 @@ def build_analysis(query: str, set_value: str | None, origin: str | None, method
     return r, fit, fig
 
 
-# -- callbacks ---------------------------------------------------------------------------------
-@dash.callback(
-    Output(DT_GRAPH, "figure"), Output(FIT, "children"), Output(SHARES, "children"), Output(IDS.drawn, "data"),
-    Output(ANALYSIS, "data"), Output(ORIGIN, "invalid"), Output(ORIGIN_MSG, "children"),
-    Output(STRIKE, "placeholder"), Output(STRIKE_ROW, "style"), Output(DT_CAPTION, "children"),
-    Output(TIME, "min"), Output(TIME, "max"), Output(TIME, "marks"), Output(TIME, "value"),
-    Output(BOOKMARKS, "children"),
-    Input(IDS.filters, "data"), Input(SET, "value"), Input(ORIGIN, "value"), Input(DIST, "value"),
-    Input(STRIKE, "value"), Input(Q, "value"),
-    State(COMPARE, "value"), State(TIME, "value"), State(ANALYSIS, "data"),
-)
-def analyse(query, set_value, origin, method, strike, q, log_d, t_value, previous):
+class AnalysisAnswer(NamedTuple):
+    """What the distance-time panel shows for one selection, in the order of ``analyse``'s
+    outputs: the layout's first answer and every recomputation (a tuple, so the callback
+    returns it as is)."""
+    figure: dict
+    fit: object
+    shares: object
+    drawn: dict
+    store: dict
+    origin_invalid: bool
+    origin_msg: str
+    strike_placeholder: str
+    strike_row_style: dict | None
+    caption: str
+    t_min: float
+    t_max: float
+    t_marks: dict
+    t_value: float
+    bookmarks: list
+
+
+def analysis_answer(query, set_value, origin, method, strike, q, log_d, t_value, previous) -> AnalysisAnswer:
+    """The distance-time panel for the controls' values (as the components hold them: ``q`` in
+    %, ``log_d`` = log10 of the comparison D in m²/s, ``t_value`` the player's time in s since
+    the origin or None for the end of the range) and ``previous`` (the ``ANALYSIS`` store
+    before, or None): the player's time stays where it was for the same selection and goes to
+    the end of the range for a new one."""
     q = int(q if q is not None else DEFAULT_Q)
     compare_D = 10 ** float(log_d if log_d is not None else math.log10(dff.DEFAULT_COMPARE_D))
     r, fit, fig = build_analysis(query, set_value, origin, method, strike, q, compare_D)
@@ -556,7 +588,7 @@ def analyse(query, set_value, origin, method, strike, q, log_d, t_value, previou
     bookmarks = _bookmarks(dataset, r)
     lo, hi = _t_range(r, bookmarks) if o is not None else (0.0, 1.0)
     same_selection = previous and previous.get("key") == [query, set_value, o and o["event_id"]]
-    if t_value is None or (previous is None and t_value == 1 and hi != 1) or (previous and not same_selection):
+    if t_value is None or (previous and not same_selection):
         t_value = hi
     t_value = min(max(float(t_value), lo), hi)
     origin_time = None if o is None else pd.Timestamp(o["time"]).isoformat()
@@ -586,9 +618,51 @@ def analyse(query, set_value, origin, method, strike, q, log_d, t_value, previou
                           id={"type": BOOKMARK, "index": i}, color="secondary", outline=True, size="sm",
                           className="me-1 mb-1 py-0", title=f"{b['label']}: {b['text']} UTC")
                for i, b in enumerate(bookmarks)]
-    return (fig, _fit_children(fit, r), _shares_children(dff.shares(r["dt"], dff.REFERENCE_D)), drawn, store,
-            origin_bad, origin_msg, placeholder, strike_style, caption, lo, hi, _slider_marks(lo, hi, bookmarks),
-            t_value, buttons)
+    return AnalysisAnswer(fig, _fit_children(fit, r), _shares_children(dff.shares(r["dt"], dff.REFERENCE_D)), drawn,
+                          store, origin_bad, origin_msg, placeholder, strike_style, caption, lo, hi,
+                          _slider_marks(lo, hi, bookmarks), t_value, buttons)
+
+
+def set_compare(target, log_d, store: dict):
+    """Move the comparison envelope of the distance-time figure ``target`` (its dict, or a
+    ``Patch`` of it) to D = 10**``log_d`` m²/s and name its share inside; returns the text
+    under the compare slider."""
+    D = 10 ** float(log_d if log_d is not None else math.log10(dff.DEFAULT_COMPARE_D))
+    crit = [v if v is not None else math.inf for v in store["crit"]]
+    x, y = dff.envelope_xy(D, store["t_max_h"], store["signed"])
+    i = store["compare_index"]
+    target["data"][i]["x"] = x
+    target["data"][i]["y"] = y
+    share = (np.searchsorted(np.asarray(crit), D * (1 + 1e-9), side="right") / store["n"]) if store["n"] else None
+    target["data"][i]["name"] = f"compare: D = {dff.format_D(D)}" + (f" ({share:.0%} inside)" if share is not None
+                                                                      else "")
+    return _compare_text(D, crit, store["n"])
+
+
+def set_cursor(target, t_s: float, store: dict) -> None:
+    """Put the player's time cursor of the distance-time figure ``target`` (its dict, or a
+    ``Patch`` of it) at ``t_s`` s after the origin; hidden without an origin."""
+    cursor = target["layout"]["shapes"][0]
+    cursor["x0"] = t_s / 3600.0
+    cursor["x1"] = t_s / 3600.0
+    cursor["visible"] = bool(store["origin"])
+
+
+# -- callbacks ---------------------------------------------------------------------------------
+@dash.callback(
+    Output(DT_GRAPH, "figure"), Output(FIT, "children"), Output(SHARES, "children"), Output(IDS.drawn, "data"),
+    Output(ANALYSIS, "data"), Output(ORIGIN, "invalid"), Output(ORIGIN_MSG, "children"),
+    Output(STRIKE, "placeholder"), Output(STRIKE_ROW, "style"), Output(DT_CAPTION, "children"),
+    Output(TIME, "min"), Output(TIME, "max"), Output(TIME, "marks"), Output(TIME, "value"),
+    Output(BOOKMARKS, "children"),
+    Input(IDS.filters, "data"), Input(SET, "value"), Input(ORIGIN, "value"), Input(DIST, "value"),
+    Input(STRIKE, "value"), Input(Q, "value"),
+    State(COMPARE, "value"), State(TIME, "value"), State(ANALYSIS, "data"),
+    prevent_initial_call=True,  # the layout holds the first analysis
+)
+def analyse(query, set_value, origin, method, strike, q, log_d, t_value, previous):
+    """The panel again when a filter or a control changes (:func:`analysis_answer`)."""
+    return analysis_answer(query, set_value, origin, method, strike, q, log_d, t_value, previous)
 
 
 @dash.callback(
@@ -600,17 +674,8 @@ def compare(log_d, store):
     """Move the comparison envelope (a Patch) and show the share inside it."""
     if not store:
         raise PreventUpdate
-    D = 10 ** float(log_d if log_d is not None else math.log10(dff.DEFAULT_COMPARE_D))
-    crit = [v if v is not None else math.inf for v in store["crit"]]
     patch = Patch()
-    x, y = dff.envelope_xy(D, store["t_max_h"], store["signed"])
-    i = store["compare_index"]
-    patch["data"][i]["x"] = x
-    patch["data"][i]["y"] = y
-    share = (np.searchsorted(np.asarray(crit), D * (1 + 1e-9), side="right") / store["n"]) if store["n"] else None
-    patch["data"][i]["name"] = f"compare: D = {dff.format_D(D)}" + (f" ({share:.0%} inside)" if share is not None
-                                                                     else "")
-    return patch, _compare_text(D, crit, store["n"])
+    return patch, set_compare(patch, log_d, store)
 
 
 def build_frame(store: dict, t_s: float):
@@ -646,9 +711,7 @@ def player(store, t_s):
     t_s = float(t_s if t_s is not None else store["range"][1])
     fig, text = build_frame(store, t_s)
     patch = Patch()
-    patch["layout"]["shapes"][0]["x0"] = t_s / 3600.0
-    patch["layout"]["shapes"][0]["x1"] = t_s / 3600.0
-    patch["layout"]["shapes"][0]["visible"] = bool(store["origin"])
+    set_cursor(patch, t_s, store)
     return fig, text, patch
 
 

@@ -20,13 +20,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(dash_duo, data_dir, path: str = "/", *, window_size: tuple[int, int] | None = None):
+def start_app(dash_duo, data_dir, path: str = "/", *, window_size: tuple[int, int] | None = None,
+              before_start=None):
     """Serve ``create_app(data_dir)`` on a free port and open ``path`` (page path plus
     query string / hash; ``"/"`` is the page the server start already opened).
-    ``window_size`` (width, height) resizes the browser window first."""
+    ``window_size`` (width, height) resizes the browser window first. ``before_start(app)``
+    runs before the server serves anything (e.g. :func:`record_callback_outputs`)."""
     from app import create_app
 
     app = create_app(data_dir)
+    if before_start is not None:
+        before_start(app)
     dash_duo.start_server(app, port=free_port())
     if window_size is not None:
         dash_duo.driver.set_window_size(*window_size)
@@ -71,6 +75,23 @@ def count_callbacks(dash_duo) -> int:
     from bench.bench_browser import CALLBACK_COUNTER
 
     return int(dash_duo.driver.execute_script(CALLBACK_COUNTER + "return window.__fm.requests;"))
+
+
+def record_callback_outputs(app) -> list[str]:
+    """The outputs of every callback request ``app`` receives from now on, in order of
+    arrival: the request body's ``output`` (``"id.prop"``, several joined by ``..`` with
+    ``...`` around). Recorded on the server, so a page's first requests count too. Call
+    before the server starts (Flask takes no hooks after its first request)."""
+    from flask import request
+
+    seen: list[str] = []
+
+    @app.server.before_request
+    def _record():
+        if request.path.endswith("/_dash-update-component"):
+            seen.append(str((request.get_json(silent=True) or {}).get("output", "")))
+
+    return seen
 
 
 def callbacks_settled(dash_duo, sent_before: int) -> bool:

@@ -15,7 +15,8 @@ from selenium.webdriver.common.keys import Keys
 from components import diffusion_figures as dff
 from components.data import DataProvider
 from components.filters import Filters
-from pagetools import no_console_errors, page_module, plotly_js, start_app, url_query, wait
+from pagetools import (click_at, no_console_errors, page_module, plotly_js, record_callback_outputs, start_app,
+                       url_params, url_query, wait)
 from pipeline.analysis import diffusion as dif
 from pipeline import tables
 
@@ -147,6 +148,141 @@ def test_controls_update_figure_url_and_player(dash_duo, demo_data_dir, provider
     no_console_errors(dash_duo)
 
 
+def _text(component) -> str:
+    """The text a Dash component tree shows (what Selenium's ``.text`` reads, without layout)."""
+    if component is None:
+        return ""
+    if isinstance(component, (str, int, float)):
+        return str(component)
+    if isinstance(component, (list, tuple)):
+        return "".join(_text(c) for c in component)
+    return _text(getattr(component, "children", None))
+
+
+def _assigned(patch, *location):
+    """The value a ``Patch`` assigns at ``location`` (None when it assigns nothing there)."""
+    ops = patch.to_plotly_json()["operations"]
+    return next((o["params"]["value"] for o in ops if o["operation"] == "Assign" and o["location"] == list(location)),
+                None)
+
+
+#: each trace of a drawn figure as [name, its x: the base64 of a typed array, else the number of values]
+_TRACES_JS = "gd.data.map(d => [d.name, (d.x && d.x.bdata !== undefined) ? d.x.bdata : (d.x || []).length])"
+
+
+def _traces(fig: dict) -> list:
+    """:data:`_TRACES_JS` of a server-side figure."""
+    return [[d.get("name"), d["x"]["bdata"] if isinstance(d.get("x"), dict) else len(d.get("x") or [])]
+            for d in fig["data"]]
+
+
+def _requests_for(outputs: list[str], output: str) -> int:
+    """How many recorded callback requests (:func:`pagetools.record_callback_outputs`) write ``output``."""
+    return sum(output in o for o in outputs)
+
+
+def test_first_load_with_page_keys_draws_the_callbacks_answer_without_their_requests(dash_duo, demo_data_dir):
+    """Issue 12: the layout holds the first analysis and player frame. A URL with page keys
+    (set, origin, distance, q, D, t) draws what ``analyse``, ``compare`` and ``player`` compute
+    for those keys, and the first load sends none of those callbacks; the origin's reset then
+    goes through them as before."""
+    recorded = {}
+    app = start_app(dash_duo, demo_data_dir,
+                    before_start=lambda a: recorded.setdefault("outputs", record_callback_outputs(a)))
+    outputs = recorded["outputs"]
+    import pages.diffusion as page
+
+    query = Filters().to_query()
+    with app.server.app_context():
+        first = page.analyse(query, "cluster:NSw", "", "hypocentral_3d", None, 80, -1.0, None, None)
+        ev = page.resolve(query, "cluster:NSw", None, "hypocentral_3d", None)["events"].sort_values("time")
+        origin = str(ev["event_id"].iloc[len(ev) // 3])  # not the earliest: the URL's origin is used
+        _, end_text, _ = page.player(first.store, first.store["range"][1])
+        with_origin = page.analyse(query, "cluster:NSw", origin, "hypocentral_3d", None, 80, -1.0, None, None)
+        t = float(round((with_origin.store["range"][0] + with_origin.store["range"][1]) / 2))
+        want = page.analyse(query, "cluster:NSw", origin, "hypocentral_3d", None, 80, -1.0, t, None)
+        compare_patch, compare_text = page.compare(-1.0, want.store)
+        map_fig, player_text, cursor = page.player(want.store, want.t_value)
+    assert want.store["origin"] == origin and want.t_value == t and t < want.store["range"][1]
+
+    del outputs[:]  # the map page that the server's start opened
+    dash_duo.wait_for_page(url=dash_duo.server_url + f"/diffusion?set=cluster:NSw&origin={origin}&dist=hypocentral_3d"
+                                                     f"&q=80&D=0.1&t={t:.0f}")
+    wait(lambda: dash_duo.find_element("#dif-dt-caption").text == want.caption, message=f"caption {want.caption!r}")
+    wait(lambda: dash_duo.find_element("#dif-player-text").text == player_text, message=f"player {player_text!r}")
+    assert dash_duo.find_element("#dif-compare-text").text == _text(compare_text)
+    assert dash_duo.find_element("#dif-origin-msg").text == want.origin_msg and origin in want.origin_msg
+    assert _fit_box(dash_duo)["d"] == pytest.approx(want.store["D_fit"])
+    assert float(dash_duo.find_element("#dif-t [role=slider]").get_attribute("aria-valuenow")) == t
+    # the distance-time figure: the callback's traces, its comparison envelope, the cursor at t
+    dt_fig = dict(want.figure, data=[dict(d) for d in want.figure["data"]])
+    dt_fig["data"][want.store["compare_index"]]["name"] = _assigned(compare_patch, "data", want.store["compare_index"],
+                                                                    "name")
+    shown = wait(lambda: plotly_js(dash_duo, "dif-dt-graph", _TRACES_JS), message="distance-time figure")
+    assert shown == _traces(dt_fig)
+    assert _assigned(cursor, "layout", "shapes", 0, "x0") == pytest.approx(t / 3600.0)
+    assert plotly_js(dash_duo, "dif-dt-graph", "gd.layout.shapes[0].x0") == pytest.approx(t / 3600.0)
+    assert plotly_js(dash_duo, "dif-dt-graph", "gd.layout.shapes[0].visible") is True
+    shown = wait(lambda: plotly_js(dash_duo, "dif-map-graph", _TRACES_JS), message="activation map")
+    assert shown == _traces(map_fig)
+    # the bar's counts are the page's drawn counts (the layout's drawn store)
+    wait(lambda: f"{len(ev):,} drawn" in dash_duo.find_element(".fm-count-events").text, message="drawn counts")
+    q = url_query(dash_duo)
+    assert f"origin={origin}" in q and "dist=hypocentral_3d" in q and float(url_params(dash_duo)["t"][0]) == t
+
+    # going back to the earliest origin runs analyse, then player and compare, once each: so
+    # neither ran on the first load
+    _click(dash_duo, dash_duo.find_element("#dif-origin-reset"))
+    wait(lambda: origin not in dash_duo.find_element("#dif-origin-msg").text, message="earliest origin")
+    wait(lambda: dash_duo.find_element("#dif-player-text").text == end_text,
+         message=f"player at the end of the new range: {end_text!r}")
+    wait(lambda: _requests_for(outputs, "dif-map-graph.figure") == 1, message=f"one player request in {outputs}")
+    assert _requests_for(outputs, "dif-analysis.data") == 1, outputs
+    assert _requests_for(outputs, "dif-compare-text.children") == 1, outputs
+    no_console_errors(dash_duo)
+
+
+#: the events of the distance-time plot as [event id, viewport x, viewport y], from Plotly's axis transforms
+_EVENT_PIXELS_JS = """
+const gd = document.querySelector('#dif-dt-graph .js-plotly-plot');
+const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, r = gd.getBoundingClientRect();
+const out = [];
+gd.data.forEach(d => (d.customdata || []).forEach((id, i) => out.push(
+    [id, r.left + xa._offset + xa.d2p(d.x[i]), r.top + ya._offset + ya.d2p(d.y[i])])));
+return out;
+"""
+
+
+def test_clicking_an_event_makes_it_the_origin(dash_duo, demo_data_dir):
+    """The plot's events are links to the origin control: a real click on the event farthest
+    from its neighbours (pixels) makes it the origin, through ``choose_origin`` and ``analyse``."""
+    _start(dash_duo, demo_data_dir)
+    first = wait(lambda: dash_duo.find_element("#dif-origin-msg").text, message="origin message")
+    gd = wait(lambda: dash_duo.find_element("#dif-dt-graph .js-plotly-plot"), message="distance-time plot")
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", gd)
+    points = wait(lambda: dash_duo.driver.execute_script(_EVENT_PIXELS_JS), message="plotted events")
+    xy = [(x, y) for _, x, y in points]
+    # the origin star sits at (0, 0): a click there would pick it (no event id), so it counts as a neighbour
+    star = dash_duo.driver.execute_script(
+        "const gd = document.querySelector('#dif-dt-graph .js-plotly-plot'), r = gd.getBoundingClientRect();"
+        "return [r.left + gd._fullLayout.xaxis._offset + gd._fullLayout.xaxis.d2p(0),"
+        "        r.top + gd._fullLayout.yaxis._offset + gd._fullLayout.yaxis.d2p(0)];")
+    isolation = [min(math.hypot(x - a, y - b) for a, b in xy[:i] + xy[i + 1:] + [tuple(star)])
+                 for i, (x, y) in enumerate(xy)]
+    i = max(range(len(points)), key=isolation.__getitem__)
+    event_id, x, y = points[i]
+    assert event_id not in first and isolation[i] > 8, (event_id, isolation[i])
+    click_at(dash_duo.driver, x, y)
+    wait(lambda: dash_duo.find_element("#dif-origin-msg").text.startswith(f"{event_id} · "),
+         message=f"origin {event_id}")
+    assert dash_duo.find_element("#dif-origin").get_attribute("value") == event_id
+    wait(lambda: f"origin={event_id}" in url_query(dash_duo), message="URL origin")
+    # the new origin is the star at (0, 0): its own point is no longer among the events after it
+    wait(lambda: plotly_js(dash_duo, "dif-dt-graph", "gd.data.find(d => d.name === 'origin event').hovertext[0]")
+         == f"origin {event_id}", message="origin star")
+    no_console_errors(dash_duo)
+
+
 def test_empty_state_and_bad_origin(dash_duo, demo_data_dir):
     _start(dash_duo, demo_data_dir, "/diffusion?mmin=9")
     wait(lambda: "No event of SWe-lowdip v1 matches the filters" in dash_duo.find_element("#dif-fit").text,
@@ -179,14 +315,18 @@ def test_page_state_parsing(demo_data_dir):
     assert page.default_set([]) is None
 
 
-def test_csv_and_toc2me_shares_through_the_provider(tmp_path, toc2me_tables):
+@pytest.fixture(scope="module")
+def toc2me_data(toc2me_tables, tmp_path_factory):
+    """The ToC2ME tables in a data folder (tests must not write to it)."""
+    data = tmp_path_factory.mktemp("toc2me")
+    tables.write_tables(data, toc2me_tables)
+    return data
+
+
+def test_csv_and_toc2me_shares_through_the_provider(toc2me_data):
     """The page's own path on real tables: SWe-lowdip, original distance and origin ->
     21 % / 89 % / 100 %; and the CSV is the distance-time table."""
-    from pipeline import tables
-
-    data = tmp_path / "toc2me"
-    tables.write_tables(data, toc2me_tables)
-    app, page = page_module(data, "pages.diffusion")
+    app, page = page_module(toc2me_data, "pages.diffusion")
     with app.server.app_context():
         out = page.analyse("", "subset:SWe-lowdip", "", "signed_epicentral", None, 90, math.log10(0.0316), None, None)
         fig, store = out[0], out[4]
@@ -208,6 +348,25 @@ def test_csv_and_toc2me_shares_through_the_provider(tmp_path, toc2me_tables):
         # NSw cluster: 290 mechanisms drawn on the player (one per event)
         out = page.analyse("", "cluster:NSw", "", "signed_epicentral", None, 90, -1.5, None, None)
         assert out[3]["mechanisms"]["matched"] == 290
+
+
+def test_toc2me_bookmarks_come_with_the_page_and_move_the_player(dash_duo, toc2me_data):
+    """The six activation bookmarks of the SWe sets are in the first layout; clicking one
+    moves the player to its time (the clientside callback, then ``player``)."""
+    app = _start(dash_duo, toc2me_data)
+    import pages.diffusion as page
+
+    with app.server.app_context():
+        store = page.analyse("", "subset:SWe-lowdip", "", "signed_epicentral", None, 90, -1.5, None, None).store
+        fault3 = store["bookmarks"][2]
+        _, want, _ = page.player(store, fault3["s"])
+    buttons = wait(lambda: dash_duo.driver.find_elements(By.CSS_SELECTOR, "#dif-bookmarks button"), message="bookmarks")
+    assert [b.text.split()[0] for b in buttons] == [b["label"] for b in store["bookmarks"]]
+    _click(dash_duo, buttons[2])
+    wait(lambda: dash_duo.find_element("#dif-player-text").text == want, message=f"player at Fault3: {want!r}")
+    assert "05:21:40.80" in want
+    wait(lambda: abs(float(url_params(dash_duo)["t"][0]) - fault3["s"]) <= 0.005, message="URL t")
+    no_console_errors(dash_duo)
 
 
 def test_frame_read_error_is_raised_not_shown_as_no_subsets(demo_data_dir):
