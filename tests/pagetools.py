@@ -39,21 +39,6 @@ def start_app(dash_duo, data_dir, path: str = "/", *, window_size: tuple[int, in
     return app
 
 
-def record_callback_outputs(app) -> list[str]:
-    """The ``output`` string of every callback request ``app`` serves from now on, in
-    arrival order (a list the caller may clear). Register before the server starts: Flask
-    takes no new request hook after its first request."""
-    import flask
-
-    seen: list[str] = []
-
-    @app.server.before_request
-    def _record():
-        if flask.request.path.endswith("/_dash-update-component"):
-            seen.append(str((flask.request.get_json(silent=True) or {}).get("output", "")))
-    return seen
-
-
 def wait(predicate, timeout=TIMEOUT, message="condition"):
     """Poll ``predicate`` until it returns something truthy (returned); exceptions count
     as "not yet" (DOM not ready). AssertionError after ``timeout`` seconds."""

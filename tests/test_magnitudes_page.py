@@ -19,8 +19,7 @@ from selenium.webdriver.support.ui import Select
 from components import magnitude_figures as mf
 from components.data import DataProvider
 from components.filters import Filters
-from pagetools import (TIMEOUT, free_port, no_console_errors, plotly_js, record_callback_outputs, start_app,
-                       url_params, wait)
+from pagetools import TIMEOUT, no_console_errors, plotly_js, record_callback_outputs, start_app, url_params, wait
 from queries import magnitudes as magq
 
 
@@ -173,13 +172,11 @@ def test_first_load_draws_both_panels_from_the_layout_without_a_state_or_fmd_req
     """Both panels, the numbers and the controls' flags come with the page (issue 12): the
     first load asks the server for neither the page state nor the FMD, and shows the numbers
     recomputed here for the URL's keys; a user's change of method still redraws the FMD."""
-    from app import create_app
-
-    app = create_app(demo_data_dir)
-    outputs = record_callback_outputs(app)
-    dash_duo.start_server(app, port=free_port())
+    recorded = {}
     f = Filters.from_values(time_start="2016-11-05")
-    outputs.clear()
+    start_app(dash_duo, demo_data_dir, before_start=lambda a: recorded.setdefault("outputs", record_callback_outputs(a)))
+    outputs = recorded["outputs"]
+    outputs.clear()  # the server start's own page
     dash_duo.wait_for_page(url=dash_duo.server_url + "/magnitudes" + f.to_search() + "&method=gft95&pop=resolved")
     res = _analysis(provider, f, method="gft95", pop="resolved")["result"]
     _wait_b(dash_duo, res["b"], res["b_sigma"])
