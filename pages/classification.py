@@ -182,16 +182,6 @@ def layout(**query):
     hi = math.ceil(options["mag_max"]) if options.get("mag_max") is not None else 4
     hi = max(hi, lo + 1, math.ceil(cf.DEFAULT_THRESHOLD))
     marks = {v: {"label": str(v)} for v in range(lo, hi + 1)}
-    # the first figures, counts and the bar's drawn counts come with the layout (issue 12): no
-    # callback round trip after the page's before they draw. They are those of the published
-    # rule and the default threshold: the server never sees the URL fragment, so a link's own
-    # rule or threshold (#rule=…&ml=…) is applied by sync_rule, whose store/threshold change
-    # redraws them through the callbacks below
-    store0 = {"code": cf.encode_rule(PUBLISHED_RULE)}
-    query0 = f.to_query()
-    counts0, dist0, ternary0 = summary_answer(query0, store0)
-    map0, caption0, drawn0 = map_answer(query0, store0, cf.DEFAULT_THRESHOLD)
-    stereo0 = stereonets_children(query0, store0)
     rule_card = _card("Group rule", [
         _rule_table(),
         html.Div([
@@ -200,7 +190,7 @@ def layout(**query):
             html.Span("Edit a cell, Enter to apply; × deletes a row.", className="fm-note ms-2"),
         ], className="d-flex align-items-center flex-wrap mt-2"),
         dbc.Alert(id=RULE_ERROR, color="danger", is_open=False, className="py-1 px-2 mt-2 mb-0 small"),
-        html.Div(counts0, id=COUNTS, className="mt-2"),
+        html.Div(id=COUNTS, className="mt-2"),
         html.Div([
             # a link to the spooled download route, not a callback answer: the CSV is never
             # held in memory, and no worker thread waits on a slow client (app._register_download)
@@ -218,24 +208,24 @@ def layout(**query):
                                 updatemode="mouseup", 
                                 className="fm-cls-ml"), style={"flex": "1 1 auto", "minWidth": "200px"}),
         ], className="d-flex align-items-center px-2"),
-        dcc.Loading(dcc.Graph(id=MAP, figure=map0, config={**_GRAPH_CONFIG,
+        dcc.Loading(dcc.Graph(id=MAP, figure=cf.message_figure("loading…"), config={**_GRAPH_CONFIG,
                               "scrollZoom": True, "toImageButtonOptions": {"filename": image_name("classification_map")}},
                               style={"height": "620px"}),
                     type="circle", delay_show=400, overlay_style={"visibility": "visible", "opacity": 0.6}),
-        html.Div(caption0, id=MAP_CAPTION, className="fm-note px-2"),
+        html.Div(id=MAP_CAPTION, className="fm-note px-2"),
     ], note="east/north km · each event: a 100 m tick along its strike and a circle")
     return html.Div([
-        filter_bar.filter_bar(PAGE, f, options, display=False, table=False, drawn=drawn0),
-        dcc.Store(id=RULE_STORE, data=store0),
+        filter_bar.filter_bar(PAGE, f, options, display=False, table=False),
+        dcc.Store(id=RULE_STORE, data={"code": cf.encode_rule(PUBLISHED_RULE)}),
         dbc.Row([
             dbc.Col(rule_card, lg=5, className="mb-3"),
             dbc.Col(map_card, lg=7, className="mb-3"),
         ], className="g-3"),
         _card("Strike, dip and rake per group", dcc.Loading(dcc.Graph(
-            id=DIST, figure=dist0, config=_GRAPH_CONFIG), type="circle",
+            id=DIST, figure=cf.message_figure("loading…", 560), config=_GRAPH_CONFIG), type="circle",
             delay_show=400), note="roses are axial: each strike counted at s and s+180 (10° bins)",
             class_name="mb-3"),
-        _card("Group stereonets", dcc.Loading(html.Div(stereo0, id=STEREO), type="circle", delay_show=400),
+        _card("Group stereonets", dcc.Loading(html.Div(id=STEREO), type="circle", delay_show=400),
               note="plane-1 nodal lines coloured by axial strike deviation from the average; bold: the average "
                    "mechanism (moment-tensor sum) with its P/B/T axes", class_name="mb-3"),
         _card("Composite mechanism and stress of this selection", [
@@ -247,7 +237,7 @@ def layout(**query):
         ], note="computed on request: SKHASH in a subprocess and a bootstrap, a few seconds", class_name="mb-3"),
         dbc.Row([
             dbc.Col(_card("Faulting style: Frohlich ternary diagram", dcc.Loading(dcc.Graph(
-                id=TERNARY, figure=ternary0, config=_GRAPH_CONFIG), type="circle",
+                id=TERNARY, figure=cf.message_figure("loading…", 440), config=_GRAPH_CONFIG), type="circle",
                 delay_show=400), note="points coloured by Zoback (1992) class; dashed: Frohlich's class limits"),
                 lg=6, className="mb-3"),
             dbc.Col(_card("About this page", _about(provider.caps.points), class_name="fm-about"), lg=6,
@@ -566,7 +556,7 @@ def sync_rule(hash_, rows, _add, _reset, ml, store):
 
 def summary_answer(query: str, store) -> tuple:
     """(counts card children, distributions figure, ternary figure) of the filters and the
-    stored rule: the layout's first ones and every redraw."""
+    stored rule."""
     res = build_summary(query, store)
     table = _counts_table(res["summary"], res["colors"], res["n"], none_in_data=res["n"] == 0 and _no_mechanisms())
     caption = population_note(Filters.from_query(query or ""), res["n_events"], res["n"], id=POPULATION)
@@ -576,7 +566,6 @@ def summary_answer(query: str, store) -> tuple:
 @dash.callback(
     Output(COUNTS, "children"), Output(DIST, "figure"), Output(TERNARY, "figure"),
     Input(IDS.filters, "data"), Input(RULE_STORE, "data"),
-    prevent_initial_call=True,  # the layout holds the first ones (published rule)
 )
 def update_summary(query, store):
     return summary_answer(query, store)
@@ -602,8 +591,7 @@ def stereonets_children(query: str, store):
 
 
 #: the stereonets' SVG document per selection and rule (an immutable string): every cold load
-#: of the same page (the layout draws the published rule's) reuses it instead of drawing the
-#: nodal lines again (~50 ms of the layout's answer)
+#: of the same page reuses it instead of drawing the nodal lines again (~50 ms of the answer)
 _stereo_docs = Memo(maxsize=4)
 
 
@@ -620,8 +608,7 @@ def _stereonet_document(query: str, store) -> tuple[int, str]:
     return _stereo_docs.get(key, build)
 
 
-@dash.callback(Output(STEREO, "children"), Input(IDS.filters, "data"), Input(RULE_STORE, "data"),
-              prevent_initial_call=True)  # the layout holds the first ones (published rule)
+@dash.callback(Output(STEREO, "children"), Input(IDS.filters, "data"), Input(RULE_STORE, "data"))
 def update_stereonets(query, store):
     """A separate request from the counts (they run in parallel; each stays short)."""
     return stereonets_children(query, store)
@@ -642,7 +629,7 @@ def update_composite(n_clicks, query):
 
 def map_answer(query: str, store, ml) -> tuple:
     """(map figure, its caption, the bar's drawn counts) of the filters, the stored rule and
-    the beachball threshold ``ml``: the layout's first map and every redraw."""
+    the beachball threshold ``ml``."""
     ml = cf.DEFAULT_THRESHOLD if ml is None else float(ml)
     p = get_provider()
     fig = build_map(query, store, ml)
@@ -668,7 +655,6 @@ def map_answer(query: str, store, ml) -> tuple:
 @dash.callback(
     Output(MAP, "figure"), Output(MAP_CAPTION, "children"), Output(IDS.drawn, "data"),
     Input(IDS.filters, "data"), Input(RULE_STORE, "data"), Input(THRESHOLD, "value"),
-    prevent_initial_call=True,  # the layout holds the first map (published rule, default threshold)
 )
 def update_map(query, store, ml):
     return map_answer(query, store, ml)
