@@ -332,7 +332,7 @@ def main(argv=None) -> int:
                   f"--role admin --file {args.users}`)\n")
     dash_app = create_app(args.data_dir, users_file=args.users, read_only=mode == READ_ONLY, job_settings=job_settings)
     # the model page's figures are built once per process: build them now rather than on the
-    # first visit (~0.6 s of Plotly figure construction; issue 12). Not in create_app: tests
+    # first visit (~0.6 s of Plotly figure construction, the first per-event query; issue 12). Not in create_app: tests
     # make many apps and never need it.
     from pages import model as model_page
 
