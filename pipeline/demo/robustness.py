@@ -254,8 +254,7 @@ def _reason_kind(reason: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"[-+]?\d+(\.\d+)?", "#", reason)).strip()[:80]
 
 
-#: the per-event rows of a study (``events`` of :func:`run_study` and of the JSON): one per
-#: case x picker x inverted event; ``quality``/``truth_kagan``/``strike``... are None when unsolved
+#: the ``reason`` of an event that had no polarity to invert (:data:`EVENT_COLUMNS` rows)
 NOT_INVERTED = "no polarity to invert (none picked with SNR above the threshold)"
 
 

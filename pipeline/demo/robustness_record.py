@@ -22,7 +22,9 @@ RESULT_FILE = "robustness_velocity_model.json"
 #: the committed record of the default study (``python -m pipeline robustness --record``,
 #: ``make robustness``): what the model page shows when the data folder has no study of its own
 RECORD = Path(__file__).resolve().parents[1] / "models" / RESULT_FILE
-#: per-event rows of the study (one per case x picker x event)
+#: the per-event rows of a study (``events`` of :func:`pipeline.demo.robustness.run_study` and of
+#: the JSON): one per case x picker x inverted event; ``quality``/``truth_kagan``/``strike``... are
+#: None when unsolved
 EVENT_COLUMNS = ["case", "picker", "event_id", "solved", "quality", "truth_kagan", "strike", "dip", "rake",
                  "n_polarities", "polarity_misfit", "n_inverted", "n_wrong", "reason"]
 
