@@ -339,6 +339,15 @@ def main(argv=None) -> int:
         p.exit(2, f"error: users file {args.users} not found (create it with `python -m pipeline users add NAME "
                   f"--role admin --file {args.users}`)\n")
     dash_app = create_app(args.data_dir, users_file=args.users, read_only=mode == READ_ONLY, job_settings=job_settings)
+    # the model page's figures are built once per process: build them (and run its first
+    # per-event query) now rather than on the first visit (~0.6 s of Plotly figure
+    # construction; issue 12). Not in create_app: tests make many apps and never need it.
+    from pages import model as model_page
+
+    try:
+        model_page.warm_up(dash_app.server.extensions["fm_provider"])
+    except Exception as exc:  # noqa: BLE001 - the page itself reports a broken table; serve anyway
+        print(f"model page warm-up skipped: {type(exc).__name__}: {exc}")
     url = f"http://{args.host}:{args.port}/"
     if mode == READ_ONLY:
         print(f"READ-ONLY: serving on the non-loopback address {args.host} without --users FILE, so nobody can "

@@ -345,8 +345,78 @@ def _axis(fig, row, col, title_x, title_y, xr=(0, 1.02), yr=(0, 1.02)):
     fig.update_yaxes(title_text=title_y, range=list(yr), row=row, col=col, **_AXIS)
 
 
-def _layout(fig, height, **kw):
-    fig.update_layout(template={"layout": _TEMPLATE["layout"]}, height=height, margin=dict(l=55, r=20, t=62, b=45),
+#: margins (px) of the page's figures, wide enough for what Plotly's automargin would push
+#: out at a 1400 px window (tick labels, axis titles; the legends' sides are set per figure by
+#: :func:`legend_margin`): a figure whose labels need more than its margins is laid out,
+#: measured and drawn a second time (``Plots.doAutoMargin``), which was half of each figure's
+#: draw in headless Chromium (issue 12). Automargin stays on, so a wider font or a narrower
+#: window still fits, at the cost of that second draw.
+MARGINS = {
+    "curves": dict(l=66, r=20, t=66, b=62),
+    "confusion": dict(l=75, r=10, t=35, b=45),
+    "calibration": dict(l=66, r=20, t=20, b=62),
+    "training": dict(l=74, r=55, t=40, b=62),
+}
+#: the figures' widths (px) on the page in a 1400 px wide window (the page is fluid): where
+#: their horizontal legends wrap
+PAGE_WIDTHS = {"curves": 1343, "confusion": 772, "calibration": 544, "training": 886}
+#: a horizontal legend in the figures' 11 px font, px (measured in headless Chromium): an
+#: entry is 40 px of symbol and gap plus its text (~8 px per capital, 3.3 per space, 5.5 per
+#: other character: slightly wide, so an estimate errs to a little blank rather than a second
+#: draw), entries are 5 px apart inside a 5 px padding, one row is 29 px with the padding,
+#: each further row 19 px, and Plotly keeps 12 px between the legend and the figure's edge
+_LEGEND_SYMBOL, _LEGEND_GAP, _LEGEND_PADDING = 40, 5, 5
+_LEGEND_ROW1, _LEGEND_ROW, _LEGEND_EDGE = 29, 19, 12
+
+
+def legend_entry_width(name: str) -> float:
+    """Estimated width (px) of one legend entry (symbol + text) in the figures' 11 px font."""
+    text = sum(8.0 if ch.isupper() else 3.3 if ch == " " else 5.5 for ch in str(name))
+    return _LEGEND_SYMBOL + text
+
+
+def legend_rows(names, wrap_px: float) -> int:
+    """Rows of a horizontal Plotly legend of entries ``names`` in a plot area ``wrap_px``
+    wide, laid out as plotly.js does (``legend/draw.js``, ``computeLegendDimensions``): one row
+    when every entry fits at its own width, else a grid whose columns are all as wide as the
+    widest entry. At least 1."""
+    widths = [legend_entry_width(n) for n in names]
+    if not widths or sum(widths) + 2 * _LEGEND_PADDING + _LEGEND_GAP * (len(widths) - 1) < wrap_px:
+        return 1
+    column = max(widths) + _LEGEND_GAP
+    # k columns fit while k * column + padding - gap < wrap (plotly.js wraps at >=)
+    per_row = max(1, math.ceil((wrap_px - _LEGEND_PADDING + _LEGEND_GAP) / column) - 1)
+    return math.ceil(len(widths) / per_row)
+
+
+def legend_margin(names, *, y: float, height: float, opposite: float, wrap_px: float, at_least: float) -> int:
+    """The margin (px) on the side of a horizontal legend placed at paper ``y`` outside the
+    plot (``y > 1``: above, in the top margin; ``y < 0``: below) that holds it without Plotly
+    pushing the margin (and drawing again): with ``d`` = the legend's offset from the plot's
+    edge in plot heights and ``L`` = its height plus Plotly's 12 px, the smallest integer
+    ``m >= at_least`` with ``m >= d * (height - opposite - m) + L`` (``opposite``: the other
+    vertical margin), plus 1 px for rounding."""
+    d = y - 1 if y > 1 else -y
+    rows = legend_rows(names, wrap_px)
+    need = _LEGEND_ROW1 + _LEGEND_ROW * (rows - 1) + _LEGEND_EDGE
+    return max(int(at_least), math.ceil((d * (height - opposite) + need) / (1 + d)) + 1)
+
+
+def _legend_names(fig) -> list[str]:
+    return [t.name for t in fig.data if t.showlegend is not False and t.name]
+
+
+def _fit_legend(fig, key: str, y: float, height: float) -> None:
+    """Set the legend's side of ``fig``'s margin (:data:`MARGINS` ``key``) by :func:`legend_margin`."""
+    m = dict(MARGINS[key])
+    side, other = ("t", "b") if y > 1 else ("b", "t")
+    m[side] = legend_margin(_legend_names(fig), y=y, height=height, opposite=m[other],
+                            wrap_px=PAGE_WIDTHS[key] - m["l"] - m["r"], at_least=m[side])
+    fig.update_layout(margin=m)
+
+
+def _layout(fig, height, margin=MARGINS["curves"], **kw):
+    fig.update_layout(template={"layout": _TEMPLATE["layout"]}, height=height, margin=margin,
                       legend=dict(orientation="h", yanchor="bottom", y=1.1, xanchor="left", x=0, font=dict(size=11)),
                       hovermode="closest", **kw)
     fig.update_annotations(font_size=12)
@@ -400,7 +470,9 @@ def curves_figure(rows: pd.DataFrame, dataset: str) -> go.Figure | dict:
     lo = float(np.nanmin(covs)) if covs.size else 0.5
     _axis(fig, 1, 3, "coverage (decided share)", "accuracy on decided", (0, 1.02),
           (max(0.0, min(0.9, math.floor(lo * 20) / 20 - 0.02)), 1.005))
-    return _layout(fig, 360)
+    fig = _layout(fig, 360)
+    _fit_legend(fig, "curves", 1.1, 360)
+    return fig
 
 
 def confusion_figure(rows: pd.DataFrame, dataset: str, convention: str = "true") -> go.Figure | dict:
@@ -437,8 +509,8 @@ def confusion_figure(rows: pd.DataFrame, dataset: str, convention: str = "true")
                          title_standoff=4)
         if i > 1:
             fig.update_yaxes(showticklabels=False, row=1, col=i)
-    fig = _layout(fig, 260)
-    fig.update_layout(margin=dict(l=75, r=10, t=35, b=45), showlegend=False)
+    fig = _layout(fig, 260, MARGINS["confusion"])
+    fig.update_layout(showlegend=False)
     return fig
 
 
@@ -473,8 +545,9 @@ def calibration_figure(rows: pd.DataFrame, dataset: str, band_model: str = "cnn"
                           "<br>%{customdata:.0f} traces<extra></extra>"))
     fig.update_xaxes(title_text="predicted p (recorded down)", range=[-0.02, 1.02], **_AXIS)
     fig.update_yaxes(title_text="observed fraction recorded down", range=[-0.03, 1.05], **_AXIS)
-    fig = _layout(fig, 330)
-    fig.update_layout(margin=dict(l=55, r=20, t=20, b=80), legend=dict(y=-0.22, yanchor="top"))
+    fig = _layout(fig, 330, MARGINS["calibration"])
+    fig.update_layout(legend=dict(y=-0.22, yanchor="top"))
+    _fit_legend(fig, "calibration", -0.22, 330)
     return fig
 
 
@@ -550,8 +623,9 @@ def training_figure(rows: pd.DataFrame) -> go.Figure | dict:
         fig.update_yaxes(title_text="accuracy (grey)", range=[0.85, 1.0], dtick=0.05, tickformat=".2f", row=1,
                          col=2, secondary_y=True, showgrid=False, showline=True, linecolor="#adb5bd",
                          ticks="outside", zeroline=False)
-    fig = _layout(fig, 390)
-    fig.update_layout(margin=dict(l=55, r=55, t=40, b=45), legend=dict(y=-0.25, yanchor="top"))
+    fig = _layout(fig, 390, MARGINS["training"])
+    fig.update_layout(legend=dict(y=-0.25, yanchor="top"))
+    _fit_legend(fig, "training", -0.25, 390)
     return fig
 
 
@@ -616,7 +690,7 @@ def _share_ci(r) -> str:
 
 
 def robustness_table(doc: dict) -> pd.DataFrame:
-    """The study's summary (``doc`` from :func:`pipeline.demo.robustness.read`) as display
+    """The study's summary (``doc`` from :func:`pipeline.demo.robustness_record.read`) as display
     rows, one per picker x quality class (A-D, then all solved events), the matched and the
     perturbed case side by side: ``picker, quality``, and per case ``n``, ``median``, ``p90``
     (Kagan angle to the true mechanism, deg) and ``within20`` (share <= 20 deg with its 95 %
@@ -646,10 +720,10 @@ def _reason_text(reason: str) -> str:
 
 def robustness_source(doc: dict, source: str, data_dir) -> str:
     """Where the panel's numbers come from (``source`` of
-    :func:`pipeline.demo.robustness.read_for_page`: ``"data"`` = this data folder's study,
+    :func:`pipeline.demo.robustness_record.read_for_page`: ``"data"`` = this data folder's study,
     ``"committed"`` = the committed record), when and by what command they were made, with
     which CNN weights and SKHASH engine, and how to make them again."""
-    from pipeline.demo import robustness as rb
+    from pipeline.demo import robustness_record as rb
     st = doc.get("settings", {})
     made = str(doc.get("made_at") or "an unknown date").replace("T", " ").replace("+00:00", " UTC")
     how = f" by {doc['command']}" if doc.get("command") else ""

@@ -156,3 +156,52 @@ def test_demo_subsets_and_truth_card(demo_data_dir):
     cards = {c["key"]: c for c in mf.headline_cards(rows)}
     assert cards["truth"]["value"] == mf.fmt_pct(mf.metric(rows, "cnn", "demo_truth", "accuracy"))
     assert mf.available_datasets(rows) == ["loeo_heldout", "demo_truth"]
+
+
+# -- margins that hold the legends (one draw per figure, issue 12) -----------------------------------
+def test_legend_rows_one_row_or_a_grid_of_the_widest_entry():
+    names = ["CNN (ours)", "Onset baseline", "perfect calibration"]
+    widths = [mf.legend_entry_width(n) for n in names]
+    assert widths[0] < widths[1] < widths[2]                              # longer text, wider entry
+    assert mf.legend_rows(names, 10_000) == 1 and mf.legend_rows([], 50) == 1
+    # too narrow for one row: equal columns as wide as the widest entry plus its 5 px gap; k of
+    # them fit in a row while k * column + 5 px padding - 5 px gap < the plot's width
+    column = max(widths) + 5
+    assert mf.legend_rows(names, sum(widths)) == 2                        # two columns of the widest fit
+    assert mf.legend_rows(names, 2 * column + 0.5) == 2 and mf.legend_rows(names, 2 * column) == 3
+    # one row: every entry at its own width, two 5 px paddings and a 5 px gap between entries
+    assert mf.legend_rows(names, sum(widths) + 10 + 10 + 0.5) == 1 and mf.legend_rows(names, sum(widths) + 20) == 2
+    assert mf.legend_rows(names, 1) == 3                                  # never fewer than one per row
+    narrower = [mf.legend_rows(names * 3, w) for w in range(2000, 50, -50)]
+    assert narrower == sorted(narrower)                                   # narrower plot, never fewer rows
+
+
+@pytest.mark.parametrize("y, height, opposite, names", [
+    (1.1, 360, 62, ["CNN (ours)", "Onset baseline"]),
+    (-0.22, 330, 20, ["perfect calibration", "CNN (ours)", "CNN, fine-tuned recipe", "CNN, synthetic only",
+                      "Onset baseline"]),
+    (-0.25, 390, 40, ["reference: val acc"] * 6),
+])
+def test_legend_margin_is_the_smallest_that_holds_the_legend(y, height, opposite, names):
+    wrap = 500
+    m = mf.legend_margin(names, y=y, height=height, opposite=opposite, wrap_px=wrap, at_least=0)
+    legend = 29 + 19 * (mf.legend_rows(names, wrap) - 1) + 12          # rows, padding, Plotly's 12 px
+    offset = (y - 1) if y > 1 else -y                                     # from the plot's edge, plot heights
+
+    def holds(margin):   # the legend at `offset` plot heights off the plot, plus its height, fits
+        return margin >= offset * (height - opposite - margin) + legend
+    assert holds(m) and holds(m - 1) and not holds(m - 2)                # 1 px of slack, no more
+    assert mf.legend_margin(names, y=y, height=height, opposite=opposite, wrap_px=wrap, at_least=m + 30) == m + 30
+
+
+def test_figures_take_their_legend_margins(rows):
+    for key, fig, y, h in (("curves", mf.curves_figure(rows, "reference_confident"), 1.1, 360),
+                           ("calibration", mf.calibration_figure(rows, "reference_confident"), -0.22, 330),
+                           ("training", mf.training_figure(rows), -0.25, 390)):
+        names = [t.name for t in fig.data if t.showlegend is not False and t.name]
+        side, other = ("t", "b") if y > 1 else ("b", "t")
+        base = mf.MARGINS[key]
+        want = mf.legend_margin(names, y=y, height=h, opposite=base[other],
+                                wrap_px=mf.PAGE_WIDTHS[key] - base["l"] - base["r"], at_least=base[side])
+        assert fig.layout.margin[side] == want and fig.layout.margin[other] == base[other], key
+        assert fig.layout.legend.y == y and fig.layout.height == h

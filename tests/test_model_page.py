@@ -51,6 +51,20 @@ def _graph_traces(dash_duo, gid) -> int:
         "return gd && gd._fullData ? gd._fullData.length : 0;")
 
 
+GRAPHS = ("model-curves", "model-confusion", "model-calibration", "model-training")
+
+
+def _pushed_margins(dash_duo, gid) -> dict:
+    """Sides where Plotly's automargin made the drawn figure's margin wider than the one the
+    figure asks for (``_fullLayout._size`` vs ``layout.margin``, px): each such push lays the
+    figure out again (a second draw). Empty when the figure's margins hold its labels."""
+    return dash_duo.driver.execute_script(
+        f"const gd = document.querySelector('#{gid} .js-plotly-plot');"
+        "const out = {}; for (const k of ['l', 'r', 't', 'b']) {"
+        "  if (gd._fullLayout._size[k] > gd.layout.margin[k]) out[k] = [gd.layout.margin[k], gd._fullLayout._size[k]]; }"
+        "return out;")
+
+
 @pytest.fixture(scope="module")
 def demo_eval_dir(demo_data_dir, tmp_path_factory):
     d = tmp_path_factory.mktemp("model_demo") / "data"
@@ -85,7 +99,8 @@ def _mid_date(provider) -> str:
 
 # -- page tests -------------------------------------------------------------------------------------
 def test_demo_page_loads_with_clean_console(dash_duo, demo_eval_dir, provider):
-    _start(dash_duo, demo_eval_dir)
+    # the window the figures' margins are sized for (components.model_figures.PAGE_WIDTHS)
+    start_app(dash_duo, demo_eval_dir, "/model", window_size=(1400, 900))
     rows = mq.model_eval(provider)
     want = mf.metrics_table(rows, "demo_truth")["picker"].tolist()
     assert want == ["CNN (ours)", "Onset baseline"]
@@ -94,8 +109,10 @@ def test_demo_page_loads_with_clean_console(dash_duo, demo_eval_dir, provider):
     cards = dash_duo.find_element(".fm-model-card-truth").text
     assert "DEMO GROUND TRUTH" in cards.upper()
     assert mf.fmt_pct(mf.metric(rows, "cnn", "demo_truth", "accuracy")) in cards
-    for gid in ("model-curves", "model-confusion", "model-calibration", "model-training"):
+    for gid in GRAPHS:
         _wait(lambda: _graph_traces(dash_duo, gid) > 0, message=f"{gid} figure")
+    # every label fits the figure's own margins: each figure is drawn once (issue 12)
+    assert {gid: _pushed_margins(dash_duo, gid) for gid in GRAPHS} == {gid: {} for gid in GRAPHS}
     n = len(mq.agreement(provider, Filters()))
     _wait(lambda: f"{n:,} events with polarities" in dash_duo.find_element("#model-agreement-caption").text,
           message="per-event caption")
@@ -171,7 +188,8 @@ def test_metrics_csv_download_is_the_table_shown(dash_duo, demo_eval_dir, provid
 
 
 def test_toc2me_page(dash_duo, toc2me_eval_dir):
-    _start(dash_duo, toc2me_eval_dir)
+    # the window the figures' margins are sized for (components.model_figures.PAGE_WIDTHS)
+    start_app(dash_duo, toc2me_eval_dir, "/model", window_size=(1400, 900))
     rows = mq.model_eval(DataProvider(toc2me_eval_dir))
     _wait(lambda: _metrics_pickers(dash_duo) == mf.metrics_table(rows, "loeo_heldout")["picker"].tolist(),
           message="metrics table")
@@ -198,6 +216,9 @@ def test_toc2me_page(dash_duo, toc2me_eval_dir):
     names = dash_duo.driver.execute_script(
         "return document.querySelector('#model-training .js-plotly-plot')._fullData.map(t => t.name)")
     assert "reference: val loss" in names and "ours: fine-tuning (real + synthetic)" in names
+    for gid in GRAPHS:
+        _wait(lambda: _graph_traces(dash_duo, gid) > 0, message=f"{gid} figure")
+    assert {gid: _pushed_margins(dash_duo, gid) for gid in GRAPHS} == {gid: {} for gid in GRAPHS}
     # per-event table links to the event page
     _wait(lambda: dash_duo.driver.find_elements(By.CSS_SELECTOR, "#model-agreement a[href='/event/20161104064824.680']"),
           message="event link")
@@ -245,6 +266,34 @@ def test_page_state_and_server_paths(demo_eval_dir, provider):
         assert int(df["truth_both"].sum()) == mf.metric(mq.model_eval(provider), "onset", "demo_truth", "n_decided")
     client = app.server.test_client()
     assert client.get("/model?evalset=%00&picker=%27").status_code == 200
+
+
+def test_warm_up_builds_what_the_first_load_shows(demo_eval_dir, demo_no_eval_dir):
+    """app.py's warm-up leaves the default evaluation set's figures and the training figure in
+    the page's cache, the same figures the page then serves; nothing without model_eval."""
+    from app import create_app
+
+    app = create_app(demo_eval_dir)
+    import pages.model as pm
+
+    provider = app.server.extensions["fm_provider"]
+    pm._FIGURE_CACHE.clear()
+    pm.warm_up(provider)
+    rows = mq.model_eval(provider)
+    assert pm.default_evalset(mf.available_datasets(rows)) == "demo_truth"
+    keys = {key for _, key in pm._FIGURE_CACHE}
+    assert keys == {"curves:demo_truth", "confusion:demo_truth", "calibration:demo_truth", "training"}
+    with app.server.app_context():
+        _, curves, conf, cal, _ = pm.build_evalset("evalset=demo_truth&picker=cnn")
+    want = {"curves": mf.curves_figure(rows, "demo_truth"), "confusion": mf.confusion_figure(rows, "demo_truth"),
+            "calibration": mf.calibration_figure(rows, "demo_truth")}
+    for name, served in (("curves", curves), ("confusion", conf), ("calibration", cal)):
+        assert [(t["type"], t.get("name")) for t in served["data"]] == [(t.type, t.name) for t in want[name].data]
+        assert served["layout"]["margin"] == want[name].layout.margin.to_plotly_json(), name
+    empty = create_app(demo_no_eval_dir)
+    pm._FIGURE_CACHE.clear()
+    pm.warm_up(empty.server.extensions["fm_provider"])
+    assert pm._FIGURE_CACHE == {}
 
 
 def test_provider_model_eval_is_parameterised(provider):

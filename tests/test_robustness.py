@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -223,11 +224,29 @@ def test_model_page_says_how_to_make_it(demo_data_dir, monkeypatch, tmp_path):
     which command writes it (server side: the layout)."""
     from components.data import get_provider
     from pagetools import page_module
-    monkeypatch.setattr(rb, "RECORD", tmp_path / "absent.json")
+    from pipeline.demo import robustness_record
+    monkeypatch.setattr(robustness_record, "RECORD", tmp_path / "absent.json")   # read_for_page's module
     _, model = page_module(demo_data_dir, "pages.model")
     panel = model._robustness_panel(get_provider().data_dir)
     text = json.dumps(panel.to_plotly_json(), default=lambda o: o.to_plotly_json() if hasattr(o, "to_plotly_json") else str(o))
     assert "python -m pipeline robustness" in text and "fm-robustness-missing" in text
+
+
+def test_the_page_reads_the_study_without_the_study_code():
+    """The model page reads the study through :mod:`pipeline.demo.robustness_record`, which
+    imports neither the demo scenario, the waveform synthesis nor SciPy (a fresh process), and
+    :mod:`pipeline.demo.robustness` re-exports the same functions."""
+    import subprocess
+    import sys
+    code = ("import sys; from pipeline.demo import robustness_record as r; r.read_for_page('.'); "
+            "print(sorted(m for m in ('scipy', 'pipeline.demo.scenario', 'pipeline.demo.waveforms', "
+            "'pipeline.demo.robustness') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+    from pipeline.demo import robustness_record
+    assert rb.read is robustness_record.read and rb.read_for_page is robustness_record.read_for_page
+    assert rb.RECORD == robustness_record.RECORD and rb.CASES == robustness_record.CASES
 
 
 # --------------------------------------------------------------------------- the committed record
