@@ -175,6 +175,15 @@ def main(argv=None) -> int:
     return 0
 
 
+def figures_page(path: Path, divs: str, figures: list, body_style: str = "margin:0") -> Path:
+    """Write a static page at ``path``: ``divs``, then the pages' own plotly.js bundle (it
+    needs ``document.body``, so after them) and the figures as ``FIGS``."""
+    bundle = (ROOT / "assets" / "plotly-fm.min.js").as_uri()
+    path.write_text(f'<html><body style="{body_style}">{divs}<script src="{bundle}"></script>'
+                    f'<script>const FIGS = {json.dumps(figures)};</script></body></html>')
+    return path
+
+
 def print_summary(times: dict, notes: dict, width: int = 16) -> dict:
     """Print one line per variant of ``times`` ({name: [(wall ms, CPU ms), ...]}: median
     [min-max] of each, then ``notes[name]``) and, last, their medians as one JSON object,

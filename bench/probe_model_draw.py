@@ -85,18 +85,13 @@ def main(argv=None) -> int:
     variants = {"as_served": figs, "automargin": old}
     if args.ab_app:
         variants["base"] = model_figures_json(args.ab_app.resolve(), args.data_dir.resolve())
-    bundle = (ROOT / "assets" / "plotly-fm.min.js").as_uri()
     times: dict[str, list] = {name: [] for name in variants}
     with tempfile.TemporaryDirectory() as tmp:
         pages = {}
         for name, fs in variants.items():
             divs = "".join(f'<div id="g{i}" style="width:{PAGE_WIDTHS[k]}px;height:{fs[k]["layout"]["height"]}px">'
                            f'</div>' for i, k in enumerate(ORDER))
-            page = Path(tmp) / f"{name}.html"
-            # the bundle needs document.body: load it after the divs
-            page.write_text(f'<html><body style="margin:0">{divs}<script src="{bundle}"></script>'
-                            f'<script>const FIGS = {json.dumps([fs[k] for k in ORDER])};</script></body></html>')
-            pages[name] = page
+            pages[name] = probe_map_draw.figures_page(Path(tmp) / f"{name}.html", divs, [fs[k] for k in ORDER])
         for _ in range(args.loads):   # interleaved: a change of machine load hits every variant
             for name, page in pages.items():
                 times[name].append(probe_map_draw.draw_ms(page, DRAW))

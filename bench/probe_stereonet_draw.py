@@ -98,18 +98,14 @@ def main(argv=None) -> int:
     if args.ab_app:
         base = other_checkout_figures(args.ab_app.resolve(), args.data_dir.resolve())
         variants["base_per_group"] = [(f, width // GRID_COLUMNS, GRID_ROW_HEIGHT) for f in base]
-    bundle = (ROOT / "assets" / "plotly-fm.min.js").as_uri()
     times: dict[str, list] = {name: [] for name in variants}
     with tempfile.TemporaryDirectory() as tmp:
         pages = {}
         for name, items in variants.items():
             divs = "".join(f'<div id="g{i}" style="width:{w}px;height:{h}px;display:inline-block"></div>'
                            for i, (_, w, h) in enumerate(items))
-            page = Path(tmp) / f"{name}.html"
-            # the bundle needs document.body: load it after the divs
-            page.write_text(f'<html><body style="margin:0;width:{width}px">{divs}<script src="{bundle}"></script>'
-                            f'<script>const FIGS = {json.dumps([f for f, _, _ in items])};</script></body></html>')
-            pages[name] = page
+            pages[name] = probe_map_draw.figures_page(Path(tmp) / f"{name}.html", divs, [f for f, _, _ in items],
+                                                      body_style=f"margin:0;width:{width}px")
         page = Path(tmp) / "svg.html"
         page.write_text(f'<html><body style="margin:0;width:{width}px"><script>const SVG_DOC = '
                         f'{json.dumps(stereonet_grid_document(figs))}; const SVG_SIZE = '
