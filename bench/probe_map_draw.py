@@ -129,12 +129,8 @@ def draw_ms(html: Path, script: str = DRAW) -> tuple[float, float]:
 def main(argv=None) -> int:
     import plotly
 
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data-dir", type=Path, required=True)
-    p.add_argument("--loads", type=int, default=3)
-    p.add_argument("--ab-app", type=Path, metavar="DIR",
-                   help="compare the figure as served with that of the app in checkout DIR (variants "
-                        "'base' and 'as_served' only)")
+    p = probe_parser(__doc__, "compare the figure as served with that of the app in checkout DIR (variants "
+                              "'base' and 'as_served' only)")
     p.add_argument("--polyfill", action="store_true",
                    help="compare the draw after Dash's polyfill with and without the browser's own trim/parseInt "
                         "put back (variants 'polyfill' and 'polyfill_natives_kept' only)")
@@ -173,6 +169,16 @@ def main(argv=None) -> int:
           f"[min-max]: wall ms, Chrome CPU ms:")
     print_summary(times, {name: f"{len(figs[name]['data'])} traces" for name in times}, width=22)
     return 0
+
+
+def probe_parser(doc: str, ab_help: str) -> argparse.ArgumentParser:
+    """The draw probes' common options: ``--data-dir``, ``--loads`` (fresh browsers per
+    variant, interleaved) and ``--ab-app DIR`` (``ab_help`` says what it compares)."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    p.add_argument("--data-dir", type=Path, required=True)
+    p.add_argument("--loads", type=int, default=3)
+    p.add_argument("--ab-app", type=Path, metavar="DIR", help=ab_help)
+    return p
 
 
 def figures_page(path: Path, divs: str, figures: list, body_style: str = "margin:0") -> Path:

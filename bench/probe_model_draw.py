@@ -18,7 +18,6 @@ machine inflates much less than the wall time). An inner-loop figure: compare it
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import subprocess
@@ -71,10 +70,7 @@ def model_figures_json(app_dir: Path, data_dir: Path) -> dict:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data-dir", type=Path, required=True)
-    p.add_argument("--loads", type=int, default=3)
-    p.add_argument("--ab-app", type=Path, metavar="DIR", help="also draw the figures of the app in checkout DIR")
+    p = probe_map_draw.probe_parser(__doc__, "also draw the figures of the app in checkout DIR")
     args = p.parse_args(argv)
     from components.model_figures import PAGE_WIDTHS
 

@@ -19,7 +19,6 @@ with ``bench_browser.py``'s time to a drawn page, never report it as one.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -85,10 +84,7 @@ def main(argv=None) -> int:
     from components.stereonet import GRID_COLUMNS, GRID_ROW_HEIGHT, stereonet_grid
     from components.stereonet_svg import grid_height, stereonet_grid_document
 
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data-dir", type=Path, required=True)
-    p.add_argument("--loads", type=int, default=3)
-    p.add_argument("--ab-app", type=Path, metavar="DIR", help="also draw the per-group figures of checkout DIR")
+    p = probe_map_draw.probe_parser(__doc__, "also draw the per-group figures of checkout DIR")
     args = p.parse_args(argv)
     figs = stereonet_figures_json(args.data_dir)
     width = 1340                                   # the card's plot width in a 1400 px window
