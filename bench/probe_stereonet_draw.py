@@ -7,10 +7,9 @@ bundle, for variants.
 The figures are those of an unfiltered page (:func:`pages.classification.build_stereonets`).
 Variants: ``svg`` (as served since issue 12's SVG change: the figures rendered to SVG on the
 server, :func:`components.stereonet_svg.stereonet_grid_document`, shown in an ``iframe``
-whose load event ends the time), ``grid`` (one Plotly plot,
-:func:`components.stereonet.stereonet_grid`, as served before) and
-``per_group`` (each group's figure in its own 440 x 380 px plot, drawn one after the other,
-as the page drew them before that); with ``--ab-app DIR`` also ``base_per_group``: the per-group
+whose load event ends the time) and ``per_group`` (each group's figure as a Plotly plot
+of 446 x 380 px, drawn one after the other, as the page drew them before stop 16; in stop 17 the
+page drew them as one Plotly plot with a subplot per group, ~0.5 s); with ``--ab-app DIR`` also ``base_per_group``: the per-group
 figures of the app in checkout DIR (e.g. before the nodal lines became shapes). Time: from
 the first ``Plotly.newPlot`` to two animation frames after the last one resolves, ms
 (median of ``--loads``, variants interleaved), and the CPU time of all of Chrome's processes
@@ -81,19 +80,16 @@ def draw_ms(html: Path) -> tuple[float, float]:
 
 
 def main(argv=None) -> int:
-    from components.stereonet import GRID_COLUMNS, GRID_ROW_HEIGHT, stereonet_grid
-    from components.stereonet_svg import grid_height, stereonet_grid_document
+    from components.stereonet_svg import CELL_H, GRID_COLUMNS, grid_height, stereonet_grid_document
 
     p = probe_map_draw.probe_parser(__doc__, "also draw the per-group figures of checkout DIR")
     args = p.parse_args(argv)
     figs = stereonet_figures_json(args.data_dir)
     width = 1340                                   # the card's plot width in a 1400 px window
-    rows = -(-len(figs) // GRID_COLUMNS)
-    variants = {"grid": [(stereonet_grid(figs), width, rows * GRID_ROW_HEIGHT)],
-                "per_group": [(f, width // GRID_COLUMNS, GRID_ROW_HEIGHT) for f in figs]}
+    variants = {"per_group": [(f, width // GRID_COLUMNS, CELL_H) for f in figs]}
     if args.ab_app:
         base = other_checkout_figures(args.ab_app.resolve(), args.data_dir.resolve())
-        variants["base_per_group"] = [(f, width // GRID_COLUMNS, GRID_ROW_HEIGHT) for f in base]
+        variants["base_per_group"] = [(f, width // GRID_COLUMNS, CELL_H) for f in base]
     times: dict[str, list] = {name: [] for name in variants}
     with tempfile.TemporaryDirectory() as tmp:
         pages = {}

@@ -29,9 +29,7 @@ defect 7: one projection everywhere).
   tensor of zero) draw every nodal line in one colour (gold for ``other``).
 * The page shows the groups' figures as server-drawn SVG rendered from these figure dicts
   (:mod:`components.stereonet_svg`, issue 12): the browser draws them in milliseconds where
-  plotly.js took ~0.5 s. :func:`stereonet_grid` (the figures as the subplots of one Plotly
-  figure, three per row, as the page showed them before) stays for
-  ``bench/probe_stereonet_draw.py``'s comparison.
+  plotly.js took ~0.5 s.
 """
 from __future__ import annotations
 
@@ -63,7 +61,7 @@ NO_AVERAGE_COLOR = GROUP_COLORS["other"]
 AXIS_STYLE = {"P": "#1f3b73", "B": "#555555", "T": "#b3001b"}
 
 __all__ = ["axial_deviation", "deviation_colors", "sample_rows", "nodal_lines_xy", "line_points",
-           "stereonet_figure", "stereonet_grid", "svg_path", "MAX_DEVIATION", "N_BINS", "LINE_CAP", "LINE_TOLERANCE"]
+           "stereonet_figure", "svg_path", "MAX_DEVIATION", "N_BINS", "LINE_CAP", "LINE_TOLERANCE"]
 
 
 def axial_deviation(strike, mean_strike) -> np.ndarray:
@@ -422,70 +420,3 @@ def _average_traces(average: dict, color: str) -> list[dict]:
                        "name": "P/B/T axes of the average mechanism"})
     return traces
 
-
-#: stereonets per row of :func:`stereonet_grid` (the page's width at 1400 px shows three)
-GRID_COLUMNS = 3
-#: height (px) of one row of :func:`stereonet_grid`: that of one :func:`stereonet_figure`
-GRID_ROW_HEIGHT = 380
-#: share of a cell's width kept free at its right for the colour bar
-_GRID_BAR = 0.03
-#: share of a cell's width between the cell's edge and its plot (~8 px at 1340 px)
-_GRID_PAD = 0.006
-
-
-def stereonet_grid(figures: list[dict], columns: int = GRID_COLUMNS, row_height: int = GRID_ROW_HEIGHT) -> dict:
-    """The :func:`stereonet_figure` figures as the subplots of one figure, ``columns`` per
-    row in the given order (left to right, then down), each cell as the figure alone
-    looked: its title and subtitle (an annotation at the cell's top left), its frame, nodal
-    lines, average and axes (traces and shapes on the cell's own ``x<i>``/``y<i>`` axes,
-    equal scale), its annotations and its colour bar (at the cell's right). One Plotly plot
-    instead of one per group: plotly.js's per-plot set-up and layout are paid once (issue 12).
-
-    The page's width is not known here, so the cells are fractions of it (the figure is
-    ``responsive``); heights are pixels: ``row_height`` per row, the cell's top margin the
-    figure's own. ``layout.meta``: ``{'stereonets': [each figure's layout.meta], 'titles':
-    [each cell's title annotation text]}`` in order."""
-    columns = max(1, int(columns))
-    rows = max(1, math.ceil(len(figures) / columns))
-    height = rows * row_height
-    width = 1.0 / columns
-    data, shapes, annotations, metas, titles = [], [], [], [], []
-    layout: dict = {"template": figures[0]["layout"]["template"] if figures else _TEMPLATE, "height": height,
-                    "margin": {"l": 0, "r": 0, "t": 0, "b": 0}, "showlegend": False, "hovermode": "closest"}
-    for i, fig in enumerate(figures):
-        lay = fig["layout"]
-        r, c = divmod(i, columns)
-        sfx = "" if i == 0 else str(i + 1)
-        cell_x0, cell_top = c * width, 1.0 - r * row_height / height
-        x0, x1 = cell_x0 + _GRID_PAD, cell_x0 + width - _GRID_PAD - _GRID_BAR
-        y1 = cell_top - lay["margin"]["t"] / height
-        y0 = cell_top - (row_height - lay["margin"]["b"]) / height
-        for t in fig["data"]:
-            t = {**t, "xaxis": f"x{sfx}", "yaxis": f"y{sfx}"}
-            bar = (t.get("marker") or {}).get("colorbar")
-            if bar is not None:   # the cell's colour bar: right of its plot, as long (share) as alone
-                t["marker"] = {**t["marker"], "colorbar": {**bar, "x": x1 + _GRID_PAD, "xanchor": "left",
-                                                          "y": (y0 + y1) / 2, "yanchor": "middle",
-                                                          "len": bar.get("len", 1.0) * (y1 - y0)}}
-            data.append(t)
-        layout[f"xaxis{sfx}"] = {**lay["xaxis"], "domain": [x0, x1], "anchor": f"y{sfx}"}
-        layout[f"yaxis{sfx}"] = {**lay["yaxis"], "domain": [y0, y1], "anchor": f"x{sfx}", "scaleanchor": f"x{sfx}"}
-        shapes += [{**s, "xref": f"x{sfx}", "yref": f"y{sfx}"} for s in lay.get("shapes", [])]
-        for a in lay.get("annotations", []):
-            if a.get("xref") == "x":
-                annotations.append({**a, "xref": f"x{sfx}", "yref": f"y{sfx}"})
-            else:                 # paper-anchored (the P/B/T note): the same spot of the cell
-                annotations.append({**a, "xref": "paper", "yref": "paper", "x": x0 + a["x"] * (x1 - x0),
-                                    "y": y0 + a["y"] * (y1 - y0)})
-        title = lay["title"]
-        sub = title.get("subtitle", {})
-        sub_font = sub.get("font", {})
-        text = title["text"] + (f'<br><span style="font-size:{sub_font.get("size", 11)}px;color:'
-                                f'{sub_font.get("color", "#6c757d")}">{sub["text"]}</span>' if sub.get("text") else "")
-        annotations.append({"text": text, "xref": "paper", "yref": "paper", "x": cell_x0 + _GRID_PAD,
-                            "y": cell_top - 0.02 * row_height / height, "xanchor": "left", "yanchor": "top",
-                            "align": "left", "showarrow": False, "font": title.get("font", {})})
-        titles.append(text)
-        metas.append(lay.get("meta", {}))
-    layout.update(shapes=shapes, annotations=annotations, meta={"stereonets": metas, "titles": titles})
-    return {"data": data, "layout": layout}

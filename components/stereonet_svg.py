@@ -32,11 +32,13 @@ import re
 
 import numpy as np
 
-from .stereonet import GRID_COLUMNS, GRID_ROW_HEIGHT, _colorscale, svg_path
+from .stereonet import _colorscale, svg_path
 
+#: stereonets per row (the page's width at 1400 px shows three)
+GRID_COLUMNS = 3
 #: one stereonet cell (px): a third of the page's ~1,340 px card, the Plotly figure's height
 CELL_W = 446
-CELL_H = GRID_ROW_HEIGHT
+CELL_H = 380
 #: px kept at the cell's right for the colour bar (its bar, ticks and title)
 BAR_SPACE = 62
 #: font of the page's figures (:data:`components.map_figure._TEMPLATE`)
