@@ -277,9 +277,15 @@ def _rule(store):
 _grouped = Memo(maxsize=4)
 
 
+def _selection_key(p, query: str, rule) -> tuple:
+    """Memo key of a selection under a rule: the data folder and its tables' version, the
+    filters' data query and the encoded rule."""
+    return (str(p.data_dir), p._version("mechanisms", "events"), Filters.from_query(query or "").data_query(),
+            cf.encode_rule(rule))
+
+
 def _grouped_selection(p, query: str, rule) -> dict:
-    f = Filters.from_query(query or "")
-    key = (str(p.data_dir), p._version("mechanisms", "events"), f.data_query(), cf.encode_rule(rule))
+    key = _selection_key(p, query, rule)
 
     def build():
         mechs = cf.regroup(cq.mechanisms(p, query), rule)
@@ -554,40 +560,15 @@ def sync_rule(hash_, rows, _add, _reset, ml, store):
     return (no_update, cf.format_hash(table_rule, ml), store_out(table_rule), None, False, no_update, full)
 
 
-def summary_answer(query: str, store) -> tuple:
-    """(counts card children, distributions figure, ternary figure) of the filters and the
-    stored rule."""
-    res = build_summary(query, store)
-    table = _counts_table(res["summary"], res["colors"], res["n"], none_in_data=res["n"] == 0 and _no_mechanisms())
-    caption = population_note(Filters.from_query(query or ""), res["n_events"], res["n"], id=POPULATION)
-    return ([caption, *(table if isinstance(table, list) else [table])], res["distributions"], res["ternary"])
-
-
 @dash.callback(
     Output(COUNTS, "children"), Output(DIST, "figure"), Output(TERNARY, "figure"),
     Input(IDS.filters, "data"), Input(RULE_STORE, "data"),
 )
 def update_summary(query, store):
-    return summary_answer(query, store)
-
-
-def stereonets_children(query: str, store):
-    """The stereonet card's content: every non-empty group's stereonet, drawn on the server
-    as SVG (:mod:`components.stereonet_svg`) in one ``iframe`` document, or why there is none.
-
-    SVG, not a Plotly plot (issue 12): plotly.js took ~0.5 s of the main thread to lay out the
-    five-subplot grid; the browser draws the same paths in milliseconds, and the P/B/T
-    markers keep their hover text as SVG tooltips. Below ~1,100 px the grid scrolls sideways
-    instead of squeezing its subtitles into the next cell."""
-    n, doc = _stereonet_document(query, store)
-    if not n:
-        return dbc.Alert(NO_MECHANISMS if _no_mechanisms() else "No mechanism matches the filters.", color="light",
-                         className="mb-0")
-    return html.Div(html.Iframe(
-        id=STEREO_SVG, srcDoc=doc, className="fm-cls-stereonet fm-svg-figure",
-        title="group stereonets", style={"width": "100%", "minWidth": f"{STEREO_MIN_WIDTH}px", "border": "0",
-                                         "display": "block", "height": f"{grid_height(n)}px"}),
-        style={"overflowX": "auto"})
+    res = build_summary(query, store)
+    table = _counts_table(res["summary"], res["colors"], res["n"], none_in_data=res["n"] == 0 and _no_mechanisms())
+    caption = population_note(Filters.from_query(query or ""), res["n_events"], res["n"], id=POPULATION)
+    return ([caption, *(table if isinstance(table, list) else [table])], res["distributions"], res["ternary"])
 
 
 #: the stereonets' SVG document per selection and rule (an immutable string): every cold load
@@ -598,9 +579,7 @@ _stereo_docs = Memo(maxsize=4)
 def _stereonet_document(query: str, store) -> tuple[int, str]:
     """(number of stereonets, their SVG grid document) of the filters and the stored rule."""
     p = get_provider()
-    rule = _rule(store)
-    key = (str(p.data_dir), p._version("mechanisms", "events"), Filters.from_query(query or "").data_query(),
-           cf.encode_rule(rule))
+    key = _selection_key(p, query, _rule(store))
 
     def build():
         figs = [fig for _, fig in build_stereonets(query, store, p)]
@@ -610,8 +589,23 @@ def _stereonet_document(query: str, store) -> tuple[int, str]:
 
 @dash.callback(Output(STEREO, "children"), Input(IDS.filters, "data"), Input(RULE_STORE, "data"))
 def update_stereonets(query, store):
-    """A separate request from the counts (they run in parallel; each stays short)."""
-    return stereonets_children(query, store)
+    """The stereonet card's content: every non-empty group's stereonet, drawn on the server
+    as SVG (:mod:`components.stereonet_svg`) in one ``iframe`` document, or why there is none.
+
+    SVG, not a Plotly plot (issue 12): plotly.js took ~0.5 s of the main thread to lay out the
+    five-subplot grid; the browser draws the same paths in milliseconds, and the P/B/T
+    markers keep their hover text as SVG tooltips. Below ~1,100 px the grid scrolls sideways
+    instead of squeezing its subtitles into the next cell. A separate request from the counts
+    (they run in parallel; each stays short)."""
+    n, doc = _stereonet_document(query, store)
+    if not n:
+        return dbc.Alert(NO_MECHANISMS if _no_mechanisms() else "No mechanism matches the filters.", color="light",
+                         className="mb-0")
+    return html.Div(html.Iframe(
+        id=STEREO_SVG, srcDoc=doc, className="fm-cls-stereonet fm-svg-figure",
+        title="group stereonets", style={"width": "100%", "minWidth": f"{STEREO_MIN_WIDTH}px", "border": "0",
+                                         "display": "block", "height": f"{grid_height(n)}px"}),
+        style={"overflowX": "auto"})
 
 
 @dash.callback(
@@ -627,9 +621,11 @@ def update_composite(n_clicks, query):
     return _composite_children(build_composite_and_stress(query))
 
 
-def map_answer(query: str, store, ml) -> tuple:
-    """(map figure, its caption, the bar's drawn counts) of the filters, the stored rule and
-    the beachball threshold ``ml``."""
+@dash.callback(
+    Output(MAP, "figure"), Output(MAP_CAPTION, "children"), Output(IDS.drawn, "data"),
+    Input(IDS.filters, "data"), Input(RULE_STORE, "data"), Input(THRESHOLD, "value"),
+)
+def update_map(query, store, ml):
     ml = cf.DEFAULT_THRESHOLD if ml is None else float(ml)
     p = get_provider()
     fig = build_map(query, store, ml)
@@ -650,14 +646,6 @@ def map_answer(query: str, store, ml) -> tuple:
         {"matched": int(meta["matched"]), "drawn": int(meta["drawn"]), "cap": cap,
          "note": f"map and ternary: fixed sample by event id, cap {cap:,}; counts, averages and histograms use all"})
     return fig, caption, drawn
-
-
-@dash.callback(
-    Output(MAP, "figure"), Output(MAP_CAPTION, "children"), Output(IDS.drawn, "data"),
-    Input(IDS.filters, "data"), Input(RULE_STORE, "data"), Input(THRESHOLD, "value"),
-)
-def update_map(query, store, ml):
-    return map_answer(query, store, ml)
 
 
 @dash.callback(
