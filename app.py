@@ -259,7 +259,9 @@ def create_app(data_dir: str | os.PathLike | None = None, *, users_file: str | o
     kwargs.update(dash_kwargs)
     app = dash.Dash(__name__, **kwargs)
     if "index_string" not in dash_kwargs:
-        from components import eager_chunks, native_builtins
+        from components import eager_chunks, early_layout, native_builtins
+        # the layout is asked for while the scripts load (issue 12)
+        app.index_string = early_layout.index_string(app.index_string, app.config.requests_pathname_prefix)
         app.index_string = native_builtins.index_string(app.index_string)  # native trim/parseInt for plotly.js
         # the graph, dropdown, slider and table chunks with the page, not after its layout (issue 12)
         app.index_string = eager_chunks.index_string(app.index_string, app.config.requests_pathname_prefix)

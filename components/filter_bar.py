@@ -40,6 +40,7 @@ import dash_bootstrap_components as dbc
 from dash import MATCH, Input, Output, State, clientside_callback, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
+from .first_page import routed_search
 from .map_figure import GROUP_COLORS
 from .filters import (COLOR_BY, NONE, POPULATIONS, Filters, _as_params, format_time, parse_time, population_of,
                       query_problems, time_order_reversed, unknown_values)
@@ -118,8 +119,22 @@ def filter_bar(page: str, f: Filters, options: dict, *, display: bool = True,
     :meth:`components.data.DataProvider.filter_options`). ``display=False`` hides the
     colour-by / view controls, ``table=False`` the CSV download (they stay in the URL).
     ``drawn``: the ``.drawn`` store's first value (:func:`drawn_data`) when the page's
-    layout already holds what it draws for ``f``."""
+    layout already holds what it draws for ``f``.
+
+    Built for the browser (:func:`components.first_page.routed_search` known), the bar's ``dcc.Location`` starts with
+    the browser's own ``search``, so it does not report it on mount: that report fired the
+    sync callback, and every callback on the filters waited for its round trip (on the
+    ToC2ME map, until after the map's draw). The time fields' flags, which that round trip
+    set, are therefore set here, and the counts and the address's problems come with the
+    layout too (their callbacks answer only later changes)."""
     i = ids(page)
+    search = routed_search()  # None: not for a browser (tests, warm-up)
+    raw0, raw1 = _raw_times(search)
+    bad0, bad1, time_msg = _time_flags(raw0, raw1, f)
+    # what the URL asked for stays in a flagged field (as the sync callback does)
+    start = raw0 if (bad0 or bad1) and raw0 else format_time(f.time_start)
+    end = raw1 if (bad0 or bad1) and raw1 else format_time(f.time_end, end=True)
+    alert, download_class, download_title = problem_children(f.to_search() if search is None else search, options)
     bounds = _mag_bounds(options)
     t_min, t_max = options.get("time_min"), options.get("time_max")
     ph_start = f"from {t_min:%Y-%m-%d}" if t_min is not None else "YYYY-MM-DD hh:mm"
@@ -138,12 +153,12 @@ def filter_bar(page: str, f: Filters, options: dict, *, display: bool = True,
     row1 = dbc.Row([
         dbc.Col([_label("Cluster"), dd("cluster", clusters, f.clusters, "All clusters")], xs=12, md=6, xl=2),
         dbc.Col([_label("Time window (UTC)"), dbc.InputGroup([
-            dbc.Input(id=i.time_start, value=format_time(f.time_start), placeholder=ph_start, debounce=True,
+            dbc.Input(id=i.time_start, value=start, placeholder=ph_start, debounce=True, invalid=bad0,
                       size="sm", className="fm-time fm-time-start", type="text"),
             dbc.InputGroupText("→"),
-            dbc.Input(id=i.time_end, value=format_time(f.time_end, end=True), placeholder=ph_end,
+            dbc.Input(id=i.time_end, value=end, placeholder=ph_end, invalid=bad1,
                       debounce=True, size="sm", className="fm-time fm-time-end", type="text"),
-        ], size="sm"), html.Div(id=i.time_msg, className="fm-time-msg small text-danger", role="alert")],
+        ], size="sm"), html.Div(time_msg, id=i.time_msg, className="fm-time-msg small text-danger", role="alert")],
             xs=12, md=6, xl=3),
         dbc.Col([_label("Magnitude (ML)"), html.Div(dcc.RangeSlider(
             id=i.mag, min=bounds[0], max=bounds[1], step=0.1, value=_mag_value(f, bounds), marks=marks,
@@ -161,7 +176,7 @@ def filter_bar(page: str, f: Filters, options: dict, *, display: bool = True,
                    value=f.population, size="sm", className="fm-population-select"),
     ], className="fm-inline fm-population")
     row2 = html.Div([
-        html.Div(id=i.counts, className="fm-counts"),
+        html.Div(counts_children(f, drawn), id=i.counts, className="fm-counts"),
         html.Div([
             html.Div([
                 html.Span("Colour by", className="fm-inline-label"),
@@ -182,16 +197,18 @@ def filter_bar(page: str, f: Filters, options: dict, *, display: bool = True,
                                                 {"label": "mechanisms", "value": "mechanisms"}],
                            value=f.table, size="sm", className="fm-select"),
                 html.A([html.Span("⤓ ", className="me-1"), "Download CSV"], id=i.download,
-                       href=download_href(f), className=DOWNLOAD_CLASS, role="button"),
+                       href=download_href(f), className=download_class, title=download_title, role="button"),
             ], className="fm-inline", style=None if table else hidden),
         ], className="fm-actions"),
     ], className="fm-bar-row2")
 
     return html.Div([
-        dcc.Location(id=i.url, refresh=False),
+        dcc.Location(id=i.url, refresh=False, **({} if search is None else {"search": search})),
         dcc.Store(id=i.filters, data=f.to_query()),
-        dcc.Store(id=i.drawn, data=drawn),
-        html.Div(id=i.problems, className="fm-filter-problems"),
+        # no data prop when empty: a Store mounted with data=None reports undefined at once,
+        # which fired the counts callback on every page load
+        dcc.Store(id=i.drawn, **({} if drawn is None else {"data": drawn})),
+        html.Div(alert, id=i.problems, className="fm-filter-problems"),
         row1,
         row2,
     ], className="fm-filter-bar card card-body")
@@ -334,9 +351,11 @@ def register_callbacks(app) -> None:
             return (no_update, no_update, no_update, *([no_update] * n), *flags)
         return (f.to_search(), q, download_href(f, prefix), *([no_update] * n), *flags)
 
+    # both answer with the layout first (filter_bar): only later changes ask the server
     @app.callback(
         Output(i.problems, "children"), Output(i.download, "className"), Output(i.download, "title"),
         Input(i.url, "search"),
+        prevent_initial_call=True,
     )
     def problems(search):
         from .data import MissingDataError, get_provider
@@ -350,20 +369,26 @@ def register_callbacks(app) -> None:
     @app.callback(
         Output(i.counts, "children"),
         Input(i.filters, "data"), Input(i.drawn, "data"),
+        prevent_initial_call=True,
     )
     def counts(query, drawn):
-        from .data import MissingDataError, get_provider
+        return counts_children(Filters.from_query(query or ""), drawn)
 
-        f = Filters.from_query(query or "")
-        if drawn and drawn.get("query") == f.data_query():
-            ev, me = drawn.get("events"), drawn.get("mechanisms")
-        else:
-            try:
-                c = get_provider().counts(f).iloc[0]
-            except MissingDataError:
-                return html.Span("no data", className="text-danger")
-            ev, me = {"matched": int(c["events"])}, {"matched": int(c["mechanisms"])}
-        return [_counts_children(ev, "events"), _counts_children(me, "mechanisms"), _population_children(f)]
+
+def counts_children(f: Filters, drawn: dict | None):
+    """The bar's counts for the filters ``f``: what the page drew (its ``.drawn`` store,
+    :func:`drawn_data`) when that is for ``f``, else the matched counts from the data."""
+    from .data import MissingDataError, get_provider
+
+    if drawn and drawn.get("query") == f.data_query():
+        ev, me = drawn.get("events"), drawn.get("mechanisms")
+    else:
+        try:
+            c = get_provider().counts(f).iloc[0]
+        except MissingDataError:
+            return html.Span("no data", className="text-danger")
+        ev, me = {"matched": int(c["events"])}, {"matched": int(c["mechanisms"])}
+    return [_counts_children(ev, "events"), _counts_children(me, "mechanisms"), _population_children(f)]
 
 
 _SYNC_PAGE_QUERY_JS = """

@@ -5,6 +5,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, html
 
+from components import first_page
 from components.access import ACCOUNTS, READ_ONLY, can, current_account, get_access
 from components.data import get_provider
 
@@ -88,10 +89,11 @@ def _who() -> list:
 
 
 def shell() -> html.Div:
-    """The app layout (a function, so the navbar reflects the page registry)."""
+    """The app layout (a function, so the navbar reflects the page registry), holding the
+    requesting page's layout when that is known (:func:`components.first_page.page_container`)."""
     return html.Div([
         navbar(),
-        html.Main(dash.page_container, className="container-fluid fm-main"),
+        html.Main(first_page.page_container(), className="container-fluid fm-main"),
     ])
 
 

@@ -105,8 +105,10 @@ def layout(event_id=None, **query):
         dcc.Store(id=PICKQ, data=[]),
         dcc.Store(id=REVIEWS, data={"n": 0, "sig": review_signature(store, ctx["event_id"]) if store else None}),
         dcc.Store(id=REVIEWER, storage_type="local"),
-        dcc.Store(id=JOB, data={"job_id": job["id"]} if job else None),
-        dcc.Store(id=REINV, data={"id": reinv["id"]} if reinv else None),
+        # no data prop when empty: a Store mounted with data=None reports undefined at once,
+        # which sent a full redraw (render) right after every first load
+        dcc.Store(id=JOB, **({"data": {"job_id": job["id"]}} if job else {})),
+        dcc.Store(id=REINV, **({"data": {"id": reinv["id"]}} if reinv else {})),
         dcc.Interval(id=POLL, interval=700, disabled=job is None),
         dcc.Interval(id=SYNC, interval=15_000),
         event_header(ctx, q),

@@ -156,6 +156,7 @@ def layout(**query):
     # the map comes with the layout: it starts drawing without a callback round trip after
     # the page's (issue 12); update_map redraws it when the filters change
     fig, drawn, meta = map_answer(f.to_query())
+    rows, page_count, _, row_styles, table_caption = table_answer(f.to_query())
     return html.Div([
         filter_bar.filter_bar(PAGE, f, options, drawn=drawn),
         dcc.Store(id=SELECTED),
@@ -182,13 +183,13 @@ def layout(**query):
             dbc.CardHeader(html.Div([
                 html.Div([
                     html.Span("Mechanisms", className="fw-semibold"),
-                    html.Span(id="map-table-caption", className="fm-note ms-2"),
+                    html.Span(table_caption, id="map-table-caption", className="fm-note ms-2"),
                 ]),
                 _export_buttons(),
             ], className="d-flex justify-content-between align-items-center flex-wrap"), className="fm-card-header"),
             dash_table.DataTable(
-                id=TABLE, columns=COLUMNS, data=[], page_action="custom", page_current=0, page_size=PAGE_SIZE,
-                page_count=1, sort_action="custom", sort_mode="single", sort_by=[],
+                id=TABLE, columns=COLUMNS, data=rows, page_action="custom", page_current=0, page_size=PAGE_SIZE,
+                page_count=page_count, sort_action="custom", sort_mode="single", sort_by=[],
                 markdown_options={"link_target": "_self"}, cell_selectable=True,
                 style_as_list_view=True, style_table={"overflowX": "auto"},
                 style_header={"fontWeight": 600, "backgroundColor": "#f8f9fa", "borderBottom": "1px solid #dee2e6"},
@@ -196,7 +197,7 @@ def layout(**query):
                             "textAlign": "right", "border": "none", "borderBottom": "1px solid #eef0f2"},
                 style_cell_conditional=[{"if": {"column_id": c}, "textAlign": "left"} for c in
                                         ("event", "time", "quality", "group", "faulting_style", "source", "cluster")],
-                style_data_conditional=_GROUP_STYLES,
+                style_data_conditional=row_styles,
                 css=[{"selector": ".dash-cell-value p", "rule": "margin: 0;"},
                      {"selector": "td.cell--selected, td.focused",
                       "rule": "background-color: transparent !important;"}],
@@ -397,15 +398,22 @@ def _rows(df, query: str | None = None):
     Output(TABLE, "data"), Output(TABLE, "page_count"), Output(TABLE, "page_current"),
     Output(TABLE, "style_data_conditional"), Output("map-table-caption", "children"),
     Input(IDS.filters, "data"), Input(TABLE, "page_current"), Input(TABLE, "sort_by"), Input(SELECTED, "data"),
+    prevent_initial_call=True,  # the layout holds the first page
 )
 def update_table(query, page, sort_by, selected):
     """Server-side paging and sorting of the filtered mechanisms; a selection made on the map
     jumps to its page; the selected row is highlighted."""
+    return table_answer(query, page, sort_by, selected, dash.ctx.triggered_id)
+
+
+def table_answer(query, page=0, sort_by=None, selected=None, trig=None):
+    """The table's (rows, page count, page shown or ``no_update``, row styles, caption) for the
+    filter query ``query``, the page asked for, the sort and the selection; ``trig`` is what
+    changed (a filter change goes back to page 0, a selection on the map goes to its row)."""
     f = Filters.from_query(query or "")
     p = get_provider()
     sort = [{**s, "column_id": _SORT_COLUMN.get(s.get("column_id"), s.get("column_id"))} for s in (sort_by or [])
             if isinstance(s, dict)]
-    trig = dash.ctx.triggered_id
     if trig == IDS.filters:
         page = 0
     eid = (selected or {}).get("event_id")

@@ -299,7 +299,7 @@ def _model_sections(rows, datasets, state, provider, evalset=None):
     ]
     sections.append(dbc.Card([
         _header("Demo ground truth by difficulty", "accuracy on decided traces / coverage, per picker"),
-        html.Div(id=SUBSETS, className="p-2"),
+        html.Div(_subsets(rows) if demo else None, id=SUBSETS, className="p-2"),
     ], className="fm-table-card mb-3", style=None if demo else {"display": "none"}))
     return sections
 
@@ -393,6 +393,8 @@ def layout(**query):
         # the evaluation-set panels come with the page: on a first load no callback chain
         # (state -> panels) stands between the layout and the drawn figures (issue 12)
         body = _model_sections(rows, datasets, state, provider, build_evalset(page_query(state), provider))
+    # the first page of the agreement table too
+    agree_rows, agree_columns, agree_caption, agree_pages, agree_page = agreement_answer(f.to_query(), page_query(state))
     return html.Div([
         filter_bar.filter_bar(PAGE, f, options, display=False, table=False),
         dcc.Store(id=STATE, data=page_query(state)),
@@ -408,11 +410,11 @@ def layout(**query):
                            value=state["picker"], size="sm", className="fm-select"),
                 _download_button(AGREE_BUTTON),
             ], className="fm-inline")),
-            html.Div(id=AGREE_CAPTION, className="fm-note px-3 pt-2"),
+            html.Div(agree_caption, id=AGREE_CAPTION, className="fm-note px-3 pt-2"),
             dash_table.DataTable(
                 # paged on the server (queries.model.agreement_page): one page is sent, never the whole table
-                id=AGREE, columns=AGREE_COLUMNS, data=[], page_action="custom", page_current=0,
-                page_size=AGREE_PAGE_SIZE, page_count=1, merge_duplicate_headers=True, markdown_options={"link_target": "_self"},
+                id=AGREE, columns=agree_columns, data=agree_rows, page_action="custom", page_current=agree_page,
+                page_size=AGREE_PAGE_SIZE, page_count=agree_pages, merge_duplicate_headers=True, markdown_options={"link_target": "_self"},
                 style_cell_conditional=[{"if": {"column_id": c}, "textAlign": "left"} for c in ("event", "time")],
                 **_TABLE_STYLE),
         ], className="fm-table-card mb-3"),
@@ -511,14 +513,6 @@ def update_evalset(state_query):
     return build_evalset(state_query)
 
 
-@dash.callback(Output(SUBSETS, "children"), Input(STATE, "data"))
-def update_subsets(_state):
-    rows = _eval_rows(get_provider())
-    if rows is None or not rows["dataset"].str.startswith("demo_truth").any():
-        raise PreventUpdate
-    return _subsets(rows)
-
-
 def agreement_frame(query: str, state_query: str) -> pd.DataFrame:
     """The per-event table the page shows (and downloads): :func:`queries.model.agreement`
     of the filtered events for the chosen picker."""
@@ -530,11 +524,18 @@ def agreement_frame(query: str, state_query: str) -> pd.DataFrame:
     Output(AGREE, "data"), Output(AGREE, "columns"), Output(AGREE_CAPTION, "children"),
     Output(AGREE, "page_count"), Output(AGREE, "page_current"),
     Input(IDS.filters, "data"), Input(STATE, "data"), Input(AGREE, "page_current"),
+    prevent_initial_call=True,  # the layout holds the first page
 )
 def update_agreement(query, state_query, page=0):
     # a new selection starts at the first page; paging keeps the selection
     if dash.ctx.triggered_id != AGREE:
         page = 0
+    return agreement_answer(query, state_query, page)
+
+
+def agreement_answer(query, state_query, page=0):
+    """The agreement table's (rows, columns, caption, page count, page shown) for the filter
+    query, the page state (picker) and the page asked for (0-based)."""
     state = page_state(state_query or "")
     df, tot = mq.agreement_page(get_provider(), Filters.from_query(query or ""), state["picker"], page or 0,
                                 AGREE_PAGE_SIZE)

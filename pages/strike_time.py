@@ -105,8 +105,11 @@ def layout(**query):
     clusters = _clusters(provider)
     state = page_state(query, clusters)
     choices = clusters + ([state["cluster"]] if state["cluster"] and state["cluster"] not in clusters else [])
+    # the figure comes with the layout, not after a callback round trip (issue 12); update
+    # redraws it when the filters or the cluster change
+    fig, stats, caption, drawn = build_figure(f.to_query(), state["cluster"])
     return html.Div([
-        filter_bar.filter_bar(PAGE, f, options, display=False, table=False),
+        filter_bar.filter_bar(PAGE, f, options, display=False, table=False, drawn=drawn),
         dcc.Store(id=STATE, data=page_query(state, clusters)),
         dcc.Store(id=URL_SYNC),
         dcc.Download(id=CSV_DOWNLOAD),
@@ -114,10 +117,10 @@ def layout(**query):
             dbc.Col(dbc.Card([
                 dbc.CardHeader(html.Div([
                     html.Span("Strike vs time", className="fw-semibold me-2"),
-                    html.Span(id=CAPTION, className="fm-note"),
+                    html.Span(caption, id=CAPTION, className="fm-note"),
                 ]), className="fm-card-header"),
                 dcc.Loading(dcc.Graph(
-                    id=GRAPH, figure=stf.empty_figure("loading…"),
+                    id=GRAPH, figure=fig,
                     style={"height": "calc(100vh - 250px)", "minHeight": "460px"},
                     config={"displaylogo": False, "showTips": False, "responsive": True, "modeBarButtonsToRemove": ["lasso2d"],
                             "toImageButtonOptions": {"filename": image_name("strike_time"), "scale": 2}}),
@@ -140,7 +143,7 @@ def layout(**query):
                 ], className="fm-side-card mb-3"),
                 dbc.Card([
                     dbc.CardHeader("Strike by group (mean ± sd)", className="fm-card-header fw-semibold"),
-                    dbc.CardBody(id=STATS, className="fm-details"),
+                    dbc.CardBody(_stats_children(stats), id=STATS, className="fm-details"),
                 ], className="fm-side-card mb-3"),
                 dbc.Card([dbc.CardHeader("About this plot", className="fm-card-header fw-semibold"),
                           dbc.CardBody(_about(provider.caps.points), className="fm-about")], className="fm-side-card"),
@@ -245,6 +248,7 @@ def _stats_children(stats: pd.DataFrame):
 @dash.callback(
     Output(GRAPH, "figure"), Output(STATS, "children"), Output(CAPTION, "children"), Output(IDS.drawn, "data"),
     Input(IDS.filters, "data"), Input(CLUSTER, "value"),
+    prevent_initial_call=True,  # the layout holds the first figure
 )
 def update(query, cluster):
     fig, stats, caption, drawn = build_figure(query, cluster)

@@ -20,7 +20,6 @@ from components import wells_figures as wf
 from components.data import get_provider
 from components.filters import Filters, format_time
 from components.layout import image_name, no_data, page_title
-from components.map_figure import empty_figure
 
 dash.register_page(__name__, path="/wells", name="Wells", title=page_title("Wells and stages"),
                    order=5)
@@ -90,6 +89,8 @@ def layout(**query):
     options = provider.filter_options()
     stages = provider.stages()
     wells = sorted(stages["well"].astype(str).unique().tolist())
+    # the figure and the table come with the layout, not after a callback round trip (issue 12)
+    fig, rows, caption, graph_caption = build(f.to_query())
     return html.Div([
         filter_bar.filter_bar(PAGE, f, options, display=False, table=False),
         absent_note(provider),
@@ -99,10 +100,10 @@ def layout(**query):
             dbc.Col(dbc.Card([
                 dbc.CardHeader(html.Div([
                     html.Span("Stages and daily injection", className="fw-semibold"),
-                    html.Span(id="wells-graph-caption", className="fm-note ms-2"),
+                    html.Span(graph_caption, id="wells-graph-caption", className="fm-note ms-2"),
                 ]), className="fm-card-header"),
                 dcc.Loading(dcc.Graph(
-                    id=GRAPH, figure=empty_figure("loading…"), style={"height": "460px"},
+                    id=GRAPH, figure=fig, style={"height": "460px"},
                     config={"displaylogo": False, "showTips": False, "responsive": True, "doubleClick": "autosize",
                             "modeBarButtonsToRemove": ["select2d", "lasso2d", "zoomIn2d", "zoomOut2d", "resetScale2d"],
                             "toImageButtonOptions": {"filename": image_name("stages"), "scale": 2}}),
@@ -115,12 +116,12 @@ def layout(**query):
         dbc.Card([
             dbc.CardHeader(html.Div([
                 html.Div([html.Span("Stages per well", className="fw-semibold"),
-                          html.Span(id=CAPTION, className="fm-note ms-2")]),
+                          html.Span(caption, id=CAPTION, className="fm-note ms-2")]),
                 dbc.Button([html.Span("⤓ ", className="me-1"), "Download CSV"], id=CSV_BUTTON, color="primary",
                            size="sm", className="fm-download"),
             ], className="d-flex justify-content-between align-items-center"), className="fm-card-header"),
             dash_table.DataTable(
-                id=TABLE, columns=COLUMNS, data=[], page_action="native", page_size=15, sort_action="native",
+                id=TABLE, columns=COLUMNS, data=rows, page_action="native", page_size=15, sort_action="native",
                 style_as_list_view=True, style_table={"overflowX": "auto"},
                 style_header={"fontWeight": 600, "backgroundColor": "#f8f9fa", "borderBottom": "1px solid #dee2e6"},
                 style_cell={"fontFamily": "inherit", "fontSize": "13px", "padding": "4px 8px",
@@ -165,6 +166,7 @@ def build(query: str):
     Output(GRAPH, "figure"), Output(TABLE, "data"), Output(TABLE, "page_current"), Output(CAPTION, "children"),
     Output("wells-graph-caption", "children"),
     Input(IDS.filters, "data"),
+    prevent_initial_call=True,  # the layout holds the first figure and table
 )
 def update(query):
     fig, rows, caption, graph_caption = build(query)
