@@ -496,13 +496,17 @@ class Browser:
                 if key in self.comps:
                     self._set(key, prop, value, added)
                     changed.add((key, prop))
-        self._remember_events(data)
+        self._remember_events(changed)
         self._mount_locations(added, changed)
         self._initial(set(added), pending)
         self._changed(changed, pending, source)
 
-    def _remember_events(self, data: dict) -> None:
-        table = (data.get("response") or {}).get("map-table", {}).get("data")
+    def _remember_events(self, changed: set) -> None:
+        """Event ids of the map's table when an answer set its rows or brought the table
+        (the map's layout holds its first page)."""
+        if "map-table" not in self.comps or not changed & {("map-table", "data"), ("_pages_content", "children")}:
+            return
+        table = self._value("map-table", "data")
         if isinstance(table, list) and len(Browser.event_ids) < 500:
             for row in table[:20]:
                 eid = row.get("event_id") if isinstance(row, dict) else None

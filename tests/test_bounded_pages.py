@@ -72,10 +72,16 @@ def _start(dash_duo, big_dir, path: str):
 
 def _count(dash_duo, kind: str):
     """(matched, drawn or None) of the bar's ``kind`` count; None before it is shown."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
     els = dash_duo.driver.find_elements("css selector", f".fm-count-{kind}")
     if not els:
         return None
-    m = re.search(r"(\d+) matched(?: / (\d+) drawn)?", els[0].text.replace(",", ""))
+    try:
+        text = els[0].text
+    except StaleElementReferenceException:  # the counts were redrawn in between: not shown yet
+        return None
+    m = re.search(r"(\d+) matched(?: / (\d+) drawn)?", text.replace(",", ""))
     return (int(m.group(1)), int(m.group(2)) if m.group(2) else None) if m else None
 
 
