@@ -14,7 +14,7 @@ import pytest
 from flask import request
 
 from components import early_layout, first_page
-from pagetools import TIMEOUT, no_console_errors, record_callback_outputs, start_app, wait
+from pagetools import no_console_errors, record_callback_outputs, start_app, wait
 from pipeline import tables
 
 # settle time after the page is drawn: a callback sent by a mount (a Store, a Location)
