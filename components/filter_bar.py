@@ -391,6 +391,31 @@ def counts_children(f: Filters, drawn: dict | None):
     return [_counts_children(ev, "events"), _counts_children(me, "mechanisms"), _population_children(f)]
 
 
+_TIME_AXIS_RELAYOUT_JS = """
+function(r) {
+    if (r && (r['xaxis.autorange'] || ('xaxis.range[0]' in r && 'xaxis.range[1]' in r) || r['xaxis.range'])) {
+        return r;
+    }
+    return window.dash_clientside.no_update;
+}
+"""
+
+
+def forward_time_axis_changes(store_id, graph_id) -> None:
+    """Copy ``graph_id``'s ``relayoutData`` into the ``dcc.Store`` ``store_id`` only when it
+    changes the x (time) axis: a zoom, a pan or an autoscale. A time brush's server callback
+    listens to the store, so Plotly's other relayout events (the first draw's and every
+    resize's ``{'autosize': true}``, zooms of the other axis) cost no round trip; and Dash
+    drops the answer of a server callback when a newer call of it starts, so a resize after
+    a zoom could otherwise lose the zoom. Call once per page at import time."""
+    clientside_callback(
+        _TIME_AXIS_RELAYOUT_JS,
+        Output(store_id, "data"),
+        Input(graph_id, "relayoutData"),
+        prevent_initial_call=True,
+    )
+
+
 _SYNC_PAGE_QUERY_JS = """
 function(pageQuery, filterQuery) {
     const keys = %s;

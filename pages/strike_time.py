@@ -41,6 +41,7 @@ STATS = "st-stats"
 CAPTION = "st-caption"
 STATE = "st-state"
 URL_SYNC = "st-url-sync"
+RELAYOUT = "st-relayout"  # the graph's time-axis changes only (filter_bar.forward_time_axis_changes)
 CSV_BUTTON, CSV_DOWNLOAD = "st-csv", "st-csv-download"
 #: the page's own URL key (the shared filters use others)
 PAGE_KEYS = ("stcluster",)
@@ -112,6 +113,7 @@ def layout(**query):
         filter_bar.filter_bar(PAGE, f, options, display=False, table=False, drawn=drawn),
         dcc.Store(id=STATE, data=page_query(state, clusters)),
         dcc.Store(id=URL_SYNC),
+        dcc.Store(id=RELAYOUT),
         dcc.Download(id=CSV_DOWNLOAD),
         dbc.Row([
             dbc.Col(dbc.Card([
@@ -263,6 +265,8 @@ def update_state(cluster):
 
 # the filter bar writes ``?<filters>``; add the page's key back (after its own update)
 filter_bar.sync_page_query(PAGE_KEYS, URL_SYNC, STATE, IDS.filters)
+# only time-axis changes go on to the server (not the first draw's autosize: no round trip after it)
+filter_bar.forward_time_axis_changes(RELAYOUT, GRAPH)
 
 
 def brushed_window(relayout: dict | None):
@@ -286,7 +290,7 @@ def brushed_window(relayout: dict | None):
 
 @dash.callback(
     Output(IDS.time_start, "value", allow_duplicate=True), Output(IDS.time_end, "value", allow_duplicate=True),
-    Input(GRAPH, "relayoutData"), Input(GRAPH, "selectedData"),
+    Input(RELAYOUT, "data"), Input(GRAPH, "selectedData"),
     prevent_initial_call=True,
 )
 def brush(relayout, selected):

@@ -173,21 +173,8 @@ def update(query):
     return fig, rows, 0, caption, graph_caption
 
 
-# Only time-axis changes go on to the server: Dash drops the answer of a server callback
-# when a newer call of it starts, and a resize ({'autosize': true}) often follows a zoom.
-dash.clientside_callback(
-    """
-    function(r) {
-        if (r && (r['xaxis.autorange'] || ('xaxis.range[0]' in r && 'xaxis.range[1]' in r) || r['xaxis.range'])) {
-            return r;
-        }
-        return window.dash_clientside.no_update;
-    }
-    """,
-    Output(RELAYOUT, "data"),
-    Input(GRAPH, "relayoutData"),
-    prevent_initial_call=True,
-)
+# only time-axis changes go on to the server
+filter_bar.forward_time_axis_changes(RELAYOUT, GRAPH)
 
 
 @dash.callback(
