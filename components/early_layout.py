@@ -3,8 +3,8 @@
 Dash's renderer requests ``_dash-layout`` and ``_dash-dependencies`` only once every
 script has been fetched and evaluated: on this machine ~0.7 s after navigation on a cold
 load. The layout request then waits for the server to build the page (it holds the first
-page since :mod:`components.first_page`: 0.1-0.3 s of queries and figures on the ToC2ME
-build), and only then does the page render.
+page since :mod:`components.first_page`: up to ~0.4 s of queries and figures, the ToC2ME
+map), and only then does the page render.
 
 :func:`index_string` puts a small script first in the page's head. It starts both requests
 at once, so the server builds the page while the browser loads and evaluates the scripts,

@@ -173,8 +173,8 @@ def test_the_layout_request_builds_the_page_of_its_referer(demo_data_dir):
     # unknown path: the 404 page, as the router answers it
     c = _container(_layout_for(app, "http://localhost/no-such-page"))
     assert c["_pages_location"]["pathname"] == "/no-such-page"
-    assert "404" in json.dumps(c["_pages_content"]["children"]) or "not found" in json.dumps(
-        c["_pages_content"]["children"]).lower()
+    assert "Page not found" in json.dumps(c["_pages_content"]["children"])  # pages/not_found_404.py
+    assert c["_pages_store"]["data"]["title"].startswith("Page not found")
 
 
 @pytest.mark.parametrize("referer", [None, "http://elsewhere.example/wells", "not a url"])
