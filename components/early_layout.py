@@ -11,18 +11,24 @@ at once, so the server builds the page while the browser loads and evaluates the
 and wraps ``window.fetch`` so that the renderer's own GET of either address (its
 ``requests_pathname_prefix`` + name, as it builds it) gets that early response, once. Any
 other request, a second GET, or an early request that failed goes to the real ``fetch``.
+The layout request also sends the address's fragment, which a ``Referer`` never holds
+(:data:`components.first_page.FRAGMENT_HEADER`), so a page can start with state kept there.
 """
 from __future__ import annotations
 
 import json
+
+from .first_page import FRAGMENT_HEADER
 
 #: the renderer's first two requests (paths under the app's ``requests_pathname_prefix``)
 EARLY = ("_dash-layout", "_dash-dependencies")
 
 _SCRIPT = """<script>(function () {
     var early = {};
-    %s.forEach(function (u) {
-        early[u] = fetch(u, {credentials: 'same-origin', headers: {Accept: 'application/json'}});
+    %s.forEach(function (u, i) {
+        var headers = {Accept: 'application/json'};
+        if (i === 0) { headers['%s'] = encodeURIComponent(window.location.hash); }
+        early[u] = fetch(u, {credentials: 'same-origin', headers: headers});
     });
     var real = window.fetch;
     window.fetch = function (input, init) {
@@ -47,5 +53,5 @@ def index_string(template: str, requests_pathname_prefix: str = "/") -> str:
     """Dash's page template with the early-request script first in its head."""
     if "<head>" not in template:
         raise ValueError("the Dash index template has no <head>")
-    script = _SCRIPT % json.dumps(early_urls(requests_pathname_prefix))
+    script = _SCRIPT % (json.dumps(early_urls(requests_pathname_prefix)), FRAGMENT_HEADER)
     return template.replace("<head>", "<head>\n        " + script, 1)

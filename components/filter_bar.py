@@ -40,7 +40,7 @@ import dash_bootstrap_components as dbc
 from dash import MATCH, Input, Output, State, clientside_callback, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from .first_page import routed_search
+from .first_page import routed_fragment, routed_search
 from .map_figure import GROUP_COLORS
 from .filters import (COLOR_BY, NONE, POPULATIONS, Filters, _as_params, format_time, parse_time, population_of,
                       query_problems, time_order_reversed, unknown_values)
@@ -129,6 +129,7 @@ def filter_bar(page: str, f: Filters, options: dict, *, display: bool = True,
     layout too (their callbacks answer only later changes)."""
     i = ids(page)
     search = routed_search()  # None: not for a browser (tests, warm-up)
+    fragment = routed_fragment()  # None: not known (then the Location reports it on mount)
     raw0, raw1 = _raw_times(search)
     bad0, bad1, time_msg = _time_flags(raw0, raw1, f)
     # what the URL asked for stays in a flagged field (as the sync callback does)
@@ -203,7 +204,8 @@ def filter_bar(page: str, f: Filters, options: dict, *, display: bool = True,
     ], className="fm-bar-row2")
 
     return html.Div([
-        dcc.Location(id=i.url, refresh=False, **({} if search is None else {"search": search})),
+        dcc.Location(id=i.url, refresh=False, **({} if search is None else {"search": search}),
+                     **({} if fragment is None else {"hash": fragment})),
         dcc.Store(id=i.filters, data=f.to_query()),
         # no data prop when empty: a Store mounted with data=None reports undefined at once,
         # which fired the counts callback on every page load

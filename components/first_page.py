@@ -7,7 +7,9 @@ request costs every first load a round trip (0.15-0.35 s on the ToC2ME build, is
 
 Here the layout request builds the page itself. It knows the page from its ``Referer``
 header, which the browser sets to the document's address (path and query; never the
-fragment). The page container is then filled as the router would fill it, and its
+fragment). The fragment comes in the ``X-FM-Fragment`` header, which only the early request
+of :mod:`components.early_layout` sends (URI-encoded): a page that keeps state there
+(classification's rule) can then start with it (:func:`routed_fragment`). The page container is then filled as the router would fill it, and its
 ``dcc.Location`` starts with the browser's own ``pathname`` and ``search``, so it reports
 nothing the router listens to and the router is not called. Later navigation (links,
 back/forward) goes through the router as before.
@@ -29,6 +31,9 @@ from dash import dcc, html
 log = logging.getLogger(__name__)
 
 _SEARCH: contextvars.ContextVar[str | None] = contextvars.ContextVar("fm_first_page_search", default=None)
+_FRAGMENT: contextvars.ContextVar[str | None] = contextvars.ContextVar("fm_first_page_fragment", default=None)
+#: the early layout request's header with the address's fragment (``encodeURIComponent``)
+FRAGMENT_HEADER = "X-FM-Fragment"
 
 
 def routed_search() -> str | None:
@@ -43,6 +48,27 @@ def routed_search() -> str | None:
     except Exception:  # noqa: BLE001 - MissingCallbackContextException: not inside a callback
         return None
     return search if isinstance(search, str) else None
+
+
+def routed_fragment() -> str | None:
+    """The address bar's fragment (``'#a=1'`` or ``''``) while the first page's layout is
+    built from an early layout request that sent it; None when it is not known (the
+    router's layouts, the renderer's own request, tests): a ``dcc.Location`` whose ``hash``
+    is left unset then reports the fragment when it mounts."""
+    return _FRAGMENT.get()
+
+
+def _fragment() -> str | None:
+    """The fragment the layout request sent in :data:`FRAGMENT_HEADER`, or None (absent,
+    or not a fragment)."""
+    import flask
+    from urllib.parse import unquote
+
+    raw = flask.request.headers.get(FRAGMENT_HEADER)
+    if raw is None:
+        return None
+    fragment = unquote(raw)
+    return fragment if fragment == "" or fragment.startswith("#") else None
 
 
 def _page_address() -> tuple[str, str] | None:
@@ -68,7 +94,7 @@ def _page_address() -> tuple[str, str] | None:
     return path, f"?{parts.query}" if parts.query else ""
 
 
-def _route(pathname: str, search: str):
+def _route(pathname: str, search: str, fragment: str | None = None):
     """(layout, title) of the page at ``pathname`` with the query ``search``: what Dash
     pages' router answers (the ``not_found_404`` module's page for an unknown path)."""
     from dash._pages import _parse_query_string, _path_to_page
@@ -81,11 +107,12 @@ def _route(pathname: str, search: str):
     else:
         layout, title = page.get("layout", ""), page["title"]
     if callable(layout):
-        token = _SEARCH.set(search)
+        token, token_fragment = _SEARCH.set(search), _FRAGMENT.set(fragment)
         try:
             layout = layout(**{**(path_variables or {}), **_parse_query_string(search)})
         finally:
             _SEARCH.reset(token)
+            _FRAGMENT.reset(token_fragment)
     if callable(title):
         title = title(**(path_variables or {}))
     return layout, title
@@ -101,7 +128,7 @@ def page_container():
     try:
         from dash.dash import _ID_CONTENT, _ID_DUMMY, _ID_LOCATION, _ID_STORE
 
-        content, title = _route(pathname, search)
+        content, title = _route(pathname, search, _fragment())
     except Exception:  # noqa: BLE001 - the router will build it again and report the error as Dash does
         log.exception("first page %s%s: layout failed; the router will build it", pathname, search)
         return dash.page_container

@@ -42,6 +42,7 @@ from components import classified_csv
 from components import composite_figures as cpf
 from components import filter_bar
 from components.data import get_provider
+from components.first_page import routed_fragment, routed_search
 from components.filters import Filters, population_of
 from components.gl_pixel_ratio import screen_gl_pixel_ratio
 from components.layout import image_name, no_data, page_title, population_note
@@ -87,6 +88,7 @@ STRESS_CAP = 500              # mechanisms inverted for stress (fixed sample by 
 STRESS_BOOTSTRAP = 100        # bootstrap resamples of the stress inversion
 STRESS_MIN = 4                # fewest mechanisms a stress inversion takes
 POPULATION = "cls-population"
+HASH_UNREADABLE = "The link's rule or threshold could not be read; showing the published rule."
 
 #: mechanism columns the page reads (:data:`queries.classification.COLUMNS`)
 COLUMNS = cq.COLUMNS
@@ -117,9 +119,9 @@ def _card(title, body, *, note=None, class_name="", header_extra=None):
     ], className=f"fm-side-card {class_name}")
 
 
-def _rule_table():
+def _rule_table(rows: list[dict]):
     return dash_table.DataTable(
-        id=RULE_TABLE, columns=RULE_TABLE_COLUMNS, data=cf.default_rule_rows(), editable=True,
+        id=RULE_TABLE, columns=RULE_TABLE_COLUMNS, data=rows, editable=True,
         row_deletable=True, style_as_list_view=True, style_table={"overflowX": "auto"},
         style_header={"fontWeight": 600, "backgroundColor": "#f8f9fa", "borderBottom": "1px solid #dee2e6",
                       "fontSize": "12px"},
@@ -178,25 +180,39 @@ def layout(**query):
         return no_data(provider.data_dir, missing)
     f = Filters.from_query(query)
     options = provider.filter_options()
+    # the first figures come with the layout (issue 12), for the rule and threshold of the
+    # URL fragment when the layout request sent it (components.first_page), else for the
+    # published rule and the default threshold: the bar's Location then reports the fragment
+    # on mount, and sync_rule redraws for a link's own rule
+    h = cf.parse_hash(routed_fragment())
+    rule = h["rule"] if h["rule"] is not None else PUBLISHED_RULE
+    ml = h["ml"] if h["ml"] is not None else cf.DEFAULT_THRESHOLD
+    rows = cf.rule_rows(rule)
+    q, store = f.to_query(), {"code": cf.encode_rule(rule)}
+    counts, dist, ternary = summary_answer(q, store)
+    fig, caption, drawn = map_answer(q, store, ml)
+    search = routed_search()
+    href, download_class, download_title = download_link(q, store, f.to_search() if search is None else search)
     lo = math.floor(options["mag_min"]) if options.get("mag_min") is not None else -2
     hi = math.ceil(options["mag_max"]) if options.get("mag_max") is not None else 4
     hi = max(hi, lo + 1, math.ceil(cf.DEFAULT_THRESHOLD))
     marks = {v: {"label": str(v)} for v in range(lo, hi + 1)}
     rule_card = _card("Group rule", [
-        _rule_table(),
+        _rule_table(rows),
         html.Div([
-            dbc.Button("+ Add row", id=ADD_ROW, size="sm", color="secondary", outline=True, className="me-2"),
+            dbc.Button("+ Add row", id=ADD_ROW, size="sm", color="secondary", outline=True, className="me-2",
+                       disabled=len(rows) >= cf.MAX_RULE_ROWS),
             dbc.Button("Reset to published rule", id=RESET, size="sm", color="secondary", outline=True),
             html.Span("Edit a cell, Enter to apply; × deletes a row.", className="fm-note ms-2"),
         ], className="d-flex align-items-center flex-wrap mt-2"),
-        dbc.Alert(id=RULE_ERROR, color="danger", is_open=False, className="py-1 px-2 mt-2 mb-0 small"),
-        html.Div(id=COUNTS, className="mt-2"),
+        dbc.Alert(HASH_UNREADABLE if h["bad"] else None, id=RULE_ERROR, color="danger", is_open=h["bad"],
+                  className="py-1 px-2 mt-2 mb-0 small"),
+        html.Div(counts, id=COUNTS, className="mt-2"),
         html.Div([
             # a link to the spooled download route, not a callback answer: the CSV is never
             # held in memory, and no worker thread waits on a slow client (app._register_download)
             html.A([html.Span("⤓ ", className="me-1"), "Download CSV"], id=DOWNLOAD_BTN, role="button",
-                   href=classified_csv.href(f, None, dash.get_relative_path("/")),
-                   className=filter_bar.DOWNLOAD_CLASS, title=DOWNLOAD_TITLE),
+                   href=href, className=download_class, title=download_title),
             html.Span("the filtered mechanisms with the group from this rule (group_stored: the published rule)",
                       className="fm-note ms-2"),
         ], className="d-flex align-items-center flex-wrap mt-2"),
@@ -204,28 +220,28 @@ def layout(**query):
     map_card = _card("Classification map", [
         html.Div([
             html.Span("Beachballs for ML >", className="fm-inline-label me-2"),
-            html.Div(dcc.Slider(id=THRESHOLD, min=lo, max=hi, step=0.01, value=cf.DEFAULT_THRESHOLD, marks=marks,
+            html.Div(dcc.Slider(id=THRESHOLD, min=lo, max=hi, step=0.01, value=ml, marks=marks,
                                 updatemode="mouseup", 
                                 className="fm-cls-ml"), style={"flex": "1 1 auto", "minWidth": "200px"}),
         ], className="d-flex align-items-center px-2"),
-        dcc.Loading(dcc.Graph(id=MAP, figure=cf.message_figure("loading…"), config={**_GRAPH_CONFIG,
+        dcc.Loading(dcc.Graph(id=MAP, figure=fig, config={**_GRAPH_CONFIG,
                               "scrollZoom": True, "toImageButtonOptions": {"filename": image_name("classification_map")}},
                               style={"height": "620px"}),
                     type="circle", delay_show=400, overlay_style={"visibility": "visible", "opacity": 0.6}),
-        html.Div(id=MAP_CAPTION, className="fm-note px-2"),
+        html.Div(caption, id=MAP_CAPTION, className="fm-note px-2"),
     ], note="east/north km · each event: a 100 m tick along its strike and a circle")
     return html.Div([
-        filter_bar.filter_bar(PAGE, f, options, display=False, table=False),
-        dcc.Store(id=RULE_STORE, data={"code": cf.encode_rule(PUBLISHED_RULE)}),
+        filter_bar.filter_bar(PAGE, f, options, display=False, table=False, drawn=drawn),
+        dcc.Store(id=RULE_STORE, data=store),
         dbc.Row([
             dbc.Col(rule_card, lg=5, className="mb-3"),
             dbc.Col(map_card, lg=7, className="mb-3"),
         ], className="g-3"),
         _card("Strike, dip and rake per group", dcc.Loading(dcc.Graph(
-            id=DIST, figure=cf.message_figure("loading…", 560), config=_GRAPH_CONFIG), type="circle",
+            id=DIST, figure=dist, config=_GRAPH_CONFIG), type="circle",
             delay_show=400), note="roses are axial: each strike counted at s and s+180 (10° bins)",
             class_name="mb-3"),
-        _card("Group stereonets", dcc.Loading(html.Div(id=STEREO), type="circle", delay_show=400),
+        _card("Group stereonets", dcc.Loading(html.Div(stereonet_children(q, store), id=STEREO), type="circle", delay_show=400),
               note="plane-1 nodal lines coloured by axial strike deviation from the average; bold: the average "
                    "mechanism (moment-tensor sum) with its P/B/T axes", class_name="mb-3"),
         _card("Composite mechanism and stress of this selection", [
@@ -237,7 +253,7 @@ def layout(**query):
         ], note="computed on request: SKHASH in a subprocess and a bootstrap, a few seconds", class_name="mb-3"),
         dbc.Row([
             dbc.Col(_card("Faulting style: Frohlich ternary diagram", dcc.Loading(dcc.Graph(
-                id=TERNARY, figure=cf.message_figure("loading…", 440), config=_GRAPH_CONFIG), type="circle",
+                id=TERNARY, figure=ternary, config=_GRAPH_CONFIG), type="circle",
                 delay_show=400), note="points coloured by Zoback (1992) class; dashed: Frohlich's class limits"),
                 lg=6, className="mb-3"),
             dbc.Col(_card("About this page", _about(provider.caps.points), class_name="fm-about"), lg=6,
@@ -516,9 +532,15 @@ screen_gl_pixel_ratio(TERNARY)
     Input(IDS.url, "hash"), Input(RULE_TABLE, "data"), Input(ADD_ROW, "n_clicks"), Input(RESET, "n_clicks"),
     Input(THRESHOLD, "value"),
     State(RULE_STORE, "data"),
+    prevent_initial_call=True,
 )
 def sync_rule(hash_, rows, _add, _reset, ml, store):
-    """Rule table + threshold <-> URL fragment <-> the store of the last valid rule."""
+    """Rule table + threshold <-> URL fragment <-> the store of the last valid rule.
+
+    Not called on a first load whose layout knew the fragment (it starts with the
+    fragment's rule, see :func:`layout`); where the layout did not know it (the router's
+    layouts, the renderer's own layout request), the bar's ``dcc.Location`` reports the
+    fragment when it mounts, which calls this with the Location as the trigger."""
     trig = dash.ctx.triggered_id
     current = _rule(store)
     table_rule, table_error = cf.check_rule(rows)
@@ -528,13 +550,13 @@ def sync_rule(hash_, rows, _add, _reset, ml, store):
         code = cf.encode_rule(rule)
         return no_update if (store or {}).get("code") == code else {"code": code}
 
-    if trig is None or trig == IDS.url:  # page load, back/forward, or the echo of our own fragment
+    if trig is None or trig == IDS.url:  # the mount report, back/forward, or the echo of our own fragment
         h = cf.parse_hash(hash_)
         rule = h["rule"] if h["rule"] is not None else PUBLISHED_RULE
         ml_new = h["ml"] if h["ml"] is not None else cf.DEFAULT_THRESHOLD
         table_out = no_update if cf.same_rule(table_rule, rule) else cf.rule_rows(rule)
         ml_out = no_update if ml is not None and abs(float(ml) - ml_new) < 1e-9 else ml_new
-        msg = "The link's rule or threshold could not be read; showing the published rule." if h["bad"] else None
+        msg = HASH_UNREADABLE if h["bad"] else None
         if table_out is no_update and ml_out is no_update and store_out(rule) is no_update and not h["bad"]:
             raise PreventUpdate
         n_rows = len(table_out) if table_out is not no_update else len(rows or [])
@@ -560,15 +582,22 @@ def sync_rule(hash_, rows, _add, _reset, ml, store):
     return (no_update, cf.format_hash(table_rule, ml), store_out(table_rule), None, False, no_update, full)
 
 
-@dash.callback(
-    Output(COUNTS, "children"), Output(DIST, "figure"), Output(TERNARY, "figure"),
-    Input(IDS.filters, "data"), Input(RULE_STORE, "data"),
-)
-def update_summary(query, store):
+def summary_answer(query: str, store) -> tuple:
+    """(counts card children, distributions figure, ternary figure) of the filters and the
+    stored rule: what :func:`update_summary` answers and the layout starts with."""
     res = build_summary(query, store)
     table = _counts_table(res["summary"], res["colors"], res["n"], none_in_data=res["n"] == 0 and _no_mechanisms())
     caption = population_note(Filters.from_query(query or ""), res["n_events"], res["n"], id=POPULATION)
     return ([caption, *(table if isinstance(table, list) else [table])], res["distributions"], res["ternary"])
+
+
+@dash.callback(
+    Output(COUNTS, "children"), Output(DIST, "figure"), Output(TERNARY, "figure"),
+    Input(IDS.filters, "data"), Input(RULE_STORE, "data"),
+    prevent_initial_call=True,
+)
+def update_summary(query, store):
+    return summary_answer(query, store)
 
 
 #: the stereonets' SVG document per selection and rule (an immutable string): every cold load
@@ -587,8 +616,7 @@ def _stereonet_document(query: str, store) -> tuple[int, str]:
     return _stereo_docs.get(key, build)
 
 
-@dash.callback(Output(STEREO, "children"), Input(IDS.filters, "data"), Input(RULE_STORE, "data"))
-def update_stereonets(query, store):
+def stereonet_children(query: str, store):
     """The stereonet card's content: every non-empty group's stereonet, drawn on the server
     as SVG (:mod:`components.stereonet_svg`) in one ``iframe`` document, or why there is none.
 
@@ -608,6 +636,12 @@ def update_stereonets(query, store):
         style={"overflowX": "auto"})
 
 
+@dash.callback(Output(STEREO, "children"), Input(IDS.filters, "data"), Input(RULE_STORE, "data"),
+               prevent_initial_call=True)
+def update_stereonets(query, store):
+    return stereonet_children(query, store)
+
+
 @dash.callback(
     Output(COMP_OUT, "children"),
     Input(COMP_BTN, "n_clicks"), Input(IDS.filters, "data"),
@@ -621,11 +655,9 @@ def update_composite(n_clicks, query):
     return _composite_children(build_composite_and_stress(query))
 
 
-@dash.callback(
-    Output(MAP, "figure"), Output(MAP_CAPTION, "children"), Output(IDS.drawn, "data"),
-    Input(IDS.filters, "data"), Input(RULE_STORE, "data"), Input(THRESHOLD, "value"),
-)
-def update_map(query, store, ml):
+def map_answer(query: str, store, ml) -> tuple:
+    """(map figure, caption, the bar's ``.drawn`` value) of the filters, the stored rule and
+    the beachball threshold ``ml`` (None: the default)."""
     ml = cf.DEFAULT_THRESHOLD if ml is None else float(ml)
     p = get_provider()
     fig = build_map(query, store, ml)
@@ -649,8 +681,18 @@ def update_map(query, store, ml):
 
 
 @dash.callback(
+    Output(MAP, "figure"), Output(MAP_CAPTION, "children"), Output(IDS.drawn, "data"),
+    Input(IDS.filters, "data"), Input(RULE_STORE, "data"), Input(THRESHOLD, "value"),
+    prevent_initial_call=True,
+)
+def update_map(query, store, ml):
+    return map_answer(query, store, ml)
+
+
+@dash.callback(
     Output(DOWNLOAD_BTN, "href"), Output(DOWNLOAD_BTN, "className"), Output(DOWNLOAD_BTN, "title"),
     Input(IDS.filters, "data"), Input(RULE_STORE, "data"), Input(IDS.url, "search"),
+    prevent_initial_call=True,
 )
 def download_link(query, store, search=None):
     """The CSV link of the filters and the stored rule (:mod:`components.classified_csv`).

@@ -374,6 +374,64 @@ def test_add_row_and_a_shared_link_with_threshold(dash_duo, demo_data_dir, provi
     no_console_errors(dash_duo, "SEVERE")
 
 
+def _narrowed_g2():
+    """The published rule with g2's first strike range 19-60 narrowed to 19-45."""
+    rows = cf.default_rule_rows()
+    rows[3]["strike_max"] = 45
+    rule, _ = cf.check_rule(rows)
+    return rule
+
+
+@pytest.mark.parametrize("early", [True, False], ids=["layout-knows-the-fragment", "router-and-mount-report"])
+def test_a_shared_link_starts_with_its_rule_and_threshold(dash_duo, demo_data_dir, provider, monkeypatch, early):
+    """Issue 12: a link with its own rule and threshold in the fragment. The early layout
+    request sends the fragment, and the first layout is that rule's page; without it (no
+    Referer: the router builds the page and cannot see the fragment) the bar's Location
+    reports the fragment when it mounts and the page redraws. Both end on the link's rule:
+    table, counts, threshold and the fragment kept. An unreadable fragment says so and
+    shows the published rule, both ways."""
+    from components import first_page
+
+    if not early:
+        monkeypatch.setattr(first_page, "_page_address", lambda: None)
+    rule = _narrowed_g2()
+    _start(dash_duo, demo_data_dir, PATH + cf.format_hash(rule, 1.5))
+    want = _expected(provider, Filters(), rule)
+    assert want != _expected(provider, Filters())
+    _wait_counts(dash_duo, want)
+    wait(lambda: _cell(dash_duo, 3, "strike_max") == "45", message="the link's rule in the table")
+    wait(lambda: plotly_js(dash_duo, "cls-map", "gd.layout.meta.threshold") == 1.5, message="threshold")
+    assert dash_duo.find_element("#cls-ml input").get_attribute("value") == "1.5"
+    assert "g2:19,45" in _hash(dash_duo) and "ml=1.5" in _hash(dash_duo)
+    assert not any(e.is_displayed() for e in dash_duo.driver.find_elements(By.ID, "cls-rule-error"))
+    # an unreadable link (another page first: a fragment-only change is no reload)
+    dash_duo.driver.get(dash_duo.server_url + "/wells")
+    dash_duo.driver.get(dash_duo.server_url + PATH + "#rule=g1:nonsense&ml=1.5")
+    wait(lambda: "could not be read" in dash_duo.find_element("#cls-rule-error").text, message="unreadable link")
+    _wait_counts(dash_duo, _expected(provider, Filters()))
+    assert _cell(dash_duo, 3, "strike_max") == "60"
+    no_console_errors(dash_duo, "SEVERE")
+
+
+def test_back_and_forward_walk_the_rule_edits(dash_duo, demo_data_dir, provider):
+    """Each applied edit is a history entry (the fragment changes): Back shows the rule
+    before it, Forward the edit again, in the table and the counts."""
+    _start(dash_duo, demo_data_dir)
+    published = _expected(provider, Filters())
+    _wait_counts(dash_duo, published)
+    _edit_cell(dash_duo, 3, "strike_max", 45)
+    edited = _expected(provider, Filters(), _narrowed_g2())
+    _wait_counts(dash_duo, edited)
+    wait(lambda: "g2:19,45" in _hash(dash_duo), message="fragment")
+    dash_duo.driver.back()
+    _wait_counts(dash_duo, published)
+    wait(lambda: _cell(dash_duo, 3, "strike_max") == "60" and _hash(dash_duo) == "", message="back: published rule")
+    dash_duo.driver.forward()
+    _wait_counts(dash_duo, edited)
+    wait(lambda: _cell(dash_duo, 3, "strike_max") == "45", message="forward: the edit")
+    no_console_errors(dash_duo, "SEVERE")
+
+
 def test_empty_selection_shows_messages(dash_duo, demo_data_dir):
     _start(dash_duo, demo_data_dir, PATH + "?mmin=9.5")
     wait(lambda: "No mechanism matches" in dash_duo.find_element("#cls-counts").text, message="empty counts")

@@ -17,6 +17,19 @@ from components import early_layout, first_page
 from pagetools import no_console_errors, record_callback_outputs, start_app, wait
 from pipeline import tables
 
+def _rule_fragment() -> str:
+    """A classification rule (g2's strike 19-60 narrowed to 19-45) and a beachball
+    threshold of 1.5, as the page writes them into the fragment."""
+    from components import classification_figures as cf
+
+    rows = cf.default_rule_rows()
+    rows[3]["strike_max"] = 45
+    rule, _ = cf.check_rule(rows)
+    return cf.format_hash(rule, 1.5)
+
+
+RULE_FRAGMENT = _rule_fragment()
+
 # settle time after the page is drawn: a callback sent by a mount (a Store, a Location)
 # leaves within a frame or two of the draw
 SETTLE_S = 1.0
@@ -67,19 +80,22 @@ def _load(dash_duo, rec, path) -> None:
 
 
 def test_pages_come_whole_with_one_layout_request_and_no_callback(dash_duo, data_dir):
-    """Map, magnitudes, strike-time, diffusion, wells, model and event pages: one layout and
-    one dependencies request per load (the early ones: a second would mean the renderer did
-    not take them), each naming the page as its Referer, and no callback request: neither
-    the router's nor the filter bar's (sync, counts, problems) nor the page's own."""
+    """Every page (map, magnitudes, classification, strike-time, diffusion, wells, model,
+    event): one layout and one dependencies request per load (the early ones: a second
+    would mean the renderer did not take them), each naming the page as its Referer, and no
+    callback request: neither the router's nor the filter bar's (sync, counts, problems)
+    nor the page's own. Classification also with a rule and a threshold in the fragment,
+    which the early layout request sends."""
     recorded = {}
     start_app(dash_duo, data_dir, before_start=lambda a: recorded.setdefault("rec", _recorders(a)))
     rec = recorded["rec"]
     event = _event_with_mechanism(data_dir)
-    paths = ["/?cluster=NSw", "/magnitudes?mmin=-1", "/strike-time", "/diffusion", "/wells?start=2016-11-01",
-             "/model", f"/event/{event}"]
+    # (a fragment-only change of the same address is no reload: each path follows another page)
+    paths = ["/?cluster=NSw", "/magnitudes?mmin=-1", "/classification", "/strike-time", "/diffusion",
+             f"/classification?quality=A{RULE_FRAGMENT}", "/wells?start=2016-11-01", "/model", f"/event/{event}"]
     for path in paths:
         _load(dash_duo, rec, path)
-        url = dash_duo.server_url + path
+        url = dash_duo.server_url + path.split("#")[0]
         assert rec["layout"] == [url], (path, rec["layout"])
         assert rec["deps"] == [url], (path, rec["deps"])
         # (Plotly reports the first draw's autosize as relayoutData: the time brushes of
@@ -133,8 +149,10 @@ def _css_id(d: dict) -> str:
 
 
 # -- without a browser --------------------------------------------------------------------------
-def _layout_for(app, referer: str | None, host: str = "localhost"):
+def _layout_for(app, referer: str | None, host: str = "localhost", fragment: str | None = None):
     headers = {"Referer": referer} if referer else {}
+    if fragment is not None:
+        headers[first_page.FRAGMENT_HEADER] = fragment
     with app.server.test_client() as c:
         r = c.get("/_dash-layout", headers=headers, base_url=f"http://{host}")
     assert r.status_code == 200
@@ -167,7 +185,7 @@ def test_the_layout_request_builds_the_page_of_its_referer(demo_data_dir):
     c = _container(_layout_for(app, "http://localhost/wells?start=2016-11-01"))
     assert c["_pages_location"]["pathname"] == "/wells"
     assert c["_pages_location"]["search"] == "?start=2016-11-01"
-    assert "hash" not in c["_pages_location"]  # the fragment never reaches the server: reported by the browser
+    assert "hash" not in c["_pages_location"]  # the router's Location: the browser reports the fragment
     assert c["_pages_content"]["children"], "the page is in the layout"
     assert c["_pages_store"]["data"]["title"].startswith("Wells")
     # unknown path: the 404 page, as the router answers it
@@ -175,6 +193,49 @@ def test_the_layout_request_builds_the_page_of_its_referer(demo_data_dir):
     assert c["_pages_location"]["pathname"] == "/no-such-page"
     assert "Page not found" in json.dumps(c["_pages_content"]["children"])  # pages/not_found_404.py
     assert c["_pages_store"]["data"]["title"].startswith("Page not found")
+
+
+def _props_by_id(layout: dict) -> dict:
+    """Every component's props by its id (a dict id as sorted JSON), from a layout's JSON."""
+    found = {}
+
+    def walk(node):
+        if isinstance(node, dict):
+            props = node.get("props", {})
+            i = props.get("id")
+            if i is not None:
+                found[i if isinstance(i, str) else json.dumps(i, sort_keys=True)] = props
+            for v in props.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(layout)
+    return found
+
+
+def test_the_fragment_header_gives_the_page_its_fragment(demo_data_dir):
+    """The early request's fragment header (URI-encoded, as encodeURIComponent writes it):
+    the classification page starts with the fragment's rule and threshold, and the bar's
+    Location with the fragment (so it does not report it on mount). A header that is not a
+    fragment, or none, leaves the fragment unknown: the published rule and no ``hash``."""
+    from urllib.parse import quote
+
+    from app import create_app
+
+    app = create_app(demo_data_dir)
+    url = "http://localhost/classification"
+    props = _props_by_id(_layout_for(app, url, fragment=quote(RULE_FRAGMENT, safe="")))
+    bar_location = json.dumps({"type": "fm-url", "page": "classification"}, sort_keys=True)
+    assert props[bar_location]["hash"] == RULE_FRAGMENT
+    assert props["cls-rule-table"]["data"][3]["strike_max"] == 45
+    assert props["cls-ml"]["value"] == 1.5
+    for header, known in ((None, False), ("rule%3Dx", False), ("", True)):
+        props = _props_by_id(_layout_for(app, url, fragment=header))
+        assert props["cls-rule-table"]["data"][3]["strike_max"] == 60
+        assert props["cls-ml"]["value"] != 1.5
+        assert props[bar_location].get("hash") == ("" if known else None), header
 
 
 @pytest.mark.parametrize("referer", [None, "http://elsewhere.example/wells", "not a url"])
