@@ -71,6 +71,17 @@ RECORDER = r"""
         return out;
       };
     }
+    if (P.Plots && typeof P.Plots.resize === 'function') {  // a container resize redraws the graph
+      const resize = P.Plots.resize;
+      P.Plots.resize = function(gd) {
+        const t0 = performance.now();
+        const out = resize.apply(this, arguments);
+        const item = {fn: 'resize', graph: String((gd && gd.id) || '?'), start: t0, sync_ms: performance.now() - t0};
+        rec.draws.push(item);
+        if (out && out.then) out.then(() => { item.done = performance.now(); });
+        return out;
+      };
+    }
     P.__fmwrapped = true;
     rec.marks.plotly_defined = performance.now();
     return true;
@@ -88,7 +99,15 @@ RECORDER = r"""
       const pc = document.getElementById('_pages_content');
       if (pc && pc.children.length) rec.marks.page_content = performance.now();
     }
+    // a graph waiting on its lazy chunk (React Suspense's fallback): when it shows and goes
+    for (const g of document.querySelectorAll('.dash-graph--pending')) {
+      const key = 'pending:' + (g.id || '?');
+      if (rec.marks[key] === undefined) rec.marks[key] = performance.now();
+    }
     for (const g of document.querySelectorAll('.dash-graph')) {
+      const pending = 'pending:' + (g.id || '?');
+      if (rec.marks[pending] !== undefined && rec.marks['mounted:' + (g.id || '?')] === undefined &&
+          !g.classList.contains('dash-graph--pending')) rec.marks['mounted:' + (g.id || '?')] = performance.now();
       const key = 'svg:' + (g.id || '?');
       if (rec.marks[key] === undefined && g.querySelector('.js-plotly-plot .main-svg')) rec.marks[key] = performance.now();
     }

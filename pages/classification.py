@@ -18,7 +18,10 @@ State
   threshold are omitted). The fragment is the bar's own ``dcc.Location`` ``hash`` prop, so the
   bar (which writes ``search``) and this page never overwrite each other's part; a reload or
   a shared link restores both. ``cls-rule`` (a ``dcc.Store``) holds the last *valid* rule
-  (encoded); every figure reads it. An invalid edit shows the
+  (encoded); every figure reads it. The first figures come with the layout, for the
+  fragment's rule when the early layout request sent the fragment
+  (:func:`components.first_page.routed_fragment`), else for the published rule, redrawn by
+  :func:`sync_rule` when the bar's Location reports a fragment with its own rule. An invalid edit shows the
   :func:`pipeline.mechanisms.groups.validate_rule` message and keeps the last valid rule.
 * "Download CSV": a link to the app's spooled route ``download/mechanisms_classified.csv``
   carrying the filters and the stored rule in its query (:mod:`components.classified_csv`),
@@ -54,6 +57,7 @@ from queries import classification as cq
 from queries.memo import Memo
 
 dash.register_page(__name__, path="/classification", name="Classification",
+                   start_graphs=True,  # components.eager_chunks: measured faster here
                    title=page_title("Classification"), order=2)
 
 PAGE = "classification"

@@ -32,6 +32,7 @@ from components.map_figure import empty_figure
 from queries import model as mq
 
 dash.register_page(__name__, path="/model", name="Polarity model", title=page_title("Polarity model"),
+                   start_graphs=True,  # components.eager_chunks: measured faster here
                    order=6)
 
 PAGE = "model"

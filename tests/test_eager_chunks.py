@@ -2,6 +2,7 @@
 In the browser, tests/test_plotly_bundle.py checks every page fetches them once and no other."""
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -38,3 +39,14 @@ def test_every_listed_chunk_is_a_file_dash_serves():
 def test_a_template_without_the_scripts_placeholder_is_refused():
     with pytest.raises(ValueError, match="scripts"):
         eager_chunks.index_string("<html><head></head><body></body></html>")
+
+
+@pytest.mark.parametrize("prefix,want", [("/", ["/", "/model"]), ("/app/", ["/app", "/app/model"]),
+                                         ("/app", ["/app", "/app/model"])])
+def test_the_start_script_runs_only_on_the_pages_that_ask(prefix, want):
+    """The graphs' implementation is started on the listed pages only, matched against
+    ``location.pathname`` without its trailing slash (the app's root under a prefix)."""
+    assert eager_chunks.start_addresses(["/", "/model"], prefix) == want
+    out = eager_chunks.index_string(DASH_TEMPLATE, prefix, start_graphs=["/model"])
+    assert json.dumps([want[1]]) + ".indexOf(window.location.pathname" in out
+    assert out.index("async-table.js") < out.index("indexOf(window.location.pathname") < out.index("{%renderer%}")

@@ -104,6 +104,37 @@ def test_pages_come_whole_with_one_layout_request_and_no_callback(dash_duo, data
     no_console_errors(dash_duo)
 
 
+#: records every graph that shows dcc.Graph's Suspense fallback (a ``.dash-graph`` with
+#: ``dash-graph--pending``; a resize puts that class on the plot's own div, not counted)
+PENDING_RECORDER = """
+window.__fmPending = [];
+new MutationObserver(() => {
+  for (const g of document.querySelectorAll('.dash-graph.dash-graph--pending')) {
+    const name = g.id || g.className;
+    if (!window.__fmPending.includes(name)) window.__fmPending.push(name);
+  }
+}).observe(document, {childList: true, subtree: true});
+"""
+
+
+def test_no_graph_waits_for_its_implementation_where_the_page_asks(dash_duo, data_dir):
+    """On the pages registered with ``start_graphs`` (classification, model) the graphs'
+    lazy implementation is started before the first render (``eager_chunks.START_SCRIPT``),
+    so no graph shows its Suspense fallback on a first load: all mount in the first commit
+    instead of in later, throttled ones. The other pages keep Dash's default: the map's
+    graph is pending first (which also shows the recorder sees a fallback)."""
+    start_app(dash_duo, data_dir)
+    dash_duo.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": PENDING_RECORDER})
+    for path, started in [("/classification", True), ("/?cluster=NSw", False), ("/model", True)]:
+        dash_duo.driver.get(dash_duo.server_url + path)
+        wait(lambda: _drawn(dash_duo), message=f"{path} drawn")
+        n_graphs = dash_duo.driver.execute_script("return document.querySelectorAll('.dash-graph').length")
+        assert n_graphs >= (2 if started else 1), (path, n_graphs)
+        pending = dash_duo.driver.execute_script("return window.__fmPending")
+        assert (pending == []) if started else ("map-graph" in pending), (path, pending)
+    no_console_errors(dash_duo)
+
+
 def test_the_pages_answer_to_the_address_as_the_router_did(dash_duo, data_dir):
     """The layout built from the Referer matches what the router builds: a malformed time in
     the address is kept in its field and flagged and named above the bar, the counts and
