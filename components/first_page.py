@@ -7,12 +7,14 @@ request costs every first load a round trip (0.15-0.35 s on the ToC2ME build, is
 
 Here the layout request builds the page itself. It knows the page from its ``Referer``
 header, which the browser sets to the document's address (path and query; never the
-fragment). The fragment comes in the ``X-FM-Fragment`` header, which only the early request
-of :mod:`components.early_layout` sends (URI-encoded): a page that keeps state there
-(classification's rule) can then start with it (:func:`routed_fragment`). The page container is then filled as the router would fill it, and its
+fragment). The page container is then filled as the router would fill it, and its
 ``dcc.Location`` starts with the browser's own ``pathname`` and ``search``, so it reports
 nothing the router listens to and the router is not called. Later navigation (links,
 back/forward) goes through the router as before.
+
+The fragment comes in the ``X-FM-Fragment`` header, which only the early request of
+:mod:`components.early_layout` sends (URI-encoded): a page that keeps state there
+(classification's rule) can then start with it (:func:`routed_fragment`).
 
 Without a usable ``Referer`` (a privacy setting, another origin, a path outside the app)
 or if the page's layout fails, the empty container is served and the router does the work,

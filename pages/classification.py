@@ -21,8 +21,9 @@ State
   (encoded); every figure reads it. The first figures come with the layout, for the
   fragment's rule when the early layout request sent the fragment
   (:func:`components.first_page.routed_fragment`), else for the published rule, redrawn by
-  :func:`sync_rule` when the bar's Location reports a fragment with its own rule. An invalid edit shows the
-  :func:`pipeline.mechanisms.groups.validate_rule` message and keeps the last valid rule.
+  :func:`sync_rule` when the bar's Location reports a fragment with its own rule. An
+  invalid edit shows the :func:`pipeline.mechanisms.groups.validate_rule` message and
+  keeps the last valid rule.
 * "Download CSV": a link to the app's spooled route ``download/mechanisms_classified.csv``
   carrying the filters and the stored rule in its query (:mod:`components.classified_csv`),
   updated by :func:`download_link`; the CSV is never built in a callback.
@@ -245,7 +246,8 @@ def layout(**query):
             id=DIST, figure=dist, config=_GRAPH_CONFIG), type="circle",
             delay_show=400), note="roses are axial: each strike counted at s and s+180 (10° bins)",
             class_name="mb-3"),
-        _card("Group stereonets", dcc.Loading(html.Div(stereonet_children(q, store), id=STEREO), type="circle", delay_show=400),
+        _card("Group stereonets", dcc.Loading(html.Div(stereonet_children(q, store), id=STEREO), type="circle",
+                                              delay_show=400),
               note="plane-1 nodal lines coloured by axial strike deviation from the average; bold: the average "
                    "mechanism (moment-tensor sum) with its P/B/T axes", class_name="mb-3"),
         _card("Composite mechanism and stress of this selection", [
