@@ -43,6 +43,21 @@ DEFAULT_THRESHOLD = 1.86
 TICK_KM = 0.1
 #: beachball radius on the map = magnitude_radius(ML) * BALL_SCALE (km)
 BALL_SCALE = 1.3
+#: most mechanisms a figure draws as SVG markers (``scatter``); above, WebGL (``scattergl``).
+#: SVG's cost grows with each marker's node, WebGL's is mostly its per-plot set-up, which in
+#: a browser without a GPU (software WebGL) is large. The ToC2ME ternary diagram redrawn in
+#: a warm page in headless Chromium on this machine (an inner loop, not a page load):
+#: 2,519 points SVG 0.12-0.15 s, WebGL 0.20-0.22 s; the same points 4x (10,076) SVG
+#: 0.48-0.68 s, WebGL 0.25-0.35 s; the classification map's 2,519 ticks and circles
+#: 0.53-0.63 s all SVG against 0.59-0.98 s. The crossing is near 3,500 points.
+SVG_MAX_POINTS = 3000
+
+
+def point_trace_type(n_points: int) -> str:
+    """``'scatter'`` (SVG) for at most :data:`SVG_MAX_POINTS` points, else ``'scattergl'``."""
+    return "scatter" if n_points <= SVG_MAX_POINTS else "scattergl"
+
+
 #: rows the rule table may hold; longest group name
 MAX_RULE_ROWS = 40
 MAX_NAME = 24
@@ -401,6 +416,7 @@ def ternary_figure(mechanisms: pd.DataFrame, height: int = 440, *, class_counts:
                    "showlegend": False, "name": "Frohlich class limits"})
     meta = {"classes": {}, "drawn": 0 if mechanisms is None else int(len(mechanisms))}
     if mechanisms is not None and len(mechanisms):
+        kind = point_trace_type(len(mechanisms))
         p, b, t = _plunges(mechanisms)
         x, y = frohlich_xy(p, b, t)
         cls = mechanisms["zoback_class"].astype(str).to_numpy() if "zoback_class" in mechanisms else \
@@ -416,7 +432,7 @@ def ternary_figure(mechanisms: pd.DataFrame, height: int = 440, *, class_counts:
             meta["classes"][c] = n_c
             text = [f"{e} · {g}<br>P/B/T plunge {pp:.0f}/{bb_:.0f}/{tt:.0f}°<br>Zoback {c}"
                     for e, g, pp, bb_, tt in zip(ids[sel], grp[sel], p[sel], b[sel], t[sel])]
-            traces.append({"type": "scattergl", "x": typed(x[sel]), "y": typed(y[sel]), "mode": "markers",
+            traces.append({"type": kind, "x": typed(x[sel]), "y": typed(y[sel]), "mode": "markers",
                            "name": f"{c} · {ZOBACK_NAMES.get(c, c)} ({n_c:,})",
                            "marker": {"size": 6, "color": ZOBACK_COLORS.get(c, "#555"), "opacity": 0.75,
                                       "line": {"width": 0}},
@@ -477,8 +493,9 @@ def classification_map_figure(mechanisms: pd.DataFrame, wells: pd.DataFrame | No
     strike tick (``tick_km`` long) in its group colour plus a hollow circle (hover: id,
     strike/dip/rake, ML, group), beachballs for the events with ML > ``threshold``
     (largest last, radius ``magnitude_radius(ML) * ball_scale`` km), and the wells (labels
-    at the toes). ``mechanisms`` needs ``event_id, x_km, y_km, strike, dip, rake, magnitude,
-    group``. When ``mechanisms`` is a sample of the matched ones (ticks drawn), ``ball_rows``
+    at the toes); ticks and circles are SVG up to :data:`SVG_MAX_POINTS` mechanisms, WebGL
+    above (:func:`point_trace_type`). ``mechanisms`` needs ``event_id, x_km, y_km, strike,
+    dip, rake, magnitude, group``. When ``mechanisms`` is a sample of the matched ones (ticks drawn), ``ball_rows``
     are all of them: the beachballs come from those; ``max_balls`` keeps only that many of
     the largest. ``layout.meta``: ``{'ticks': n, 'balls': n, 'balls_matched': n,
     'threshold': t}``."""
@@ -512,15 +529,18 @@ def classification_map_figure(mechanisms: pd.DataFrame, wells: pd.DataFrame | No
                 + "/" + df["dip"].map("{:.1f}".format) + "/" + df["rake"].map("{:.1f}".format) + "<br>ML "
                 + df["magnitude"].map(lambda v: "–" if pd.isna(v) else f"{v:.2f}") + " · " + df["group"].astype(str)
                 ).to_numpy(dtype=object)
+        # SVG up to SVG_MAX_POINTS mechanisms: then the beachballs (SVG) also draw above the
+        # ticks and circles, as they are listed; WebGL always draws above SVG
+        kind = point_trace_type(len(df))
         for name in present:
             sel = g == name
             col = colors.get(name, EXTRA_COLORS[0])
             tx, ty = strike_ticks(x[sel], y[sel], s[sel], tick_km)
-            traces.append({"type": "scattergl", "x": typed(tx), "y": typed(ty), "mode": "lines",
+            traces.append({"type": kind, "x": typed(tx), "y": typed(ty), "mode": "lines",
                            "line": {"color": col, "width": 1.6}, "hoverinfo": "skip",
                            "name": f"{name} ({int(sel.sum()):,})",
                            "legendgroup": name, "showlegend": True})
-            traces.append({"type": "scattergl", "x": typed(x[sel]), "y": typed(y[sel]), "mode": "markers",
+            traces.append({"type": kind, "x": typed(x[sel]), "y": typed(y[sel]), "mode": "markers",
                            "marker": {"symbol": "circle-open", "size": 5, "color": col, "line": {"width": 1}},
                            "text": text[sel].tolist(), "hoverinfo": "text", "name": name, "legendgroup": name,
                            "showlegend": False})

@@ -161,7 +161,7 @@ def test_ternary_vertices_are_right_for_pure_mechanisms():
     go.Figure(fig)
     pts = {}
     for t in fig["data"]:
-        if t["type"] == "scattergl":
+        if t.get("mode") == "markers":
             for x, y, txt in zip(_arr(t["x"]), _arr(t["y"]), t["text"]):
                 pts[txt.split(" ·")[0]] = (x, y)
     for eid, corner in (("e0000", "strike-slip"), ("e0001", "thrust"), ("e0002", "normal"), ("e0003", "strike-slip")):
@@ -174,7 +174,7 @@ def test_ternary_vertices_are_right_for_pure_mechanisms():
     assert {"<b>Strike-slip</b>", "<b>Thrust</b>", "<b>Normal</b>"} <= labels
     # coloured by Zoback class: strike-slip SS, thrust TF, normal NF
     assert fig["layout"]["meta"]["classes"] == {"SS": 2, "TF": 1, "NF": 1}
-    colors = {t["name"].split(" ")[0]: t["marker"]["color"] for t in fig["data"] if t["type"] == "scattergl"}
+    colors = {t["name"].split(" ")[0]: t["marker"]["color"] for t in fig["data"] if t.get("mode") == "markers"}
     assert colors == {c: cf.ZOBACK_COLORS[c] for c in ("SS", "TF", "NF")}
 
 
@@ -188,10 +188,27 @@ def test_ternary_on_toc2me_classes(toc2me_a):
 def test_ternary_without_plunge_columns_and_empty():
     mechs = _mechs([[0, 45, 90]]).drop(columns=["p_plunge", "b_plunge", "t_plunge"])
     fig = cf.ternary_figure(mechs)
-    x = _arr([t for t in fig["data"] if t["type"] == "scattergl"][0]["x"])
+    x = _arr([t for t in fig["data"] if t.get("mode") == "markers"][0]["x"])
     assert x[0] == pytest.approx(FROHLICH_VERTICES["thrust"][0], abs=1e-5)
     empty = cf.ternary_figure(mechs.iloc[:0])
     assert any("No mechanism" in a["text"] for a in empty["layout"]["annotations"])
+
+
+def test_few_points_are_svg_and_many_webgl(toc2me_a):
+    """The ternary diagram and the classification map draw their points as SVG up to
+    SVG_MAX_POINTS mechanisms and as WebGL above; every point is drawn either way."""
+    few = toc2me_a.head(cf.SVG_MAX_POINTS)
+    many = pd.concat([toc2me_a, toc2me_a], ignore_index=True).head(cf.SVG_MAX_POINTS + 1)
+    for mechs, kind in ((few, "scatter"), (many, "scattergl")):
+        ternary = [t for t in cf.ternary_figure(mechs)["data"] if t.get("mode") == "markers"]
+        assert {t["type"] for t in ternary} == {kind}
+        assert sum(len(_arr(t["x"])) for t in ternary) == len(mechs)
+        mapped = mechs.assign(x_km=np.arange(len(mechs)) * 0.01, y_km=0.0, magnitude=0.5,
+                              group=cf.regroup(mechs, PUBLISHED_RULE)["group"].to_numpy())
+        points = [t for t in cf.classification_map_figure(mapped, threshold=None)["data"]
+                  if t.get("mode") in ("markers", "lines") and t.get("name") != "wells"]
+        assert {t["type"] for t in points} == {kind}
+        assert sum(len(_arr(t["x"])) for t in points if t["mode"] == "markers") == len(mechs)
 
 
 def test_distributions_roses_are_axial_and_histograms_count_every_event():

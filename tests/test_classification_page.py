@@ -186,10 +186,14 @@ def test_page_loads_with_counts_figures_and_clean_console(dash_duo, demo_data_di
     assert wait(lambda: plotly_js(dash_duo, "cls-ternary", "Object.values(gd.layout.meta.classes)"
                                                            ".reduce((a, b) => a + b, 0)"),
                 message="ternary") == sum(want.values())
-    # WebGL at the screen's resolution (issue 12): on a 1x screen the canvases of the
+    # points as SVG up to SVG_MAX_POINTS mechanisms (no WebGL canvas), WebGL above it
+    gl_traces = {graph: plotly_js(dash_duo, graph, "gd._fullData.filter(t => t.type === 'scattergl').length")
+                 for graph in ("cls-map", "cls-ternary")}
+    assert (sum(want.values()) <= cf.SVG_MAX_POINTS) == (gl_traces == {"cls-map": 0, "cls-ternary": 0}), gl_traces
+    # WebGL at the screen's resolution (issue 12): on a 1x screen the canvases of a
     # scattergl map and ternary have the plot's CSS width, not plotly.js's default 2x
     if dash_duo.driver.execute_script("return window.devicePixelRatio") == 1:
-        for graph in ("cls-map", "cls-ternary"):
+        for graph in [g for g, n in gl_traces.items() if n]:
             gl = wait(lambda: plotly_js(dash_duo, graph, "(() => { const c = gd.querySelector("
                                                          "'canvas.gl-canvas-context'); return c ? "
                                                          "[gd._context.plotGlPixelRatio, c.width, "
