@@ -190,42 +190,6 @@ def _layout_for(app, referer: str | None, host: str = "localhost", fragment: str
     return r.get_json()
 
 
-def _container(layout: dict) -> dict:
-    """The page container's props by id, from the app layout's JSON."""
-    found = {}
-
-    def walk(node):
-        if isinstance(node, dict):
-            props = node.get("props", {})
-            if props.get("id") in ("_pages_location", "_pages_content", "_pages_store"):
-                found[props["id"]] = props
-            for v in props.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(layout)
-    return found
-
-
-def test_the_layout_request_builds_the_page_of_its_referer(demo_data_dir):
-    from app import create_app
-
-    app = create_app(demo_data_dir)
-    c = _container(_layout_for(app, "http://localhost/wells?start=2016-11-01"))
-    assert c["_pages_location"]["pathname"] == "/wells"
-    assert c["_pages_location"]["search"] == "?start=2016-11-01"
-    assert "hash" not in c["_pages_location"]  # the router's Location: the browser reports the fragment
-    assert c["_pages_content"]["children"], "the page is in the layout"
-    assert c["_pages_store"]["data"]["title"].startswith("Wells")
-    # unknown path: the 404 page, as the router answers it
-    c = _container(_layout_for(app, "http://localhost/no-such-page"))
-    assert c["_pages_location"]["pathname"] == "/no-such-page"
-    assert "Page not found" in json.dumps(c["_pages_content"]["children"])  # pages/not_found_404.py
-    assert c["_pages_store"]["data"]["title"].startswith("Page not found")
-
-
 def _props_by_id(layout: dict) -> dict:
     """Every component's props by its id (a dict id as sorted JSON), from a layout's JSON."""
     found = {}
@@ -246,11 +210,34 @@ def _props_by_id(layout: dict) -> dict:
     return found
 
 
+def _container(layout: dict) -> dict:
+    """The page container's props by id, from the app layout's JSON."""
+    return {k: v for k, v in _props_by_id(layout).items() if k in ("_pages_location", "_pages_content", "_pages_store")}
+
+
+def test_the_layout_request_builds_the_page_of_its_referer(demo_data_dir):
+    from app import create_app
+
+    app = create_app(demo_data_dir)
+    c = _container(_layout_for(app, "http://localhost/wells?start=2016-11-01"))
+    assert c["_pages_location"]["pathname"] == "/wells"
+    assert c["_pages_location"]["search"] == "?start=2016-11-01"
+    assert "hash" not in c["_pages_location"]  # the router's Location: the browser reports the fragment
+    assert c["_pages_content"]["children"], "the page is in the layout"
+    assert c["_pages_store"]["data"]["title"].startswith("Wells")
+    # unknown path: the 404 page, as the router answers it
+    c = _container(_layout_for(app, "http://localhost/no-such-page"))
+    assert c["_pages_location"]["pathname"] == "/no-such-page"
+    assert "Page not found" in json.dumps(c["_pages_content"]["children"])  # pages/not_found_404.py
+    assert c["_pages_store"]["data"]["title"].startswith("Page not found")
+
+
 def test_the_fragment_header_gives_the_page_its_fragment(demo_data_dir):
     """The early request's fragment header (URI-encoded, as encodeURIComponent writes it):
     the classification page starts with the fragment's rule and threshold, and the bar's
     Location with the fragment (so it does not report it on mount). A header that is not a
-    fragment, or none, leaves the fragment unknown: the published rule and no ``hash``."""
+    fragment, or none, leaves the fragment unknown: the published rule and no ``hash``; an
+    empty one is a known empty fragment (``hash`` ``''``)."""
     from urllib.parse import quote
 
     from app import create_app
