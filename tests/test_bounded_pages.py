@@ -216,7 +216,8 @@ def test_classification_sample_and_counts(big_dir, mechanisms):
     want = set(pop["event_id"].to_numpy()[np.argsort(h, kind="stable")[:CAPS.points]])
     drawn_ids = set()
     for tr in fig["data"]:
-        if tr.get("mode") == "markers" and tr.get("type") == "scattergl":
+        # the strike-tick circles (SVG or WebGL by count); not the beachballs' hover markers
+        if tr.get("mode") == "markers" and tr.get("marker", {}).get("symbol") == "circle-open":
             drawn_ids |= {re.search(r"<b>(.*?)</b>", t).group(1) for t in tr["text"]}
     assert drawn_ids == want
     meta = fig["layout"]["meta"]

@@ -17,6 +17,7 @@ from components import early_layout, first_page
 from pagetools import no_console_errors, record_callback_outputs, start_app, wait
 from pipeline import tables
 
+
 def _rule_fragment() -> str:
     """A classification rule (g2's strike 19-60 narrowed to 19-45) and a beachball
     threshold of 1.5, as the page writes them into the fragment."""
