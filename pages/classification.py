@@ -526,7 +526,8 @@ def _counts_table(summary, colors, total: int, none_in_data: bool = False):
 
 
 # -- callbacks ------------------------------------------------------------------------------
-# WebGL at the screen's resolution (issue 12): the map and the ternary diagram are scattergl
+# WebGL at the screen's resolution (issue 12): the map and the ternary diagram are scattergl above
+# cf.SVG_MAX_POINTS mechanisms
 screen_gl_pixel_ratio(MAP)
 screen_gl_pixel_ratio(TERNARY)
 
