@@ -189,9 +189,7 @@ def layout(**query):
     # URL fragment when the layout request sent it (components.first_page), else for the
     # published rule and the default threshold: the bar's Location then reports the fragment
     # on mount, and sync_rule redraws for a link's own rule
-    h = cf.parse_hash(routed_fragment())
-    rule = h["rule"] if h["rule"] is not None else PUBLISHED_RULE
-    ml = h["ml"] if h["ml"] is not None else cf.DEFAULT_THRESHOLD
+    rule, ml, unreadable = _fragment_state(routed_fragment())
     rows = cf.rule_rows(rule)
     q, store = f.to_query(), {"code": cf.encode_rule(rule)}
     counts, dist, ternary = summary_answer(q, store)
@@ -210,7 +208,7 @@ def layout(**query):
             dbc.Button("Reset to published rule", id=RESET, size="sm", color="secondary", outline=True),
             html.Span("Edit a cell, Enter to apply; × deletes a row.", className="fm-note ms-2"),
         ], className="d-flex align-items-center flex-wrap mt-2"),
-        dbc.Alert(HASH_UNREADABLE if h["bad"] else None, id=RULE_ERROR, color="danger", is_open=h["bad"],
+        dbc.Alert(HASH_UNREADABLE if unreadable else None, id=RULE_ERROR, color="danger", is_open=unreadable,
                   className="py-1 px-2 mt-2 mb-0 small"),
         html.Div(counts, id=COUNTS, className="mt-2"),
         html.Div([
@@ -285,6 +283,14 @@ def _decoded(code: str):
     """The validated rule of an encoded rule (memoised: validation costs ~10 ms); callers
     must not modify it."""
     return cf.decode_rule(code)
+
+
+def _fragment_state(fragment: str | None) -> tuple:
+    """(rule, beachball threshold ML, unreadable?) of a URL fragment: the published rule
+    and the default threshold where it names none or cannot be read."""
+    h = cf.parse_hash(fragment)
+    return (h["rule"] if h["rule"] is not None else PUBLISHED_RULE,
+            h["ml"] if h["ml"] is not None else cf.DEFAULT_THRESHOLD, h["bad"])
 
 
 def _rule(store):
@@ -558,13 +564,11 @@ def sync_rule(hash_, rows, _add, _reset, ml, store):
         return no_update if (store or {}).get("code") == code else {"code": code}
 
     if trig is None or trig == IDS.url:  # the mount report, back/forward, or the echo of our own fragment
-        h = cf.parse_hash(hash_)
-        rule = h["rule"] if h["rule"] is not None else PUBLISHED_RULE
-        ml_new = h["ml"] if h["ml"] is not None else cf.DEFAULT_THRESHOLD
+        rule, ml_new, unreadable = _fragment_state(hash_)
         table_out = no_update if cf.same_rule(table_rule, rule) else cf.rule_rows(rule)
         ml_out = no_update if ml is not None and abs(float(ml) - ml_new) < 1e-9 else ml_new
-        msg = HASH_UNREADABLE if h["bad"] else None
-        if table_out is no_update and ml_out is no_update and store_out(rule) is no_update and not h["bad"]:
+        msg = HASH_UNREADABLE if unreadable else None
+        if table_out is no_update and ml_out is no_update and store_out(rule) is no_update and not unreadable:
             raise PreventUpdate
         n_rows = len(table_out) if table_out is not no_update else len(rows or [])
         return (table_out, no_update, store_out(rule), msg, bool(msg), ml_out, n_rows >= cf.MAX_RULE_ROWS)
