@@ -47,9 +47,11 @@ BALL_SCALE = 1.3
 #: SVG's cost grows with each marker's node, WebGL's is mostly its per-plot set-up, which in
 #: a browser without a GPU (software WebGL) is large. The ToC2ME ternary diagram redrawn in
 #: a warm page in headless Chromium on this machine (an inner loop, not a page load):
-#: 2,519 points SVG 0.12-0.15 s, WebGL 0.20-0.22 s; the same points 4x (10,076) SVG
-#: 0.48-0.68 s, WebGL 0.25-0.35 s; the classification map's 2,519 ticks and circles
-#: 0.53-0.63 s all SVG against 0.59-0.98 s. The crossing is near 3,500 points.
+#: 2,519 points SVG 0.12-0.19 s, WebGL 0.20-0.27 s (three sets of 3 redraws); the same
+#: points 4x (10,076) SVG 0.48-0.68 s, WebGL 0.25-0.35 s; the classification map's 2,519
+#: ticks and circles 0.53-0.63 s all SVG against 0.59-0.98 s. Interpolated linearly, the
+#: two cross near 3,500 points; the threshold was set from these same measurements, and at
+#: the page level the change was within the noise (README, stop 20).
 SVG_MAX_POINTS = 3000
 
 

@@ -18,23 +18,27 @@ lazy.
 Loaded is not yet resolved: each component reaches its implementation through a
 ``React.lazy``, which starts resolving only when React first renders one, and until then
 the component *suspends*. On a first load every graph of the page suspended in the first
-render; React then revealed them in separate commits, throttled (React 18 holds a retry's
-commit up to 500 ms after the last fallback shown). A trace of the ToC2ME classification
+render; React then revealed them in separate, later commits (React 18's source holds a
+retry's commit up to 500 ms after the last fallback shown; the trace shows the gaps, not
+their cause). A trace of the ToC2ME classification
 page: its three graphs pending at 810 ms, two mounted at 1,037 ms, the third at 1,996 ms,
 with the main thread idle in between; on magnitudes the second graph mounted 250 ms after
 the first had drawn. :data:`START_SCRIPT`, after the chunks and before the renderer starts,
 starts the lazy implementations of ``dcc.Graph`` and ``dcc.Dropdown``, which every page
 has: their promises settle in microtasks (the chunks and plotly.js are there), long before
 the layout's answer is rendered, so these components render at once. ``DataTable``'s is
-left to its first render: starting it runs the table chunk's modules, which the pages
-without a table would pay for.
+left to its first render: starting it runs the table chunk's modules, and with it the
+pages without a table read slower (magnitudes 1.92 -> 2.08 s, strike-time 1.33 -> 1.52 s,
+4 loads each).
 
 Only on the pages that ask for it (``start_graphs=True`` in their ``dash.register_page``):
-an interleaved A/B on the ToC2ME build (this machine, headless Chromium) measured the
-classification page 0.82x and the model page 0.90x, but the map, with one graph, 1.15x
-(2.14 -> 2.45 s, 10 loads each): its one graph then draws inside the first commit, before
-the rest of the page has been laid out, and the draw's synchronous part grew by about
-what the wait had cost.
+interleaved A/Bs on the ToC2ME build (this machine, headless Chromium, 4-6 loads, against
+the build before both this script and classification's layout change) read the
+classification page 0.82-0.87x and the model page 0.87-0.90x (in one of them, two pages
+whose code did not change moved 0.89-0.93x: the model's gain is near the noise), but
+the map, with one graph, 1.15x (2.14 -> 2.45 s, 10 loads each). Traced, its one graph
+then draws inside the first commit and the draw's synchronous part grew by about what the
+wait had saved; the page was drawn ~0.2 s later for a reason the trace did not show.
 """
 from __future__ import annotations
 
