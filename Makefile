@@ -33,19 +33,21 @@ $(VENV)/.test-installed: requirements-test.txt $(VENV)/.installed
 	touch $@
 
 # plotly.js with only the trace types the pages draw (frontend/plotly/build.js): evaluating
-# the full plotly.min.js took 1.3-1.6 s of every cold page load. Built with the machine's npm
-# from the lock file; without npm the pages load the full plotly.js of the Python package
-# (slower; the app says so when it starts).
+# the full plotly.min.js took 1.3-1.6 s of every cold page load; and regenerator-runtime,
+# which the pages load instead of Dash's @babel/polyfill (components/lean_runtime.py). Built
+# with the machine's npm from the lock file; without npm the pages load the full plotly.js of
+# the Python package and the polyfill (slower; the app says so when it starts).
 PLOTLY_BUNDLE := assets/plotly-fm.min.js
-$(PLOTLY_BUNDLE): frontend/plotly/package.json frontend/plotly/package-lock.json frontend/plotly/build.js
+RUNTIME_JS := frontend/plotly/dist/regenerator-runtime.min.js
+$(PLOTLY_BUNDLE) $(RUNTIME_JS) &: frontend/plotly/package.json frontend/plotly/package-lock.json frontend/plotly/build.js
 	@if command -v npm >/dev/null; then \
 		cd frontend/plotly && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build; \
-	else echo "npm not found: $@ not built; the pages load the full plotly.js (slower first draw)"; fi
+	else echo "npm not found: $(PLOTLY_BUNDLE) and $(RUNTIME_JS) not built; the pages load the full plotly.js and Dash's polyfill (slower first draw)"; fi
 
-install: $(VENV)/.installed $(PLOTLY_BUNDLE)
+install: $(VENV)/.installed $(PLOTLY_BUNDLE) $(RUNTIME_JS)
 
 # Headless browser for the dash_duo page tests (Debian packages; nothing downloaded at test time).
-test-deps: $(VENV)/.test-installed $(PLOTLY_BUNDLE)
+test-deps: $(VENV)/.test-installed $(PLOTLY_BUNDLE) $(RUNTIME_JS)
 	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
 		echo "installing Debian chromium + chromium-driver"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \

@@ -227,6 +227,15 @@ def _say_which_plotly() -> None:
             "(4.8 MB), about 1 s more per cold page load", PLOTLY_BUNDLE.relative_to(ROOT))
 
 
+def _say_which_runtime(lean: bool) -> None:
+    if not lean:
+        import logging
+        from components.lean_runtime import RUNTIME_FILE
+        logging.getLogger(__name__).warning(
+            "%s not built (make install, needs npm): the pages load Dash's @babel/polyfill "
+            "(about 0.1 s more per cold page load)", RUNTIME_FILE.relative_to(ROOT))
+
+
 def create_app(data_dir: str | os.PathLike | None = None, *, users_file: str | os.PathLike | None = None,
                read_only: bool = False, job_settings=None, **dash_kwargs):
     """The Dash app on the tables of ``data_dir`` (default ``$FM_DATA_DIR`` or ``./data``).
@@ -259,10 +268,11 @@ def create_app(data_dir: str | os.PathLike | None = None, *, users_file: str | o
     kwargs.update(dash_kwargs)
     app = dash.Dash(__name__, **kwargs)
     if "index_string" not in dash_kwargs:
-        from components import eager_chunks, early_layout, native_builtins
+        from components import eager_chunks, early_layout, lean_runtime
         # the layout is asked for while the scripts load (issue 12)
         app.index_string = early_layout.index_string(app.index_string, app.config.requests_pathname_prefix)
-        app.index_string = native_builtins.index_string(app.index_string)  # native trim/parseInt for plotly.js
+        # regenerator-runtime instead of Dash's @babel/polyfill (core-js 2 slowed plotly.js down)
+        _say_which_runtime(lean_runtime.install(app))
         # the graph, dropdown, slider and table chunks with the page, not after its layout (issue 12)
         app.index_string = eager_chunks.index_string(
             app.index_string, app.config.requests_pathname_prefix,

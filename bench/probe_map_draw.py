@@ -10,8 +10,8 @@ fills, wells and stages); ``svg`` (every ``scattergl`` trace as SVG ``scatter``)
 config ``plotGlPixelRatio: 1`` instead of plotly.js's 2); with
 ``--ab-app DIR`` instead ``base`` (the figure of the app in DIR) and ``as_served``; with
 ``--polyfill`` instead ``polyfill`` (Dash's ``@babel/polyfill`` evaluated before plotly.js, as
-the pages load it) and ``polyfill_natives_kept`` (the same, with the browser's own ``trim``/
-``parseInt``/``parseFloat`` put back as :mod:`components.native_builtins` does). Time: from
+Dash serves pages) and ``regenerator_only`` (regenerator-runtime alone, as
+:mod:`components.lean_runtime` serves them). Time: from
 the call to two animation frames after its promise resolves, ms (median of ``--loads``), and
 the CPU time of all of Chrome's processes over the same span (the software WebGL runs in
 Chrome's GPU process), which a busy machine inflates much less than the wall time.
@@ -132,8 +132,8 @@ def main(argv=None) -> int:
     p = probe_parser(__doc__, "compare the figure as served with that of the app in checkout DIR (variants "
                               "'base' and 'as_served' only)")
     p.add_argument("--polyfill", action="store_true",
-                   help="compare the draw after Dash's polyfill with and without the browser's own trim/parseInt "
-                        "put back (variants 'polyfill' and 'polyfill_natives_kept' only)")
+                   help="compare the draw after Dash's polyfill with that after regenerator-runtime alone "
+                        "(variants 'polyfill' and 'regenerator_only' only)")
     args = p.parse_args(argv)
     plotly_js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
     fig = map_figure_json(args.data_dir)
@@ -141,12 +141,10 @@ def main(argv=None) -> int:
     if args.polyfill:
         import dash
 
-        from components.native_builtins import STASH_SCRIPT
+        from components.lean_runtime import RUNTIME_FILE
         polyfill = next((Path(dash.__file__).parent / "deps").glob("polyfill@*.min.js")).as_uri()
-        restore = (ROOT / "assets" / "builtins_native.js").as_uri()
         head = {"polyfill": f'<script src="{polyfill}"></script>',
-                "polyfill_natives_kept": f'{STASH_SCRIPT}<script src="{polyfill}"></script><script src="{restore}">'
-                                         '</script>'}
+                "regenerator_only": f'<script src="{RUNTIME_FILE.as_uri()}"></script>'}
         figs = {name: fig for name in head}
     elif args.ab_app:
         figs = {"base": other_checkout_figure(args.ab_app.resolve(), args.data_dir.resolve()), "as_served": fig}

@@ -5,7 +5,10 @@
 //
 // Why: the full plotly.min.js (4.8 MB) took 1.3-1.6 s of main-thread evaluation on every
 // cold page load; this bundle (~1.6 MB) holds only what the pages draw.
-// Usage: node build.js OUTFILE   (make install runs it through `npm run build`)
+// Also writes regenerator-runtime, minified, to RUNTIME_OUTFILE: the one part of Dash's
+// @babel/polyfill (core-js 2 + regenerator) that today's browsers lack and Dash's bundles
+// call (regeneratorRuntime.mark/wrap); components/lean_runtime.py serves it in the polyfill's place.
+// Usage: node build.js OUTFILE RUNTIME_OUTFILE   (make install runs it through `npm run build`)
 'use strict';
 const path = require('path');
 const esbuild = require('esbuild');
@@ -15,8 +18,9 @@ const InlineCSSPlugin = require('esbuild-plugin-inline-css');
 const fs = require('fs');
 
 const out = process.argv[2];
-if (!out) {
-    console.error('usage: node build.js OUTFILE');
+const runtimeOut = process.argv[3];
+if (!out || !runtimeOut) {
+    console.error('usage: node build.js OUTFILE RUNTIME_OUTFILE');
     process.exit(2);
 }
 const version = require('plotly.js/package.json').version;
@@ -77,7 +81,17 @@ esbuild.build({
     target: 'es2016',
     banner: { js: `/*! plotly.js v${version} | traces: ${traces.join(',')} | patches: ${patches.map((p) => p.name).join(',')} | MIT license, Plotly, Inc. */` },
     logLevel: 'warning',
-}).then(() => {
+}).then(() => esbuild.build({
+    // inlined in the page's <head> as a classic script; it assigns the global regeneratorRuntime
+    entryPoints: [require.resolve('regenerator-runtime/runtime.js')],
+    outfile: runtimeOut,
+    bundle: false,
+    format: 'iife',  // its own top-level names (var runtime) stay out of window
+    minify: true,
+    target: 'es2016',
+    banner: { js: `/*! regenerator-runtime v${require('regenerator-runtime/package.json').version} | MIT license, Meta Platforms, Inc. */` },
+    logLevel: 'warning',
+})).then(() => {
     const missed = patches.filter((p) => !p.applied).map((p) => p.name);
     if (missed.length) {
         console.error(`patches never applied (file not in the bundle): ${missed.join(', ')}`);
