@@ -17,6 +17,8 @@ no DuckDB). The stereonets live in :mod:`components.stereonet`.
   bins, dip and rake histograms), :func:`ternary_figure` (Frohlich 1992 ternary diagram,
   points coloured by Zoback class), :func:`classification_map_figure` (east/north km map:
   a strike tick and a hollow circle per event, beachballs above an ML threshold, wells).
+  The page draws the distributions and the ternary diagram from these dicts as server SVG
+  (:mod:`components.classification_svg`), the map with plotly.js.
 
 Figures are plain dicts (``{"data": [...], "layout": {...}}``) with typed arrays for the
 large coordinate arrays, like :mod:`components.map_figure`.
@@ -43,9 +45,10 @@ DEFAULT_THRESHOLD = 1.86
 TICK_KM = 0.1
 #: beachball radius on the map = magnitude_radius(ML) * BALL_SCALE (km)
 BALL_SCALE = 1.3
-#: most mechanisms a figure draws as SVG markers (``scatter``); above, WebGL (``scattergl``).
-#: SVG's cost grows with each marker's node, WebGL's is mostly its per-plot set-up, which in
-#: a browser without a GPU (software WebGL) is large. The ToC2ME ternary diagram redrawn in
+#: most mechanisms the classification map draws as SVG markers (``scatter``); above, WebGL
+#: (``scattergl``). SVG's cost grows with each marker's node, WebGL's is mostly its per-plot
+#: set-up, which in a browser without a GPU (software WebGL) is large. Measured when plotly.js
+#: still drew the ternary diagram (it is server SVG since stop 21): the ToC2ME ternary redrawn in
 #: a warm page in headless Chromium on this machine (an inner loop, not a page load):
 #: 2,519 points SVG 0.12-0.19 s, WebGL 0.20-0.27 s (three sets of 3 redraws); the same
 #: points 4x (10,076) SVG 0.48-0.68 s, WebGL 0.25-0.35 s; the classification map's 2,519
@@ -418,7 +421,6 @@ def ternary_figure(mechanisms: pd.DataFrame, height: int = 440, *, class_counts:
                    "showlegend": False, "name": "Frohlich class limits"})
     meta = {"classes": {}, "drawn": 0 if mechanisms is None else int(len(mechanisms))}
     if mechanisms is not None and len(mechanisms):
-        kind = point_trace_type(len(mechanisms))
         p, b, t = _plunges(mechanisms)
         x, y = frohlich_xy(p, b, t)
         cls = mechanisms["zoback_class"].astype(str).to_numpy() if "zoback_class" in mechanisms else \
@@ -434,7 +436,7 @@ def ternary_figure(mechanisms: pd.DataFrame, height: int = 440, *, class_counts:
             meta["classes"][c] = n_c
             text = [f"{e} · {g}<br>P/B/T plunge {pp:.0f}/{bb_:.0f}/{tt:.0f}°<br>Zoback {c}"
                     for e, g, pp, bb_, tt in zip(ids[sel], grp[sel], p[sel], b[sel], t[sel])]
-            traces.append({"type": kind, "x": typed(x[sel]), "y": typed(y[sel]), "mode": "markers",
+            traces.append({"type": "scatter", "x": typed(x[sel]), "y": typed(y[sel]), "mode": "markers",
                            "name": f"{c} · {ZOBACK_NAMES.get(c, c)} ({n_c:,})",
                            "marker": {"size": 6, "color": ZOBACK_COLORS.get(c, "#555"), "opacity": 0.75,
                                       "line": {"width": 0}},

@@ -42,6 +42,7 @@ from dash import Input, Output, State, dash_table, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from components import classification_figures as cf
+from components import classification_svg as csvg
 from components import classified_csv
 from components import composite_figures as cpf
 from components import filter_bar
@@ -74,10 +75,12 @@ THRESHOLD = "cls-ml"
 MAP = "cls-map"
 MAP_CAPTION = "cls-map-caption"
 DIST = "cls-dist"
+DIST_SVG = "cls-dist-svg"
 STEREO = "cls-stereonets"
 STEREO_SVG = "cls-stereonet-svg"
 STEREO_MIN_WIDTH = 1100     # px of the stereonet grid (three per row): its subtitles fit their cells
 TERNARY = "cls-ternary"
+TERNARY_SVG = "cls-ternary-svg"
 DOWNLOAD_BTN = "cls-download-btn"
 DOWNLOAD_TITLE = "the filtered mechanisms with the group from this rule, as CSV"
 COMP_BTN = "cls-comp-btn"
@@ -240,10 +243,9 @@ def layout(**query):
             dbc.Col(rule_card, lg=5, className="mb-3"),
             dbc.Col(map_card, lg=7, className="mb-3"),
         ], className="g-3"),
-        _card("Strike, dip and rake per group", dcc.Loading(dcc.Graph(
-            id=DIST, figure=dist, config=_GRAPH_CONFIG), type="circle",
-            delay_show=400), note="roses are axial: each strike counted at s and s+180 (10° bins)",
-            class_name="mb-3"),
+        _card("Strike, dip and rake per group", dcc.Loading(html.Div(dist, id=DIST), type="circle",
+                                                            delay_show=400),
+              note="roses are axial: each strike counted at s and s+180 (10° bins)", class_name="mb-3"),
         _card("Group stereonets", dcc.Loading(html.Div(stereonet_children(q, store), id=STEREO), type="circle",
                                               delay_show=400),
               note="plane-1 nodal lines coloured by axial strike deviation from the average; bold: the average "
@@ -256,10 +258,10 @@ def layout(**query):
             dcc.Loading(html.Div(_composite_prompt(), id=COMP_OUT), type="circle", delay_show=200),
         ], note="computed on request: SKHASH in a subprocess and a bootstrap, a few seconds", class_name="mb-3"),
         dbc.Row([
-            dbc.Col(_card("Faulting style: Frohlich ternary diagram", dcc.Loading(dcc.Graph(
-                id=TERNARY, figure=ternary, config=_GRAPH_CONFIG), type="circle",
-                delay_show=400), note="points coloured by Zoback (1992) class; dashed: Frohlich's class limits"),
-                lg=6, className="mb-3"),
+            dbc.Col(_card("Faulting style: Frohlich ternary diagram", dcc.Loading(html.Div(ternary, id=TERNARY),
+                                                                                  type="circle", delay_show=400),
+                          note="points coloured by Zoback (1992) class; dashed: Frohlich's class limits"),
+                    lg=6, className="mb-3"),
             dbc.Col(_card("About this page", _about(provider.caps.points), class_name="fm-about"), lg=6,
                     className="mb-3"),
         ], className="g-3"),
@@ -532,10 +534,8 @@ def _counts_table(summary, colors, total: int, none_in_data: bool = False):
 
 
 # -- callbacks ------------------------------------------------------------------------------
-# WebGL at the screen's resolution (issue 12): the map and the ternary diagram are scattergl above
-# cf.SVG_MAX_POINTS mechanisms
+# WebGL at the screen's resolution (issue 12): the map is scattergl above cf.SVG_MAX_POINTS mechanisms
 screen_gl_pixel_ratio(MAP)
-screen_gl_pixel_ratio(TERNARY)
 
 
 @dash.callback(
@@ -594,16 +594,28 @@ def sync_rule(hash_, rows, _add, _reset, ml, store):
 
 
 def summary_answer(query: str, store) -> tuple:
-    """(counts card children, distributions figure, ternary figure) of the filters and the
-    stored rule: what :func:`update_summary` answers and the layout starts with."""
+    """(counts card children, distributions, ternary diagram) of the filters and the stored
+    rule: what :func:`update_summary` answers and the layout starts with. The two figures are
+    drawn on the server as SVG (:mod:`components.classification_svg`, issue 12), each in an
+    ``iframe`` document (Dash has no SVG elements; an inline SVG keeps its tooltips)."""
     res = build_summary(query, store)
     table = _counts_table(res["summary"], res["colors"], res["n"], none_in_data=res["n"] == 0 and _no_mechanisms())
     caption = population_note(Filters.from_query(query or ""), res["n_events"], res["n"], id=POPULATION)
-    return ([caption, *(table if isinstance(table, list) else [table])], res["distributions"], res["ternary"])
+    dist, ternary = res["distributions"], res["ternary"]
+    return ([caption, *(table if isinstance(table, list) else [table])],
+            html.Div(html.Iframe(id=DIST_SVG, srcDoc=csvg.distributions_document(dist),
+                                 className="fm-cls-dist fm-svg-figure", title="strike, dip and rake per group",
+                                 style={"width": "100%", "minWidth": f"{csvg.distributions_min_width(dist)}px",
+                                        "border": "0", "display": "block", "height": f"{csvg.DIST_H}px"}),
+                     style={"overflowX": "auto"}),
+            html.Iframe(id=TERNARY_SVG, srcDoc=csvg.ternary_document(ternary),
+                        className="fm-cls-ternary fm-svg-figure", title="Frohlich ternary diagram",
+                        style={"width": "100%", "border": "0", "display": "block",
+                               "height": f"{ternary['layout'].get('height', 440)}px"}))
 
 
 @dash.callback(
-    Output(COUNTS, "children"), Output(DIST, "figure"), Output(TERNARY, "figure"),
+    Output(COUNTS, "children"), Output(DIST, "children"), Output(TERNARY, "children"),
     Input(IDS.filters, "data"), Input(RULE_STORE, "data"),
     prevent_initial_call=True,
 )

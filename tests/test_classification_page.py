@@ -160,6 +160,29 @@ return Array.from(d.querySelectorAll('svg.fm-stereonet')).map(s => ({
 """
 
 
+#: a server-drawn figure's iframe document (components.classification_svg) once loaded: its
+#: root element's data attributes (JSON parsed where they are), the SVG's size on screen, the
+#: number of marks (bars and wedges, or circles) with tooltips and the texts drawn
+_SVG_FIGURE_JS = """
+const f = document.querySelector(arguments[0]);
+const d = f && f.contentDocument;
+if (!d || d.readyState !== 'complete' || !d.body) return null;
+const root = d.querySelector(arguments[1]);
+if (!root) return {empty: d.body.textContent};
+const data = {};
+for (const [k, v] of Object.entries(root.dataset)) { try { data[k] = JSON.parse(v); } catch (e) { data[k] = v; } }
+const svg = root.tagName === 'svg' ? root : root.querySelector('svg');
+return {data: data, width: svg ? svg.getBoundingClientRect().width : 0,
+        marks: d.querySelectorAll('path.fm-wedge, rect.fm-bar, g.fm-class circle').length,
+        tips: Array.from(d.querySelectorAll('title')).length, text: d.body.textContent};
+"""
+
+
+def _svg_figure(dash_duo, frame: str, root: str) -> dict | None:
+    """What the iframe ``frame`` (a selector) shows, :data:`_SVG_FIGURE_JS`; None until loaded."""
+    return dash_duo.driver.execute_script(_SVG_FIGURE_JS, frame, root)
+
+
 def _stereonets(dash_duo) -> list[dict] | None:
     """The drawn stereonets (None until their document is loaded)."""
     return dash_duo.driver.execute_script(_STEREONETS_JS) or None
@@ -182,16 +205,21 @@ def test_page_loads_with_counts_figures_and_clean_console(dash_duo, demo_data_di
     assert all(c["width"] > 300 for c in cells)   # drawn at a third of the card, not collapsed
     assert wait(lambda: plotly_js(dash_duo, "cls-map", "gd.layout.meta.ticks"), message="map") == sum(want.values())
     assert plotly_js(dash_duo, "cls-map", "gd.layout.yaxis.scaleanchor") == "x"
-    assert wait(lambda: plotly_js(dash_duo, "cls-dist", "gd.layout.meta.groups.length"), message="roses") == n_groups
-    assert wait(lambda: plotly_js(dash_duo, "cls-ternary", "Object.values(gd.layout.meta.classes)"
-                                                           ".reduce((a, b) => a + b, 0)"),
-                message="ternary") == sum(want.values())
+    # the distributions and the ternary diagram, drawn on the server (components.classification_svg):
+    # a column per non-empty group with its count; a circle per mechanism, the legend's counts
+    dist = wait(lambda: _svg_figure(dash_duo, "#cls-dist-svg", ".fm-grid"), message="distributions")
+    assert dist["data"] == {"groups": [g for g, n in want.items() if n], "n": [n for n in want.values() if n]}
+    assert dist["width"] > 150 and dist["marks"] == dist["tips"] > 3 * n_groups
+    ternary = wait(lambda: _svg_figure(dash_duo, "#cls-ternary-svg", "svg.fm-ternary"), message="ternary")
+    assert sum(ternary["data"]["classes"].values()) == sum(want.values())
+    assert ternary["marks"] == ternary["tips"] == ternary["data"]["drawn"] == sum(want.values())
+    assert ternary["width"] > 300
     # points as SVG up to SVG_MAX_POINTS mechanisms (no WebGL canvas), WebGL above it
     gl_traces = {graph: plotly_js(dash_duo, graph, "gd._fullData.filter(t => t.type === 'scattergl').length")
-                 for graph in ("cls-map", "cls-ternary")}
-    assert (sum(want.values()) <= cf.SVG_MAX_POINTS) == (gl_traces == {"cls-map": 0, "cls-ternary": 0}), gl_traces
-    # WebGL at the screen's resolution (issue 12): on a 1x screen the canvases of a
-    # scattergl map and ternary have the plot's CSS width, not plotly.js's default 2x
+                 for graph in ("cls-map",)}
+    assert (sum(want.values()) <= cf.SVG_MAX_POINTS) == (gl_traces == {"cls-map": 0}), gl_traces
+    # WebGL at the screen's resolution (issue 12): on a 1x screen the canvas of a
+    # scattergl map has the plot's CSS width, not plotly.js's default 2x
     if dash_duo.driver.execute_script("return window.devicePixelRatio") == 1:
         for graph in [g for g, n in gl_traces.items() if n]:
             gl = wait(lambda: plotly_js(dash_duo, graph, "(() => { const c = gd.querySelector("
@@ -442,8 +470,10 @@ def test_empty_selection_shows_messages(dash_duo, demo_data_dir):
     wait(lambda: "No mechanism matches" in dash_duo.find_element("#cls-stereonets").text, message="empty stereonets")
     assert wait(lambda: plotly_js(dash_duo, "cls-map", "gd.layout.annotations.map(a => a.text).join('|')"),
                 message="map message").count("No mechanism matches") == 1
-    assert "No mechanism matches" in plotly_js(dash_duo, "cls-ternary",
-                                               "gd.layout.annotations.map(a => a.text).join('|')")
+    assert "No mechanism matches" in wait(lambda: _svg_figure(dash_duo, "#cls-ternary-svg", "svg.fm-ternary"),
+                                          message="ternary message")["text"]
+    assert "No mechanism matches" in wait(lambda: _svg_figure(dash_duo, "#cls-dist-svg", ".fm-grid"),
+                                          message="distributions message")["empty"]
     no_console_errors(dash_duo, "SEVERE")
 
 
