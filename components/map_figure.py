@@ -58,6 +58,13 @@ BALL_POINTS_FEW, BALL_POINTS_MANY, MANY_BALLS = 40, 24, 800
 #: them among the largest in view. WebGL polygon fills cost ~3 ms per ball in headless
 #: Chromium (2,519 ToC2ME balls: ~8 s of a 9.6 s draw), dots almost nothing.
 MAX_BALL_POLYGONS = 250
+#: the balls' black edge (issue 12): a filled ring EDGE_PX wide outside each ball, at the scale
+#: of the drawn range in a plot area of PLOT_PX (the map's at a 1400 x 900 window). A WebGL
+#: line pass (the ``rect`` join of plotly.js's line shader) cost ~0.2-0.3 s of the cold draw
+#: in headless Chromium, a second fill almost nothing; a zoom's answer (``pages.map.zoom_detail``)
+#: redraws the ring for the new range, a wider window draws it proportionally wider.
+EDGE_PX = 0.7
+PLOT_PX = (814, 437)
 
 #: a minimal template (a named template costs tens of ms to validate per figure)
 _TEMPLATE = {"layout": {
@@ -292,6 +299,18 @@ def _in_view(hx, hy, visible) -> np.ndarray:
     return (hx >= x0 - mx) & (hx <= x1 + mx) & (hy >= y0 - my) & (hy <= y1 + my)
 
 
+def edge_km(x0: float, x1: float, y0: float, y1: float, view: str = "km", origin=None) -> float:
+    """Width (km) of :data:`EDGE_PX` px when the range ``x0..x1, y0..y1`` (the view's
+    coordinates: km, or degrees for ``geo``) is drawn in :data:`PLOT_PX` with equal scales
+    (the axis with room to spare is widened, so the tighter one sets the scale)."""
+    xs, ys = abs(float(x1) - float(x0)), abs(float(y1) - float(y0))
+    if view == "geo":
+        lat0 = origin[0] if origin is not None else 0.0
+        xs, ys = xs * 111.32 * max(math.cos(math.radians(lat0)), 1e-6), ys * 110.57
+    km_per_px = max(xs / PLOT_PX[0], ys / PLOT_PX[1])
+    return EDGE_PX * km_per_px if math.isfinite(km_per_px) and km_per_px > 0 else 0.0
+
+
 def ball_traces(mechanisms: pd.DataFrame, view: str = "km", origin=None, n_points: int | None = None, *,
                 max_polygons: int | str | None = "auto", visible=None) -> list[dict]:
     """Beachball traces of ``mechanisms`` (needs ``event_id, x_km, y_km, strike, dip,
@@ -307,8 +326,10 @@ def ball_traces(mechanisms: pd.DataFrame, view: str = "km", origin=None, n_point
     drawn first.
 
     Traces, always the same number for the same ``mechanisms`` whatever ``visible`` is (a
-    zoom can replace them in place): the dots (``name='mechanism dots'``), the white discs
-    with their outline, one filled trace of compressional patches per group of
+    zoom can replace them in place): the dots (``name='smaller ML: zoom in'``), the black
+    edges (``'beachball edge'``: discs :func:`edge_km` wider than the balls, for the range
+    ``visible`` or, without it, the balls' own extent), the white discs (``'beachball
+    outline'``), one filled trace of compressional patches per group of
     ``mechanisms`` (possibly empty), and last the invisible marker trace at every ball
     centre (hover, click target; ``customdata[i] = [event_id, strike, dip, rake, ML,
     group]``) whose ``meta`` is ``{'polygons': n drawn exactly, 'balls': n}``."""
@@ -345,11 +366,18 @@ def ball_traces(mechanisms: pd.DataFrame, view: str = "km", origin=None, n_point
     rad = np.asarray(magnitude_radius(mag_all[exact]), dtype=float)
     groups = groups_all[exact]
     ox, oy = _UNIT_BALLS.outline(n_points)
-    ox_all, oy_all = _polys(np.broadcast_to(ox, (len(sub), len(ox))), np.broadcast_to(oy, (len(sub), len(oy))),
-                            cx, cy, rad, view, origin)
-    traces.append({"type": "scattergl", "x": typed(ox_all, cd), "y": typed(oy_all, cd), "mode": "lines",
-                   "fill": "toself", "fillcolor": "white", "line": {"color": "black", "width": 0.5},
-                   "hoverinfo": "skip", "showlegend": False, "name": "beachball outline"})
+    unit_x, unit_y = np.broadcast_to(ox, (len(sub), len(ox))), np.broadcast_to(oy, (len(sub), len(oy)))
+    if visible is not None:
+        edge = edge_km(*visible, view=view, origin=origin)
+    else:  # the balls' bulk, padded as the map's first range is (_extent)
+        (x0, x1), (y0, y1) = (np.percentile(v, [0.5, 99.5]) for v in (hx, hy))
+        edge = edge_km(x0, x0 + 1.24 * (x1 - x0), y0, y0 + 1.24 * (y1 - y0), view=view, origin=origin)
+    # fills only (mode 'none'): the edge is a black disc under the white one, not a line pass
+    for name, color, r in (("beachball edge", "black", rad + edge), ("beachball outline", "white", rad)):
+        ox_all, oy_all = _polys(unit_x, unit_y, cx, cy, r, view, origin)
+        traces.append({"type": "scattergl", "x": typed(ox_all, cd), "y": typed(oy_all, cd), "mode": "none",
+                       "fill": "toself", "fillcolor": color, "hoverinfo": "skip", "showlegend": False,
+                       "name": name})
 
     if len(sub):
         px, py, owner = _UNIT_BALLS.patches(sub["strike"].to_numpy(), sub["dip"].to_numpy(),

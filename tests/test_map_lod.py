@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from components.beachball import beachball_xy, magnitude_radius
-from components.map_figure import (BALL_POINTS_FEW, GROUP_COLORS, MAX_BALL_POLYGONS, ball_traces, map_figure)
+from components.map_figure import (BALL_POINTS_FEW, EDGE_PX, GROUP_COLORS, MAX_BALL_POLYGONS, PLOT_PX, ball_traces,
+                                   map_figure)
 
 
 def _arr(spec) -> np.ndarray:
@@ -39,7 +40,30 @@ def _expected(df: pd.DataFrame, exact: np.ndarray, n_points: int) -> dict:
     polys_y = out["fill_y"].reshape(-1, n_points + 1)
     groups = sub["group"].to_numpy()[out["fill_ball"]]
     fills = {g: (polys_x[groups == g].ravel(), polys_y[groups == g].ravel()) for g in GROUP_COLORS}
-    return {"outline": (out["outline_x"], out["outline_y"]), "fills": fills}
+    return {"outline": (out["outline_x"], out["outline_y"]), "fills": fills,
+            "centre": (sub["x_km"].to_numpy(), sub["y_km"].to_numpy()), "radius": magnitude_radius(sub["magnitude"])}
+
+
+def _edge_width(traces, want) -> float:
+    """The edge discs' width (km) beyond each exact ball: each edge polygon is the ball's
+    outline polygon scaled about its centre by (r + width) / r, r the ball's radius, with one
+    width for every ball (checked)."""
+    by_name = {t["name"]: t for t in traces}
+    n = len(want["radius"])
+    ex, ey = (_arr(by_name["beachball edge"][k]).astype(float) for k in ("x", "y"))
+    if n == 0:
+        assert len(ex) == 0
+        return 0.0
+    k = len(ex) // n
+    cx, cy = (np.repeat(c, k) for c in want["centre"])
+    ox, oy = (np.asarray(v, dtype=float) for v in want["outline"])
+    ok = np.isfinite(ex)
+    scale = (np.hypot(ex - cx, ey - cy) / np.hypot(ox - cx, oy - cy))[ok]
+    np.testing.assert_allclose((ex - cx)[ok], (scale * (ox - cx)[ok]), atol=2e-5)   # on the outline's rays
+    np.testing.assert_allclose((ey - cy)[ok], (scale * (oy - cy)[ok]), atol=2e-5)
+    width = (scale - 1) * np.repeat(np.asarray(want["radius"], dtype=float), k)[ok]
+    np.testing.assert_allclose(width, width[0], rtol=2e-3)
+    return float(np.median(width))
 
 
 def _check(traces, df_sorted, exact, n_points):
@@ -47,6 +71,10 @@ def _check(traces, df_sorted, exact, n_points):
     want = _expected(df_sorted, exact, n_points)
     np.testing.assert_allclose(_arr(by_name["beachball outline"]["x"]), want["outline"][0], rtol=0, atol=2e-6)
     np.testing.assert_allclose(_arr(by_name["beachball outline"]["y"]), want["outline"][1], rtol=0, atol=2e-6)
+    assert by_name["beachball outline"]["fillcolor"] == "white" and by_name["beachball edge"]["fillcolor"] == "black"
+    # fills only: no WebGL line pass (issue 12)
+    assert {by_name[k]["mode"] for k in ("beachball outline", "beachball edge", *want["fills"])} == {"none"}
+    assert exact.sum() == 0 or _edge_width(traces, want) > 0
     for g, (wx, wy) in want["fills"].items():
         got = by_name[g]
         np.testing.assert_allclose(_arr(got["x"]), wx, rtol=0, atol=2e-6)
@@ -104,7 +132,7 @@ def test_map_figure_meta_names_the_ball_traces():
     fig = map_figure(df.iloc[:0].assign(time=pd.Timestamp("2016-11-01", tz="UTC")), df, empty, empty, empty)
     meta = fig["layout"]["meta"]
     names = [t["name"] for t in fig["data"][meta["balls_first"]:meta["balls"] + 1]]
-    assert names[0] == "smaller ML: zoom in" and names[1] == "beachball outline"
+    assert names[:3] == ["smaller ML: zoom in", "beachball edge", "beachball outline"]
     assert names[-1] == "beachball hover" and meta["polygons"] == 50
 
 
@@ -123,3 +151,39 @@ def test_visible_range_from_relayout_data(demo_data_dir, relayout, want):
 
     _, page = page_module(demo_data_dir, "pages.map")
     assert page.visible_range(relayout) == want
+
+
+def test_the_edge_is_a_fixed_number_of_pixels_at_the_drawn_scale():
+    """The black edge is EDGE_PX wide where the range is drawn in PLOT_PX at one scale (the
+    axis with room to spare is widened, so the tighter one sets it)."""
+    df = _mechanisms(40)  # centres in -3..3 km
+    s = df.sort_values("magnitude", ascending=False, kind="stable")
+    x, y = s["x_km"].to_numpy(), s["y_km"].to_numpy()
+
+    def width(visible):
+        x0, x1, y0, y1 = visible
+        mx, my = 0.05 * (x1 - x0), 0.05 * (y1 - y0)
+        inside = (x >= x0 - mx) & (x <= x1 + mx) & (y >= y0 - my) & (y <= y1 + my)
+        assert inside.any()
+        return _edge_width(ball_traces(df, max_polygons=None, visible=visible),
+                           _expected(s, inside, BALL_POINTS_FEW))
+
+    # 24 km over PLOT_PX[0] px sets the scale (7 km over PLOT_PX[1] would allow more)
+    wide = EDGE_PX * 24.0 / PLOT_PX[0]
+    assert width((-12.0, 12.0, -3.5, 3.5)) == pytest.approx(wide, rel=1e-3)
+    assert width((-3.5, 3.5, -12.0, 12.0)) == pytest.approx(EDGE_PX * 24.0 / PLOT_PX[1], rel=1e-3)
+    # zoomed in 10x: the same pixels, a tenth of the km
+    assert width((-1.2, 1.2, -0.35, 0.35)) == pytest.approx(wide / 10, rel=1e-3)
+
+
+def test_the_edge_in_the_geographic_view_uses_kilometres_per_degree():
+    """In the lon/lat view the range is in degrees: its spans are turned into km (1 deg of
+    latitude 110.57 km, of longitude 111.32 cos(lat) km) before the scale is taken."""
+    from components.map_figure import edge_km
+
+    lat0 = 54.4
+    x_km = 0.2 * 111.32 * np.cos(np.radians(lat0))
+    y_km = 0.01 * 110.57
+    want = EDGE_PX * max(x_km / PLOT_PX[0], y_km / PLOT_PX[1])
+    assert edge_km(-117.3, -117.1, 54.40, 54.41, view="geo", origin=(lat0, -117.2)) == pytest.approx(want, rel=1e-9)
+    assert edge_km(0.0, 2.0, 0.0, 1.0) == pytest.approx(EDGE_PX * max(2.0 / PLOT_PX[0], 1.0 / PLOT_PX[1]))

@@ -318,7 +318,7 @@ def test_zoom_draws_the_balls_in_view_exactly(dash_duo, demo_data_dir, provider,
     dots_x = _graph(dash_duo, "Array.from(gd._fullData[gd.layout.meta.balls_first].x)")
     if inside.sum() <= 20:
         assert not np.any(np.isclose(dots_x, target["x_km"], atol=1e-5))
-    outline = _graph(dash_duo, "Array.from(gd._fullData[gd.layout.meta.balls_first + 1].x)")
+    outline = _graph(dash_duo, "Array.from(gd._fullData[gd.layout.meta.balls_first + 2].x)")
     assert sum(1 for v in outline if v is None) == want
     # the zoom was kept (only the balls were sent; the aspect lock may widen one axis)
     xr = _graph(dash_duo, "gd.layout.xaxis.range")
