@@ -18,8 +18,8 @@ turns it into a graph object) whose numeric arrays are already Plotly typed-arra
 (``{"dtype": "f4", "bdata": <base64>}``): building and serialising a 20,000-point,
 3,000-ball map this way takes tens of ms instead of hundreds (graph-object validation,
 deep copies and list conversion dominate otherwise). ``layout.meta`` records the trace
-indices the page needs: ``highlight`` (the ring), ``balls`` (the invisible marker trace at
-the ball centres whose ``customdata[i][0]`` is the event id), and ``view``.
+indices the page needs: ``highlight`` (the ring), ``balls`` (the marker trace at the ball
+centres, dots and hover targets, whose ``customdata[i][0]`` is the event id), and ``view``.
 
 Beachball geometry comes from :func:`components.beachball.beachball_xy` (exact
 compressional patches); the unit-ball patches of each (strike, dip, rake) are memoised, so
@@ -326,13 +326,16 @@ def ball_traces(mechanisms: pd.DataFrame, view: str = "km", origin=None, n_point
     drawn first.
 
     Traces, always the same number for the same ``mechanisms`` whatever ``visible`` is (a
-    zoom can replace them in place): the dots (``name='smaller ML: zoom in'``), the black
-    edges (``'beachball edge'``: discs :func:`edge_km` wider than the balls, for the range
-    ``visible`` or, without it, the balls' own extent), the white discs (``'beachball
-    outline'``), one filled trace of compressional patches per group of
-    ``mechanisms`` (possibly empty), and last the invisible marker trace at every ball
-    centre (hover, click target; ``customdata[i] = [event_id, strike, dip, rake, ML,
-    group]``) whose ``meta`` is ``{'polygons': n drawn exactly, 'balls': n}``."""
+    zoom can replace them in place): first the marker trace at every ball centre, largest ML
+    first (``name='smaller ML: zoom in'``): a dot of the group colour where the ball is not
+    drawn exactly, size 0 where it is; it is every ball's hover and click target
+    (``customdata[i] = [event_id, strike, dip, rake, ML, group]``) and its ``meta`` is
+    ``{'polygons': n drawn exactly, 'balls': n}``. Then the black edges (``'beachball
+    edge'``: discs :func:`edge_km` wider than the balls, for the range ``visible`` or,
+    without it, the balls' own extent), the white discs (``'beachball outline'``) and one
+    filled trace of compressional patches per group of ``mechanisms`` (possibly empty).
+    One marker trace serves as dots and as hover targets: a separate invisible hover trace
+    cost ~0.15 s of the cold WebGL draw (issue 12)."""
     if mechanisms is None or len(mechanisms) == 0:
         return []
     if view == "geo" and origin is None:
@@ -354,11 +357,22 @@ def ball_traces(mechanisms: pd.DataFrame, view: str = "km", origin=None, n_point
     cd = _coord_dtype(view)
 
     dots = ~exact
-    traces = [{"type": "scattergl", "x": typed(hx[dots], cd), "y": typed(hy[dots], cd), "mode": "markers",
-               "marker": {"size": 6, "color": [GROUP_COLORS.get(g, UNKNOWN_GROUP_COLOR) for g in groups_all[dots]],
-                          "line": {"color": "black", "width": 0.5}},
-               "hoverinfo": "skip", "showlegend": bool(dots.any()), "name": "smaller ML: zoom in",
-               "legendrank": 2000}]
+    custom = np.empty((len(df), 6), dtype=object)
+    custom[:, 0] = df["event_id"].astype(str).to_numpy(dtype=object)
+    for j, col in enumerate(("strike", "dip", "rake"), start=1):
+        custom[:, j] = np.round(df[col].to_numpy(dtype=float), 1)
+    custom[:, 4] = np.where(np.isfinite(mag_all), np.round(mag_all, 2), None)
+    custom[:, 5] = groups_all
+    traces = [{
+        "type": "scattergl", "x": typed(hx, cd), "y": typed(hy, cd), "mode": "markers",
+        "marker": {"size": typed(np.where(dots, 6, 0), "u1"),
+                   "color": [GROUP_COLORS.get(g, UNKNOWN_GROUP_COLOR) for g in groups_all],
+                   "line": {"color": "black", "width": typed(np.where(dots, 0.5, 0.0))}},
+        "customdata": custom.tolist(),
+        "hovertemplate": "<b>%{customdata[0]}</b><br>strike/dip/rake %{customdata[1]}/%{customdata[2]}/"
+                         "%{customdata[3]}<br>ML %{customdata[4]} · %{customdata[5]}<extra>mechanism</extra>",
+        "showlegend": bool(dots.any()), "name": "smaller ML: zoom in", "legendrank": 2000,
+        "meta": {"polygons": int(exact.sum()), "balls": int(len(df))}}]
 
     sub = df[exact]
     n_points = n_points or (BALL_POINTS_FEW if len(sub) <= MANY_BALLS else BALL_POINTS_MANY)
@@ -397,20 +411,6 @@ def ball_traces(mechanisms: pd.DataFrame, view: str = "km", origin=None, n_point
                        "fill": "toself", "fillcolor": color,
                        "hoverinfo": "skip", "name": g or "mechanisms", "showlegend": True,
                        "legendgroup": f"group-{g}"})
-
-    custom = np.empty((len(df), 6), dtype=object)
-    custom[:, 0] = df["event_id"].astype(str).to_numpy(dtype=object)
-    for j, col in enumerate(("strike", "dip", "rake"), start=1):
-        custom[:, j] = np.round(df[col].to_numpy(dtype=float), 1)
-    custom[:, 4] = np.where(np.isfinite(mag_all), np.round(mag_all, 2), None)
-    custom[:, 5] = groups_all
-    traces.append({
-        "type": "scattergl", "x": typed(hx, cd), "y": typed(hy, cd), "mode": "markers",
-        "marker": {"size": 10, "color": "rgba(0,0,0,0)"}, "customdata": custom.tolist(),
-        "hovertemplate": "<b>%{customdata[0]}</b><br>strike/dip/rake %{customdata[1]}/%{customdata[2]}/"
-                         "%{customdata[3]}<br>ML %{customdata[4]} · %{customdata[5]}<extra>mechanism</extra>",
-        "showlegend": False, "name": "beachball hover",
-        "meta": {"polygons": int(exact.sum()), "balls": int(len(df))}})
     return traces
 
 
@@ -493,20 +493,21 @@ def map_figure(events: pd.DataFrame, mechanisms: pd.DataFrame, stations: pd.Data
                view: str = "km", origin: tuple[float, float] | None = None,
                selected: pd.DataFrame | None = None, height: int | None = None) -> dict:
     """The map figure (a dict, see the module doc). ``origin`` (lat, lon) of the km frame
-    is needed for ``view='geo'``. ``layout.meta``: ``{'highlight': i, 'balls': j or None,
-    'balls_first': k or None, 'view': view, 'polygons': n}`` (traces ``k..j`` are the
-    beachballs of :func:`ball_traces`, ``n`` of them drawn exactly at the full extent)."""
+    is needed for ``view='geo'``. ``layout.meta``: ``{'highlight': i, 'balls': k or None,
+    'balls_first': k or None, 'balls_last': j or None, 'view': view, 'polygons': n}``
+    (traces ``k..j`` are the beachballs of :func:`ball_traces`, ``k`` their marker trace,
+    ``n`` of them drawn exactly at the full extent)."""
     view = view if view in ("km", "geo") else "km"
     traces, annotations = _well_traces(wells, stages, view)
     traces += event_traces(events, color_by, view)
     balls = ball_traces(mechanisms, view, origin)
     traces += balls
-    balls_index = len(traces) - 1 if balls else None
     balls_first = len(traces) - len(balls) if balls else None
+    balls_last = len(traces) - 1 if balls else None
     traces += _station_traces(stations, view)
     traces.append(highlight_trace(selected, view))
-    meta = {"highlight": len(traces) - 1, "balls": balls_index, "balls_first": balls_first, "view": view,
-            "polygons": balls[-1]["meta"]["polygons"] if balls else 0}
+    meta = {"highlight": len(traces) - 1, "balls": balls_first, "balls_first": balls_first,
+            "balls_last": balls_last, "view": view, "polygons": balls[0]["meta"]["polygons"] if balls else 0}
     extent = _extent([d for d in (events, mechanisms) if d is not None and len(d)], view, origin)
     if view == "geo":
         if origin is not None:

@@ -236,7 +236,7 @@ def _figure_parts(f: Filters, selected_id: str | None, relayout=None):
     vis = visible_range(relayout)
     meta = fig["layout"]["meta"]
     if isinstance(vis, tuple) and meta.get("balls_first") is not None:  # a filter change keeps the zoom's detail
-        fig["data"][meta["balls_first"]:meta["balls"] + 1] = ball_traces(mechs, f.view, p.origin(), visible=vis)
+        fig["data"][meta["balls_first"]:meta["balls_last"] + 1] = ball_traces(mechs, f.view, p.origin(), visible=vis)
     drawn = filter_bar.drawn_data(
         f,
         {"matched": events.attrs["matched"], "drawn": events.attrs["drawn"], "cap": ev_cap,
@@ -308,7 +308,7 @@ def zoom_detail(relayout, query, meta):
     mechs = p.mechanisms(f, cap=p.caps.map_mechanisms, columns=MAP_MECHANISM_COLUMNS)
     traces = ball_traces(mechs, f.view, p.origin(), visible=None if vis == "all" else vis)
     first = meta["balls_first"]
-    if len(traces) != meta["balls"] - first + 1:  # the figure changed under us: leave it
+    if len(traces) != meta.get("balls_last", -1) - first + 1:  # the figure changed under us: leave it
         raise PreventUpdate
     patch = Patch()
     for i, t in enumerate(traces):

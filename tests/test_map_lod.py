@@ -79,12 +79,19 @@ def _check(traces, df_sorted, exact, n_points):
         got = by_name[g]
         np.testing.assert_allclose(_arr(got["x"]), wx, rtol=0, atol=2e-6)
         np.testing.assert_allclose(_arr(got["y"]), wy, rtol=0, atol=2e-6)
-    dots = by_name["smaller ML: zoom in"]
-    np.testing.assert_allclose(_arr(dots["x"]), df_sorted["x_km"].to_numpy()[~exact], atol=2e-6)
-    np.testing.assert_allclose(_arr(dots["y"]), df_sorted["y_km"].to_numpy()[~exact], atol=2e-6)
-    hover = traces[-1]
-    assert [c[0] for c in hover["customdata"]] == df_sorted["event_id"].tolist()  # every ball clickable
-    assert hover["meta"] == {"polygons": int(exact.sum()), "balls": len(df_sorted)}
+    # one marker trace, first, at every ball centre: a dot where the ball is not exact, size 0
+    # where it is; every ball's hover and click target
+    markers = traces[0]
+    assert markers["name"] == "smaller ML: zoom in" and markers["mode"] == "markers"
+    np.testing.assert_allclose(_arr(markers["x"]), df_sorted["x_km"].to_numpy(), atol=2e-6)
+    np.testing.assert_allclose(_arr(markers["y"]), df_sorted["y_km"].to_numpy(), atol=2e-6)
+    size, width = _arr(markers["marker"]["size"]), _arr(markers["marker"]["line"]["width"])
+    assert np.array_equal(size > 0, ~exact) and np.array_equal(width > 0, ~exact)
+    want_colors = [GROUP_COLORS[g] for g in df_sorted["group"]]
+    assert markers["marker"]["color"] == want_colors
+    assert [c[0] for c in markers["customdata"]] == df_sorted["event_id"].tolist()  # every ball clickable
+    assert markers["meta"] == {"polygons": int(exact.sum()), "balls": len(df_sorted)}
+    assert markers["showlegend"] == bool((~exact).any())
 
 
 def test_full_extent_draws_the_largest_exactly_and_the_rest_as_dots():
@@ -123,7 +130,7 @@ def test_no_limit_is_the_old_drawing_and_the_default_limit_applies():
     s = df.sort_values("magnitude", ascending=False, kind="stable")
     _check(ball_traces(df, max_polygons=None), s, np.ones(60, dtype=bool), BALL_POINTS_FEW)
     big = _mechanisms(MAX_BALL_POLYGONS + 30, seed=5)
-    assert ball_traces(big)[-1]["meta"]["polygons"] == MAX_BALL_POLYGONS
+    assert ball_traces(big)[0]["meta"]["polygons"] == MAX_BALL_POLYGONS
 
 
 def test_map_figure_meta_names_the_ball_traces():
@@ -131,9 +138,10 @@ def test_map_figure_meta_names_the_ball_traces():
     empty = pd.DataFrame(columns=["x_km", "y_km", "lat", "lon"])
     fig = map_figure(df.iloc[:0].assign(time=pd.Timestamp("2016-11-01", tz="UTC")), df, empty, empty, empty)
     meta = fig["layout"]["meta"]
-    names = [t["name"] for t in fig["data"][meta["balls_first"]:meta["balls"] + 1]]
+    names = [t["name"] for t in fig["data"][meta["balls_first"]:meta["balls_last"] + 1]]
     assert names[:3] == ["smaller ML: zoom in", "beachball edge", "beachball outline"]
-    assert names[-1] == "beachball hover" and meta["polygons"] == 50
+    assert names[3:] == [g for g in GROUP_COLORS if g in set(df["group"])]
+    assert meta["balls"] == meta["balls_first"] and meta["polygons"] == 50
 
 
 @pytest.mark.parametrize("relayout,want", [
