@@ -26,8 +26,9 @@ if (!out || !runtimeOut) {
 const version = require('plotly.js/package.json').version;
 // plotly.js core holds the scatter trace; the others are registered. A figure with any other
 // type would draw nothing: tests/test_plotly_bundle.py checks every page's graphs against
-// this list (read back from the banner).
-const traces = ['scatter', 'bar', 'barpolar', 'heatmap', 'scattergl'];
+// this list (read back from the banner). No barpolar: the classification page's strike roses
+// are server SVG (components/classification_svg.py).
+const traces = ['scatter', 'bar', 'heatmap', 'scattergl'];
 const entry = [
     "var Plotly = require('plotly.js/lib/core');",
     'Plotly.register([' + traces.filter((t) => t !== 'scatter')
