@@ -147,6 +147,20 @@ def _by_key(df: pd.DataFrame | None) -> pd.DataFrame:
     return d.drop_duplicates("key").set_index("key")
 
 
+def _at(frame: pd.DataFrame, col: str, keys: list, default) -> list:
+    """``frame[col]`` (``frame`` from :func:`_by_key`) at each of ``keys``, ``default``
+    where the key or the column is absent. One reindex: a ``.loc`` per station cost ~0.1 s
+    of the event page's layout (issue 12)."""
+    if frame is None or frame.empty or col not in frame:
+        return [default] * len(keys)
+    present = pd.Index(keys).isin(frame.index)
+    return [v if p else default for v, p in zip(frame[col].reindex(keys).tolist(), present)]
+
+
+def _floats(frame: pd.DataFrame, col: str, keys: list) -> np.ndarray:
+    return np.asarray(_at(frame, col, keys, np.nan), dtype=float)
+
+
 def station_table(stations: pd.DataFrame, polarities: pd.DataFrame, reviewed: pd.DataFrame | None,
                   rays: pd.DataFrame, waveform_keys=(), mechanism=None) -> pd.DataFrame:
     """One row per station of the event (stations with a waveform, a polarity, a SKHASH ray
@@ -175,29 +189,28 @@ def station_table(stations: pd.DataFrame, polarities: pd.DataFrame, reviewed: pd
     st = _by_key(stations)
     keys = sorted(k for k in keys if k in st.index)
     out = pd.DataFrame({"key": keys})
-    out["network"] = [st.loc[k, "network"] for k in keys]
-    out["station"] = [st.loc[k, "station"] for k in keys]
-    out["reversed"] = [bool(st.loc[k, "reversed"]) if "reversed" in st else False for k in keys]
+    out["network"] = _at(st, "network", keys, None)
+    out["station"] = _at(st, "station", keys, None)
+    out["reversed"] = [bool(v) for v in _at(st, "reversed", keys, False)]
     r = _by_key(rays)
     for c in ("azimuth_deg", "takeoff_deg", "distance_km"):
-        out[c] = [float(r.loc[k, c]) if k in r.index else np.nan for k in keys]
-    out["ray"] = [r.loc[k, "ray"] if k in r.index else "none" for k in keys]
+        out[c] = _floats(r, c, keys)
+    out["ray"] = _at(r, "ray", keys, "none")
     out["has_waveform"] = out["key"].isin(wkeys)
 
     auto_method = next((m for m in AUTO_PREFERENCE if len(pol) and (pol["method"] == m).any()), None)
     auto = _by_key(pol[pol["method"] == auto_method]) if auto_method else pd.DataFrame()
     out["auto_method"] = auto_method
-    out["auto_polarity"] = [float(auto.loc[k, "polarity"]) if k in auto.index else np.nan for k in keys]
+    out["auto_polarity"] = _floats(auto, "polarity", keys)
     for c in ("prob_down_recorded", "snr"):
-        out[c] = [float(auto.loc[k, c]) if k in auto.index and c in auto and pd.notna(auto.loc[k, c]) else np.nan
-                  for k in keys]
+        out[c] = _floats(auto, c, keys)
     for method, col in (("published", "published_polarity"), ("manual", "manual_polarity")):
         m = _by_key(pol[pol["method"] == method]) if len(pol) else pd.DataFrame()
-        out[col] = [float(m.loc[k, "polarity"]) if k in m.index else np.nan for k in keys]
+        out[col] = _floats(m, "polarity", keys)
     rv = _by_key(reviewed)
-    out["reviewed_polarity"] = [float(rv.loc[k, "polarity"]) if k in rv.index else np.nan for k in keys]
-    out["reviewer"] = [rv.loc[k, "reviewer"] if k in rv.index else None for k in keys]
-    out["reviewed_at"] = [rv.loc[k, "updated_at"] if k in rv.index else None for k in keys]
+    out["reviewed_polarity"] = _floats(rv, "polarity", keys)
+    out["reviewer"] = _at(rv, "reviewer", keys, None)
+    out["reviewed_at"] = _at(rv, "updated_at", keys, None)
 
     if len(pol) or (reviewed is not None and len(reviewed)):
         base = pol if len(pol) else pd.DataFrame(columns=["event_id", "network", "station", "method", "polarity",
@@ -209,10 +222,11 @@ def station_table(stations: pd.DataFrame, polarities: pd.DataFrame, reviewed: pd
         chosen = _by_key(select_polarities(merged, "auto"))
     else:
         chosen = pd.DataFrame()
-    out["polarity"] = [float(chosen.loc[k, "polarity"]) if k in chosen.index else np.nan for k in keys]
+    out["polarity"] = _floats(chosen, "polarity", keys)
+    present = pd.Index(keys).isin(chosen.index) if len(chosen) else np.zeros(len(keys), dtype=bool)
     out["polarity_source"] = [
-        ("review" if chosen.loc[k, "p_source"] == "review" else str(chosen.loc[k, "method"]))
-        if k in chosen.index else None for k in keys]
+        ("review" if src == "review" else str(method)) if p else None
+        for src, method, p in zip(_at(chosen, "p_source", keys, None), _at(chosen, "method", keys, None), present)]
     out["predicted"] = predicted_polarity(mechanism, out["takeoff_deg"], out["azimuth_deg"])
     agree = []
     for p, q in zip(out["polarity"], out["predicted"]):
@@ -531,7 +545,7 @@ def waveform_figure(waves: pd.DataFrame, table: pd.DataFrame, *, mode: str = "tr
     rows = table[table["key"].isin(w.index)].reset_index(drop=True)
     keys = rows["key"].tolist()
     n = len(keys)
-    fig = go.Figure()
+    traces = []
     styles = waveform_styles(table, keys, current, mode)
     ci = styles["current_index"]
     shapes = [dict(type="line", x0=0, x1=0, y0=0, y1=1, xref="x", yref="paper",
@@ -545,8 +559,8 @@ def waveform_figure(waves: pd.DataFrame, table: pd.DataFrame, *, mode: str = "tr
         flip = bool(row.reversed) and mode == "true"
         t, a = prepare_trace(wr["samples"], wr["t0_s"], wr["sampling_rate"], flip=flip, band=band)
         tmin, tmax = min(tmin, t[0]) if t.size else tmin, max(tmax, t[-1]) if t.size else tmax
-        fig.add_trace(go.Scatter(
-            x0=float(t[0]) if t.size else 0.0, dx=1.0 / float(wr["sampling_rate"]),
+        traces.append(dict(
+            type="scatter", x0=float(t[0]) if t.size else 0.0, dx=1.0 / float(wr["sampling_rate"]),
             y=(-i + 0.45 * a).astype(np.float32), mode="lines",
             line=dict(color=styles["colors"][i], width=styles["widths"][i]), name=row.key, showlegend=False,
             hovertemplate=f"<b>{row.key}</b> az {_fmt(row.azimuth_deg, '.0f')}° · polarity "
@@ -562,20 +576,22 @@ def waveform_figure(waves: pd.DataFrame, table: pd.DataFrame, *, mode: str = "tr
         tmin, tmax = -0.4, 0.4
     xr = list(x_range) if x_range is not None else [max(tmin, -0.15), min(tmax, 0.3)]
     height = max(160, 44 + spacing_px * max(n, 1))
-    fig.update_layout(
+    if n == 0:
+        annotations.append(dict(text="no waveforms for this event", x=0.5, y=0.5, xref="paper", yref="paper",
+                                showarrow=False, font=dict(size=13, color="#6c757d")))
+    layout = dict(
         height=height, margin=dict(l=84, r=168, t=26, b=12), plot_bgcolor="white", paper_bgcolor="white",
         font=FONT, showlegend=False, hovermode="closest", shapes=shapes, annotations=annotations,
         dragmode="zoom",
-        xaxis=dict(range=xr, title=None, zeroline=False, showgrid=True, gridcolor="#f1f3f5", side="top",
+        xaxis=dict(range=xr, zeroline=False, showgrid=True, gridcolor="#f1f3f5", side="top",
                    ticksuffix=" s", tickfont=dict(size=10), constrain="domain"),
         yaxis=dict(range=[-n + 0.4, 0.65], tickvals=list(range(0, -n, -1)), ticktext=ticktext, showgrid=False,
                    zeroline=False, fixedrange=True, tickfont=dict(size=10.5)),
         meta={"keys": keys, "first_trace": 0, "n_side": 0, "mode": mode},
     )
-    if n == 0:
-        fig.add_annotation(text="no waveforms for this event", x=0.5, y=0.5, xref="paper", yref="paper",
-                           showarrow=False, font=dict(size=13, color="#6c757d"))
-    return fig
+    # unvalidated: plotly.py's per-property validation of ~70 traces was ~55 ms of the event
+    # page's layout (issue 12); every property here is one plotly.js knows (the page tests draw it)
+    return go.Figure(data=traces, layout=layout, _validate=False)
 
 
 # -- CSV --------------------------------------------------------------------------------------
