@@ -276,7 +276,8 @@ def create_app(data_dir: str | os.PathLike | None = None, *, users_file: str | o
         # the graph, dropdown, slider and table chunks with the page, not after its layout (issue 12)
         app.index_string = eager_chunks.index_string(
             app.index_string, app.config.requests_pathname_prefix,
-            start_graphs=[p["path"] for p in dash.page_registry.values() if p.get("start_graphs")])
+            start_graphs=[p.get("path_template") or p["path"] for p in dash.page_registry.values()
+                          if p.get("start_graphs")])
     _say_which_plotly()
     set_provider(DataProvider(data_dir), app.server)
     if users_file is not None:

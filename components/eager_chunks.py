@@ -39,6 +39,9 @@ whose code did not change moved 0.89-0.93x: the model's gain is near the noise),
 the map, with one graph, 1.15x (2.14 -> 2.45 s, 10 loads each). Traced, its one graph
 then draws inside the first commit and the draw's synchronous part grew by about what the
 wait had saved; the page was drawn ~0.2 s later for a reason the trace did not show.
+The event page (three graphs; a path template, matched by its prefix: :func:`start_prefixes`)
+read 0.90x on the demo build and 0.96x on ToC2ME (10 loads each, stop 21); magnitudes (two
+graphs) 1.06x, so it does not ask.
 """
 from __future__ import annotations
 
@@ -62,7 +65,8 @@ SCRIPTS_PLACEHOLDER = "{%scripts%}"
 #: the resolved module. Anything unexpected (another Dash, another React) leaves that
 #: component as it was: it then resolves at its first render, as Dash does by default.
 START_SCRIPT = """<script>(function () {
-    if (%s.indexOf(window.location.pathname.replace(/\\/$/, '') || '/') < 0) { return; }
+    var here = window.location.pathname.replace(/\\/$/, '') || '/';
+    if (%s.indexOf(here) < 0 && !%s.some(function (p) { return here.indexOf(p) === 0; })) { return; }
     function element(C) {
         return C && C.prototype && C.prototype.render ? new C({}).render() : C({});
     }
@@ -92,17 +96,26 @@ def chunk_urls(requests_pathname_prefix: str = "/") -> list[str]:
 
 def start_addresses(page_paths, requests_pathname_prefix: str = "/") -> list[str]:
     """The browser's ``location.pathname`` of each page path (``'/model'``) under the
-    app's prefix, without a trailing slash (the app's root: ``'/'``)."""
+    app's prefix, without a trailing slash (the app's root: ``'/'``); path templates
+    (``'/event/<event_id>'``) are left out (:func:`start_prefixes`)."""
     root = requests_pathname_prefix.rstrip("/")
-    return [(root + path).rstrip("/") or "/" for path in page_paths]
+    return [(root + path).rstrip("/") or "/" for path in page_paths if "<" not in path]
+
+
+def start_prefixes(page_paths, requests_pathname_prefix: str = "/") -> list[str]:
+    """The pathname prefix of each path template among ``page_paths`` under the app's
+    prefix: ``'/event/<event_id>'`` -> ``'/event/'`` (any event's page)."""
+    root = requests_pathname_prefix.rstrip("/")
+    return [root + path[:path.index("<")] for path in page_paths if "<" in path]
 
 
 def index_string(template: str, requests_pathname_prefix: str = "/", start_graphs=()) -> str:
     """Dash's page template with a script tag per chunk right after Dash's own scripts, and
     :data:`START_SCRIPT` after them (before the renderer's own script), for the page paths
-    ``start_graphs``."""
+    ``start_graphs`` (paths or path templates)."""
     if SCRIPTS_PLACEHOLDER not in template:
         raise ValueError(f"the Dash index template has no {SCRIPTS_PLACEHOLDER}")
-    start = START_SCRIPT % json.dumps(start_addresses(start_graphs, requests_pathname_prefix))
+    start = START_SCRIPT % (json.dumps(start_addresses(start_graphs, requests_pathname_prefix)),
+                            json.dumps(start_prefixes(start_graphs, requests_pathname_prefix)))
     tags = "".join(f'<script src="{url}"></script>' for url in chunk_urls(requests_pathname_prefix)) + start
     return template.replace(SCRIPTS_PLACEHOLDER, SCRIPTS_PLACEHOLDER + tags, 1)

@@ -46,7 +46,17 @@ def test_a_template_without_the_scripts_placeholder_is_refused():
 def test_the_start_script_runs_only_on_the_pages_that_ask(prefix, want):
     """The graphs' implementation is started on the listed pages only, matched against
     ``location.pathname`` without its trailing slash (the app's root under a prefix)."""
-    assert eager_chunks.start_addresses(["/", "/model"], prefix) == want
+    assert eager_chunks.start_addresses(["/", "/model", "/event/<event_id>"], prefix) == want
     out = eager_chunks.index_string(DASH_TEMPLATE, prefix, start_graphs=["/model"])
-    assert json.dumps([want[1]]) + ".indexOf(window.location.pathname" in out
-    assert out.index("async-table.js") < out.index("indexOf(window.location.pathname") < out.index("{%renderer%}")
+    assert json.dumps([want[1]]) + ".indexOf(here) < 0 && ![].some(" in out
+    assert out.index("async-table.js") < out.index("indexOf(here)") < out.index("{%renderer%}")
+
+
+@pytest.mark.parametrize("prefix,want", [("/", ["/event/"]), ("/app/", ["/app/event/"])])
+def test_a_path_template_starts_the_graphs_on_every_page_it_matches(prefix, want):
+    """A templated page (``/event/<event_id>``) is matched by its pathname prefix, so every
+    event's page starts its graphs; plain paths stay exact matches."""
+    paths = ["/model", "/event/<event_id>"]
+    assert eager_chunks.start_prefixes(paths, prefix) == want
+    out = eager_chunks.index_string(DASH_TEMPLATE, prefix, start_graphs=paths)
+    assert "!" + json.dumps(want) + ".some(" in out

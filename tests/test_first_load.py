@@ -119,7 +119,7 @@ new MutationObserver(() => {
 
 
 def test_no_graph_waits_for_its_implementation_where_the_page_asks(dash_duo, data_dir):
-    """On the pages registered with ``start_graphs`` (classification, model) the graphs'
+    """On the pages registered with ``start_graphs`` (classification, model, event) the graphs'
     lazy implementation is started before the first render (``eager_chunks.START_SCRIPT``),
     so no graph shows its Suspense fallback on a first load: all mount in the first commit
     instead of in later, throttled ones. The other pages keep Dash's default: the map's
@@ -127,7 +127,9 @@ def test_no_graph_waits_for_its_implementation_where_the_page_asks(dash_duo, dat
     start_app(dash_duo, data_dir)
     dash_duo.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": PENDING_RECORDER})
     # (the classification page's one Plotly graph is its map: its other figures are server SVG)
-    for path, started, graphs in [("/classification", True, 1), ("/?cluster=NSw", False, 1), ("/model", True, 2)]:
+    event = f"/event/{_event_with_mechanism(data_dir)}"  # a path template: matched by its prefix
+    for path, started, graphs in [("/classification", True, 1), ("/?cluster=NSw", False, 1), ("/model", True, 2),
+                                  (event, True, 2)]:
         dash_duo.driver.get(dash_duo.server_url + path)
         wait(lambda: _drawn(dash_duo), message=f"{path} drawn")
         n_graphs = dash_duo.driver.execute_script("return document.querySelectorAll('.dash-graph').length")
