@@ -149,8 +149,8 @@ def _by_key(df: pd.DataFrame | None) -> pd.DataFrame:
 
 def _at(frame: pd.DataFrame, col: str, keys: list, default) -> list:
     """``frame[col]`` (``frame`` from :func:`_by_key`) at each of ``keys``, ``default``
-    where the key or the column is absent. One reindex: a ``.loc`` per station cost ~0.1 s
-    of the event page's layout (issue 12)."""
+    where the key or the column is absent. One reindex per column, not a ``.loc`` per
+    station: the demo event's 66-station table 48 -> 39 ms (issue 12)."""
     if frame is None or frame.empty or col not in frame:
         return [default] * len(keys)
     present = pd.Index(keys).isin(frame.index)
@@ -589,8 +589,9 @@ def waveform_figure(waves: pd.DataFrame, table: pd.DataFrame, *, mode: str = "tr
                    zeroline=False, fixedrange=True, tickfont=dict(size=10.5)),
         meta={"keys": keys, "first_trace": 0, "n_side": 0, "mode": mode},
     )
-    # unvalidated: plotly.py's per-property validation of ~70 traces was ~55 ms of the event
-    # page's layout (issue 12); every property here is one plotly.js knows (the page tests draw it)
+    # unvalidated: plotly.py's per-property validation made this 65 ms instead of 25 ms for the
+    # demo event's 66 traces (issue 12); every property here is one plotly.js knows (the page
+    # tests draw it), and the JSON is the same
     return go.Figure(data=traces, layout=layout, _validate=False)
 
 
