@@ -16,7 +16,8 @@ texts are the figure's, so the tests of those functions cover the numbers drawn 
 
 Geometry, per group cell of the distributions (:data:`DIST_CELL_W` x :data:`DIST_H` px
 ``viewBox``): the rose (strike clockwise from north, north up; radius proportional to the
-count, the largest bin at the full radius), then the dip (0-90 deg) and rake (-180..180 deg)
+count, the outer circle at the round count just above the largest bin), then the dip (0-90
+deg) and rake (-180..180 deg)
 histograms, each bar one bin wide less the figure's ``bargap``. The ternary diagram keeps
 equal scales on both axes (the figure's ``scaleanchor``): data ``(x, y)`` is at
 ``(ox + k x, oy - k y)`` px (:func:`ternary_geometry`).

@@ -46,11 +46,10 @@ def index_string(template: str, script: str) -> str:
 
 
 def without_polyfill(scripts: str) -> str:
-    """Dash's ``{%scripts%}`` HTML without the ``@babel/polyfill`` tag (exactly one expected)."""
-    lean, n = POLYFILL_TAG.subn("", scripts)
-    if n != 1:
-        raise ValueError(f"expected one @babel/polyfill <script> among Dash's scripts, found {n}")
-    return lean
+    """Dash's ``{%scripts%}`` HTML without its ``@babel/polyfill`` tag; unchanged when there
+    is none (a Dash that stops serving it needs nothing removed, and the inline runtime
+    next to it is harmless). The browser test checks the current Dash's pages never ask for it."""
+    return POLYFILL_TAG.sub("", scripts)
 
 
 def install(app, path: Path = RUNTIME_FILE) -> bool:
