@@ -316,8 +316,8 @@ def test_zoom_draws_the_balls_in_view_exactly(dash_duo, demo_data_dir, provider,
                      f" 'yaxis.range[0]': {y0}, 'yaxis.range[1]': {y1}}}), true)")
     wait(lambda: _graph(dash_duo, polygons) == want, message=f"{want} exact balls in view")
     # the target is no longer a dot, and the outline has one circle per exact ball
-    dots_x = _graph(dash_duo, f"(() => {{ const t = gd._fullData[gd.layout.meta.balls_first];"
-                              f" return Array.from(t.x).filter((x, i) => t.marker.size[i] > 0); }})()")
+    dots_x = _graph(dash_duo, "(() => { const t = gd._fullData[gd.layout.meta.balls_first];"
+                              " return Array.from(t.x).filter((x, i) => t.marker.size[i] > 0); })()")
     if inside.sum() <= 20:
         assert not np.any(np.isclose(dots_x, target["x_km"], atol=1e-5))
     outline = _graph(dash_duo, "Array.from(gd._fullData[gd.layout.meta.balls_first + 2].x)")
