@@ -25,13 +25,12 @@ equal scales on both axes (the figure's ``scaleanchor``): data ``(x, y)`` is at
 from __future__ import annotations
 
 import base64
-import html as _html
 import json
 import math
 
 import numpy as np
 
-from .stereonet_svg import FONT
+from .stereonet_svg import FONT, _esc, _rich
 
 #: one group's cell of the distributions (px, viewBox): rose above, dip and rake histograms below
 DIST_CELL_W = 260
@@ -44,10 +43,6 @@ AXIS_COLOR = "#adb5bd"
 GRID_COLOR = "#eceff1"
 TEXT_COLOR = "#212529"
 MUTED = "#868e96"
-
-
-def _esc(text) -> str:
-    return _html.escape(str(text), quote=True)
 
 
 def values(spec) -> np.ndarray:
@@ -283,12 +278,9 @@ def ternary_svg(fig: dict) -> str:
         font = a.get("font", {})
         ax, ay = ox + k * float(a["x"]), oy - k * float(a["y"]) - float(a.get("yshift", 0))
         base = {"bottom": "auto", "top": "hanging"}.get(a.get("yanchor"), "middle")
-        text = str(a["text"])
-        bold = text.startswith("<b>") and text.endswith("</b>")
-        text = text[3:-4] if bold else text
         notes.append(f'<text x="{ax:.1f}" y="{ay:.1f}" text-anchor="middle" dominant-baseline="{base}" '
-                     f'font-size="{font.get("size", 12)}" fill="{_esc(font.get("color", TEXT_COLOR))}"'
-                     f'{" font-weight=" + chr(34) + "700" + chr(34) if bold else ""}>{_esc(text)}</text>')
+                     f'font-size="{font.get("size", 12)}" fill="{_esc(font.get("color", TEXT_COLOR))}">'
+                     f'{_rich(str(a["text"]))}</text>')
     if legend:
         title = ((lay.get("legend") or {}).get("title") or {}).get("text", "")
         rows = [f'<text x="10" y="22" font-size="11">{_esc(title)}</text>']

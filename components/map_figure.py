@@ -299,14 +299,20 @@ def _in_view(hx, hy, visible) -> np.ndarray:
     return (hx >= x0 - mx) & (hx <= x1 + mx) & (hy >= y0 - my) & (hy <= y1 + my)
 
 
+def km_per_degree(lat0: float) -> tuple[float, float]:
+    """(km per degree of longitude, km per degree of latitude) near latitude ``lat0``: the
+    lon/lat view's local scales (its aspect is their ratio)."""
+    return 111.32 * max(math.cos(math.radians(lat0)), 1e-6), 110.57
+
+
 def edge_km(x0: float, x1: float, y0: float, y1: float, view: str = "km", origin=None) -> float:
     """Width (km) of :data:`EDGE_PX` px when the range ``x0..x1, y0..y1`` (the view's
     coordinates: km, or degrees for ``geo``) is drawn in :data:`PLOT_PX` with equal scales
     (the axis with room to spare is widened, so the tighter one sets the scale)."""
     xs, ys = abs(float(x1) - float(x0)), abs(float(y1) - float(y0))
     if view == "geo":
-        lat0 = origin[0] if origin is not None else 0.0
-        xs, ys = xs * 111.32 * max(math.cos(math.radians(lat0)), 1e-6), ys * 110.57
+        kx, ky = km_per_degree(origin[0] if origin is not None else 0.0)
+        xs, ys = xs * kx, ys * ky
     km_per_px = max(xs / PLOT_PX[0], ys / PLOT_PX[1])
     return EDGE_PX * km_per_px if math.isfinite(km_per_px) and km_per_px > 0 else 0.0
 
@@ -475,8 +481,8 @@ def _extent(frames: list[pd.DataFrame], view: str, origin, pad: float = 0.12, mi
     y0, y1 = np.percentile(ys[ok], [0.5, 99.5])
     if view == "geo":
         lat0 = origin[0] if origin is not None else float(np.mean(ys[ok]))
-        min_x = min_span_km / (111.32 * max(math.cos(math.radians(lat0)), 1e-6))
-        min_y = min_span_km / 110.57
+        kx, ky = km_per_degree(lat0)
+        min_x, min_y = min_span_km / kx, min_span_km / ky
     else:
         min_x = min_y = min_span_km
     def grow(a, b, minimum):
