@@ -253,8 +253,16 @@ def headline_cards(rows: pd.DataFrame) -> list[dict]:
             value = fmt_pct(cov)
             caption = f"of all {int(g(m, 'all_traces', 'n_scored') or 0):,} traces decided by the {model_label(m)}; " \
                       "the rest fall in the undetermined band"
+    if lines and value is None:
+        # no picker of ours ran on this build (built without --pick): the headline is the
+        # reference's share, named as such, rather than a bare dash
+        m = next(m for m in ("onset", "reference") if g(m, "all_traces", "coverage") is not None)
+        value = fmt_pct(g(m, "all_traces", "coverage"))
+        why = "this build ran no picker (built without picking)" if m == "reference" else \
+            "the CNN did not pick this build's traces"
+        caption = f"of all {int(g(m, 'all_traces', 'n_scored') or 0):,} traces decided by the {model_label(m)}; {why}"
     if lines:
-        cards.append({"key": "decided", "title": "Decided share", "value": value or "–", "caption": caption,
+        cards.append({"key": "decided", "title": "Decided share", "value": value, "caption": caption,
                       "lines": lines})
 
     # 4. demo truth

@@ -205,3 +205,16 @@ def test_figures_take_their_legend_margins(rows):
                                 wrap_px=mf.PAGE_WIDTHS[key] - base["l"] - base["r"], at_least=base[side])
         assert fig.layout.margin[side] == want and fig.layout.margin[other] == base[other], key
         assert fig.layout.legend.y == y and fig.layout.height == h
+
+
+def test_decided_card_of_a_build_without_picking_names_the_reference(rows):
+    """A build made without picking has only the reference's predictions over all traces:
+    the headline is the reference's share, said to be the reference's, not a bare dash."""
+    unpicked = rows[~((rows["dataset"] == "all_traces") & rows["model"].isin(["cnn", "cct", "onset"]))]
+    dec = {c["key"]: c for c in mf.headline_cards(unpicked)}["decided"]
+    cov = mf.metric(unpicked, "reference", "all_traces", "coverage")
+    n = int(mf.metric(unpicked, "reference", "all_traces", "n_scored"))
+    assert dec["value"] == mf.fmt_pct(cov) and dec["value"] != "–"
+    assert f"of all {n:,} traces decided by the {mf.model_label('reference')}" in dec["caption"]
+    assert "ran no picker" in dec["caption"]
+    assert [label for label, _, _ in dec["lines"]] == [mf.model_label("reference")]
