@@ -68,11 +68,17 @@ def download_href(f: Filters, prefix: str = "/") -> str:
     return f"{prefix}download/{quote(f.table)}.csv" + (f"?{q}" if q else "")
 
 
-def drawn_data(f: Filters, events: dict | None = None, mechanisms: dict | None = None) -> dict:
+def drawn_data(f: Filters, events: dict | None = None, mechanisms: dict | None = None,
+               population: str | None = None) -> dict:
     """The ``.drawn`` store value a page writes: ``events``/``mechanisms`` are dicts with
     ``matched``, ``drawn`` and optionally ``cap`` and ``note`` (shown when not all matched
-    rows are drawn, e.g. "random sample" or "largest ML")."""
-    return {"query": f.data_query(), "events": events, "mechanisms": mechanisms}
+    rows are drawn, e.g. "random sample" or "largest ML"). ``population``: the key of the
+    population the mechanism counts are of, when the page counted another than the bar's
+    (a diffusion subset cut on its own); the bar then names that one."""
+    out = {"query": f.data_query(), "events": events, "mechanisms": mechanisms}
+    if population is not None and population != f.population:
+        out["population"] = population
+    return out
 
 
 # -- layout ---------------------------------------------------------------------------------
@@ -306,9 +312,11 @@ def problem_children(search, options: dict | None = None) -> tuple:
     return alert, DOWNLOAD_CLASS + " disabled", "malformed filter in the address: " + "; ".join(found)
 
 
-def _population_children(f: Filters):
-    """The bar's statement of the mechanism population (next to the counts)."""
-    return html.Span(["population: ", html.Span(population_of(f).label, className="fm-population-label")],
+def _population_children(f: Filters, own: bool = False):
+    """The bar's statement of the mechanism population (next to the counts); ``own``: the
+    page counted its set's own population, not the bar's (see :func:`drawn_data`)."""
+    label = population_of(f).label + (" (this set's own)" if own else "")
+    return html.Span(["population: ", html.Span(label, className="fm-population-label")],
                      className="fm-count fm-count-population", title=POPULATION_HELP)
 
 
@@ -384,6 +392,10 @@ def counts_children(f: Filters, drawn: dict | None):
 
     if drawn and drawn.get("query") == f.data_query():
         ev, me = drawn.get("events"), drawn.get("mechanisms")
+        if drawn.get("population") in POPULATIONS:
+            # the counts are of the page's own population: the label says which
+            return [_counts_children(ev, "events"), _counts_children(me, "mechanisms"),
+                    _population_children(f.replace(population=drawn["population"]), own=True)]
     else:
         try:
             c = get_provider().counts(f).iloc[0]

@@ -578,7 +578,8 @@ def analysis_answer(query, set_value, origin, method, strike, q, log_d, t_value,
         drawn = filter_bar.drawn_data(
             f, {"matched": int(get_provider().counts(f).iloc[0]["events"])},
             {"matched": r["matched"], "drawn": n_set, "cap": r["cap"],
-             "note": f"{r['label']} only (one mechanism per event)" + (f"; {sampled}" if sampled else "")})
+             "note": f"{r['label']} only (one mechanism per event)" + (f"; {sampled}" if sampled else "")},
+            population=r["population"].population)
     else:
         drawn = filter_bar.drawn_data(f, {"matched": r["matched"], "drawn": n_set, "cap": r["cap"],
                                           "note": f"{r['label']} only" + (f"; {sampled}" if sampled else "")},

@@ -13,6 +13,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from components import diffusion_figures as dff
+from components import filter_bar
 from components.data import DataProvider
 from components.filters import Filters
 from pagetools import (click_at, no_console_errors, page_module, plotly_js, record_callback_outputs, start_app,
@@ -330,6 +331,16 @@ def test_csv_and_toc2me_shares_through_the_provider(toc2me_data):
     with app.server.app_context():
         out = page.analyse("", "subset:SWe-lowdip", "", "signed_epicentral", None, 90, math.log10(0.0316), None, None)
         fig, store = out[0], out[4]
+        # the set is cut on quality A or B: the bar's mechanism count is of that population,
+        # and the store says so, so the bar does not label it with its own default (A)
+        drawn = out[3]
+        assert drawn["population"] == "AB"
+        ab = page.get_provider().counts(Filters.from_query("mech=AB")).iloc[0]["mechanisms"]
+        a = page.get_provider().counts(Filters.from_query("")).iloc[0]["mechanisms"]
+        assert drawn["mechanisms"]["matched"] == ab != a
+        bar = str(filter_bar.counts_children(Filters.from_query(""), drawn))
+        assert "quality A or B, published first, else computed (this set's own)" in bar
+        assert f"{ab:,}" in bar
         shares = {k: round(v, 2) for k, v in fig["layout"]["meta"]["shares"].items()}
         assert shares == {"0.01": 0.21, "0.0316": 0.89, "0.1": 1.0}
         assert store["origin"] == "20161121000100.270" and store["n"] == 142
@@ -348,6 +359,7 @@ def test_csv_and_toc2me_shares_through_the_provider(toc2me_data):
         # NSw cluster: 290 mechanisms drawn on the player (one per event)
         out = page.analyse("", "cluster:NSw", "", "signed_epicentral", None, 90, -1.5, None, None)
         assert out[3]["mechanisms"]["matched"] == 290
+        assert "population" not in out[3]                                   # the bar's own population
 
 
 def test_toc2me_bookmarks_come_with_the_page_and_move_the_player(dash_duo, toc2me_data):
@@ -361,6 +373,9 @@ def test_toc2me_bookmarks_come_with_the_page_and_move_the_player(dash_duo, toc2m
         fault3 = store["bookmarks"][2]
         _, want, _ = page.player(store, fault3["s"])
     buttons = wait(lambda: dash_duo.driver.find_elements(By.CSS_SELECTOR, "#dif-bookmarks button"), message="bookmarks")
+    # the SWe set counts its own population (quality A or B), and the bar names it
+    label = dash_duo.find_element(".fm-population-label").text
+    assert label == "one per event: quality A or B, published first, else computed (this set's own)", label
     assert [b.text.split()[0] for b in buttons] == [b["label"] for b in store["bookmarks"]]
     _click(dash_duo, buttons[2])
     wait(lambda: dash_duo.find_element("#dif-player-text").text == want, message=f"player at Fault3: {want!r}")
