@@ -24,13 +24,14 @@ dash.register_page(__name__, path="/audit", name="Audit", title=page_title("Audi
                    order=95, right="audit")
 
 TABLE, UNDO, STATUS = "audit-table", "audit-undo", "audit-status"
+TABLE_WRAP, TABLE_EMPTY = "audit-table-wrap", "audit-empty"
 MAX_ROWS = 2000
 COLUMNS = [{"id": c, "name": n} for c, n in (
     ("id", "#"), ("at", "When (UTC)"), ("reviewer", "Who"), ("event_id", "Event"), ("station", "Station"),
     ("old", "From"), ("new", "To"), ("request_id", "Request"))]
 _WORDS = {1: "↑ up", -1: "↓ down", 0: "∅ undetermined", None: "not reviewed"}
 
-JOBS, JOBS_POLL = "audit-jobs", "audit-jobs-poll"
+JOBS, JOBS_POLL, JOBS_EMPTY = "audit-jobs", "audit-jobs-poll", "audit-jobs-empty"
 MAX_JOBS = 200
 JOB_COLUMNS = [{"id": c, "name": n} for c, n in (
     ("job", "Job"), ("kind", "Kind"), ("event_id", "Event"), ("reviewer", "Who"), ("status", "Status"),
@@ -81,7 +82,13 @@ def job_rows() -> list[dict]:
             for j in st.jobs(MAX_JOBS)]
 
 
+def _empty_note(id_: str, text: str, empty: bool):
+    """The sentence an empty table gets instead of a bare header row."""
+    return html.P(text, id=id_, className="fm-note fst-italic", style=None if empty else {"display": "none"})
+
+
 def _jobs_section():
+    jobs = job_rows()
     return html.Div([
         html.H5("Re-inversion jobs", className="mt-4"),
         html.P("The queue of background re-inversions (all processes sharing this data folder): waiting and "
@@ -89,8 +96,9 @@ def _jobs_section():
                "marked failed; one left running by a stopped app is marked failed at the next start.",
                className="fm-note"),
         dcc.Interval(id=JOBS_POLL, interval=5_000),
+        _empty_note(JOBS_EMPTY, "No re-inversion jobs yet: an event page's “Re-invert with reviewed picks” queues one.", not jobs),
         dash_table.DataTable(
-            id=JOBS, columns=JOB_COLUMNS, data=job_rows(), page_size=20, sort_action="native",
+            id=JOBS, columns=JOB_COLUMNS, data=jobs, page_size=20, sort_action="native",
             style_as_list_view=True, style_cell={**_CELL, "whiteSpace": "normal"}, style_header=_HEADER,
             style_data_conditional=[{"if": {"filter_query": '{status} = "failed"', "column_id": "status"},
                                      "color": "#c92a2a"}]),
@@ -101,7 +109,8 @@ def layout(**_query):
     if not can("audit"):
         return dbc.Alert("The audit trail is for admin accounts.", color="warning", className="mt-4",
                          id="audit-denied")
-    undo_ok = can("undo") and _store() is not None and not _store().read_only
+    undo_ok = _undo_ok()
+    trail = rows()
     return html.Div([
         html.H4("Audit trail", className="mt-3"),
         html.P("Every change of a reviewed pick, newest first (polarities are true ground motion). Undo puts "
@@ -109,24 +118,40 @@ def layout(**_query):
                "signed by you; a change that was overwritten since must have the later change undone first.",
                className="fm-note"),
         html.Div([
+            # enabled once a row is selected (undo_enabled): a click with nothing selected did nothing
             dbc.Button("⟲ Undo selected change", id=UNDO, size="sm", color="danger", outline=True,
-                       disabled=not undo_ok),
+                       disabled=True),
             html.Span(id=STATUS, className="fm-note ms-2"),
         ], className="mb-2"),
-        dash_table.DataTable(
-            id=TABLE, columns=COLUMNS, data=rows(), row_selectable="single" if undo_ok else False,
+        _empty_note(TABLE_EMPTY, "No reviewed picks yet: a change made in an event page's polarity review "
+                    "appears here, with who made it and when.", not trail),
+        html.Div(dash_table.DataTable(
+            id=TABLE, columns=COLUMNS, data=trail, row_selectable="single" if undo_ok else False,
             selected_rows=[], page_size=50, sort_action="native", filter_action="native",
             style_as_list_view=True, style_cell=_CELL, style_header=_HEADER),
+            id=TABLE_WRAP, style=None if trail else {"display": "none"}),
         _jobs_section(),
     ], className="fm-page fm-page-audit", id="audit-page")
 
 
-@dash.callback(Output(JOBS, "data"), Input(JOBS_POLL, "n_intervals"), prevent_initial_call=True)
+def _undo_ok() -> bool:
+    return can("undo") and _store() is not None and not _store().read_only
+
+
+@dash.callback(Output(JOBS, "data"), Output(JOBS_EMPTY, "style"), Input(JOBS_POLL, "n_intervals"),
+               prevent_initial_call=True)
 def refresh_jobs(_n):
     """The job table, again (admins only: the right is checked here too, not only at layout)."""
     if not can("audit"):
         raise PreventUpdate
-    return job_rows()
+    jobs = job_rows()
+    return jobs, None if not jobs else {"display": "none"}
+
+
+@dash.callback(Output(UNDO, "disabled"), Input(TABLE, "selected_rows"), prevent_initial_call=True)
+def undo_enabled(selected):
+    """Undo is offered for a selected row, to an account that may undo (checked again on the undo)."""
+    return not (selected and _undo_ok())
 
 
 @dash.callback(

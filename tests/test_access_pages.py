@@ -180,11 +180,40 @@ def test_admin_sees_the_audit_trail_and_undoes_a_change(dash_duo, data_dir, user
     texts = [tr.text for tr in d.find_elements("css selector", "#audit-table tbody tr")
              if tr.find_elements("css selector", "td")]
     assert "bob" in texts[0] and "alice" in texts[1]  # newest first
-    d.execute_script("arguments[0].click()", rows[0])
-    d.find_element("id", "audit-undo").click()
+    assert not d.find_element("id", "audit-empty").is_displayed()
+    undo = d.find_element("id", "audit-undo")
+    assert not undo.is_enabled()                       # nothing selected: nothing to undo
+    d.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", rows[0])
+    ActionChains(d).move_to_element(rows[0]).click().perform()
+    wait(lambda: undo.is_enabled(), message="undo offered for the selected row")
+    undo.click()
     wait(lambda: "undid" in d.find_element("id", "audit-status").text, message="undone")
     assert store.picks(eid)[["polarity", "reviewer"]].values.tolist() == [[-1, "ada"]]
     wait(lambda: len(d.find_elements("css selector", "#audit-table tbody tr td input[type='radio']")) == 3,
          message="the undo in the trail")
+    wait(lambda: not undo.is_enabled(), message="the selection cleared with the undo")
     _idle(dash_duo)
+    no_console_errors(dash_duo)
+
+
+def test_empty_audit_trail_and_job_queue_say_so(dash_duo, data_dir):
+    """A data folder nobody has reviewed yet (local mode: the user may audit): the page says
+    there is nothing, instead of empty tables with a filter row; the first change shows the table."""
+    from app import create_app
+
+    base = _start(dash_duo, create_app(data_dir), "/audit")
+    d = dash_duo.driver
+    empty = wait(lambda: d.find_elements("id", "audit-empty"), message="audit page")[0]
+    assert empty.is_displayed() and "No reviewed picks yet" in empty.text
+    assert not d.find_element("id", "audit-table-wrap").is_displayed()
+    assert "No re-inversion jobs yet" in d.find_element("id", "audit-jobs-empty").text
+    assert not d.find_element("id", "audit-undo").is_enabled()
+    eid = _event(data_dir)
+    pol = tables.read_table(data_dir, "polarities", columns=["event_id", "network", "station"])
+    net, sta = pol.loc[pol["event_id"] == eid, ["network", "station"]].iloc[0]
+    ReviewStore(data_dir).set_pick(eid, net, sta, 1, "alice")
+    d.get(f"{base}/audit")
+    wait(lambda: len(d.find_elements("css selector", "#audit-table tbody tr td input[type='radio']")) == 1,
+         message="the change in the trail")
+    assert not d.find_element("id", "audit-empty").is_displayed()
     no_console_errors(dash_duo)
