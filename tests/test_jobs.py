@@ -277,10 +277,12 @@ def test_admins_see_the_job_queue_on_the_audit_page_and_others_do_not(data_dir, 
     from pipeline.review.accounts import add_account
     from test_access import ORIGIN, PASSWORDS, ROLES, login
 
-    def refresh(client):  # the audit page's job-table callback, as the renderer posts it (one output)
-        out = {"id": "audit-jobs", "property": "data"}
+    def refresh(client):  # the audit page's job-table callback, as the renderer posts it (the table and its
+        # "no jobs yet" note)
+        out = [{"id": "audit-jobs", "property": "data"}, {"id": "audit-jobs-empty", "property": "style"}]
         return client.post("/_dash-update-component", headers=ORIGIN, json={
-            "output": "audit-jobs.data", "outputs": out, "changedPropIds": ["audit-jobs-poll.n_intervals"],
+            "output": "..audit-jobs.data...audit-jobs-empty.style..", "outputs": out,
+            "changedPropIds": ["audit-jobs-poll.n_intervals"],
             "inputs": [{"id": "audit-jobs-poll", "property": "n_intervals", "value": 1}], "state": []})
 
     a, b, c = _events(data_dir, 3)
@@ -304,7 +306,9 @@ def test_admins_see_the_job_queue_on_the_audit_page_and_others_do_not(data_dir, 
             clients[name] = app.server.test_client()
             assert login(clients[name], name).status_code == 302
             clients[name].get("/")
-        rows = refresh(clients["ada"]).get_json()["response"]["audit-jobs"]["data"]
+        answer = refresh(clients["ada"]).get_json()["response"]
+        rows = answer["audit-jobs"]["data"]
+        assert answer["audit-jobs-empty"]["style"] == {"display": "none"}   # jobs there: no "none yet"
         assert [(x["event_id"], x["status"], x["message"]) for x in rows] == [
             (c, "running", ""), (b, "done", "solved"), (a, "failed", "timed out after 2 s")]
         assert refresh(clients["alice"]).status_code == 204  # a reviewer's direct call gets nothing
