@@ -43,7 +43,17 @@ const entry = [
 //    profile of the ToC2ME map's newPlot, issue 12). The source string itself is an equally
 //    exact key and JavaScript hashes it natively. The cache is only looked up by these keys
 //    (plotly.js's precompiled strict bundle, the one user of other keys, is not built here).
+//  gl-antialias-hook: plotly.js asks for a multisampled WebGL context whatever renders it; in
+//    software (no GPU) multisampling cost the ToC2ME map ~0.15 s of its cold load. The context
+//    is made without it where assets/software_webgl.js says WebGL is software-rendered (its
+//    window.fmSoftwareWebgl; absent, plotly.js's default stands).
 const patches = [
+    {
+        name: 'gl-antialias-hook',
+        file: /plotly\.js[\\/]src[\\/]lib[\\/]prepare_regl\.js$/,
+        from: 'antialias: !d.pick,',
+        to: "antialias: !d.pick && !(typeof window.fmSoftwareWebgl === 'function' && window.fmSoftwareWebgl()),",
+    },
     {
         name: 'regl-cache-key',
         file: /@plotly[\\/]regl[\\/]dist[\\/]regl\.unchecked\.js$/,
