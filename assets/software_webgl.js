@@ -1,10 +1,11 @@
 // Whether this browser draws WebGL in software (no GPU: SwiftShader, Mesa's llvmpipe, Windows'
 // Basic Render Driver), asked by the plotly.js bundle when it creates a WebGL context
 // (frontend/plotly/build.js, patch "gl-antialias-hook"): there the context is made without
-// multisampling (issue 12). Software multisampling cost the ToC2ME map ~0.15 s of its cold
-// load (page A/B, 8 loads: 1.49 -> 1.33 s), for ball edges one pixel step smoother on a 1x
-// screen. With a GPU, multisampling is nearly free and stays on.
-// The renderer is read from a throwaway context, once per tab (sessionStorage).
+// multisampling (issue 12). Software multisampling cost the ToC2ME map 0.04-0.12 s of its cold
+// load (page A/Bs of 8 and 10 loads: 1.43 -> 1.39 s, 1.51 -> 1.39 s; inner loop, the map
+// figure alone: 742 -> 585 ms), for ball edges one pixel step smoother on a 1x screen. With a
+// GPU, multisampling is nearly free and stays on.
+// The renderer is read from a throwaway context (7-9 ms in software), once per tab (sessionStorage).
 (function () {
     'use strict';
     if (window.fmSoftwareWebgl) { return; }

@@ -44,7 +44,7 @@ const entry = [
 //    exact key and JavaScript hashes it natively. The cache is only looked up by these keys
 //    (plotly.js's precompiled strict bundle, the one user of other keys, is not built here).
 //  gl-antialias-hook: plotly.js asks for a multisampled WebGL context whatever renders it; in
-//    software (no GPU) multisampling cost the ToC2ME map ~0.15 s of its cold load. The context
+//    software (no GPU) multisampling cost the ToC2ME map 0.04-0.12 s of its cold load. The context
 //    is made without it where assets/software_webgl.js says WebGL is software-rendered (its
 //    window.fmSoftwareWebgl; absent, plotly.js's default stands).
 const patches = [
