@@ -36,7 +36,7 @@ from pipeline.mechanisms import focal
 from pipeline.mechanisms.groups import OTHER, PUBLISHED_RULE, RULE_COLUMNS, classify_groups, validate_rule, zoback_class
 
 from .beachball import beachball_xy, magnitude_radius
-from .map_figure import GROUP_COLORS, WELL_COLOR, _AXIS, _TEMPLATE, typed
+from .map_figure import GROUP_COLORS, MODEBAR_PX, WELL_COLOR, _AXIS, _TEMPLATE, typed
 
 #: default ML threshold of the beachballs on the classification map (analyses.md 1.3:
 #: ML > 1.86 -> 12 events on ToC2ME)
@@ -570,7 +570,7 @@ def classification_map_figure(mechanisms: pd.DataFrame, wells: pd.DataFrame | No
         xaxis["range"], yaxis["range"] = extent
     layout = {
         "template": _TEMPLATE, "xaxis": xaxis, "yaxis": yaxis,
-        "margin": {"l": 56, "r": 8, "t": 12, "b": 44},
+        "margin": {"l": 56, "r": 8, "t": MODEBAR_PX, "b": 44},  # the modebar above the plot, not on it
         "legend": {"orientation": "v", "x": 0.01, "y": 0.99, "xanchor": "left", "yanchor": "top",
                    "font": {"size": 11}, "itemsizing": "constant", "bgcolor": "rgba(255,255,255,0.85)",
                    "bordercolor": "#dee2e6", "borderwidth": 1, "tracegroupgap": 2},

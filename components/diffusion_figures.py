@@ -37,7 +37,7 @@ from pipeline.analysis import diffusion as dif
 from pipeline.analysis.mechanism_stats import average_mechanism
 
 from .beachball import beachball_xy, magnitude_radius
-from .map_figure import _AXIS, _TEMPLATE, GROUP_COLORS, UNKNOWN_GROUP_COLOR, empty_figure, typed
+from .map_figure import _AXIS, _TEMPLATE, GROUP_COLORS, MODEBAR_PX, UNKNOWN_GROUP_COLOR, empty_figure, typed
 
 __all__ = ["fit_envelope", "bootstrap_size", "distance_time_figure", "activation_map_figure", "csv_table",
            "subsets_for", "set_strike", "empty_figure", "REFERENCE_D", "DISTANCE_LABELS", "DISTANCE_DEFINITIONS"]
@@ -314,7 +314,7 @@ def distance_time_figure(dt: pd.DataFrame, fit: dict, *, method: str = "signed_e
                   "rangemode": "tozero"},
         "yaxis": {**_AXIS, "title": {"text": ylabel}, "zeroline": True, "zerolinecolor": "#ced4da",
                   "range": [-r_max if signed else 0, r_max]},
-        "margin": {"l": 70, "r": 16, "t": 14, "b": 50},
+        "margin": {"l": 70, "r": 16, "t": MODEBAR_PX, "b": 50},  # the modebar above the plot, not on it
         "legend": {"orientation": "h", "x": 0, "y": -0.14, "yanchor": "top", "font": {"size": 11},
                    "bgcolor": "rgba(255,255,255,0)"},
         "hovermode": "closest", "shapes": shapes, "annotations": annotations, "uirevision": uirevision,
@@ -400,7 +400,7 @@ def activation_map_figure(frame: dict, context: pd.DataFrame | None, origin: dic
     if extent is not None:
         xaxis["range"], yaxis["range"] = [list(extent[0]), list(extent[1])]
     layout = {"template": _TEMPLATE, "xaxis": xaxis, "yaxis": yaxis,
-              "margin": {"l": 56, "r": 10, "t": 10, "b": 46},
+              "margin": {"l": 56, "r": 10, "t": MODEBAR_PX, "b": 46},
               "legend": {"orientation": "h", "x": 0, "y": -0.12, "yanchor": "top", "font": {"size": 11},
                          "itemsizing": "constant", "bgcolor": "rgba(255,255,255,0)"},
               "hovermode": "closest", "dragmode": "pan", "uirevision": uirevision}

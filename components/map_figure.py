@@ -64,7 +64,13 @@ MAX_BALL_POLYGONS = 250
 #: in headless Chromium, a second fill almost nothing; a zoom's answer (``pages.map.zoom_detail``)
 #: redraws the ring for the new range, a wider window draws it proportionally wider.
 EDGE_PX = 0.7
-PLOT_PX = (814, 437)
+PLOT_PX = (814, 425)
+
+#: px plotly.js's modebar (shown on hover, at a graph's top right: a 24 px bar 2 px down from
+#: the top, measured in Chromium) and a 4 px gap take: a figure keeps at least this much top
+#: margin above its plot area, its subplot titles or its top legend, so that the modebar
+#: covers none of them (clicking through the pages found it over data, titles and a legend entry)
+MODEBAR_PX = 30
 
 #: a minimal template (a named template costs tens of ms to validate per figure)
 _TEMPLATE = {"layout": {
@@ -534,7 +540,8 @@ def map_figure(events: pd.DataFrame, mechanisms: pd.DataFrame, stations: pd.Data
         "template": _TEMPLATE,
         "xaxis": {**_AXIS, **xaxis},
         "yaxis": {**_AXIS, **yaxis},
-        "margin": {"l": 64, "r": 10, "t": 40, "b": 50},
+        # the legend's row (~20 px) in the top margin, under the modebar
+        "margin": {"l": 64, "r": 10, "t": MODEBAR_PX + 22, "b": 50},
         "legend": {"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom", "font": {"size": 11},
                    "traceorder": "normal",
                    "itemsizing": "constant", "bgcolor": "rgba(255,255,255,0)"},

@@ -26,7 +26,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .map_figure import _AXIS, _TEMPLATE, empty_figure
+from .map_figure import _AXIS, _TEMPLATE, MODEBAR_PX, empty_figure
 
 #: display order, labels and colours of the pickers
 MODEL_LABELS = {
@@ -359,11 +359,12 @@ def _axis(fig, row, col, title_x, title_y, xr=(0, 1.02), yr=(0, 1.02)):
 #: measured and drawn a second time (``Plots.doAutoMargin``), which was half of each figure's
 #: draw in headless Chromium (issue 12). Automargin stays on, so a wider font or a narrower
 #: window still fits, at the cost of that second draw.
+#: The top margins hold the modebar (MODEBAR_PX) above the plots' subplot titles (~18 px).
 MARGINS = {
     "curves": dict(l=66, r=20, t=66, b=62),
-    "confusion": dict(l=75, r=10, t=35, b=45),
-    "calibration": dict(l=66, r=20, t=20, b=62),
-    "training": dict(l=74, r=55, t=40, b=62),
+    "confusion": dict(l=75, r=10, t=MODEBAR_PX + 18, b=45),
+    "calibration": dict(l=66, r=20, t=MODEBAR_PX, b=62),
+    "training": dict(l=74, r=55, t=MODEBAR_PX + 18, b=62),
 }
 #: the figures' widths (px) on the page in a 1400 px wide window (the page is fluid): where
 #: their horizontal legends wrap

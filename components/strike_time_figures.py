@@ -26,7 +26,7 @@ import pandas as pd
 
 from pipeline.analysis.strike_time import WELL_COLOURS, group_strike_stats
 
-from .map_figure import _TEMPLATE, GROUP_COLORS, UNKNOWN_GROUP_COLOR, empty_figure
+from .map_figure import _TEMPLATE, GROUP_COLORS, MODEBAR_PX, UNKNOWN_GROUP_COLOR, empty_figure
 
 __all__ = ["strike_time_figure", "group_stats", "csv_table", "empty_figure", "STRIKE_RANGE", "WELL_PLOT_COLOURS"]
 
@@ -204,7 +204,8 @@ def strike_time_figure(table: pd.DataFrame, markers: pd.DataFrame | None, bars: 
         "yaxis2": {**_AXIS, "mirror": False, "title": {"text": "Strike (°), normalised to 90–270"},
                    "range": [y0 - 3, y1 + 3], "tickvals": list(range(90, 271, 30)), "showgrid": True,
                    "gridcolor": "#eceff1", "overlaying": "y", "side": "left", "anchor": "x"},
-        "margin": {"l": 64, "r": 64, "t": 34 if title else 14, "b": 50},
+        # room for the modebar (it covered the right end of well A's stage lane)
+        "margin": {"l": 64, "r": 64, "t": max(34 if title else 14, MODEBAR_PX), "b": 50},
         "legend": {"orientation": "h", "x": 0, "y": -0.13, "yanchor": "top", "font": {"size": 11},
                    "itemsizing": "constant", "bgcolor": "rgba(255,255,255,0)", "traceorder": "normal"},
         "bargap": 0, "barmode": "overlay",

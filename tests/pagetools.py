@@ -256,3 +256,29 @@ def rects_overlap(a: dict, b: dict) -> bool:
     """True when two client rects (``left, top, width, height``) share any area."""
     return (a["left"] < b["left"] + b["width"] and b["left"] < a["left"] + a["width"]
             and a["top"] < b["top"] + b["height"] and b["top"] < a["top"] + a["height"])
+
+
+#: what a graph's modebar covers: each subplot's plot area (from plotly.js's axes), each legend
+#: entry, annotation (subplot titles) and the title, as "what: text" strings
+_MODEBAR_COVERS = r"""
+const gd = arguments[0], bar = gd.querySelector('.modebar');
+if (!bar) return [];
+const m = bar.getBoundingClientRect(), g = gd.getBoundingClientRect();
+const boxes = [];
+for (const [id, p] of Object.entries(gd._fullLayout._plots || {})) {
+  boxes.push(['plot area ' + id, g.left + p.xaxis._offset, g.top + p.yaxis._offset, p.xaxis._length, p.yaxis._length]);
+}
+for (const el of gd.querySelectorAll('.legend .traces, .annotation, .g-gtitle')) {
+  const r = el.getBoundingClientRect();
+  boxes.push([el.getAttribute('class').split(' ')[0] + ': ' + el.textContent.slice(0, 40), r.left, r.top, r.width, r.height]);
+}
+return boxes.filter(([, l, t, w, h]) => w > 0 && h > 0 && l < m.right && m.left < l + w && t < m.bottom && m.top < t + h)
+            .map(b => b[0]);
+"""
+
+
+def modebar_covers(driver, graph_id: str) -> list[str]:
+    """What plotly.js's modebar (shown on hover at the graph's top right) covers in graph
+    ``graph_id``: plot areas, legend entries, annotations, the title. Empty when it covers nothing."""
+    gd = driver.find_element("css selector", f"#{graph_id} .js-plotly-plot")
+    return driver.execute_script(_MODEBAR_COVERS, gd)

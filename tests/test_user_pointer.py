@@ -16,7 +16,7 @@ from selenium.webdriver.common.by import By
 from components.data import DataProvider
 from components.filters import Filters
 from pagetools import (callbacks_settled, click_at, click_element, count_callbacks, data_to_client, drag,
-                       empty_spot, no_console_errors, plot_area, plotly_double_click, rects_overlap,
+                       empty_spot, modebar_covers, no_console_errors, plot_area, plotly_double_click, rects_overlap,
                        scroll_into_view, start_app, url_query, wait)
 
 
@@ -227,6 +227,10 @@ def test_brushing_strike_time_by_mouse_sets_the_shared_window(dash_duo, demo_dat
     # is redrawn with the window as its range)
     area = plot_area(dash_duo, "st-graph", "xaxis", "yaxis2")
     click_at(dash_duo.driver, area["left"] + area["width"] / 2, area["top"] + 5)  # hover: the modebar appears
+    # ... above the stage lanes, not over well A's last stages
+    lanes = plot_area(dash_duo, "st-graph", "xaxis", "yaxis3")
+    modebar = _rect(dash_duo.driver, dash_duo.find_element("#st-graph .modebar"))
+    assert modebar["width"] > 0 and not rects_overlap(modebar, lanes), (modebar, lanes)
     click_element(dash_duo.driver, dash_duo.find_element("#st-graph .modebar-btn[data-val='auto']"))
     wait(lambda: "start=" not in url_query(dash_duo), message="window cleared")
     wait(lambda: _gd(dash_duo, "st-graph", "gd.layout.meta.n_mechanisms") == n_all, message="full figure")
@@ -270,4 +274,38 @@ def test_brushing_the_wells_timeline_by_mouse_sets_the_window_and_double_click_c
     plotly_double_click(dash_duo, "wells-timeline", area["left"] + area["width"] / 2, area["top"] + area["height"] / 2)
     wait(lambda: "start=" not in url_query(dash_duo) and "end=" not in url_query(dash_duo), message="cleared")
     wait(lambda: f"all {n} stages" in dash_duo.find_element("#wells-table-caption").text, message="caption reset")
+    no_console_errors(dash_duo)
+
+
+# --- the modebar ------------------------------------------------------------------------------
+
+#: every page with plotly.js graphs that keep their modebar, and those graphs
+MODEBAR_GRAPHS = {
+    "/": ["map-graph"], "/magnitudes": ["mag-time-graph", "mag-fmd-graph"], "/classification": ["cls-map"],
+    "/strike-time": ["st-graph"], "/diffusion": ["dif-dt-graph", "dif-map-graph"], "/wells": ["wells-timeline"],
+    "/model": ["model-curves", "model-confusion", "model-calibration", "model-training"],
+}
+
+
+def test_the_modebar_covers_no_data_title_or_legend_entry(dash_duo, demo_data_dir):
+    """The modebar a user gets on hovering a graph (top right) sits in the figure's top margin:
+    clicking through the pages found it over the map's last legend entry, over the top of the
+    classification, diffusion and calibration plots, and over subplot titles of the model
+    page. At a 1400 x 900 window the map's plot area is also the one its beachball edge width
+    is computed for (``map_figure.PLOT_PX``)."""
+    from components.map_figure import PLOT_PX
+
+    start_app(dash_duo, demo_data_dir, "/", window_size=(1400, 900))
+    d = dash_duo.driver
+    base = dash_duo.server_url.rstrip("/")
+    for path, graphs in MODEBAR_GRAPHS.items():
+        d.get(base + path)  # "/" too: start_app opened it before the window took its size
+        for gid in graphs:
+            wait(lambda: d.execute_script(
+                "const gd = document.querySelector(arguments[0]); return !!(gd && gd._fullLayout &&"
+                " gd.querySelector('.modebar'));", f"#{gid} .js-plotly-plot"), message=f"{path} {gid}")
+        assert {gid: modebar_covers(d, gid) for gid in graphs} == {gid: [] for gid in graphs}, path
+        if path == "/":
+            size = _gd(dash_duo, "map-graph", "[gd._fullLayout.xaxis._length, gd._fullLayout.yaxis._length]")
+            assert tuple(size) == PLOT_PX
     no_console_errors(dash_duo)
