@@ -96,7 +96,8 @@ def _jobs_section():
                "marked failed; one left running by a stopped app is marked failed at the next start.",
                className="fm-note"),
         dcc.Interval(id=JOBS_POLL, interval=5_000),
-        _empty_note(JOBS_EMPTY, "No re-inversion jobs yet: an event page's “Re-invert with reviewed picks” queues one.", not jobs),
+        _empty_note(JOBS_EMPTY, "No re-inversion jobs yet: an event page's “Re-invert with reviewed picks” "
+                    "queues one.", not jobs),
         dash_table.DataTable(
             id=JOBS, columns=JOB_COLUMNS, data=jobs, page_size=20, sort_action="native",
             style_as_list_view=True, style_cell={**_CELL, "whiteSpace": "normal"}, style_header=_HEADER,

@@ -270,10 +270,11 @@ for (const [id, p] of Object.entries(gd._fullLayout._plots || {})) {
 }
 for (const el of gd.querySelectorAll('.legend .traces, .annotation, .g-gtitle')) {
   const r = el.getBoundingClientRect();
-  boxes.push([el.getAttribute('class').split(' ')[0] + ': ' + el.textContent.slice(0, 40), r.left, r.top, r.width, r.height]);
+  const what = el.getAttribute('class').split(' ')[0] + ': ' + el.textContent.slice(0, 40);
+  boxes.push([what, r.left, r.top, r.width, r.height]);
 }
-return boxes.filter(([, l, t, w, h]) => w > 0 && h > 0 && l < m.right && m.left < l + w && t < m.bottom && m.top < t + h)
-            .map(b => b[0]);
+return boxes.filter(([, l, t, w, h]) => w > 0 && h > 0 && l < m.right && m.left < l + w
+                                      && t < m.bottom && m.top < t + h).map(b => b[0]);
 """
 
 
