@@ -24,7 +24,7 @@ import pandas as pd
 
 from pipeline.analysis import magnitudes as mag
 
-from .map_figure import _AXIS, _TEMPLATE, empty_figure, typed
+from .map_figure import _AXIS, _TEMPLATE, TOP_LEGEND_PX, empty_figure, typed
 
 #: Mc methods offered by the page: value -> label
 METHODS = {
@@ -220,7 +220,7 @@ def magnitude_time_figure(points: pd.DataFrame, hist: pd.DataFrame, counts: dict
         "xaxis2": {**_AXIS, "domain": [0.79, 1.0], "title": {"text": "Events per 0.1 ML"}, "rangemode": "tozero"},
         "yaxis": {**_AXIS, "title": {"text": "Magnitude (ML)"}},
         "barmode": "overlay", "bargap": 0,
-        "margin": {"l": 60, "r": 12, "t": 36, "b": 48},
+        "margin": {"l": 60, "r": 12, "t": TOP_LEGEND_PX, "b": 48},
         "legend": {"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom", "font": {"size": 11},
                    "itemsizing": "constant", "bgcolor": "rgba(255,255,255,0)"},
         "hovermode": "closest", "uirevision": "magnitudes-time",
@@ -280,7 +280,7 @@ def fmd_figure(analysis: dict, title: str | None = None) -> dict:
         # from half an event (the fit may go lower: not drawn) to twice the total
         "yaxis": {**_AXIS, "type": "log", "title": {"text": "Number of events"}, "exponentformat": "power",
                   "range": [math.log10(0.5), math.log10(max(float(cum.max()), 1.0) * 2.0)]},
-        "margin": {"l": 60, "r": 12, "t": 36 if not title else 56, "b": 48},
+        "margin": {"l": 60, "r": 12, "t": TOP_LEGEND_PX if not title else 56, "b": 48},
         "legend": {"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom", "font": {"size": 11},
                    "bgcolor": "rgba(255,255,255,0)"},
         "shapes": shapes, "annotations": annotations, "hovermode": "closest", "uirevision": "magnitudes-fmd",

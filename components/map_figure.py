@@ -71,6 +71,10 @@ PLOT_PX = (814, 425)
 #: margin above its plot area, its subplot titles or its top legend, so that the modebar
 #: covers none of them (clicking through the pages found it over data, titles and a legend entry)
 MODEBAR_PX = 30
+#: top margin (px) of a figure whose horizontal legend (11 px font, one row: ~20 px) sits above
+#: the plot: the legend's row under the modebar (a legend wrapped to more rows, in a narrow
+#: window, still reaches up to it)
+TOP_LEGEND_PX = MODEBAR_PX + 22
 
 #: a minimal template (a named template costs tens of ms to validate per figure)
 _TEMPLATE = {"layout": {
@@ -540,8 +544,7 @@ def map_figure(events: pd.DataFrame, mechanisms: pd.DataFrame, stations: pd.Data
         "template": _TEMPLATE,
         "xaxis": {**_AXIS, **xaxis},
         "yaxis": {**_AXIS, **yaxis},
-        # the legend's row (~20 px) in the top margin, under the modebar
-        "margin": {"l": 64, "r": 10, "t": MODEBAR_PX + 22, "b": 50},
+        "margin": {"l": 64, "r": 10, "t": TOP_LEGEND_PX, "b": 50},
         "legend": {"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom", "font": {"size": 11},
                    "traceorder": "normal",
                    "itemsizing": "constant", "bgcolor": "rgba(255,255,255,0)"},

@@ -21,7 +21,7 @@ import pandas as pd
 
 from pipeline.analysis.strike_time import WELL_COLOURS, injection_bars, stage_markers, time_range_from_plotly
 
-from .map_figure import _AXIS, _TEMPLATE, empty_figure
+from .map_figure import _AXIS, _TEMPLATE, TOP_LEGEND_PX, empty_figure
 
 #: table/CSV columns of :func:`stage_table`
 STAGE_COLUMNS = ("well", "stage_no", "time", "lat", "lon", "x_km", "y_km", "day_index", "in_window")
@@ -195,7 +195,7 @@ def timeline_figure(stages: pd.DataFrame, injection: pd.DataFrame | None, start=
                    "fixedrange": True},
         "barmode": "overlay", "bargap": 0,
         "shapes": shapes,
-        "margin": {"l": 64, "r": 12, "t": 36, "b": 48},
+        "margin": {"l": 64, "r": 12, "t": TOP_LEGEND_PX, "b": 48},
         "legend": {"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom", "font": {"size": 11},
                    "bgcolor": "rgba(255,255,255,0)", "itemsizing": "constant"},
         "hovermode": "closest", "dragmode": "zoom",
