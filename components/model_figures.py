@@ -254,7 +254,7 @@ def headline_cards(rows: pd.DataFrame) -> list[dict]:
             caption = f"of all {int(g(m, 'all_traces', 'n_scored') or 0):,} traces decided by the {model_label(m)}; " \
                       "the rest fall in the undetermined band"
     if lines and value is None:
-        # no picker of ours ran on this build (built without --pick): the headline is the
+        # no picker of ours ran on this build (built with --no-pick): the headline is the
         # reference's share, named as such, rather than a bare dash
         m = next(m for m in ("onset", "reference") if g(m, "all_traces", "coverage") is not None)
         value = fmt_pct(g(m, "all_traces", "coverage"))
