@@ -223,7 +223,7 @@ def station_table(stations: pd.DataFrame, polarities: pd.DataFrame, reviewed: pd
     else:
         chosen = pd.DataFrame()
     out["polarity"] = _floats(chosen, "polarity", keys)
-    present = pd.Index(keys).isin(chosen.index) if len(chosen) else np.zeros(len(keys), dtype=bool)
+    present = pd.Index(keys).isin(chosen.index)
     out["polarity_source"] = [
         ("review" if src == "review" else str(method)) if p else None
         for src, method, p in zip(_at(chosen, "p_source", keys, None), _at(chosen, "method", keys, None), present)]

@@ -205,7 +205,7 @@ def strike_time_figure(table: pd.DataFrame, markers: pd.DataFrame | None, bars: 
                    "range": [y0 - 3, y1 + 3], "tickvals": list(range(90, 271, 30)), "showgrid": True,
                    "gridcolor": "#eceff1", "overlaying": "y", "side": "left", "anchor": "x"},
         # room for the modebar (it covered the right end of well A's stage lane)
-        "margin": {"l": 64, "r": 64, "t": max(34 if title else 14, MODEBAR_PX), "b": 50},
+        "margin": {"l": 64, "r": 64, "t": 34 if title else MODEBAR_PX, "b": 50},
         "legend": {"orientation": "h", "x": 0, "y": -0.13, "yanchor": "top", "font": {"size": 11},
                    "itemsizing": "constant", "bgcolor": "rgba(255,255,255,0)", "traceorder": "normal"},
         "bargap": 0, "barmode": "overlay",
